@@ -1,0 +1,5 @@
+"""`python -m hunter_cli` runs the CLI."""
+
+from hunter_cli.cli.main import run
+
+run()

@@ -1,0 +1,161 @@
+"""The audit trail: append (with redaction and the hash chain) and verify."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from hunter_cli.db.models import AuditLog
+from hunter_cli.db.types import utcnow
+
+GENESIS_HASH = "0" * 64
+REDACTED = "[REDACTED]"
+
+_SECRET_KEY = re.compile(
+    r"(^|[_\-.])(key|api_?key|token|secret|password|passwd|pwd|authorization|auth|"
+    r"credentials?|cookie|private_?key|access_?key|client_?secret)$",
+    re.IGNORECASE,
+)
+# Keys that end like a secret but hold bookkeeping values we need to read later.
+_NOT_SECRET = {"idempotency_key", "message_key", "cache_key", "sort_key", "dedupe_key"}
+# An advisory lock id that serialises appends on PostgreSQL ("hunt" in ASCII).
+_PG_AUDIT_LOCK = 0x68756E74
+
+
+def is_secret_key(key: str) -> bool:
+    lowered = key.lower()
+    return lowered not in _NOT_SECRET and bool(_SECRET_KEY.search(lowered))
+
+
+def redact(value: Any) -> Any:
+    """Replace values under secret-looking keys, at any depth."""
+    if isinstance(value, dict):
+        return {
+            k: (REDACTED if isinstance(k, str) and is_secret_key(k) and v else redact(v))
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [redact(v) for v in value]
+    return value
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal | uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def to_plain_json(value: Any) -> Any:
+    """What the database will hand back: only JSON types, so the hash survives a round trip."""
+    return json.loads(json.dumps(value, default=_json_default))
+
+
+def _canonical(entry: AuditLog) -> bytes:
+    body = {
+        "seq": entry.seq,
+        "created_at": entry.created_at.isoformat(timespec="microseconds"),
+        "actor": entry.actor,
+        "customer_id": str(entry.customer_id) if entry.customer_id else None,
+        "execution_id": str(entry.execution_id) if entry.execution_id else None,
+        "action": entry.action,
+        "details": entry.details,
+        "prev_hash": entry.prev_hash,
+    }
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def compute_hash(entry: AuditLog) -> str:
+    return hashlib.sha256(_canonical(entry)).hexdigest()
+
+
+def append_audit(
+    session: Session,
+    action: str,
+    *,
+    actor: str,
+    customer_id: uuid.UUID | None = None,
+    execution_id: uuid.UUID | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditLog:
+    """Append one entry in the caller's transaction, so the change and its record commit
+    (or roll back) together."""
+    if session.get_bind().dialect.name == "postgresql":
+        # Two writers must not both read the same tail and fork the chain.
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_AUDIT_LOCK})
+    last = session.execute(
+        select(AuditLog.seq, AuditLog.hash).order_by(AuditLog.seq.desc()).limit(1)
+    ).first()
+    seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
+    entry = AuditLog(
+        id=uuid.uuid4(),
+        seq=seq,
+        created_at=utcnow(),
+        actor=actor,
+        customer_id=customer_id,
+        execution_id=execution_id,
+        action=action,
+        details=to_plain_json(redact(details or {})),
+        prev_hash=prev_hash,
+    )
+    entry.hash = compute_hash(entry)
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    checked: int
+    first_bad_seq: int | None = None
+    problem: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "checked": self.checked,
+            "first_bad_seq": self.first_bad_seq,
+            "problem": self.problem,
+        }
+
+
+def verify_chain(session: Session) -> VerifyResult:
+    """Recompute the chain from the first entry; name the first one that does not fit."""
+    expected_seq = 1
+    prev_hash = GENESIS_HASH
+    checked = 0
+    rows = session.execute(select(AuditLog).order_by(AuditLog.seq).execution_options(yield_per=500))
+    for entry in rows.scalars():
+        if entry.seq != expected_seq:
+            if entry.seq > expected_seq:
+                problem = (
+                    f"entry #{expected_seq} is missing: removed "
+                    f"(the next entry found is #{entry.seq})"
+                )
+            else:
+                problem = f"entry #{entry.seq} appears out of order after #{expected_seq - 1}"
+            return VerifyResult(False, checked, expected_seq, problem)
+        if entry.prev_hash != prev_hash:
+            problem = (
+                f"entry #{entry.seq} does not follow entry #{entry.seq - 1}: "
+                "an entry was inserted, removed or reordered here"
+            )
+            return VerifyResult(False, checked, entry.seq, problem)
+        if compute_hash(entry) != entry.hash:
+            problem = f"entry #{entry.seq} ({entry.action}) was changed after it was written"
+            return VerifyResult(False, checked, entry.seq, problem)
+        prev_hash = entry.hash
+        expected_seq += 1
+        checked += 1
+    return VerifyResult(True, checked)

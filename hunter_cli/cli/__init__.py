@@ -1,0 +1,1 @@
+"""The Typer command-line layer: parse, call the core, render. Nothing else lives here."""

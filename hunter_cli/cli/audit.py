@@ -1,0 +1,135 @@
+"""`hunter audit`: read and verify the tamper-evident audit trail."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from hunter_cli.cli.output import console, emit, fmt_time, handle_errors, table
+from hunter_cli.cli.params import CustomerOption, JsonOption, database_of, settings_of
+
+app = typer.Typer(help="The append-only, hash-chained audit trail.", no_args_is_help=True)
+
+
+@app.command("list")
+@handle_errors
+def list_entries(
+    ctx: typer.Context,
+    customer: CustomerOption = None,
+    execution: Annotated[
+        str | None, typer.Option("--execution", "-e", help="Execution id.")
+    ] = None,
+    action: Annotated[
+        str | None,
+        typer.Option(
+            "--action", "-a", help="Action, e.g. credits.reserve; a trailing * matches a prefix."
+        ),
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Newest N entries.")] = 50,
+    json_output: JsonOption = False,
+) -> None:
+    """The newest audit entries, optionally for one customer, execution or action."""
+    import uuid
+
+    from sqlalchemy import select
+
+    from hunter_cli.customers import resolve_customer
+    from hunter_cli.db.models import AuditLog
+    from hunter_cli.errors import UsageError
+
+    db = database_of(settings_of(ctx))
+    with db.session() as session:
+        query = select(AuditLog).order_by(AuditLog.seq.desc()).limit(limit)
+        if customer:
+            query = query.where(AuditLog.customer_id == resolve_customer(session, customer).id)
+        if execution:
+            try:
+                query = query.where(AuditLog.execution_id == uuid.UUID(execution))
+            except ValueError:
+                raise UsageError(f"not an execution id: {execution!r}") from None
+        if action:
+            query = query.where(
+                AuditLog.action.startswith(action[:-1])
+                if action.endswith("*")
+                else AuditLog.action == action
+            )
+        rows = [
+            {
+                "seq": e.seq,
+                "created_at": e.created_at.isoformat(),
+                "actor": e.actor,
+                "customer_id": str(e.customer_id) if e.customer_id else None,
+                "execution_id": str(e.execution_id) if e.execution_id else None,
+                "action": e.action,
+                "details": e.details,
+                "prev_hash": e.prev_hash,
+                "hash": e.hash,
+            }
+            for e in session.scalars(query)
+        ]
+
+    def render() -> None:
+        if not rows:
+            console.print("No audit entries match.")
+            return
+        console.print(
+            table(
+                "Audit trail",
+                ["#", "when", "actor", "action", "execution", "details"],
+                [
+                    (
+                        r["seq"],
+                        fmt_time(_parse(r["created_at"])),
+                        r["actor"],
+                        r["action"],
+                        (r["execution_id"] or "")[:8],
+                        _summary(r["details"]),
+                    )
+                    for r in rows
+                ],
+                justify={"#": "right"},
+            )
+        )
+
+    emit(rows, json_output=json_output, render=render)
+
+
+@app.command("verify")
+@handle_errors
+def verify(ctx: typer.Context, json_output: JsonOption = False) -> None:
+    """Recompute the hash chain and name the first entry that was changed, removed or
+    inserted out of order. Exit code 7 when the chain is broken."""
+    from hunter_cli.audit import verify_chain
+    from hunter_cli.errors import IntegrityError
+
+    db = database_of(settings_of(ctx))
+    with db.session() as session:
+        result = verify_chain(session)
+    if not result.ok:
+        raise IntegrityError(
+            f"audit trail is broken at entry #{result.first_bad_seq}: {result.problem} "
+            f"({result.checked} entries before it verified)",
+            details=result.to_dict(),
+        )
+    emit(
+        result.to_dict(),
+        json_output=json_output,
+        render=lambda: console.print(f"Audit trail intact: {result.checked} entries verified."),
+    )
+
+
+def _parse(value: str):
+    from datetime import datetime
+
+    return datetime.fromisoformat(value)
+
+
+def _summary(details: dict, width: int = 60) -> str:
+    """key=value pairs, shortened: the full details are in --json."""
+    text = " ".join(
+        f"{k}={v if not isinstance(v, dict | list) else json.dumps(v)}"
+        for k, v in sorted(details.items())
+    )
+    return text if len(text) <= width else text[: width - 1] + "…"

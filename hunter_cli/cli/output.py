@@ -1,0 +1,129 @@
+"""Rendering results for people (rich tables) and scripts (the JSON envelope), and turning
+errors into one line and a documented exit code. The one place that writes to the terminal."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import traceback
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from hunter_cli.errors import ExitCode, HunterError
+
+console = Console(highlight=False, soft_wrap=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal | uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def print_json(document: Any) -> None:
+    sys.stdout.write(json.dumps(document, indent=2, default=_json_default, ensure_ascii=False))
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+
+
+def emit(data: Any, *, json_output: bool, render: Callable[[], None] | None = None) -> None:
+    """Print a command's result: the envelope for scripts, or the rendering for people."""
+    if json_output:
+        print_json({"status": "ok", "data": data})
+    elif render is not None:
+        render()
+
+
+def table(
+    title: str | None,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    justify: dict[str, str] | None = None,
+) -> Table:
+    result = Table(title=title, title_justify="left", header_style="bold")
+    for name in columns:
+        side = (justify or {}).get(name, "left")
+        # Numbers and times never wrap mid-value; free text folds instead.
+        result.add_column(
+            name,
+            justify=side,
+            overflow="fold",
+            no_wrap=side == "right" or name in ("when", "period ends", "#"),
+        )
+    for row in rows:
+        result.add_row(*("" if cell is None else str(cell) for cell in row))
+    return result
+
+
+def fmt_credits(value: Decimal | str | None) -> str:
+    """Credits are exact to 4 places; people read 2 unless the rest matters."""
+    if value is None:
+        return ""
+    amount = Decimal(value)
+    return f"{amount:,.2f}" if amount == amount.quantize(Decimal("0.01")) else f"{amount:,.4f}"
+
+
+def fmt_time(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else ""
+
+
+def fail(error: HunterError, *, json_output: bool) -> typer.Exit:
+    if json_output:
+        print_json({"status": "error", "error": error.to_dict()})
+    else:
+        err_console.print(f"[bold red]error:[/] {error.message}", markup=True, highlight=False)
+    return typer.Exit(error.exit_code)
+
+
+def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Every command goes through this: a HunterError becomes one line (or the JSON error
+    envelope) and its exit code; only a bug shows a traceback, with a hint to report it."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        json_output = bool(kwargs.get("json_output", False))
+        try:
+            return func(*args, **kwargs)
+        except HunterError as error:
+            raise fail(error, json_output=json_output) from None
+        except KeyboardInterrupt:
+            interrupted = HunterError("interrupted")
+            interrupted.code = "interrupted"
+            interrupted.exit_code = ExitCode.INTERRUPTED
+            raise fail(interrupted, json_output=json_output) from None
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except Exception as exc:  # a bug: say so, and how to report it
+            if json_output:
+                print_json(
+                    {
+                        "status": "error",
+                        "error": {
+                            "code": "internal_error",
+                            "message": f"{type(exc).__name__}: {exc}",
+                        },
+                    }
+                )
+            else:
+                traceback.print_exc()
+                err_console.print(
+                    "[bold red]internal error[/]: this is a bug in hunter; please report it "
+                    "with the traceback above."
+                )
+            raise typer.Exit(ExitCode.FAILURE) from None
+
+    return wrapper

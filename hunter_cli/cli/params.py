@@ -1,0 +1,45 @@
+"""Options shared by many commands, and how a command gets its settings and database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from hunter_cli.config import Settings
+    from hunter_cli.db.engine import Database
+
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print one JSON document ({status, data|error}).")
+]
+CustomerOption = Annotated[
+    str | None,
+    typer.Option("--customer", "-c", help="Customer slug, name or id (default: default_customer)."),
+]
+LimitOption = Annotated[int, typer.Option("--limit", "-n", min=1, help="Show at most this many.")]
+
+
+@dataclass
+class GlobalOptions:
+    config: str | None = None
+    database_url: str | None = None
+    actor: str | None = None
+
+
+def settings_of(ctx: typer.Context) -> Settings:
+    from hunter_cli.config import load_settings
+
+    root = ctx.find_root()
+    options = root.obj if isinstance(root.obj, GlobalOptions) else GlobalOptions()
+    return load_settings(
+        config=options.config, database_url=options.database_url, actor=options.actor
+    )
+
+
+def database_of(settings: Settings) -> Database:
+    """Open the configured database, upgrading SQLite on first use (see open_database)."""
+    from hunter_cli.db.engine import open_database
+
+    return open_database(settings.require_database_url())

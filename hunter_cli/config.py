@@ -1,0 +1,149 @@
+"""Configuration in one place: hunter.toml, then the environment, then flags -> one Settings."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from hunter_cli.errors import ConfigError
+
+CONFIG_NAME = "hunter.toml"
+STATE_DIR = ".hunter"
+DEFAULT_DB_NAME = "hunter.db"
+
+# Sections hunter.toml may hold; an unknown section is almost always a typo.
+KNOWN_SECTIONS = {"workspace", "database", "ai", "providers", "channels", "customers", "limits"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a command needs to know about where it runs. Built once per invocation."""
+
+    workspace: Path | None
+    config_path: Path | None
+    database_url: str | None
+    default_customer: str | None
+    actor: str
+    sections: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+
+    def section(self, name: str) -> dict[str, Any]:
+        return dict(self.sections.get(name, {}))
+
+    @property
+    def state_dir(self) -> Path | None:
+        return self.workspace / STATE_DIR if self.workspace else None
+
+    def require_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        raise ConfigError(
+            "no hunter workspace here: run `hunter init` to create one, pass --config PATH, "
+            "or set HUNTER_DATABASE_URL"
+        )
+
+
+def find_config(start: Path) -> Path | None:
+    """Look for hunter.toml in start and its parents, the way git finds .git."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        candidate = folder / CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        match = re.search(r"\(at line (\d+), column (\d+)\)", message)
+        where = f"{path}:{match.group(1)}:{match.group(2)}" if match else str(path)
+        reason = re.sub(r"\s*\(at line \d+, column \d+\)", "", message)
+        raise ConfigError(f"{where}: malformed hunter.toml: {reason}") from exc
+    unknown = sorted(set(data) - KNOWN_SECTIONS)
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown section [{unknown[0]}]; known sections: "
+            + ", ".join(sorted(KNOWN_SECTIONS))
+        )
+    for name, value in data.items():
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: '{name}' must be a [{name}] table")
+    return data
+
+
+def _default_actor() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in some containers; the audit trail still needs one
+        return "unknown"
+
+
+def load_settings(
+    *,
+    config: str | os.PathLike | None = None,
+    database_url: str | None = None,
+    actor: str | None = None,
+    cwd: Path | None = None,
+    environ: dict[str, str] | None = None,
+) -> Settings:
+    """Flags (the keyword arguments) win over the environment, which wins over hunter.toml."""
+    env = os.environ if environ is None else environ
+    config_path: Path | None
+    explicit = config or env.get("HUNTER_CONFIG")
+    if explicit:
+        config_path = Path(explicit).expanduser()
+        if config_path.is_dir():
+            config_path = config_path / CONFIG_NAME
+        if not config_path.is_file():
+            raise ConfigError(f"config file not found: {config_path}")
+        config_path = config_path.resolve()
+    else:
+        config_path = find_config(cwd or Path.cwd())
+
+    data = read_config_file(config_path) if config_path else {}
+    workspace = config_path.parent if config_path else None
+
+    db_section = data.get("database", {})
+    url = database_url or env.get("HUNTER_DATABASE_URL") or env.get("DATABASE_URL")
+    if not url:
+        url = db_section.get("url") or None
+        if url is not None and not isinstance(url, str):
+            raise ConfigError(f"{config_path}: [database] url must be a string")
+    if not url and workspace is not None:
+        url = f"sqlite:///{workspace / STATE_DIR / DEFAULT_DB_NAME}"
+    if url:
+        url = normalise_database_url(url)
+
+    ws = data.get("workspace", {})
+    default_customer = env.get("HUNTER_CUSTOMER") or ws.get("default_customer") or None
+    if default_customer is not None and not isinstance(default_customer, str):
+        raise ConfigError(f"{config_path}: [workspace] default_customer must be a string")
+
+    return Settings(
+        workspace=workspace,
+        config_path=config_path,
+        database_url=url,
+        default_customer=default_customer,
+        actor=actor or env.get("HUNTER_ACTOR") or _default_actor(),
+        sections=MappingProxyType(data),
+    )
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the URL forms people paste (postgres://, postgresql://) and pick psycopg 3."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url

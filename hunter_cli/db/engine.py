@@ -1,0 +1,159 @@
+"""Engine and session creation, and the schema-version check every command goes through."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, exc, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from hunter_cli.errors import DatabaseUnavailableError, SchemaBehindError, UsageError
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+def describe_url(url: str) -> str:
+    """Where a URL points, for messages: never the password."""
+    try:
+        parsed = make_url(url)
+    except exc.ArgumentError:
+        return "the configured database"
+    if parsed.get_backend_name() == "sqlite":
+        return f"SQLite database {parsed.database or ':memory:'}"
+    host = parsed.host or "localhost"
+    port = parsed.port or 5432
+    return f"PostgreSQL at {host}:{port} (database '{parsed.database}')"
+
+
+def create_db_engine(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except exc.ArgumentError as err:
+        raise UsageError(f"not a database URL: {url!r}") from err
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed, connect_args={"timeout": 60})
+        _configure_sqlite(engine)
+        return engine
+    if backend == "postgresql":
+        return create_engine(parsed, pool_pre_ping=False, connect_args={"connect_timeout": 10})
+    raise UsageError(f"unsupported database {backend!r}: use sqlite:/// or postgresql+psycopg://")
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record) -> None:
+        # Let SQLAlchemy, not the driver, decide when transactions begin (see _on_begin).
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn) -> None:
+        # IMMEDIATE takes the write lock up front, so two processes reserving credits queue
+        # instead of both reading the same balance and one failing to upgrade its lock.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Database:
+    """An engine plus a session factory for one database URL."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = create_db_engine(url)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def backend(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session whose work is committed at the end, or rolled back on any error."""
+        with self.sessions() as session, wrap_connection_errors(self.url), session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+@contextmanager
+def wrap_connection_errors(url: str) -> Iterator[None]:
+    try:
+        yield
+    except exc.OperationalError as err:
+        if _is_connection_error(err):
+            reason = str(err.orig).strip().splitlines()[0] if err.orig else str(err)
+            password = make_url(url).password
+            if password:
+                reason = reason.replace(str(password), "***")
+            raise DatabaseUnavailableError(
+                f"cannot connect to {describe_url(url)}: {reason}"
+            ) from err
+        raise
+
+
+def _is_connection_error(err: exc.OperationalError) -> bool:
+    if err.connection_invalidated:
+        return True
+    text_ = str(err.orig or err).lower()
+    return any(
+        marker in text_
+        for marker in (
+            "connection",
+            "could not connect",
+            "unable to open database",
+            "could not translate host",
+            "timeout expired",
+        )
+    )
+
+
+@functools.cache
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head() or ""
+
+
+def current_revision(db: Database) -> str | None:
+    with wrap_connection_errors(db.url), db.engine.connect() as conn:
+        try:
+            row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
+        except exc.DBAPIError:
+            return None
+        finally:
+            conn.rollback()
+    return row[0] if row else None
+
+
+def open_database(url: str, *, auto_upgrade_sqlite: bool = True) -> Database:
+    """Open the database, upgrading an embedded SQLite workspace on first use; a PostgreSQL
+    schema that is behind is the user's decision (`hunter db upgrade`), not ours."""
+    db = Database(url)
+    current = current_revision(db)
+    head = head_revision()
+    if current == head:
+        return db
+    if db.backend == "sqlite" and auto_upgrade_sqlite:
+        from hunter_cli.db.migrate import upgrade
+
+        upgrade(db)
+        return db
+    where = describe_url(url)
+    if current is None:
+        raise SchemaBehindError(f"{where} has no hunter schema yet: run `hunter db upgrade`")
+    raise SchemaBehindError(
+        f"{where} schema is at revision {current}, this hunter needs {head}: "
+        "run `hunter db upgrade`"
+    )

@@ -1,0 +1,452 @@
+"""Credits: reserve, capture, release, grant. The only code that moves credits.
+
+A run pays like a card payment: it reserves (holds) the most it can cost before anything
+happens, then captures what it used and releases the rest. Every change of a balance is a
+CreditTransaction row written in the same transaction as the subscription update and its
+audit entry, under a row lock (SQLite: the write lock of BEGIN IMMEDIATE).
+"""
+
+from __future__ import annotations
+
+import calendar
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hunter_cli.audit import append_audit
+from hunter_cli.db.models import CreditTransaction, Customer, Subscription, SubscriptionPlan
+from hunter_cli.db.types import to_credits, utcnow
+from hunter_cli.errors import (
+    HunterError,
+    InsufficientCreditsError,
+    NotFoundError,
+    ValidationError,
+)
+
+KINDS = ("grant", "reserve", "capture", "release", "refund", "adjust")
+ZERO = Decimal("0.0000")
+
+
+@dataclass(frozen=True)
+class Balance:
+    subscription_id: uuid.UUID
+    customer: str
+    plan: str
+    status: str
+    period_start: datetime
+    period_end: datetime
+    allowance: Decimal
+    granted: Decimal
+    used: Decimal
+    held: Decimal
+    available: Decimal
+    rollover: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "subscription_id": str(self.subscription_id),
+            "customer": self.customer,
+            "plan": self.plan,
+            "status": self.status,
+            "period_start": self.period_start.isoformat(),
+            "period_end": self.period_end.isoformat(),
+            "allowance": str(self.allowance),
+            "granted": str(self.granted),
+            "used": str(self.used),
+            "held": str(self.held),
+            "available": str(self.available),
+            "rollover": self.rollover,
+        }
+
+
+def add_months(moment: datetime, months: int = 1) -> datetime:
+    month = moment.month - 1 + months
+    year = moment.year + month // 12
+    month = month % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
+
+
+def balance_of(sub: Subscription) -> Balance:
+    return Balance(
+        subscription_id=sub.id,
+        customer=sub.customer.slug,
+        plan=sub.plan.name,
+        status=sub.status,
+        period_start=sub.period_start,
+        period_end=sub.period_end,
+        allowance=sub.plan.monthly_credits,
+        granted=sub.credits_granted,
+        used=sub.credits_used,
+        held=sub.credits_held,
+        available=sub.credits_available,
+        rollover=sub.plan.rollover,
+    )
+
+
+def active_subscription(
+    session: Session, customer: Customer, *, lock: bool = False
+) -> Subscription:
+    query = (
+        select(Subscription)
+        .where(Subscription.customer_id == customer.id, Subscription.status == "active")
+        .order_by(Subscription.created_at.desc())
+        .limit(1)
+    )
+    if lock:
+        query = query.with_for_update()
+    sub = session.scalars(query).first()
+    if sub is None:
+        raise NotFoundError(f"customer {customer.slug!r} has no active subscription")
+    if lock:
+        session.refresh(sub, with_for_update=True)
+    return sub
+
+
+def balances(session: Session, customer: Customer | None = None) -> list[Balance]:
+    query = select(Subscription).join(Customer).order_by(Customer.slug, Subscription.created_at)
+    if customer is not None:
+        query = query.where(Subscription.customer_id == customer.id)
+    return [balance_of(sub) for sub in session.scalars(query)]
+
+
+def _positive(amount: Decimal | int | str | float, what: str) -> Decimal:
+    try:
+        value = to_credits(amount)
+    except Exception as exc:
+        raise ValidationError(f"{what} must be a number, not {amount!r}") from exc
+    if not value.is_finite() or value <= 0:
+        raise ValidationError(f"{what} must be greater than zero, not {amount}")
+    return value
+
+
+def _existing(session: Session, key: str | None) -> CreditTransaction | None:
+    if key is None:
+        return None
+    return session.scalars(
+        select(CreditTransaction).where(CreditTransaction.idempotency_key == key)
+    ).first()
+
+
+def _record(
+    session: Session,
+    sub: Subscription,
+    kind: str,
+    amount: Decimal,
+    *,
+    actor: str,
+    execution_id: uuid.UUID | None,
+    idempotency_key: str | None,
+    reason: str | None,
+) -> CreditTransaction:
+    tx = CreditTransaction(
+        id=uuid.uuid4(),
+        subscription_id=sub.id,
+        customer_id=sub.customer_id,
+        execution_id=execution_id,
+        kind=kind,
+        amount=amount,
+        balance_after=sub.credits_available,
+        idempotency_key=idempotency_key,
+        reason=reason,
+        actor=actor,
+    )
+    session.add(tx)
+    details: dict[str, Any] = {
+        "kind": kind,
+        "amount": str(amount),
+        "available_after": str(sub.credits_available),
+        "subscription_id": str(sub.id),
+    }
+    if reason:
+        details["reason"] = reason
+    if idempotency_key:
+        details["idempotency_key"] = idempotency_key
+    append_audit(
+        session,
+        f"credits.{kind}",
+        actor=actor,
+        customer_id=sub.customer_id,
+        execution_id=execution_id,
+        details=details,
+    )
+    session.flush()
+    return tx
+
+
+def renew_if_due(session: Session, sub: Subscription, *, actor: str) -> None:
+    """Start the next period when this one has ended: unused credits expire unless the plan
+    rolls them over, and the plan's allowance is granted again."""
+    now = utcnow()
+    while sub.period_end <= now:
+        leftover = sub.credits_available
+        if leftover > 0 and not sub.plan.rollover:
+            sub.credits_granted -= leftover
+            _record(
+                session,
+                sub,
+                "adjust",
+                -leftover,
+                actor=actor,
+                execution_id=None,
+                idempotency_key=f"expire:{sub.id}:{sub.period_end.isoformat()}",
+                reason=f"period ended {sub.period_end.date()}: unused credits expire",
+            )
+        sub.period_start = sub.period_end
+        sub.period_end = add_months(sub.period_start)
+        allowance = sub.plan.monthly_credits
+        if allowance > 0:
+            sub.credits_granted += allowance
+            _record(
+                session,
+                sub,
+                "grant",
+                allowance,
+                actor=actor,
+                execution_id=None,
+                idempotency_key=f"renew:{sub.id}:{sub.period_start.isoformat()}",
+                reason=f"{sub.plan.name} allowance for the period from {sub.period_start.date()}",
+            )
+
+
+def grant_credits(
+    session: Session,
+    customer: Customer,
+    amount: Decimal | int | str,
+    *,
+    reason: str,
+    actor: str,
+    idempotency_key: str | None = None,
+) -> CreditTransaction:
+    value = _positive(amount, "amount")
+    if not reason or not reason.strip():
+        raise ValidationError("a grant needs a reason (--reason)")
+    sub = active_subscription(session, customer, lock=True)
+    if (done := _existing(session, idempotency_key)) is not None:
+        return done
+    renew_if_due(session, sub, actor=actor)
+    sub.credits_granted += value
+    return _record(
+        session,
+        sub,
+        "grant",
+        value,
+        actor=actor,
+        execution_id=None,
+        idempotency_key=idempotency_key,
+        reason=reason.strip(),
+    )
+
+
+def reserve_credits(
+    session: Session,
+    customer: Customer,
+    amount: Decimal | int | str,
+    *,
+    execution_id: uuid.UUID | None,
+    actor: str,
+    idempotency_key: str | None = None,
+    reason: str | None = None,
+) -> CreditTransaction:
+    """Hold the most a piece of work can cost, before any side effect; fails with
+    InsufficientCreditsError (nothing written) when the balance cannot cover it."""
+    value = to_credits(amount)
+    if value < 0:
+        raise ValidationError(f"cannot reserve a negative amount ({value})")
+    sub = active_subscription(session, customer, lock=True)
+    if (done := _existing(session, idempotency_key)) is not None:
+        return done
+    renew_if_due(session, sub, actor=actor)
+    if value > sub.credits_available:
+        raise InsufficientCreditsError(
+            f"insufficient credits: {customer.slug} needs {value} but has "
+            f"{sub.credits_available} available ({sub.plan.name} plan, period ends "
+            f"{sub.period_end.date()})",
+            details={"needed": str(value), "available": str(sub.credits_available)},
+        )
+    sub.credits_held += value
+    return _record(
+        session,
+        sub,
+        "reserve",
+        value,
+        actor=actor,
+        execution_id=execution_id,
+        idempotency_key=idempotency_key,
+        reason=reason,
+    )
+
+
+def outstanding_hold(session: Session, execution_id: uuid.UUID) -> tuple[Subscription, Decimal]:
+    rows = session.execute(
+        select(
+            CreditTransaction.subscription_id, CreditTransaction.kind, CreditTransaction.amount
+        ).where(CreditTransaction.execution_id == execution_id)
+    ).all()
+    if not rows:
+        raise NotFoundError(f"execution {execution_id} holds no credits")
+    held = ZERO
+    for _sub_id, kind, amount in rows:
+        if kind == "reserve":
+            held += amount
+        elif kind in ("capture", "release"):
+            held -= amount
+    sub = session.get(Subscription, rows[0][0], with_for_update=True)
+    assert sub is not None
+    session.refresh(sub, with_for_update=True)
+    return sub, held
+
+
+def capture_credits(
+    session: Session,
+    execution_id: uuid.UUID,
+    amount: Decimal | int | str,
+    *,
+    actor: str,
+    idempotency_key: str | None = None,
+    release_rest: bool = True,
+) -> tuple[CreditTransaction | None, CreditTransaction | None]:
+    """Turn what a run really used into spent credits and (by default) release the rest of
+    its hold. Returns (capture, release); either is None when its amount is zero."""
+    value = to_credits(amount)
+    if value < 0:
+        raise ValidationError(f"cannot capture a negative amount ({value})")
+    if idempotency_key and (done := _existing(session, idempotency_key)) is not None:
+        return done, _existing(session, f"{idempotency_key}:release")
+    sub, held = outstanding_hold(session, execution_id)
+    if value > held:
+        raise HunterError(
+            f"cannot capture {value} credits for execution {execution_id}: only {held} are held"
+        )
+    capture = release = None
+    if value > 0:
+        sub.credits_held -= value
+        sub.credits_used += value
+        capture = _record(
+            session,
+            sub,
+            "capture",
+            value,
+            actor=actor,
+            execution_id=execution_id,
+            idempotency_key=idempotency_key,
+            reason=None,
+        )
+    rest = held - value
+    if release_rest and rest > 0:
+        sub.credits_held -= rest
+        release = _record(
+            session,
+            sub,
+            "release",
+            rest,
+            actor=actor,
+            execution_id=execution_id,
+            idempotency_key=f"{idempotency_key}:release" if idempotency_key else None,
+            reason="unused part of the hold",
+        )
+    return capture, release
+
+
+def release_credits(
+    session: Session,
+    execution_id: uuid.UUID,
+    *,
+    actor: str,
+    idempotency_key: str | None = None,
+    reason: str | None = None,
+) -> CreditTransaction | None:
+    """Release everything an execution still holds (a failed or interrupted run)."""
+    if (done := _existing(session, idempotency_key)) is not None:
+        return done
+    sub, held = outstanding_hold(session, execution_id)
+    if held <= 0:
+        return None
+    sub.credits_held -= held
+    return _record(
+        session,
+        sub,
+        "release",
+        held,
+        actor=actor,
+        execution_id=execution_id,
+        idempotency_key=idempotency_key,
+        reason=reason,
+    )
+
+
+def history(
+    session: Session, customer: Customer, limit: int | None = None
+) -> list[CreditTransaction]:
+    query = (
+        select(CreditTransaction)
+        .where(CreditTransaction.customer_id == customer.id)
+        .order_by(CreditTransaction.created_at.desc(), CreditTransaction.id)
+    )
+    if limit:
+        query = query.limit(limit)
+    return list(session.scalars(query))
+
+
+@dataclass(frozen=True)
+class LedgerMismatch:
+    subscription_id: uuid.UUID
+    customer: str
+    field: str
+    ledger: Decimal
+    row: Decimal
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "subscription_id": str(self.subscription_id),
+            "customer": self.customer,
+            "field": self.field,
+            "ledger": str(self.ledger),
+            "subscription": str(self.row),
+        }
+
+
+def check_ledger(session: Session) -> list[LedgerMismatch]:
+    """Recompute every balance from the ledger and compare with the subscription rows."""
+    problems: list[LedgerMismatch] = []
+    for sub in session.scalars(select(Subscription)):
+        granted = used = held = ZERO
+        txs = session.scalars(
+            select(CreditTransaction).where(CreditTransaction.subscription_id == sub.id)
+        )
+        # Sums are order-independent, so no ordering is needed (or trusted) here.
+        for tx in txs:
+            if tx.kind in ("grant", "adjust"):
+                granted += tx.amount
+            elif tx.kind == "reserve":
+                held += tx.amount
+            elif tx.kind == "capture":
+                held -= tx.amount
+                used += tx.amount
+            elif tx.kind == "release":
+                held -= tx.amount
+            elif tx.kind == "refund":
+                used -= tx.amount
+        pairs = [
+            ("granted", granted, sub.credits_granted),
+            ("used", used, sub.credits_used),
+            ("held", held, sub.credits_held),
+        ]
+        problems.extend(
+            LedgerMismatch(sub.id, sub.customer.slug, name, ledger, row)
+            for name, ledger, row in pairs
+            if ledger != row
+        )
+    return problems
+
+
+def ensure_plan(session: Session, slug: str) -> SubscriptionPlan:
+    plan = session.scalars(select(SubscriptionPlan).where(SubscriptionPlan.slug == slug)).first()
+    if plan is None:
+        raise NotFoundError(f"unknown plan {slug!r}")
+    return plan
