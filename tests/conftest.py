@@ -1,0 +1,148 @@
+"""Shared fixtures: a fresh database per test on SQLite and on PostgreSQL, a workspace, and
+the real CLI through Typer's runner."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from hunter_cli.config import normalise_database_url
+from hunter_cli.db.engine import Database
+from hunter_cli.db.migrate import upgrade
+
+PG_ENV = "HUNTER_TEST_DATABASE_URL"
+_counter = itertools.count()
+
+
+def pg_server_url() -> str | None:
+    url = os.environ.get(PG_ENV)
+    if url:
+        return normalise_database_url(url)
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"{PG_ENV} must be set in CI: the PostgreSQL cases may not skip there")
+    return None
+
+
+def _admin_engine(url: str):
+    return create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """One migrated SQLite file; each test gets a copy (much faster than migrating)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    db = Database(f"sqlite:///{path}")
+    upgrade(db)
+    db.dispose()  # closing the last connection checkpoints the WAL into the file we copy
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str | None]:
+    server = pg_server_url()
+    if server is None:
+        yield None
+        return
+    name = f"hunter_tmpl_{os.getpid()}"
+    admin = _admin_engine(server)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    db = Database(make_url(server).set(database=name).render_as_string(hide_password=False))
+    upgrade(db)
+    db.dispose()
+    yield name
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path, sqlite_template) -> Iterator[str]:
+    """A migrated, empty database of its own for each test, on each backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "hunter.db"
+        shutil.copyfile(sqlite_template, path)
+        yield f"sqlite:///{path}"
+        return
+    template = request.getfixturevalue("pg_template")
+    if template is None:
+        pytest.skip(f"PostgreSQL case: set {PG_ENV} (e.g. postgresql://postgres@127.0.0.1/postgres)")
+    server = pg_server_url()
+    assert server is not None
+    name = f"hunter_t_{os.getpid()}_{next(_counter)}_{uuid.uuid4().hex[:6]}"
+    admin = _admin_engine(server)
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    try:
+        yield make_url(server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def db(db_url) -> Iterator[Database]:
+    database = Database(db_url)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def seeded(db) -> Database:
+    from hunter_cli.resources import bundled_dir, recipe_dirs
+    from hunter_cli.seeding import apply_seed
+
+    with db.session() as session:
+        apply_seed(session, bundled_dir("seeds"), recipe_dirs(None), actor="tester")
+    return db
+
+
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> dict:
+        return json.loads(self.stdout)
+
+
+@pytest.fixture
+def workspace(tmp_path, db_url, monkeypatch) -> Path:
+    """A folder with a hunter.toml whose database is this test's database."""
+    folder = tmp_path / "ws"
+    folder.mkdir()
+    (folder / "hunter.toml").write_text('[workspace]\ndefault_customer = "acme"\n')
+    for name in ("HUNTER_CONFIG", "DATABASE_URL", "HUNTER_CUSTOMER", "HUNTER_ACTOR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HUNTER_DATABASE_URL", db_url)
+    monkeypatch.chdir(folder)
+    return folder
+
+
+@pytest.fixture
+def cli():
+    """Run the real `hunter` command in-process; returns exit code, stdout and stderr."""
+    from typer.testing import CliRunner
+
+    from hunter_cli.cli.main import app
+
+    runner = CliRunner()
+
+    def invoke(*args: str, input: str | None = None) -> CliResult:
+        result = runner.invoke(app, list(args), input=input, catch_exceptions=False)
+        return CliResult(result.exit_code, result.stdout, result.stderr)
+
+    return invoke
