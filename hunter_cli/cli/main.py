@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from hunter_cli import __version__
-from hunter_cli.cli import audit, credits, customers, db, workspace
+from hunter_cli.cli import audit, credits, customers, db, leads, outbox, run, workspace
 from hunter_cli.cli.params import GlobalOptions
 
 app = typer.Typer(
@@ -62,10 +62,13 @@ def main(
 
 
 workspace.register(app)
+run.register(app)
 app.add_typer(customers.customers_app, name="customers")
 app.add_typer(customers.plans_app, name="plans")
 app.add_typer(credits.app, name="credits")
 app.add_typer(audit.app, name="audit")
+app.add_typer(leads.app, name="leads")
+app.add_typer(outbox.app, name="outbox")
 app.add_typer(db.app, name="db")
 
 

@@ -177,3 +177,50 @@ class AuditLog(Base):
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class Lead(Base):
+    """A person found for a customer. One row per customer per normalised email (or domain
+    plus name where there is no email): finding them again updates last_seen."""
+
+    __tablename__ = "leads"
+    __table_args__ = (UniqueConstraint("customer_id", "dedupe_key"),)
+
+    id: Mapped[uuid.UUID] = _id()
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id"), index=True)
+    dedupe_key: Mapped[str] = mapped_column(String(400))
+    name: Mapped[str | None] = mapped_column(String(200))
+    title: Mapped[str | None] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    company: Mapped[str | None] = mapped_column(String(200))
+    domain: Mapped[str | None] = mapped_column(String(255), index=True)
+    source: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    score: Mapped[int | None] = mapped_column(Integer)
+    tier: Mapped[str | None] = mapped_column(String(1), index=True)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    first_seen: Mapped[datetime] = _created()
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OutboxMessage(Base):
+    """A message a recipe asked to send. Dry runs stop here; its key makes every send
+    exactly-once per (execution, step, recipient)."""
+
+    __tablename__ = "outbox_messages"
+
+    id: Mapped[uuid.UUID] = _id()
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id"), index=True)
+    execution_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("executions.id"))
+    step_id: Mapped[str | None] = mapped_column(String(100))
+    message_key: Mapped[str] = mapped_column(String(400), unique=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    recipient: Mapped[str] = mapped_column(String(400))
+    subject: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[str | None] = mapped_column(Text)
+    html: Mapped[str | None] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(20), default="queued", index=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created()
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,216 @@
+"""`hunter run RECIPE`: run a recipe for a customer and show what happened."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from hunter_cli.cli.output import console, err_console, fmt_credits, handle_errors, table
+from hunter_cli.cli.params import CustomerOption, JsonOption, settings_of
+from hunter_cli.errors import ExitCode
+
+EXIT_BY_STATUS = {
+    "success": ExitCode.OK,
+    "planned": ExitCode.OK,
+    "partial": ExitCode.PARTIAL,
+    "failed": ExitCode.FAILURE,
+    "interrupted": ExitCode.INTERRUPTED,
+}
+
+
+def register(app: typer.Typer) -> None:
+    app.command(
+        "run",
+        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    )(run)
+
+
+@handle_errors
+def run(
+    ctx: typer.Context,
+    recipe: Annotated[
+        str,
+        typer.Argument(
+            help="Recipe slug (workspace recipes/ first, then bundled) or path to a YAML file."
+        ),
+    ],
+    customer: CustomerOption = None,
+    input_pairs: Annotated[
+        list[str] | None, typer.Option("--input", "-i", help="An input as key=value; repeatable.")
+    ] = None,
+    input_json: Annotated[
+        str | None,
+        typer.Option("--input-json", help="Inputs from a JSON file, or - for standard input."),
+    ] = None,
+    plan: Annotated[
+        bool,
+        typer.Option(
+            "--plan",
+            help="Validate and show the steps, providers, sends and the most the run "
+            "can cost; nothing is run or charged.",
+        ),
+    ] = False,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Bypass the AI response cache.")
+    ] = False,
+    send: Annotated[
+        bool,
+        typer.Option("--send", help="Really deliver messages (otherwise they go to the outbox)."),
+    ] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Run a recipe for a customer.
+
+    Any other --NAME VALUE becomes input NAME (dashes become underscores), converted to the
+    type the recipe's input schema declares, e.g.
+
+        hunter run discovery --query "SaaS founders" --limit 5
+
+    Exit codes: 0 success, 5 partial, 1 failed, 2 bad input or recipe, 3 unknown recipe or
+    customer, 4 insufficient credits (nothing charged), 130 interrupted.
+    """
+    from hunter_cli.engine import api
+
+    settings = settings_of(ctx)
+    inputs = {}
+    if input_json:
+        inputs.update(api.read_input_json(input_json, sys.stdin.read))
+    inputs.update(api.parse_input_pairs(input_pairs or []))
+    inputs.update(api.parse_extra_inputs(list(ctx.args)))
+
+    show_progress = not json_output and not plan and err_console.is_terminal
+    status = err_console.status("starting…") if show_progress else None
+
+    def progress(step_id: str, step_status: str) -> None:
+        if status is not None:
+            status.update(f"{step_id}: {step_status}")
+
+    if status is not None:
+        status.start()
+    try:
+        result = api.run(
+            settings,
+            recipe,
+            customer,
+            inputs,
+            plan_only=plan,
+            no_cache=no_cache,
+            send=send,
+            progress=progress,
+        )
+    finally:
+        if status is not None:
+            status.stop()
+
+    if json_output:
+        from hunter_cli.cli.output import print_json
+
+        document = {
+            "status": "ok" if result.status in ("success", "planned") else "error",
+            "data": result.to_dict(),
+        }
+        if document["status"] == "error":
+            document["error"] = {
+                "code": f"run_{result.status}",
+                "message": result.error or f"run {result.status}",
+            }
+        print_json(document)
+    elif plan:
+        render_plan(result)
+    else:
+        render_result(result)
+    raise typer.Exit(EXIT_BY_STATUS.get(result.status, ExitCode.FAILURE))
+
+
+def render_plan(result) -> None:
+    console.print(
+        f"Plan for {result.recipe} (customer {result.customer}): nothing is run or charged."
+    )
+    rows = []
+    for entry in result.plan or []:
+        sends = entry.get("sends")
+        rows.append(
+            (
+                entry["id"],
+                entry["type"],
+                entry.get("provider") or "",
+                entry.get("if", ""),
+                sends if sends is not None else "",
+                fmt_credits(entry["credits"]),
+            )
+        )
+    console.print(
+        table(
+            None,
+            ["step", "type", "provider", "if", "sends", "credits"],
+            rows,
+            justify={"credits": "right"},
+        )
+    )
+    console.print(
+        f"Most this run can cost: {fmt_credits(result.credits_reserved)} credits "
+        f"(available: {fmt_credits(result.credits_available)})."
+    )
+
+
+def render_result(result) -> None:
+    rows = [
+        (
+            s.id,
+            s.type,
+            s.status + (" (offline)" if s.meta.get("offline") else ""),
+            f"{s.duration_ms} ms",
+            fmt_credits(s.credits),
+            s.error or "",
+        )
+        for s in result.steps
+    ]
+    console.print(
+        table(
+            f"{result.recipe} v{result.recipe_version} for {result.customer}",
+            ["step", "type", "status", "duration", "credits", "error"],
+            rows,
+            justify={"duration": "right", "credits": "right"},
+        )
+    )
+    render_outputs(result.outputs)
+    for warning in result.warnings:
+        err_console.print(f"[yellow]warning:[/] {warning}")
+    console.print(
+        f"Status: [bold]{result.status}[/]. Credits used {fmt_credits(result.credits_used)} "
+        f"(held {fmt_credits(result.credits_reserved)}), available "
+        f"{fmt_credits(result.credits_available)}. Execution {result.execution_id}"
+    )
+    if result.error:
+        err_console.print(f"[red]error:[/] {result.error}")
+
+
+LEAD_COLUMNS = ["name", "title", "company", "email", "score", "tier"]
+
+
+def render_outputs(outputs) -> None:
+    if not outputs:
+        return
+    for key, value in outputs.items():
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            columns = [c for c in LEAD_COLUMNS if any(c in v for v in value)] or list(value[0])[:6]
+            console.print(
+                table(
+                    f"{key} ({len(value)})",
+                    columns,
+                    [[v.get(c) for c in columns] for v in value[:50]],
+                )
+            )
+            if len(value) > 50:
+                console.print(
+                    f"… and {len(value) - 50} more (use --json or `hunter leads export`).",
+                    style="dim",
+                )
+        elif isinstance(value, dict | list):
+            import json
+
+            console.print(f"{key}: {json.dumps(value, ensure_ascii=False)[:500]}")
+        else:
+            console.print(f"{key}: {value}")

@@ -1,0 +1,100 @@
+"""The contract every step type implements, and what a step is handed when it runs."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from hunter_cli.config import Settings
+    from hunter_cli.db.models import Customer
+
+
+class StepError(Exception):
+    """A step failed for a reason retrying will not fix (bad parameters, a 4xx, bad data)."""
+
+    def __init__(self, message: str, *, credits_used: Decimal | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        # Work already paid for at a provider before the failure (e.g. a waterfall's calls).
+        self.credits_used = credits_used
+
+
+class TransientStepError(StepError):
+    """A failure worth retrying: a timeout, a 429 or a 5xx."""
+
+
+class StepTimeout(TransientStepError):
+    pass
+
+
+@dataclass
+class StepContext:
+    """What a component may use: the step's own transaction, who it runs for, templates.
+    Components never talk to the terminal; a provider never sees this object."""
+
+    session: Session
+    settings: Settings
+    customer: Customer
+    execution_id: uuid.UUID
+    step_id: str
+    actor: str
+    template_context: dict[str, Any]
+    render_fn: Callable[[Any, dict[str, Any]], Any]
+    evaluate_fn: Callable[[str, dict[str, Any]], Any]
+    plan_only: bool = False
+    no_cache: bool = False
+    deadline: float | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    credits_used: Decimal | None = None  # set by a component whose cost is not fixed
+
+    def render(self, value: Any, extra: dict[str, Any] | None = None) -> Any:
+        """Render templates in value; extra names (item, index) are added to the context."""
+        context = {**self.template_context, **extra} if extra else self.template_context
+        return self.render_fn(value, context)
+
+    def evaluate(self, expression: str, extra: dict[str, Any] | None = None) -> Any:
+        context = {**self.template_context, **extra} if extra else self.template_context
+        return self.evaluate_fn(expression, context)
+
+    def remaining(self) -> float | None:
+        """Seconds left before the step's timeout, for providers' own timeouts."""
+        return None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
+
+    def check_deadline(self) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise StepTimeout("step timed out")
+
+    def audit(self, action: str, details: dict[str, Any]) -> None:
+        from hunter_cli.audit import append_audit
+
+        append_audit(
+            self.session,
+            action,
+            actor=self.actor,
+            customer_id=self.customer.id,
+            execution_id=self.execution_id,
+            details={"step": self.step_id, **details},
+        )
+
+
+class Component(Protocol):
+    """A step type. `lazy_params` are left unrendered for the component to render per item."""
+
+    type: ClassVar[str]
+    lazy_params: ClassVar[frozenset[str]]
+
+    def run(self, params: dict[str, Any], ctx: StepContext) -> Any:
+        """Do the work; return the step's output (JSON-like values)."""
+        ...
+
+    def plan(self, params: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
+        """What run would do, without doing it: providers called, messages sent."""
+        ...

@@ -1,0 +1,113 @@
+"""What the CLI calls: load a recipe (validated) and run it."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hunter_cli.config import Settings
+from hunter_cli.errors import UsageError, ValidationError
+from hunter_cli.recipe import LoadedRecipe, RecipeInvalid
+
+
+def load_recipe(ref: str, workspace: Path | None) -> LoadedRecipe:
+    """Resolve a slug or path and validate it; every problem becomes one line."""
+    from hunter_cli.engine.recipes import resolve_recipe_path
+    from hunter_cli.recipe import load_and_validate
+
+    path = resolve_recipe_path(ref, workspace)
+    source = _display_path(path)
+    try:
+        return load_and_validate(source)
+    except RecipeInvalid as invalid:
+        lines = [str(p) for p in invalid.problems]
+        raise ValidationError(
+            f"recipe {source} is invalid:\n  " + "\n  ".join(lines), details={"problems": lines}
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read recipe {path}: {exc}") from None
+
+
+def _display_path(path: Path) -> str:
+    """Relative to the current folder when inside it, so editors can jump to file:line."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return str(path)
+
+
+def parse_extra_inputs(args: list[str]) -> dict[str, Any]:
+    """`--query "SaaS founders" --limit 5 --dry` -> {"query": ..., "limit": "5", "dry": True}."""
+    values: dict[str, Any] = {}
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("--") or arg == "--":
+            raise UsageError(f"unexpected argument {arg!r}: inputs are given as --name value")
+        name = arg[2:]
+        if "=" in name:
+            name, value = name.split("=", 1)
+            i += 1
+        elif i + 1 < len(args) and not args[i + 1].startswith("--"):
+            value, i = args[i + 1], i + 2
+        else:
+            value, i = "true", i + 1
+        values[name.replace("-", "_")] = value
+    return values
+
+
+def parse_input_pairs(pairs: list[str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise UsageError(f"--input takes key=value, not {pair!r}")
+        key, value = pair.split("=", 1)
+        values[key.strip().replace("-", "_")] = value
+    return values
+
+
+def read_input_json(source: str, stdin_reader: Callable[[], str]) -> dict[str, Any]:
+    try:
+        text = stdin_reader() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read --input-json {source}: {exc.strerror or exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValidationError(
+            f"--input-json {source}:{exc.lineno}:{exc.colno}: {exc.msg}"
+        ) from None
+    if not isinstance(data, dict):
+        raise ValidationError(f"--input-json {source}: expected a JSON object")
+    return data
+
+
+def run(
+    settings: Settings,
+    ref: str,
+    customer: str | None,
+    inputs: dict[str, Any],
+    *,
+    plan_only: bool = False,
+    no_cache: bool = False,
+    send: bool = False,
+    progress: Callable[[str, str], None] | None = None,
+):
+    from hunter_cli.db.engine import open_database
+    from hunter_cli.engine.runner import Runner, RunOptions
+
+    loaded = load_recipe(ref, settings.workspace)
+    db = open_database(settings.require_database_url())
+    try:
+        runner = Runner(db, settings, progress=progress)
+        return runner.run(
+            loaded,
+            customer or settings.default_customer,
+            inputs,
+            RunOptions(plan_only=plan_only, no_cache=no_cache, send=send),
+        )
+    finally:
+        db.dispose()

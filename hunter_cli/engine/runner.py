@@ -1,0 +1,612 @@
+"""The sequential runner: one execution of a recipe for a customer, from reserving credits
+to capturing what was used, with every phase in the audit trail.
+
+Each step runs in its own transaction together with its step record and audit entry, so a
+failed or interrupted step leaves nothing half-written and finished steps are never lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from hunter_cli import ledger
+from hunter_cli.audit import append_audit, to_plain_json
+from hunter_cli.components import estimate_step_credits, get_component
+from hunter_cli.components.base import StepContext, StepError, StepTimeout, TransientStepError
+from hunter_cli.config import Settings
+from hunter_cli.customers import resolve_customer
+from hunter_cli.db.engine import Database
+from hunter_cli.db.models import Customer, Execution
+from hunter_cli.db.types import to_credits, utcnow
+from hunter_cli.engine.inputs import prepare_inputs
+from hunter_cli.engine.recipes import store_recipe_version
+from hunter_cli.errors import HunterError, InsufficientCreditsError
+from hunter_cli.recipe import LoadedRecipe, split_step
+from hunter_cli.recipe.templates import TemplateError, evaluate_condition, render_value
+
+ZERO = Decimal("0.0000")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    plan_only: bool = False
+    no_cache: bool = False
+    send: bool = False
+
+
+@dataclass
+class StepResult:
+    id: str
+    type: str
+    status: str  # ok | skipped | failed
+    output: Any = None
+    error: str | None = None
+    attempts: int = 0
+    duration_ms: int = 0
+    credits: Decimal = ZERO
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": self.type,
+            "status": self.status,
+            "output": self.output,
+            "error": self.error,
+            "attempts": self.attempts,
+            "duration_ms": self.duration_ms,
+            "credits": str(self.credits),
+            "meta": self.meta,
+        }
+
+
+@dataclass
+class RunResult:
+    execution_id: uuid.UUID | None
+    recipe: str
+    recipe_version: int | None
+    customer: str
+    status: str  # success | partial | failed | interrupted | planned
+    steps: list[StepResult]
+    outputs: Any
+    credits_reserved: Decimal
+    credits_used: Decimal
+    credits_available: Decimal | None
+    warnings: list[str]
+    error: str | None = None
+    plan: list[dict[str, Any]] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "execution_id": str(self.execution_id) if self.execution_id else None,
+            "recipe": self.recipe,
+            "recipe_version": self.recipe_version,
+            "customer": self.customer,
+            "status": self.status,
+            "steps": [s.to_dict() for s in self.steps],
+            "outputs": self.outputs,
+            "credits": {
+                "reserved": str(self.credits_reserved),
+                "used": str(self.credits_used),
+                "available": None
+                if self.credits_available is None
+                else str(self.credits_available),
+            },
+            "warnings": self.warnings,
+            "error": self.error,
+            **({"plan": self.plan} if self.plan is not None else {}),
+        }
+
+
+def max_cost(steps: list[dict[str, Any]]) -> Decimal:
+    """The most a run can cost: every step's price, as if none were skipped."""
+    return sum((estimate_step_credits(step) for step in steps), ZERO)
+
+
+def _customer_context(customer: Customer) -> dict[str, Any]:
+    from hunter_cli.audit import redact
+
+    return {
+        "id": str(customer.id),
+        "slug": customer.slug,
+        "name": customer.name,
+        "email": customer.email,
+        "settings": redact(customer.settings or {}),
+    }
+
+
+@contextlib.contextmanager
+def _alarm(seconds: float | None) -> Iterator[None]:
+    """Interrupt a step that overruns its timeout (main thread only; elsewhere components
+    still honour ctx.deadline cooperatively)."""
+    usable = (
+        seconds
+        and hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+    )
+    if not usable:
+        yield
+        return
+
+    def _on_alarm(_signum, _frame):
+        raise StepTimeout(f"timed out after {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, _on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _retry_policy(controls: dict[str, Any]) -> tuple[int, float, float]:
+    retry = controls.get("retry")
+    if retry is None:
+        return 1, 0.0, 0.0
+    if isinstance(retry, int):
+        return max(1, retry), 0.5, 30.0
+    return (
+        max(1, int(retry.get("attempts", 1))),
+        float(retry.get("backoff", 0.5)),
+        float(retry.get("max_backoff", 30.0)),
+    )
+
+
+class Runner:
+    """Runs one loaded recipe. `progress` is called with (step_id, status) for people."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        *,
+        progress: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.progress = progress or (lambda _step, _status: None)
+
+    # -- the whole run ----------------------------------------------------------------------
+    def run(
+        self,
+        loaded: LoadedRecipe,
+        customer_ref: str | None,
+        given: dict[str, Any],
+        options: RunOptions = RunOptions(),
+    ) -> RunResult:
+        recipe = loaded.data
+        inputs = prepare_inputs(recipe.get("inputs"), given)
+        steps: list[dict[str, Any]] = recipe["steps"]
+        reserve = max_cost(steps)
+        if options.plan_only:
+            return self._plan(loaded, customer_ref, inputs, reserve, options)
+
+        actor = self.settings.actor
+        execution_id = uuid.uuid4()
+        try:
+            with self.db.session() as session:
+                customer = resolve_customer(session, customer_ref)
+                stored, _ = store_recipe_version(
+                    session,
+                    slug=recipe["slug"],
+                    name=recipe.get("name", recipe["slug"]),
+                    description=recipe.get("description"),
+                    content=loaded.text,
+                    content_hash=loaded.content_hash,
+                    source_path=loaded.source,
+                )
+                execution = Execution(
+                    id=execution_id,
+                    customer_id=customer.id,
+                    recipe_id=stored.id,
+                    recipe_slug=stored.slug,
+                    recipe_version=stored.version,
+                    recipe_hash=stored.content_hash,
+                    status="running",
+                    inputs=to_plain_json(inputs),
+                    credits_reserved=reserve,
+                    actor=actor,
+                    started_at=utcnow(),
+                )
+                session.add(execution)
+                session.flush()
+                append_audit(
+                    session,
+                    "execution.start",
+                    actor=actor,
+                    customer_id=customer.id,
+                    execution_id=execution_id,
+                    details={
+                        "recipe": stored.slug,
+                        "version": stored.version,
+                        "content_hash": stored.content_hash,
+                        "inputs": to_plain_json(inputs),
+                        "max_cost": str(reserve),
+                    },
+                )
+                ledger.reserve_credits(
+                    session,
+                    customer,
+                    reserve,
+                    execution_id=execution_id,
+                    actor=actor,
+                    idempotency_key=f"exec:{execution_id}:reserve",
+                    reason=f"hold for {stored.slug} v{stored.version}",
+                )
+                customer_slug = customer.slug
+                context = {
+                    "inputs": inputs,
+                    "steps": {},
+                    "state": {},
+                    "customer": _customer_context(customer),
+                    "execution": {
+                        "id": str(execution_id),
+                        "recipe": stored.slug,
+                        "version": stored.version,
+                    },
+                }
+                recipe_version = stored.version
+        except InsufficientCreditsError as refused:
+            with self.db.session() as session:
+                customer = resolve_customer(session, customer_ref)
+                append_audit(
+                    session,
+                    "execution.refused",
+                    actor=actor,
+                    customer_id=customer.id,
+                    details={
+                        "recipe": recipe["slug"],
+                        "reason": refused.message,
+                        "max_cost": str(reserve),
+                    },
+                )
+            raise
+
+        results: list[StepResult] = []
+        warnings: list[str] = []
+        status = "success"
+        error: str | None = None
+        try:
+            for step in steps:
+                result = self._run_step(
+                    step, context, execution_id, customer_slug, options, warnings
+                )
+                results.append(result)
+                context["steps"][step["id"]] = {
+                    "output": result.output,
+                    "status": result.status,
+                    "error": result.error,
+                }
+                self.progress(step["id"], result.status)
+                if result.status == "failed":
+                    if step.get("on_error", "fail") == "continue":
+                        status = "partial"
+                    else:
+                        status, error = "failed", f"step '{step['id']}' failed: {result.error}"
+                        break
+        except KeyboardInterrupt:
+            status, error = "interrupted", "interrupted by the user (Ctrl-C)"
+
+        outputs = None
+        if status in ("success", "partial"):
+            try:
+                outputs = to_plain_json(render_value(recipe.get("outputs") or {}, context))
+            except TemplateError as exc:
+                warnings.append(f"outputs could not be rendered: {exc.message}")
+        used = sum((r.credits for r in results), ZERO)
+        available = self._finish(
+            execution_id, customer_slug, status, error, outputs, used, warnings, results
+        )
+        return RunResult(
+            execution_id,
+            recipe["slug"],
+            recipe_version,
+            customer_slug,
+            status,
+            results,
+            outputs,
+            reserve,
+            used,
+            available,
+            warnings,
+            error,
+        )
+
+    def _finish(
+        self,
+        execution_id: uuid.UUID,
+        customer_slug: str,
+        status: str,
+        error: str | None,
+        outputs: Any,
+        used: Decimal,
+        warnings: list[str],
+        results: list[StepResult],
+    ) -> Decimal:
+        # A second Ctrl-C here must not leave the hold in place: finish first.
+        previous = signal.getsignal(signal.SIGINT)
+        in_main = threading.current_thread() is threading.main_thread()
+        if in_main:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            with self.db.session() as session:
+                execution = session.get(Execution, execution_id, with_for_update=True)
+                assert execution is not None
+                ledger.capture_credits(
+                    session,
+                    execution_id,
+                    used,
+                    actor=self.settings.actor,
+                    idempotency_key=f"exec:{execution_id}:capture",
+                )
+                execution.status = status
+                execution.error = error
+                execution.outputs = outputs
+                execution.credits_used = used
+                execution.warnings = list(warnings)
+                execution.finished_at = utcnow()
+                append_audit(
+                    session,
+                    f"execution.{status}",
+                    actor=self.settings.actor,
+                    customer_id=execution.customer_id,
+                    execution_id=execution_id,
+                    details={
+                        "status": status,
+                        "error": error,
+                        "credits_used": str(used),
+                        "steps": {r.id: r.status for r in results},
+                    },
+                )
+                customer = resolve_customer(session, customer_slug)
+                return ledger.active_subscription(session, customer).credits_available
+        finally:
+            if in_main:
+                signal.signal(signal.SIGINT, previous)
+
+    # -- one step ---------------------------------------------------------------------------
+    def _run_step(
+        self,
+        step: dict[str, Any],
+        context: dict[str, Any],
+        execution_id: uuid.UUID,
+        customer_slug: str,
+        options: RunOptions,
+        warnings: list[str],
+    ) -> StepResult:
+        controls, params = split_step(step)
+        step_id, step_type = step["id"], step["type"]
+        component = get_component(step_type)
+        started = time.monotonic()
+        result = StepResult(step_id, step_type, "ok")
+
+        condition = controls.get("if")
+        if condition is not None:
+            try:
+                should_run = evaluate_condition(condition, context)
+            except TemplateError as exc:
+                return self._record_failure(
+                    result, execution_id, customer_slug, started, f"if: {exc.message}"
+                )
+            if not should_run:
+                result.status = "skipped"
+                self._record(result, execution_id, customer_slug, started, None)
+                return result
+
+        attempts, backoff, max_backoff = _retry_policy(controls)
+        timeout = controls.get("timeout")
+        price = estimate_step_credits(step)
+        last_error = "unknown error"
+        paid = ZERO
+        for attempt in range(1, attempts + 1):
+            result.attempts = attempt
+            try:
+                with self.db.session() as session, _alarm(timeout):
+                    customer = resolve_customer(session, customer_slug)
+                    lazy = component.lazy_params
+                    rendered = {
+                        k: (v if k in lazy else render_value(v, context)) for k, v in params.items()
+                    }
+                    ctx = StepContext(
+                        session=session,
+                        settings=self.settings,
+                        customer=customer,
+                        execution_id=execution_id,
+                        step_id=step_id,
+                        actor=self.settings.actor,
+                        template_context=context,
+                        render_fn=render_value,
+                        evaluate_fn=_evaluate,
+                        no_cache=options.no_cache,
+                        deadline=(time.monotonic() + timeout) if timeout else None,
+                    )
+                    output = to_plain_json(component.run(rendered, ctx))
+                    if "output_schema" in controls:
+                        _check_output(output, controls["output_schema"])
+                    result.output = output
+                    result.meta = to_plain_json(ctx.meta)
+                    result.credits = _step_cost(controls, ctx, price)
+                    for warning in ctx.warnings:
+                        if warning not in warnings:
+                            warnings.append(warning)
+                    self._record(result, execution_id, customer_slug, started, session)
+                return result
+            except TransientStepError as exc:
+                last_error = exc.message
+                paid += exc.credits_used or ZERO
+                if attempt < attempts:
+                    time.sleep(min(max_backoff, backoff * (2 ** (attempt - 1))))
+                    continue
+            except StepError as exc:
+                last_error = exc.message
+                paid += exc.credits_used or ZERO
+                break
+            except TemplateError as exc:
+                last_error = exc.message
+                break
+            except HunterError as exc:
+                last_error = exc.message
+                break
+            except Exception as exc:  # a bug in a component: fail the step, keep the books
+                import traceback
+
+                last_error = (
+                    f"internal error in step (a bug, please report): {type(exc).__name__}: {exc}"
+                )
+                result.meta = {"traceback": traceback.format_exc(limit=8)}
+                break
+        result.credits = paid
+        return self._record_failure(result, execution_id, customer_slug, started, last_error)
+
+    def _record_failure(
+        self,
+        result: StepResult,
+        execution_id: uuid.UUID,
+        customer_slug: str,
+        started: float,
+        message: str,
+    ) -> StepResult:
+        result.status, result.error, result.output = "failed", message, None
+        with self.db.session() as session:
+            self._record(result, execution_id, customer_slug, started, session)
+        return result
+
+    def _record(
+        self,
+        result: StepResult,
+        execution_id: uuid.UUID,
+        customer_slug: str,
+        started: float,
+        session,
+    ) -> None:
+        result.duration_ms = int((time.monotonic() - started) * 1000)
+        if session is None:
+            with self.db.session() as own:
+                return self._record(result, execution_id, customer_slug, started, own)
+        execution = session.get(Execution, execution_id)
+        assert execution is not None
+        execution.steps = [*execution.steps, result.to_dict()]
+        append_audit(
+            session,
+            f"step.{result.status}",
+            actor=self.settings.actor,
+            customer_id=execution.customer_id,
+            execution_id=execution_id,
+            details={
+                "step": result.id,
+                "type": result.type,
+                "attempts": result.attempts,
+                "credits": str(result.credits),
+                "error": result.error,
+            },
+        )
+        return None
+
+    # -- --plan -----------------------------------------------------------------------------
+    def _plan(
+        self,
+        loaded: LoadedRecipe,
+        customer_ref: str | None,
+        inputs: dict[str, Any],
+        reserve: Decimal,
+        options: RunOptions,
+    ) -> RunResult:
+        recipe = loaded.data
+        plan: list[dict[str, Any]] = []
+        with self.db.sessions() as session:
+            customer = resolve_customer(session, customer_ref)
+            available = ledger.active_subscription(session, customer).credits_available
+            context = {
+                "inputs": inputs,
+                "steps": {},
+                "state": {},
+                "customer": _customer_context(customer),
+                "execution": {"id": None, "recipe": recipe["slug"], "version": None},
+            }
+            for step in recipe["steps"]:
+                controls, params = split_step(step)
+                component = get_component(step["type"])
+                entry: dict[str, Any] = {
+                    "id": step["id"],
+                    "type": step["type"],
+                    "credits": str(estimate_step_credits(step)),
+                }
+                if "if" in controls:
+                    entry["if"] = controls["if"]
+                rendered = {}
+                for key, value in params.items():
+                    try:
+                        rendered[key] = (
+                            value if key in component.lazy_params else render_value(value, context)
+                        )
+                    except TemplateError:
+                        rendered[key] = value  # depends on an earlier step's output
+                ctx = StepContext(
+                    session=session,
+                    settings=self.settings,
+                    customer=customer,
+                    execution_id=uuid.UUID(int=0),
+                    step_id=step["id"],
+                    actor=self.settings.actor,
+                    template_context=context,
+                    render_fn=render_value,
+                    evaluate_fn=_evaluate,
+                    plan_only=True,
+                )
+                entry.update(component.plan(rendered, ctx))
+                entry["params"] = to_plain_json(rendered)
+                plan.append(entry)
+            customer_slug = customer.slug
+            session.rollback()
+        return RunResult(
+            None,
+            recipe["slug"],
+            None,
+            customer_slug,
+            "planned",
+            [],
+            None,
+            reserve,
+            ZERO,
+            available,
+            [],
+            None,
+            plan,
+        )
+
+
+def _step_cost(controls: dict[str, Any], ctx: StepContext, price: Decimal) -> Decimal:
+    """What a finished step is charged: its price, or its tokens at a per-token price (never
+    more than was held for it), or what the component reported."""
+    if ctx.credits_used is not None:
+        return to_credits(ctx.credits_used)
+    credits = controls.get("credits")
+    if isinstance(credits, dict) and "per_1k_tokens" in credits:
+        tokens = int(ctx.meta.get("usage", {}).get("total_tokens", 0))
+        return min(price, to_credits(to_credits(credits["per_1k_tokens"]) * tokens / 1000))
+    return price
+
+
+def _evaluate(expression: str, context: dict[str, Any]) -> Any:
+    from hunter_cli.recipe.templates import evaluate_expression
+
+    return evaluate_expression(expression, context)
+
+
+def _check_output(output: Any, schema: dict[str, Any]) -> None:
+    from jsonschema import Draft202012Validator
+
+    errors = sorted(Draft202012Validator(schema).iter_errors(output), key=lambda e: e.path)
+    if errors:
+        first = errors[0]
+        where = "/".join(str(p) for p in first.absolute_path) or "(output)"
+        raise StepError(f"output does not match output_schema at {where}: {first.message}")

@@ -1,0 +1,1 @@
+"""Outside services behind small interfaces. A provider never touches the database."""

@@ -1,0 +1,53 @@
+"""Recipe problems: one located, human-readable complaint per defect in a recipe file."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+__all__ = ["RecipeInvalid", "RecipeProblem", "render_path"]
+
+_PLAIN_KEY = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$-]*$")
+
+
+def render_path(path: Sequence[str | int]) -> str:
+    """Render a JSON-path-like tuple as ``steps[2].timeout``; the empty path renders as ``""``."""
+    out: list[str] = []
+    for part in path:
+        if isinstance(part, int) and not isinstance(part, bool):
+            out.append(f"[{part}]")
+        elif isinstance(part, str) and _PLAIN_KEY.match(part):
+            out.append(f".{part}" if out else part)
+        else:
+            # Keys with dots or spaces would be ambiguous in dotted form.
+            out.append(f"[{part!r}]")
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class RecipeProblem:
+    """One defect in a recipe, located at a 1-based line and column of its source."""
+
+    source: str
+    line: int
+    column: int
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.line}:{self.column}: {self.path or '(root)'}: {self.message}"
+
+    def sort_key(self) -> tuple[str, int, int, str, str]:
+        return (self.source, self.line, self.column, self.path, self.message)
+
+
+class RecipeInvalid(Exception):
+    """A recipe could not be loaded or failed validation; ``problems`` lists every defect."""
+
+    def __init__(self, problems: Iterable[RecipeProblem]) -> None:
+        self.problems: list[RecipeProblem] = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+    def __str__(self) -> str:
+        return "\n".join(str(p) for p in self.problems)

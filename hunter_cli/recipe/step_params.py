@@ -1,0 +1,642 @@
+"""JSON Schemas for the parameters of the built-in step types, and the common step controls."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "CONTROL_KEYS",
+    "DEFAULT_STEP_PARAMS",
+    "EXPRESSION_PARAMS",
+    "STEP_CONTROLS_SCHEMA",
+    "TEMPLATE_PATTERN",
+    "VARIANT_KEY",
+    "split_step",
+]
+
+#: Schema keyword naming the parameter that selects a step type's variant (e.g. ``action``);
+#: validation uses it to say "for action 'api_call'" in messages. Editors ignore it.
+VARIANT_KEY = "x-hunter-variant"
+
+#: Pattern a string must match to count as a template where a literal is also allowed.
+TEMPLATE_PATTERN = r"\{\{|\{%"
+
+
+def _p(title: str, description: str, **schema: Any) -> dict[str, Any]:
+    return {"title": title, "description": description, **schema}
+
+
+def _template(title: str, description: str) -> dict[str, Any]:
+    return _p(title, description + " Jinja2 template; rendered natively.", type="string")
+
+
+def _int_or_template(title: str, description: str, minimum: int) -> dict[str, Any]:
+    return _p(
+        title,
+        description,
+        anyOf=[
+            {"type": "integer", "minimum": minimum},
+            {"type": "string", "pattern": TEMPLATE_PATTERN},
+        ],
+    )
+
+
+def _items(description: str) -> dict[str, Any]:
+    return _p(
+        "Items",
+        description + " A template such as '{{ steps.search.output.leads }}' or a literal list.",
+        anyOf=[{"type": "string", "pattern": TEMPLATE_PATTERN}, {"type": "array"}],
+    )
+
+
+# --- common controls -----------------------------------------------------------------------
+
+_RETRY = _p(
+    "Retry",
+    "How often to retry the step on failure: a number of attempts, or attempts with backoff.",
+    anyOf=[
+        {
+            "title": "Attempts",
+            "description": "Total number of attempts (1 means no retry).",
+            "type": "integer",
+            "minimum": 1,
+        },
+        {
+            "title": "Retry policy",
+            "description": "Attempts with exponential backoff between them.",
+            "type": "object",
+            "properties": {
+                "attempts": _p(
+                    "Attempts",
+                    "Total number of attempts (1 means no retry).",
+                    type="integer",
+                    minimum=1,
+                ),
+                "backoff": _p(
+                    "Backoff",
+                    "Seconds to wait before the first retry; doubles on each further retry.",
+                    type="number",
+                    minimum=0,
+                ),
+                "max_backoff": _p(
+                    "Maximum backoff",
+                    "Upper bound in seconds for the wait between attempts.",
+                    type="number",
+                    minimum=0,
+                ),
+            },
+            "required": ["attempts"],
+            "additionalProperties": False,
+        },
+    ],
+)
+
+_CREDITS = _p(
+    "Credits",
+    "Credits this step costs: a fixed number per run, or rates such as {per_1k_tokens: 0.5}.",
+    anyOf=[
+        {
+            "title": "Fixed cost",
+            "description": "Credits charged per run.",
+            "type": "number",
+            "minimum": 0,
+        },
+        {
+            "title": "Rates",
+            "description": "Credits per unit of usage, keyed by unit: per_1k_tokens, per_item, ...",
+            "type": "object",
+            "minProperties": 1,
+            "propertyNames": {"pattern": "^[a-z][a-z0-9_]*$"},
+            "additionalProperties": {"type": "number", "minimum": 0},
+        },
+    ],
+)
+
+#: Schema for the keys every step may carry, whatever its type (``id`` and ``type`` are
+#: required by the step union in the recipe schema, so a missing one is reported once).
+STEP_CONTROLS_SCHEMA: dict[str, Any] = {
+    "title": "Step controls",
+    "description": "Keys every step accepts regardless of its type.",
+    "type": "object",
+    "properties": {
+        "id": _p(
+            "Step id",
+            "Unique id of the step; later templates read its result as steps.<id>.output.",
+            type="string",
+            pattern="^[a-z_][a-z0-9_]*$",
+        ),
+        "type": _p(
+            "Step type",
+            "Which kind of step this is; selects the parameters it accepts.",
+            type="string",
+        ),
+        "if": _p(
+            "Condition",
+            "Run the step only when this is true: a bare expression (inputs.limit > 5) or a "
+            "template ('{{ inputs.limit > 5 }}'). A boolean is accepted as a constant.",
+            type=["string", "boolean"],
+        ),
+        "timeout": _p(
+            "Timeout",
+            "Seconds the step may take before it is cancelled.",
+            type="number",
+            exclusiveMinimum=0,
+        ),
+        "retry": _RETRY,
+        "on_error": _p(
+            "On error",
+            "What a failure of this step does to the run: fail it (default) or continue.",
+            enum=["fail", "continue"],
+            default="fail",
+        ),
+        "credits": _CREDITS,
+        "output_schema": _p(
+            "Output schema",
+            "JSON Schema (draft 2020-12) the step's output must satisfy.",
+            **{"$ref": "https://json-schema.org/draft/2020-12/schema"},
+        ),
+        "description": _p(
+            "Description", "What this step is for; shown in listings and logs.", type="string"
+        ),
+    },
+}
+
+#: Keys that are step controls rather than type-specific parameters.
+CONTROL_KEYS: frozenset[str] = frozenset(STEP_CONTROLS_SCHEMA["properties"])
+
+#: Parameters whose string value is an expression (like ``if``) rather than a template,
+#: per step type.
+EXPRESSION_PARAMS: dict[str, frozenset[str]] = {"action": frozenset({"where"})}
+
+
+def split_step(step: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split a step mapping into ``(controls, params)``."""
+    controls = {k: v for k, v in step.items() if k in CONTROL_KEYS}
+    params = {k: v for k, v in step.items() if k not in CONTROL_KEYS}
+    return controls, params
+
+
+# --- ai --------------------------------------------------------------------------------------
+
+_AI: dict[str, Any] = {
+    "title": "AI step",
+    "description": "Ask a language model (or the offline provider) to generate text or JSON.",
+    "type": "object",
+    "properties": {
+        "prompt": _template("Prompt", "The user prompt."),
+        "system": _template("System prompt", "Instructions given to the model before the prompt."),
+        "provider": _p("Provider", "AI provider name, e.g. groq or offline.", type="string"),
+        "model": _p("Model", "Model name at the provider.", type="string"),
+        "temperature": _p(
+            "Temperature",
+            "Sampling temperature; 0 is most deterministic.",
+            type="number",
+            minimum=0,
+            maximum=2,
+        ),
+        "max_tokens": _p(
+            "Maximum tokens", "Upper bound on tokens generated.", type="integer", minimum=1
+        ),
+        "task": _p(
+            "Task",
+            "What the prompt is for; the offline provider uses it to produce a canned answer.",
+            enum=["expand_query", "summarize_company", "write_subject", "write_email", "generate"],
+        ),
+        "input": _p(
+            "Input data",
+            "The data the prompt is about (a template, e.g. a lead or a query). The offline "
+            "provider works from it; real providers see the rendered prompt.",
+        ),
+        "items": _items(
+            "Ask once per element; prompt, system and input can use `item` and "
+            "`index`. The output is then a list of {item, text, data}."
+        ),
+        "format": _p(
+            "Format",
+            "Whether the answer is free text or parsed as JSON.",
+            enum=["text", "json"],
+            default="text",
+        ),
+    },
+    "required": ["prompt"],
+    "additionalProperties": False,
+}
+
+# --- action ----------------------------------------------------------------------------------
+
+_AUTH = _p(
+    "Authentication",
+    "How to authenticate; the secret is read from an environment variable, never the recipe.",
+    type="object",
+    properties={
+        "type": _p(
+            "Auth type",
+            "bearer token, basic auth (user:password), a header or a query parameter.",
+            enum=["bearer", "basic", "header", "query"],
+        ),
+        "env": _p(
+            "Environment variable",
+            "Name of the environment variable holding the secret.",
+            type="string",
+            pattern="^[A-Z_][A-Z0-9_]*$",
+        ),
+        "name": _p(
+            "Name", "Header or query parameter name (for header and query auth).", type="string"
+        ),
+    },
+    required=["type", "env"],
+    additionalProperties=False,
+    allOf=[
+        {
+            "if": {"properties": {"type": {"enum": ["header", "query"]}}, "required": ["type"]},
+            "then": {"required": ["name"]},
+        }
+    ],
+)
+
+_SCORING_RULE = _p(
+    "Scoring rule",
+    "Award points when a field of the item satisfies a comparison.",
+    type="object",
+    properties={
+        "field": _p("Field", "Dotted path of the field to test, e.g. company.size.", type="string"),
+        "op": _p(
+            "Operator",
+            "Comparison to apply.",
+            enum=["in", "not_in", "between", "gte", "lte", "eq", "contains", "matches"],
+        ),
+        "value": _p(
+            "Value",
+            "Value to compare with: a list for in/not_in, [low, high] for "
+            "between, a regular expression for matches.",
+        ),
+        "points": _p(
+            "Points", "Points added when the rule matches (may be negative).", type="number"
+        ),
+        "reason": _p("Reason", "Explanation recorded with the score.", type="string"),
+    },
+    required=["field", "op", "points"],
+    additionalProperties=False,
+    allOf=[
+        {
+            "if": {"properties": {"op": {"const": "between"}}, "required": ["op"]},
+            "then": {
+                "properties": {"value": {"type": "array", "minItems": 2, "maxItems": 2}},
+                "required": ["value"],
+            },
+        },
+        {
+            "if": {"properties": {"op": {"enum": ["in", "not_in"]}}, "required": ["op"]},
+            "then": {"properties": {"value": {"type": "array"}}, "required": ["value"]},
+        },
+        {
+            "if": {"properties": {"op": {"const": "matches"}}, "required": ["op"]},
+            "then": {
+                "properties": {"value": {"type": "string", "format": "regex"}},
+                "required": ["value"],
+            },
+        },
+    ],
+)
+
+# Every parameter any action accepts, with its description. Where two actions share a name
+# with different meanings (query, items), the per-action branch below narrows the type.
+_ACTION_PARAMS: dict[str, dict[str, Any]] = {
+    "action": _p(
+        "Action",
+        "Which built-in action to run.",
+        enum=["lead_search", "api_call", "db_query", "data_processing", "scoring"],
+    ),
+    # lead_search
+    "provider": _p(
+        "Provider", "lead_search: lead source to query.", type="string", default="local"
+    ),
+    "query": _p("Query", "lead_search: free-text search (template); db_query: named query to run."),
+    "keywords": _p(
+        "Keywords",
+        "lead_search: keywords, as a template or a list of strings.",
+        anyOf=[{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+    ),
+    "filters": _p(
+        "Filters", "lead_search: provider filters such as industry or country.", type="object"
+    ),
+    "limit": _int_or_template("Limit", "lead_search: maximum number of leads.", 1),
+    # api_call
+    "method": _p(
+        "HTTP method",
+        "api_call: request method.",
+        enum=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        default="GET",
+    ),
+    "url": _template("URL", "api_call: request URL."),
+    "headers": _p(
+        "Headers",
+        "api_call: request headers.",
+        type="object",
+        additionalProperties={"type": "string"},
+    ),
+    "json": _p("JSON body", "api_call: request body, sent as JSON."),
+    "auth": _AUTH,
+    "extract": _p(
+        "Extract",
+        "api_call: output fields taken from the JSON response, name -> dotted path (data.items).",
+        type="object",
+        additionalProperties={"type": "string"},
+    ),
+    # db_query
+    "params": _p("Parameters", "db_query: parameters of the named query.", type="object"),
+    "write": _p(
+        "Write",
+        "db_query: set true to allow a query that modifies data.",
+        type="boolean",
+        default=False,
+    ),
+    # data_processing
+    "operation": _p(
+        "Operation",
+        "data_processing: what to do with the items.",
+        enum=["dedupe", "filter", "sort", "limit", "pick", "merge"],
+    ),
+    "items": _items("data_processing/scoring: the list to work on."),
+    "keys": _p(
+        "Keys",
+        "data_processing dedupe: fields that identify duplicates.",
+        type="array",
+        items={"type": "string"},
+        minItems=1,
+    ),
+    "fuzzy": _p(
+        "Fuzzy matching",
+        "data_processing dedupe: treat items as duplicates when a field is similar enough.",
+        type="object",
+        properties={
+            "field": _p("Field", "Field compared fuzzily.", type="string"),
+            "threshold": _p(
+                "Threshold",
+                "Similarity (0-100) at or above which items match.",
+                type="number",
+                minimum=0,
+                maximum=100,
+            ),
+        },
+        required=["field"],
+        additionalProperties=False,
+    ),
+    "where": _p(
+        "Where",
+        "data_processing filter: an expression evaluated per item (item.score > 50), or a "
+        "mapping of field -> required value.",
+        anyOf=[{"type": "string"}, {"type": "object"}],
+    ),
+    "by": _p(
+        "Sort by",
+        "data_processing sort: field or fields to sort on.",
+        anyOf=[{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}],
+    ),
+    "descending": _p(
+        "Descending", "data_processing sort: largest first.", type="boolean", default=False
+    ),
+    "count": _int_or_template("Count", "data_processing limit: how many items to keep.", 0),
+    "fields": _p(
+        "Fields",
+        "data_processing pick: fields to keep on each item.",
+        type="array",
+        items={"type": "string"},
+        minItems=1,
+    ),
+    "lists": _p(
+        "Lists",
+        "data_processing merge: lists (or templates yielding lists) to join.",
+        type="array",
+        minItems=1,
+    ),
+    # scoring
+    "rules": _p(
+        "Rules",
+        "scoring: rules applied to every item.",
+        type="array",
+        items=_SCORING_RULE,
+        minItems=1,
+    ),
+    "tiers": _p(
+        "Tiers",
+        "scoring: minimum score for each tier; items below C get no tier.",
+        type="object",
+        properties={
+            t: _p(f"Tier {t}", f"Minimum score for tier {t}.", type="number")
+            for t in ("A", "B", "C")
+        },
+        additionalProperties=False,
+    ),
+}
+
+# Which parameters each action accepts, with narrower schemas where a name is shared.
+_ACTION_VARIANTS: dict[str, tuple[dict[str, Any], list[str]]] = {
+    "lead_search": (
+        {
+            "provider": {},
+            "query": {"type": "string"},
+            "keywords": {},
+            "filters": {},
+            "limit": {},
+        },
+        [],
+    ),
+    "api_call": (
+        {
+            "method": {},
+            "url": {},
+            "headers": {},
+            "query": {"type": "object"},
+            "json": {},
+            "auth": {},
+            "extract": {},
+        },
+        ["url"],
+    ),
+    "db_query": (
+        {
+            "query": {"enum": ["find_leads", "upsert_leads", "get_lead", "update_lead"]},
+            "params": {},
+            "write": {},
+        },
+        ["query"],
+    ),
+    "data_processing": (
+        {
+            "operation": {},
+            "items": {},
+            "keys": {},
+            "fuzzy": {},
+            "where": {},
+            "by": {},
+            "descending": {},
+            "count": {},
+            "fields": {},
+            "lists": {},
+        },
+        ["operation"],
+    ),
+    "scoring": ({"items": {}, "rules": {}, "tiers": {}}, ["items", "rules"]),
+}
+
+# data_processing: the parameter each operation cannot do without.
+_OPERATION_NEEDS: dict[str, list[str]] = {
+    "dedupe": ["items"],
+    "filter": ["items", "where"],
+    "sort": ["items", "by"],
+    "limit": ["items", "count"],
+    "pick": ["items", "fields"],
+    "merge": ["lists"],
+}
+
+
+def _action_branches() -> list[dict[str, Any]]:
+    branches: list[dict[str, Any]] = []
+    every = [name for name in _ACTION_PARAMS if name != "action"]
+    for action, (accepted, required) in _ACTION_VARIANTS.items():
+        # A parameter of another action is rejected outright, so url on a lead_search step
+        # is an error rather than silently ignored. {"not": {}} rather than `false` because
+        # jsonschema drops the instance path from errors of a `false` subschema.
+        properties: dict[str, Any] = {name: {"not": {}} for name in every if name not in accepted}
+        properties.update({name: schema for name, schema in accepted.items() if schema})
+        then: dict[str, Any] = {"properties": properties}
+        if required:
+            then["required"] = required
+        if action == "data_processing":
+            then["allOf"] = [
+                {
+                    "if": {"properties": {"operation": {"const": op}}, "required": ["operation"]},
+                    "then": {"required": needs},
+                }
+                for op, needs in _OPERATION_NEEDS.items()
+            ]
+        branches.append(
+            {
+                "if": {"properties": {"action": {"const": action}}, "required": ["action"]},
+                "then": then,
+            }
+        )
+    return branches
+
+
+_ACTION: dict[str, Any] = {
+    "title": "Action step",
+    "description": "Run a built-in action: search leads, call an API, query the database, "
+    "process or score a list.",
+    "type": "object",
+    VARIANT_KEY: "action",
+    "properties": _ACTION_PARAMS,
+    "required": ["action"],
+    "additionalProperties": False,
+    "allOf": _action_branches(),
+}
+
+# --- correspondence --------------------------------------------------------------------------
+
+_CORRESPONDENCE: dict[str, Any] = {
+    "title": "Correspondence step",
+    "description": "Send a message by e-mail, SMS, webhook or push; one per item when items "
+    "is given (templates then also see item and index).",
+    "type": "object",
+    "properties": {
+        "channel": _p(
+            "Channel", "How to deliver the message.", enum=["email", "sms", "webhook", "push"]
+        ),
+        "to": _p(
+            "Recipient",
+            "Address, number, URL or device of the recipient (template), or a list of them.",
+            anyOf=[{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+        ),
+        "subject": _template("Subject", "E-mail subject or push title."),
+        "body": _template("Body", "Plain-text message body."),
+        "html": _template("HTML body", "HTML alternative of the e-mail body."),
+        "url": _template("URL", "Webhook endpoint or link opened by a push notification."),
+        "topic": _template("Topic", "Push topic or webhook event name."),
+        "payload": _p(
+            "Payload", "Structured data sent with a webhook or push; templates inside are rendered."
+        ),
+        "items": _items("Send one message per element of this list."),
+    },
+    "required": ["channel", "to"],
+    "additionalProperties": False,
+}
+
+# --- state -----------------------------------------------------------------------------------
+
+_STATE: dict[str, Any] = {
+    "title": "State step",
+    "description": "Change the run's state, which later templates read as state.<key>.",
+    "type": "object",
+    "properties": {
+        "set": _p("Set", "Keys to set (replacing any previous value).", type="object"),
+        "append": _p(
+            "Append", "Keys whose list gets these values appended (a list extends).", type="object"
+        ),
+        "merge": _p("Merge", "Keys whose mapping gets these keys merged in.", type="object"),
+    },
+    "anyOf": [{"required": ["set"]}, {"required": ["append"]}, {"required": ["merge"]}],
+    "additionalProperties": False,
+}
+
+# --- audit -----------------------------------------------------------------------------------
+
+_AUDIT: dict[str, Any] = {
+    "title": "Audit step",
+    "description": "Write an entry to the tamper-evident audit log.",
+    "type": "object",
+    "properties": {
+        "action": _p(
+            "Audit action",
+            "Dotted event name, e.g. leads.exported.",
+            type="string",
+            pattern="^[a-z0-9_.]+$",
+        ),
+        "details": _p(
+            "Details",
+            "Structured details stored with the entry (templates rendered).",
+            type="object",
+        ),
+    },
+    "required": ["action"],
+    "additionalProperties": False,
+}
+
+# --- subscription ----------------------------------------------------------------------------
+
+_SUBSCRIPTION: dict[str, Any] = {
+    "title": "Subscription step",
+    "description": "Check the customer's credit balance or charge credits.",
+    "type": "object",
+    "properties": {
+        "operation": _p(
+            "Operation",
+            "check_balance fails the step when the balance is below "
+            "minimum; charge deducts amount.",
+            enum=["check_balance", "charge"],
+        ),
+        "amount": _p("Amount", "Credits to charge.", type="number", exclusiveMinimum=0),
+        "reason": _p(
+            "Reason", "Why the credits are charged; recorded in the ledger.", type="string"
+        ),
+        "minimum": _p("Minimum", "Balance required by check_balance.", type="number", minimum=0),
+    },
+    "required": ["operation"],
+    "additionalProperties": False,
+    "allOf": [
+        {
+            "if": {"properties": {"operation": {"const": "charge"}}, "required": ["operation"]},
+            "then": {"required": ["amount"]},
+        }
+    ],
+}
+
+#: Parameter schemas of the built-in step types, keyed by step type name.
+DEFAULT_STEP_PARAMS: dict[str, dict[str, Any]] = {
+    "ai": _AI,
+    "action": _ACTION,
+    "correspondence": _CORRESPONDENCE,
+    "state": _STATE,
+    "audit": _AUDIT,
+    "subscription": _SUBSCRIPTION,
+}

@@ -1,0 +1,358 @@
+"""Sandboxed Jinja2 templates for recipe values: native results, strict undefined names."""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
+from itertools import islice
+from typing import Any
+from urllib.parse import urlsplit
+
+from jinja2 import meta, nodes
+from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
+from jinja2.nativetypes import NativeCodeGenerator, NativeTemplate
+from jinja2.parser import Parser
+from jinja2.runtime import StrictUndefined, Undefined, missing
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+__all__ = [
+    "CONTEXT_VARIABLES",
+    "ITEM_VARIABLES",
+    "TemplateError",
+    "TemplateSecurityError",
+    "TemplateUndefinedError",
+    "check_syntax",
+    "evaluate_condition",
+    "evaluate_expression",
+    "environment",
+    "is_template",
+    "referenced_names",
+    "referenced_steps",
+    "render_value",
+]
+
+#: Top-level names the engine puts in every template context.
+CONTEXT_VARIABLES = frozenset({"inputs", "steps", "state", "customer", "execution"})
+#: Extra names available where a step renders something once per element of ``items``.
+ITEM_VARIABLES = frozenset({"item", "index"})
+
+_FALSE_STRINGS = frozenset({"", "false", "no", "off", "0", "none", "null"})
+
+
+class TemplateError(Exception):
+    """A template could not be compiled or evaluated; the message says which and why."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class TemplateUndefinedError(TemplateError):
+    """A template used a name or key that is not in the context."""
+
+
+class TemplateSecurityError(TemplateError):
+    """The sandbox refused an operation (private attribute, mutating a value, huge range)."""
+
+
+class _Undefined(StrictUndefined):
+    """StrictUndefined whose message lists the keys that *do* exist, to make typos obvious."""
+
+    __slots__ = ()
+
+    @property
+    def _undefined_message(self) -> str:
+        if self._undefined_hint:
+            return self._undefined_hint
+        name = self._undefined_name
+        if self._undefined_obj is missing:
+            return f"{name!r} is undefined"
+        obj = self._undefined_obj
+        if isinstance(obj, Mapping):
+            keys = sorted(str(k) for k in obj)
+            shown = ", ".join(keys[:20]) + (", ..." if len(keys) > 20 else "")
+            return f"{name!r} is undefined (available keys: {shown or 'none'})"
+        return f"{type(obj).__name__} value has no attribute or item {name!r}"
+
+
+class _CodeGenerator(NativeCodeGenerator):
+    def _output_const_repr(self, group: Iterable[Any]) -> str:
+        # Constant-folded output must keep its type like computed output does: "{{ false }}"
+        # is False (not the truthy string "False") and "{{ 5 }}" is 5.
+        items = list(group)
+        if len(items) == 1:
+            return repr(items[0])
+        return repr("".join(str(v) for v in items))
+
+
+def _concat(values: Iterable[Any]) -> Any:
+    """A lone expression keeps its native value; anything else is joined into a string.
+
+    Unlike jinja2's native_concat this never ``literal_eval``s strings, so a phone number
+    "+4930..." or a zip code "02139" coming from data stays a string.
+    """
+    head = list(islice(values, 2))
+    if not head:
+        return ""
+    if len(head) == 1:
+        raw = head[0]
+        if isinstance(raw, Undefined):
+            str(raw)  # StrictUndefined raises here, naming the missing variable.
+        return raw
+    return "".join(str(v) for v in (*head, *values))
+
+
+class _Environment(ImmutableSandboxedEnvironment):
+    code_generator_class = _CodeGenerator
+    concat = staticmethod(_concat)  # type: ignore[assignment]
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        # Lead data is full of keys like "items", "keys" or "values"; a dotted name on a
+        # mapping must mean the key, not the dict method of the same name.
+        if isinstance(obj, Mapping):
+            try:
+                return obj[attribute]
+            except (KeyError, TypeError):
+                pass
+        return super().getattr(obj, attribute)
+
+
+class _Template(NativeTemplate):
+    # NativeTemplate.render calls environment_class.concat, so it must name our class.
+    environment_class = _Environment  # type: ignore[assignment]
+
+
+_Environment.template_class = _Template
+
+
+def _tojson(value: Any, indent: int | None = None) -> str:
+    # Jinja's built-in tojson HTML-escapes <, > and &; recipe output is JSON for APIs and
+    # emails, not for embedding in <script>.
+    return json.dumps(value, indent=indent, ensure_ascii=False, default=str)
+
+
+def _slugify(value: Any, separator: str = "-") -> str:
+    text = unicodedata.normalize("NFKD", str(value)).encode("ascii", "ignore").decode("ascii")
+    return re.sub(r"[^a-z0-9]+", separator, text.lower()).strip(separator)
+
+
+def _domain_of(value: Any) -> str:
+    """Domain of an e-mail address or URL, lower-cased and without a leading ``www.``."""
+    text = str(value or "").strip()
+    if not text:
+        return ""
+    if "@" in text and "://" not in text:
+        domain = text.rsplit("@", 1)[1]
+    else:
+        domain = urlsplit(text if "://" in text else f"//{text}").hostname or ""
+    domain = domain.strip().strip(".").lower()
+    return domain[4:] if domain.startswith("www.") else domain
+
+
+environment = _Environment(
+    undefined=_Undefined,
+    autoescape=False,
+    keep_trailing_newline=True,
+)
+environment.filters.update({"tojson": _tojson, "slugify": _slugify, "domain_of": _domain_of})
+
+
+def is_template(value: Any) -> bool:
+    """True for strings the engine renders: those containing ``{{`` or ``{%``."""
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+def _single_expression(text: str) -> str | None:
+    """The inner expression if ``text`` is exactly one ``{{ ... }}`` block, else None."""
+    stripped = text.strip()
+    if not (stripped.startswith("{{") and stripped.endswith("}}")):
+        return None
+    inner = stripped[2:-2]
+    if "{{" in inner or "}}" in inner or "{%" in inner:
+        return None
+    return inner.strip().removeprefix("-").removesuffix("-").strip()
+
+
+def _syntax_message(exc: TemplateSyntaxError, source: str) -> str:
+    message = exc.message or str(exc)
+    if "\n" in source.strip() and exc.lineno:
+        message += f" (template line {exc.lineno})"
+    return message
+
+
+@lru_cache(maxsize=2048)
+def _compile_template(source: str) -> _Template:
+    try:
+        return environment.from_string(source)  # type: ignore[return-value]
+    except TemplateSyntaxError as exc:
+        raise TemplateError(f"template syntax error: {_syntax_message(exc, source)}") from exc
+
+
+@lru_cache(maxsize=2048)
+def _compile_expression(source: str) -> Any:
+    try:
+        return environment.compile_expression(source, undefined_to_none=False)
+    except TemplateSyntaxError as exc:
+        raise TemplateError(f"template syntax error: {_syntax_message(exc, source)}") from exc
+
+
+def _translate(exc: Exception, source: str) -> TemplateError:
+    shown = source if len(source) <= 80 else source[:77] + "..."
+    if isinstance(exc, SecurityError):
+        return TemplateSecurityError(f"unsafe template operation in {shown!r}: {exc}")
+    if isinstance(exc, UndefinedError):
+        return TemplateUndefinedError(f"undefined value in {shown!r}: {exc}")
+    return TemplateError(f"error evaluating {shown!r}: {type(exc).__name__}: {exc}")
+
+
+def _render_string(source: str, context: Mapping[str, Any]) -> Any:
+    template = _compile_template(source)
+    try:
+        return template.render(context)
+    except TemplateError:
+        raise
+    except Exception as exc:
+        raise _translate(exc, source) from exc
+
+
+def render_value(value: Any, context: Mapping[str, Any]) -> Any:
+    """Render every template string inside ``value`` (walking dicts and lists) natively.
+
+    ``"{{ steps.search.output.leads }}"`` yields the list itself; ``"Hi {{ name }}"`` yields a
+    string. Strings without ``{{``/``{%`` and non-string scalars are returned unchanged.
+    """
+    if isinstance(value, str):
+        return _render_string(value, context) if is_template(value) else value
+    if isinstance(value, Mapping):
+        return {k: render_value(v, context) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [render_value(v, context) for v in value]
+    return value
+
+
+def evaluate_expression(expr: str, context: Mapping[str, Any]) -> Any:
+    """Evaluate ``inputs.limit > 5`` or ``"{{ inputs.limit > 5 }}"`` to a native value.
+
+    A string without ``{{``/``{%`` is a bare expression. A single ``{{ ... }}`` block is
+    evaluated as that expression; anything more elaborate is rendered as a template.
+    """
+    inner = _single_expression(expr) if is_template(expr) else expr.strip()
+    if inner is None:
+        return _render_string(expr, context)
+    compiled = _compile_expression(inner)
+    try:
+        result = compiled(**context)
+        if isinstance(result, Undefined):
+            str(result)  # Raises with the name of the missing variable.
+        return result
+    except Exception as exc:
+        raise _translate(exc, expr) from exc
+
+
+def evaluate_condition(expr: str | bool | None, context: Mapping[str, Any]) -> bool:
+    """Truth of a step's ``if``; strings such as "false", "no", "0" and "" count as false.
+
+    Strings arise when ``if`` is a multi-part template; treating "False" as true would
+    silently run steps the author meant to skip.
+    """
+    if expr is None:
+        return True
+    if isinstance(expr, bool):
+        return expr
+    result = evaluate_expression(expr, context)
+    if isinstance(result, str):
+        return result.strip().lower() not in _FALSE_STRINGS
+    return bool(result)
+
+
+def _parse(source: str, *, expression: bool) -> nodes.Node:
+    try:
+        if expression:
+            inner = _single_expression(source) if is_template(source) else source.strip()
+            if inner is None:
+                return environment.parse(source)
+            parser = Parser(environment, inner, state="variable")
+            node = parser.parse_expression()
+            if not parser.stream.eos:
+                raise TemplateSyntaxError(
+                    "unexpected text after the expression", parser.stream.current.lineno
+                )
+            return node
+        return environment.parse(source)
+    except TemplateSyntaxError as exc:
+        raise TemplateError(f"template syntax error: {_syntax_message(exc, source)}") from exc
+
+
+def check_syntax(template: str, *, expression: bool = False) -> str | None:
+    """Return a syntax error message for ``template`` (or a bare expression), or None if valid.
+
+    Compiles as well as parses, so unknown filters and tests are reported too.
+    """
+    try:
+        if expression:
+            inner = _single_expression(template) if is_template(template) else template.strip()
+            if inner is None:
+                _compile_template(template)
+            else:
+                _parse(template, expression=True)
+                _compile_expression(inner)
+        else:
+            _compile_template(template)
+    except TemplateError as exc:
+        return exc.message.removeprefix("template syntax error: ")
+    return None
+
+
+def _const_str(node: nodes.Node) -> str | None:
+    if isinstance(node, nodes.Const) and isinstance(node.value, str):
+        return node.value
+    return None
+
+
+def referenced_names(template: str, *, expression: bool = False) -> dict[str, set[str]]:
+    """Map each context variable that ``template`` reads to the attribute/keys read on it.
+
+    ``{{ steps.search.output }}`` gives ``{"steps": {"search"}}``; a variable used whole or
+    with a computed key maps to an empty set for that use. Locals bound by ``{% set %}``
+    or ``{% for %}`` are not context variables and are left out.
+    """
+    tree = _parse(template, expression=expression)
+    if isinstance(tree, nodes.Template):
+        free = meta.find_undeclared_variables(tree)
+    else:
+        free = {n.name for n in tree.find_all(nodes.Name) if n.ctx == "load"}
+    found: dict[str, set[str]] = {name: set() for name in free}
+    # x.items() is a method call, not a key named "items"; only .get('key') names a key.
+    method_lookups = {
+        id(call.node) for call in tree.find_all(nodes.Call) if isinstance(call.node, nodes.Getattr)
+    }
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Call)):
+        key: str | None = None
+        target: nodes.Node | None = None
+        if isinstance(node, nodes.Getattr):
+            if id(node) in method_lookups:
+                continue
+            target, key = node.node, node.attr
+        elif isinstance(node, nodes.Getitem):
+            target, key = node.node, _const_str(node.arg)
+        elif (
+            isinstance(node, nodes.Call)
+            and isinstance(node.node, nodes.Getattr)
+            and node.node.attr == "get"
+            and node.args
+        ):
+            target, key = node.node.node, _const_str(node.args[0])
+        if isinstance(target, nodes.Name) and target.name in found and key is not None:
+            found[target.name].add(key)
+    return found
+
+
+def referenced_steps(template: str, *, expression: bool = False) -> set[str]:
+    """Step ids a template reads via ``steps.<id>``, ``steps['<id>']`` or ``steps.get('<id>')``.
+
+    Raises ``TemplateError`` on a syntax error.
+    """
+    return set(referenced_names(template, expression=expression).get("steps", set()))

@@ -1,0 +1,368 @@
+"""Validate a loaded recipe and report every problem at the line and column it comes from."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match
+
+from hunter_cli.recipe.loader import LoadedRecipe, NodePath, load_recipe_file, load_recipe_text
+from hunter_cli.recipe.problems import RecipeInvalid, RecipeProblem, render_path
+from hunter_cli.recipe.step_params import (
+    CONTROL_KEYS,
+    DEFAULT_STEP_PARAMS,
+    EXPRESSION_PARAMS,
+    TEMPLATE_PATTERN,
+    VARIANT_KEY,
+)
+from hunter_cli.recipe.templates import (
+    CONTEXT_VARIABLES,
+    ITEM_VARIABLES,
+    check_syntax,
+    environment,
+    is_template,
+    referenced_names,
+)
+
+__all__ = ["load_and_validate", "validate_recipe"]
+
+# Keys of a step whose strings are data, not templates: JSON Schema patterns may contain
+# braces, and descriptions are prose.
+_NON_TEMPLATE_KEYS = frozenset({"id", "type", "description", "output_schema"})
+
+_TYPE_WORDS = {
+    "integer": "an integer",
+    "number": "a number",
+    "string": "a string",
+    "boolean": "true or false",
+    "array": "a list",
+    "object": "a mapping",
+    "null": "null",
+}
+
+_FORMAT_WORDS = {"regex": "regular expression", "uri": "URI", "email": "e-mail address"}
+
+_validators: dict[str, Draft202012Validator] = {}
+
+
+def _validator_for(step_params: dict[str, dict[str, Any]]) -> Draft202012Validator:
+    key = json.dumps(step_params, sort_keys=True, default=repr)
+    validator = _validators.get(key)
+    if validator is None:
+        # Imported here, not at the top, so the package never imports the schema module
+        # eagerly (see hunter_cli/recipe/__init__.py).
+        from hunter_cli.recipe.schema import build_recipe_schema
+
+        schema = build_recipe_schema(step_params)
+        validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+        _validators[key] = validator
+    return validator
+
+
+def _is_step(path: NodePath) -> bool:
+    return len(path) == 2 and path[0] == "steps" and isinstance(path[1], int)
+
+
+class _SchemaErrorMapper:
+    """Turns jsonschema errors into located problems with messages written for recipe authors."""
+
+    def __init__(self, loaded: LoadedRecipe, step_params: dict[str, dict[str, Any]]) -> None:
+        self.loaded = loaded
+        self.step_params = step_params
+
+    def problem(self, path: NodePath, message: str, *, key: bool = False) -> RecipeProblem:
+        line, col = self.loaded.position_of(path, key=key)
+        return RecipeProblem(self.loaded.source, line, col, render_path(path), message)
+
+    def _step(self, path: NodePath) -> dict[str, Any]:
+        steps = self.loaded.data.get("steps")
+        index = path[1] if _is_step(path) else None
+        if isinstance(steps, list) and isinstance(index, int) and index < len(steps):
+            step = steps[index]
+            if isinstance(step, dict):
+                return step
+        return {}
+
+    def _step_kind(self, path: NodePath, *, variant: bool) -> str:
+        step = self._step(path)
+        step_type = step.get("type")
+        if variant and isinstance(step_type, str):
+            variant_key = self.step_params.get(step_type, {}).get(VARIANT_KEY)
+            if variant_key and isinstance(step.get(variant_key), str):
+                return f"{variant_key} {step[variant_key]!r}"
+        return f"step type {step_type!r}"
+
+    def map(self, error: ValidationError) -> Iterator[RecipeProblem]:
+        path: NodePath = tuple(error.absolute_path)
+        validator = error.validator
+
+        if "propertyNames" in error.absolute_schema_path:
+            # The instance is the offending key itself; point at the key.
+            yield self.problem((*path, error.instance), error.message, key=True)
+            return
+        if validator in ("anyOf", "oneOf"):
+            yield from self._alternatives(error, path)
+            return
+        if validator == "additionalProperties" and isinstance(error.instance, dict):
+            allowed = set(error.schema.get("properties", {}))  # type: ignore[union-attr]
+            patterns = error.schema.get("patternProperties", {})  # type: ignore[union-attr]
+            extras = [
+                k
+                for k in error.instance
+                if k not in allowed and not any(re.search(p, str(k)) for p in patterns)
+            ]
+            for extra in extras:
+                if _is_step(path):
+                    message = (
+                        f"unknown parameter {extra!r} for {self._step_kind(path, variant=False)}"
+                    )
+                else:
+                    message = f"unknown field {extra!r}"
+                yield self.problem((*path, extra), message, key=True)
+            return
+        if validator == "not" and error.validator_value == {} and path:
+            # A never-valid property schema: a parameter that exists, but not for this variant.
+            parent = path[:-1]
+            if _is_step(parent):
+                kind = self._step_kind(parent, variant=True)
+                message = f"parameter {path[-1]!r} is not valid for {kind}"
+            else:
+                message = f"field {path[-1]!r} is not allowed here"
+            yield self.problem(path, message, key=True)
+            return
+        if validator == "required":
+            name = next(
+                (n for n in error.validator_value if error.message.startswith(f"{n!r} ")),
+                None,
+            )
+            if name is not None:
+                if _is_step(path) and name not in CONTROL_KEYS:
+                    kind = self._step_kind(path, variant=True)
+                    message = f"missing required parameter {name!r} for {kind}"
+                else:
+                    message = f"missing required field {name!r}"
+                yield self.problem(path, message)
+                return
+        if (
+            validator == "enum"
+            and len(path) == 3
+            and _is_step(path[:2])
+            and path[2] == "type"
+            and error.validator_value == sorted(self.step_params)
+        ):
+            known = ", ".join(sorted(self.step_params))
+            message = f"unknown step type {error.instance!r}; known types: {known}"
+            yield self.problem(path, message)
+            return
+        if validator == "minItems" and path == ("steps",) and error.validator_value == 1:
+            yield self.problem(path, "recipe has no steps; add at least one")
+            return
+        if validator == "format":
+            what = _FORMAT_WORDS.get(error.validator_value, f"{error.validator_value} value")
+            yield self.problem(path, f"{error.instance!r} is not a valid {what}")
+            return
+        if validator == "const":
+            message = f"must be {error.validator_value!r}, not {error.instance!r}"
+            yield self.problem(path, message)
+            return
+        yield self.problem(path, error.message)
+
+    def _alternatives(self, error: ValidationError, path: NodePath) -> Iterator[RecipeProblem]:
+        branches = error.validator_value
+        # "at least one of" written as anyOf of single required keys (the state step).
+        if all(isinstance(b, dict) and set(b) == {"required"} for b in branches):
+            names = ", ".join(repr(b["required"][0]) for b in branches)
+            yield self.problem(path, f"at least one of {names} is required")
+            return
+        by_branch: dict[int, list[ValidationError]] = {}
+        for sub in error.context or []:
+            by_branch.setdefault(sub.relative_schema_path[0], []).append(sub)
+        # A branch whose kind the value already has (an object for the retry policy, a number
+        # for credits) explains the failure best: "attempts: 0 is less than the minimum of 1"
+        # beats "expected an integer or a mapping".
+        fitting = [
+            i
+            for i, branch in enumerate(branches)
+            if isinstance(branch, dict)
+            and "type" in branch
+            and not any(_is_kind_mismatch(e) for e in by_branch.get(i, []))
+        ]
+        if len(fitting) == 1 and by_branch.get(fitting[0]):
+            for sub in by_branch[fitting[0]]:
+                yield from self.map(sub)
+            return
+        wanted = [_describe(b) for b in branches]
+        if all(wanted) and not fitting:
+            expected = " or ".join(dict.fromkeys(w for w in wanted if w))
+            yield self.problem(path, f"{error.instance!r} is not valid: expected {expected}")
+            return
+        best = best_match(error.context or [])
+        if best is None:
+            yield self.problem(path, error.message)
+        else:
+            yield from self.map(best)
+
+
+def _is_kind_mismatch(error: ValidationError) -> bool:
+    """True if a branch failed because the value is the wrong kind for it at all."""
+    if len(error.relative_schema_path) != 2:
+        return False
+    # A plain string is the wrong kind for a "template string" branch, like a type error.
+    return error.validator == "type" or (
+        error.validator == "pattern" and error.validator_value == TEMPLATE_PATTERN
+    )
+
+
+def _describe(schema: Any) -> str | None:
+    """Short English for a simple schema branch, or None if it is not simple."""
+    if not isinstance(schema, dict):
+        return None
+    kind = schema.get("type")
+    if isinstance(kind, str) and kind in _TYPE_WORDS:
+        if kind == "string" and schema.get("pattern") == TEMPLATE_PATTERN:
+            return "a template string ('{{ ... }}')"
+        return _TYPE_WORDS[kind]
+    if "enum" in schema:
+        return "one of " + ", ".join(repr(v) for v in schema["enum"])
+    return None
+
+
+def _walk_strings(value: Any, path: NodePath) -> Iterator[tuple[NodePath, str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _walk_strings(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _walk_strings(item, (*path, index))
+
+
+class _TemplateChecker:
+    """Checks template syntax and what templates refer to: steps, context names, inputs."""
+
+    def __init__(self, loaded: LoadedRecipe) -> None:
+        self.loaded = loaded
+        self.problems: list[RecipeProblem] = []
+        self.first_index: dict[str, int] = {}
+        data = loaded.data
+        steps = data.get("steps")
+        self.steps: list[Any] = steps if isinstance(steps, list) else []
+        inputs = data.get("inputs")
+        declared = inputs.get("properties") if isinstance(inputs, dict) else None
+        self.declared_inputs: set[str] | None = (
+            {str(k) for k in declared} if isinstance(declared, dict) else None
+        )
+        self.globals = set(environment.globals)
+
+    def add(self, path: NodePath, message: str) -> None:
+        line, col = self.loaded.position_of(path)
+        self.problems.append(
+            RecipeProblem(self.loaded.source, line, col, render_path(path), message)
+        )
+
+    def check_ids(self) -> None:
+        for index, step in enumerate(self.steps):
+            if not isinstance(step, dict) or not isinstance(step.get("id"), str):
+                continue
+            step_id = step["id"]
+            if step_id in self.first_index:
+                first_line, _ = self.loaded.position_of(("steps", self.first_index[step_id], "id"))
+                self.add(
+                    ("steps", index, "id"),
+                    f"duplicate step id {step_id!r} (first defined at line {first_line})",
+                )
+            else:
+                self.first_index[step_id] = index
+
+    def check_steps(self) -> None:
+        for index, step in enumerate(self.steps):
+            if not isinstance(step, dict):
+                continue
+            step_type = step.get("type")
+            expressions = {"if"} | EXPRESSION_PARAMS.get(step_type, frozenset())  # type: ignore[arg-type]
+            for key, value in step.items():
+                if key in _NON_TEMPLATE_KEYS:
+                    continue
+                path: NodePath = ("steps", index, key)
+                if key in expressions and isinstance(value, str):
+                    self.check(value, path, expression=True, current=index)
+                    continue
+                for sub_path, text in _walk_strings(value, path):
+                    if is_template(text):
+                        self.check(text, sub_path, expression=False, current=index)
+
+    def check_outputs(self) -> None:
+        outputs = self.loaded.data.get("outputs")
+        if not isinstance(outputs, dict):
+            return
+        for path, text in _walk_strings(outputs, ("outputs",)):
+            if is_template(text):
+                self.check(text, path, expression=False, current=None)
+
+    def check(self, text: str, path: NodePath, *, expression: bool, current: int | None) -> None:
+        error = check_syntax(text, expression=expression)
+        if error is not None:
+            self.add(path, f"template syntax error: {error}")
+            return
+        names = referenced_names(text, expression=expression)
+        allowed = CONTEXT_VARIABLES | self.globals
+        if current is not None:
+            allowed = allowed | ITEM_VARIABLES
+        for name in sorted(set(names) - allowed):
+            known = ", ".join(sorted(CONTEXT_VARIABLES))
+            self.add(path, f"unknown variable {name!r} in template; available: {known}")
+        for ref in sorted(names.get("steps", ())):
+            if ref not in self.first_index:
+                self.add(path, f"unknown step {ref!r} in template")
+            elif current is not None and self.first_index[ref] >= current:
+                self.add(path, f"step {ref!r} is referenced before it runs")
+        if self.declared_inputs is not None:
+            for name in sorted(names.get("inputs", set()) - self.declared_inputs):
+                declared = ", ".join(sorted(self.declared_inputs)) or "nothing"
+                self.add(path, f"unknown input {name!r} in template; inputs declares: {declared}")
+
+
+def validate_recipe(
+    loaded: LoadedRecipe, step_params: dict[str, dict[str, Any]] | None = None
+) -> list[RecipeProblem]:
+    """Every problem in ``loaded``, sorted by position; an empty list means the recipe is valid."""
+    params = DEFAULT_STEP_PARAMS if step_params is None else step_params
+    problems: list[RecipeProblem] = list(loaded.load_problems)
+
+    mapper = _SchemaErrorMapper(loaded, params)
+    for error in _validator_for(params).iter_errors(loaded.data):
+        problems.extend(mapper.map(error))
+
+    checker = _TemplateChecker(loaded)
+    checker.check_ids()
+    checker.check_steps()
+    checker.check_outputs()
+    problems.extend(checker.problems)
+
+    return sorted(set(problems), key=RecipeProblem.sort_key)
+
+
+def load_and_validate(
+    source: str | os.PathLike[str],
+    *,
+    text: str | None = None,
+    step_params: dict[str, dict[str, Any]] | None = None,
+) -> LoadedRecipe:
+    """Load a recipe file (or ``text``, labelled ``source``) and validate it.
+
+    Raises ``RecipeInvalid`` with every problem; ``OSError`` if the file cannot be read.
+    """
+    if text is not None:
+        loaded = load_recipe_text(text, os.fspath(source))
+    else:
+        loaded = load_recipe_file(source)
+    problems = validate_recipe(loaded, step_params)
+    if problems:
+        raise RecipeInvalid(problems)
+    return loaded

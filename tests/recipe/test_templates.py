@@ -1,0 +1,158 @@
+"""Sandboxed native templates: rendering, expressions, errors and step references."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from jinja2.exceptions import SecurityError
+
+from hunter_cli.recipe import (
+    TemplateError,
+    TemplateSecurityError,
+    TemplateUndefinedError,
+    check_syntax,
+    evaluate_condition,
+    evaluate_expression,
+    referenced_names,
+    referenced_steps,
+    render_value,
+)
+
+
+@pytest.fixture
+def ctx() -> dict[str, Any]:
+    return {
+        "inputs": {"limit": 7, "city": "Berlin", "zip": "02139", "phone": "+4930123"},
+        "steps": {
+            "search": {"output": {"leads": [{"email": "a@x.io"}], "items": [1, 2]}, "status": "ok"}
+        },
+        "state": {"seen": []},
+        "customer": {"id": "c1"},
+        "execution": {"id": "e1"},
+    }
+
+
+def test_native_values_survive(ctx: dict[str, Any]) -> None:
+    assert render_value("{{ steps.search.output.leads }}", ctx) == [{"email": "a@x.io"}]
+    assert render_value("{{ inputs.limit }}", ctx) == 7
+    assert render_value("{{ inputs.limit * 2 }}", ctx) == 14
+    assert render_value("{{ false }}", ctx) is False
+    assert render_value("{{ 5 }}", ctx) == 5
+
+
+def test_strings_stay_strings(ctx: dict[str, Any]) -> None:
+    assert render_value("Hello {{ inputs.city }}", ctx) == "Hello Berlin"
+    assert render_value("{{ inputs.limit }} leads", ctx) == "7 leads"
+    assert render_value("{{ inputs.limit }}{{ inputs.limit }}", ctx) == "77"
+    # Unlike jinja2's NativeEnvironment, string data is never literal_eval'd into numbers.
+    assert render_value("{{ inputs.zip }}", ctx) == "02139"
+    assert render_value("{{ inputs.phone }}", ctx) == "+4930123"
+    assert render_value("{% if inputs.limit > 5 %}many{% endif %}", ctx) == "many"
+    assert render_value("no template here", ctx) == "no template here"
+
+
+def test_render_walks_structures(ctx: dict[str, Any]) -> None:
+    value = {"a": ["{{ inputs.limit }}", 3, None], "b": {"c": "x{{ inputs.city }}"}}
+    assert render_value(value, ctx) == {"a": [7, 3, None], "b": {"c": "xBerlin"}}
+
+
+def test_mapping_keys_win_over_dict_methods(ctx: dict[str, Any]) -> None:
+    assert render_value("{{ steps.search.output.items }}", ctx) == [1, 2]
+
+
+def test_strict_undefined_names_the_variable(ctx: dict[str, Any]) -> None:
+    with pytest.raises(TemplateUndefinedError, match="'nope' is undefined"):
+        render_value("{{ nope }}", ctx)
+    with pytest.raises(TemplateUndefinedError) as caught:
+        render_value("Hi {{ steps.serch.output }}", ctx)
+    assert str(caught.value) == (
+        "undefined value in 'Hi {{ steps.serch.output }}': "
+        "'serch' is undefined (available keys: search)"
+    )
+    with pytest.raises(TemplateError, match="'missing' is undefined"):
+        evaluate_expression("inputs.missing", ctx)
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ ''.__class__.__mro__ }}",
+        "{{ ''.__class__ }}",
+        "{{ inputs.__init__.__globals__ }}",
+        "{{ state.seen.append(1) }}",
+        "{{ '{0.__class__}'.format(1) }}",
+    ],
+)
+def test_sandbox_refuses_unsafe_access(ctx: dict[str, Any], template: str) -> None:
+    with pytest.raises(TemplateSecurityError) as caught:
+        render_value(template, ctx)
+    assert isinstance(caught.value, TemplateError)
+    assert isinstance(caught.value.__cause__, SecurityError)
+    assert ctx["state"]["seen"] == []
+
+
+def test_runtime_errors_become_template_errors(ctx: dict[str, Any]) -> None:
+    with pytest.raises(TemplateError, match="ZeroDivisionError"):
+        render_value("{{ inputs.limit / 0 }}", ctx)
+
+
+def test_filters(ctx: dict[str, Any]) -> None:
+    assert render_value("{{ inputs.city | slugify }}", ctx) == "berlin"
+    assert render_value("{{ 'Zahnärzte in Köln!' | slugify }}", ctx) == "zahnarzte-in-koln"
+    assert render_value("{{ 'Bob@WWW.Example.com' | domain_of }}", ctx) == "example.com"
+    assert render_value("{{ 'https://www.acme.io/about' | domain_of }}", ctx) == "acme.io"
+    assert render_value("{{ 'acme.io/x' | domain_of }}", ctx) == "acme.io"
+    assert render_value("{{ {'a': '<b>'} | tojson }}", ctx) == '{"a": "<b>"}'
+    assert render_value("{{ inputs.nothing | default(3) }}", ctx) == 3
+
+
+def test_expressions_bare_and_braced(ctx: dict[str, Any]) -> None:
+    assert evaluate_expression("inputs.limit > 5", ctx) is True
+    assert evaluate_expression("{{ inputs.limit > 5 }}", ctx) is True
+    assert evaluate_expression("{{- inputs.limit -}}", ctx) == 7
+    assert evaluate_expression("steps.search.status == 'ok'", ctx) is True
+
+
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        (None, True),
+        (False, False),
+        ("inputs.limit > 100", False),
+        ("{{ inputs.limit }}", True),
+        ("{% if inputs.limit > 100 %}yes{% else %}false{% endif %}", False),
+        ("{{ inputs.limit }} > 100", True),  # two parts render to the string "7 > 100"
+        ("state.seen", False),
+    ],
+)
+def test_evaluate_condition(ctx: dict[str, Any], expr: Any, expected: bool) -> None:
+    assert evaluate_condition(expr, ctx) is expected
+
+
+def test_referenced_steps_uses_the_ast() -> None:
+    template = (
+        "{{ steps.a.output }} {{ steps['b'].status }} {{ steps.get('c') }}"
+        "{% for lead in steps.d.output %}{{ lead.steps.x }}{% endfor %}{{ steps[name] }}"
+        "{{ 'steps.fake' }}"
+    )
+    assert referenced_steps(template) == {"a", "b", "c", "d"}
+    assert referenced_steps("steps.a.output | length > 0", expression=True) == {"a"}
+    assert referenced_steps("{% set steps = {} %}{{ steps.a }}") == set()
+
+
+def test_referenced_names() -> None:
+    names = referenced_names("{% set n = 1 %}{{ n }}{{ inputs.city }}{{ inputs.items() }}{{ x }}")
+    assert names == {"inputs": {"city"}, "x": set()}
+
+
+def test_check_syntax() -> None:
+    assert check_syntax("Hello {{ name }}") is None
+    assert check_syntax("Hello {{ name }") == "unexpected '}'"
+    assert check_syntax("{{ x | nosuch }}") == "No filter named 'nosuch'."
+    assert check_syntax("a > 1", expression=True) is None
+    assert check_syntax("a >", expression=True) == "unexpected 'end of template'"
+    assert check_syntax("a b", expression=True) == "unexpected text after the expression"
+    assert check_syntax("line one\n{{ x }\n") == "unexpected '}' (template line 2)"
+    with pytest.raises(TemplateError, match="template syntax error"):
+        referenced_steps("{{ x")

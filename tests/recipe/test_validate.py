@@ -1,0 +1,113 @@
+"""Validation of whole recipes: the good example, problem formatting, every problem reported."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hunter_cli.recipe import (
+    CONTROL_KEYS,
+    RecipeInvalid,
+    RecipeProblem,
+    load_and_validate,
+    load_recipe_file,
+    load_recipe_text,
+    render_path,
+    split_step,
+    validate_recipe,
+)
+
+
+def test_good_recipe_is_valid(good_recipe_path: Path) -> None:
+    loaded = load_recipe_file(good_recipe_path)
+    assert validate_recipe(loaded) == []
+    assert load_and_validate(good_recipe_path).data["slug"] == "find-dentists"
+
+
+def test_shipped_recipes_are_valid() -> None:
+    recipes = Path(__file__).resolve().parents[2] / "recipes"
+    for path in sorted(recipes.glob("*.yaml")):
+        assert validate_recipe(load_recipe_file(path)) == [], path
+
+
+def test_load_and_validate_text() -> None:
+    text = "slug: t\nname: T\nversion: 1\nsteps:\n  - {id: a, type: ai, prompt: hi}\n"
+    assert load_and_validate("inline.yaml", text=text).source == "inline.yaml"
+    with pytest.raises(RecipeInvalid) as caught:
+        load_and_validate("inline.yaml", text=text.replace("prompt", "promt"))
+    assert [str(p) for p in caught.value.problems] == [
+        "inline.yaml:5:5: steps[0]: missing required parameter 'prompt' for step type 'ai'",
+        "inline.yaml:5:23: steps[0].promt: unknown parameter 'promt' for step type 'ai'",
+    ]
+
+
+def test_problem_format() -> None:
+    problem = RecipeProblem(
+        "recipes/x.yaml", 14, 7, "steps[2].timeout", "'soon' is not of type 'number'"
+    )
+    assert str(problem) == "recipes/x.yaml:14:7: steps[2].timeout: 'soon' is not of type 'number'"
+    assert str(RecipeProblem("x.yaml", 1, 1, "", "bad")) == "x.yaml:1:1: (root): bad"
+    error = RecipeInvalid([problem, RecipeProblem("x.yaml", 1, 1, "", "bad")])
+    assert isinstance(error, Exception)
+    assert str(error).splitlines() == [str(problem), "x.yaml:1:1: (root): bad"]
+
+
+def test_render_path() -> None:
+    assert render_path(()) == ""
+    assert render_path(("steps", 2, "timeout")) == "steps[2].timeout"
+    assert render_path(("inputs", "$defs", "a b")) == "inputs.$defs['a b']"
+
+
+def test_reports_every_problem_not_just_the_first() -> None:
+    text = """\
+slug: many
+name: Many
+version: 1
+steps:
+  - id: one
+    type: ai
+    prompt: "{{ steps.two.output }}"
+    timeout: -1
+  - id: two
+    type: audit
+    action: Bad Action
+    retry: {attempts: 2, backof: 1}
+"""
+    problems = validate_recipe(load_recipe_text(text, "m.yaml"))
+    assert [str(p) for p in problems] == [
+        "m.yaml:7:13: steps[0].prompt: step 'two' is referenced before it runs",
+        "m.yaml:8:14: steps[0].timeout: -1 is less than or equal to the minimum of 0",
+        "m.yaml:11:13: steps[1].action: 'Bad Action' does not match '^[a-z0-9_.]+$'",
+        "m.yaml:12:26: steps[1].retry.backof: unknown field 'backof'",
+    ]
+
+
+def test_item_variables_allowed_in_steps_only() -> None:
+    text = """\
+slug: items
+name: Items
+version: 1
+steps:
+  - id: mail
+    type: correspondence
+    channel: email
+    items: "{{ inputs.leads }}"
+    to: "{{ item.email }}"
+    body: "Lead {{ index }}"
+outputs:
+  first: "{{ item }}"
+"""
+    problems = validate_recipe(load_recipe_text(text, "i.yaml"))
+    assert [str(p) for p in problems] == [
+        "i.yaml:12:10: outputs.first: unknown variable 'item' in template; "
+        "available: customer, execution, inputs, state, steps"
+    ]
+
+
+def test_split_step() -> None:
+    step = {"id": "a", "type": "ai", "timeout": 3, "if": "x", "prompt": "p", "model": "m"}
+    controls, params = split_step(step)
+    assert controls == {"id": "a", "type": "ai", "timeout": 3, "if": "x"}
+    assert params == {"prompt": "p", "model": "m"}
+    assert "output_schema" in CONTROL_KEYS
