@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import uuid
 from dataclasses import dataclass
@@ -56,9 +57,26 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+def _plain_number(value: Any) -> Any:
+    """Floats as both backends hand them back: PostgreSQL's JSONB keeps numbers as NUMERIC and
+    returns 1e16 as the integer 10000000000000000, so the hash would not survive the trip;
+    NaN and infinities are not JSON at all (PostgreSQL refuses them), so they become text."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
+        if abs(value) >= 1e16:
+            return int(value)
+        return value
+    if isinstance(value, dict):
+        return {k: _plain_number(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain_number(v) for v in value]
+    return value
+
+
 def to_plain_json(value: Any) -> Any:
     """What the database will hand back: only JSON types, so the hash survives a round trip."""
-    return json.loads(json.dumps(value, default=_json_default))
+    return _plain_number(json.loads(json.dumps(value, default=_json_default)))
 
 
 def _canonical(entry: AuditLog) -> bytes:

@@ -121,6 +121,8 @@ def load_settings(
         url = db_section.get("url") or None
         if url is not None and not isinstance(url, str):
             raise ConfigError(f"{config_path}: [database] url must be a string")
+        if url and workspace is not None:
+            url = _anchor_sqlite_path(url, workspace)
     if not url and workspace is not None:
         url = f"sqlite:///{workspace / STATE_DIR / DEFAULT_DB_NAME}"
     if url:
@@ -139,6 +141,18 @@ def load_settings(
         actor=actor or env.get("HUNTER_ACTOR") or _default_actor(),
         sections=MappingProxyType(data),
     )
+
+
+def _anchor_sqlite_path(url: str, folder: Path) -> str:
+    """A relative SQLite path in hunter.toml means beside hunter.toml, not beside wherever the
+    command runs: from a subfolder it would otherwise open (and create) a second database."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix):
+        return url
+    path, sep, query = url[len(prefix) :].partition("?")
+    if not path or path == ":memory:" or Path(path).is_absolute():
+        return url
+    return f"{prefix}{folder / path}{sep}{query}"
 
 
 def normalise_database_url(url: str) -> str:

@@ -30,6 +30,8 @@ from hunter_cli.errors import (
 
 KINDS = ("grant", "reserve", "capture", "release", "refund", "adjust")
 ZERO = Decimal("0.0000")
+# The largest balance the columns hold (NUMERIC(18, 4)); beyond it PostgreSQL and SQLite fail.
+MAX_CREDITS = Decimal("99999999999999.9999")
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,8 @@ def _positive(amount: Decimal | int | str | float, what: str) -> Decimal:
         raise ValidationError(f"{what} must be a number, not {amount!r}") from exc
     if not value.is_finite() or value <= 0:
         raise ValidationError(f"{what} must be greater than zero, not {amount}")
+    if value > MAX_CREDITS:
+        raise ValidationError(f"{what} must be at most {MAX_CREDITS}, not {amount}")
     return value
 
 
@@ -230,6 +234,11 @@ def grant_credits(
     if (done := _existing(session, idempotency_key)) is not None:
         return done
     renew_if_due(session, sub, actor=actor)
+    if sub.credits_granted + value > MAX_CREDITS:
+        raise ValidationError(
+            f"cannot grant {value} credits to {customer.slug}: the balance would exceed "
+            f"{MAX_CREDITS}"
+        )
     sub.credits_granted += value
     return _record(
         session,
@@ -283,22 +292,29 @@ def reserve_credits(
 
 
 def outstanding_hold(session: Session, execution_id: uuid.UUID) -> tuple[Subscription, Decimal]:
-    rows = session.execute(
-        select(
-            CreditTransaction.subscription_id, CreditTransaction.kind, CreditTransaction.amount
-        ).where(CreditTransaction.execution_id == execution_id)
-    ).all()
-    if not rows:
+    sub_id = session.scalar(
+        select(CreditTransaction.subscription_id)
+        .where(CreditTransaction.execution_id == execution_id)
+        .limit(1)
+    )
+    if sub_id is None:
         raise NotFoundError(f"execution {execution_id} holds no credits")
+    sub = session.get(Subscription, sub_id, with_for_update=True)
+    assert sub is not None
+    session.refresh(sub, with_for_update=True)
+    # Summed only under the lock: rows read before it could miss a capture or release that
+    # another process committed while we waited, and the hold would be spent twice.
+    rows = session.execute(
+        select(CreditTransaction.kind, CreditTransaction.amount).where(
+            CreditTransaction.execution_id == execution_id
+        )
+    ).all()
     held = ZERO
-    for _sub_id, kind, amount in rows:
+    for kind, amount in rows:
         if kind == "reserve":
             held += amount
         elif kind in ("capture", "release"):
             held -= amount
-    sub = session.get(Subscription, rows[0][0], with_for_update=True)
-    assert sub is not None
-    session.refresh(sub, with_for_update=True)
     return sub, held
 
 
@@ -316,9 +332,10 @@ def capture_credits(
     value = to_credits(amount)
     if value < 0:
         raise ValidationError(f"cannot capture a negative amount ({value})")
+    sub, held = outstanding_hold(session, execution_id)
+    # Checked under the lock, so a concurrent retry with the same key waits and sees it.
     if idempotency_key and (done := _existing(session, idempotency_key)) is not None:
         return done, _existing(session, f"{idempotency_key}:release")
-    sub, held = outstanding_hold(session, execution_id)
     if value > held:
         raise HunterError(
             f"cannot capture {value} credits for execution {execution_id}: only {held} are held"
@@ -362,9 +379,9 @@ def release_credits(
     reason: str | None = None,
 ) -> CreditTransaction | None:
     """Release everything an execution still holds (a failed or interrupted run)."""
+    sub, held = outstanding_hold(session, execution_id)
     if (done := _existing(session, idempotency_key)) is not None:
         return done
-    sub, held = outstanding_hold(session, execution_id)
     if held <= 0:
         return None
     sub.credits_held -= held

@@ -146,3 +146,107 @@ def cli():
         return CliResult(result.exit_code, result.stdout, result.stderr)
 
     return invoke
+
+
+# --- building blocks for ledger and audit tests ---------------------------------------------
+
+
+@pytest.fixture
+def make_customer():
+    """A customer of its own on a plan of its own (no allowance unless asked), holding exactly
+    `credits`: the ledger tests then know every number without reading the seeds."""
+    from datetime import timedelta
+
+    from hunter_cli import ledger
+    from hunter_cli.db.models import Customer, Subscription, SubscriptionPlan
+    from hunter_cli.db.types import to_credits, utcnow
+
+    def make(
+        db: Database,
+        slug: str,
+        credits: str | int = 0,
+        *,
+        monthly: str | int = 0,
+        rollover: bool = False,
+    ) -> uuid.UUID:
+        with db.session() as session:
+            plan = SubscriptionPlan(
+                slug=f"plan-{slug}",
+                name=f"Plan {slug}",
+                monthly_credits=to_credits(monthly),
+                price=to_credits(0),
+                rollover=rollover,
+            )
+            customer = Customer(slug=slug, name=slug.title())
+            session.add_all([plan, customer])
+            session.flush()
+            now = utcnow()
+            session.add(
+                Subscription(
+                    customer_id=customer.id,
+                    plan_id=plan.id,
+                    status="active",
+                    period_start=now - timedelta(days=1),
+                    period_end=now + timedelta(days=29),
+                )
+            )
+            session.flush()
+            if to_credits(credits) > 0:
+                ledger.grant_credits(session, customer, credits, reason="test", actor="tester")
+            return customer.id
+
+    return make
+
+
+@pytest.fixture
+def make_execution():
+    """An execution row for a customer (credit transactions point at one)."""
+    from hunter_cli.db.models import Execution
+
+    def make(db: Database, customer_id: uuid.UUID) -> uuid.UUID:
+        with db.session() as session:
+            execution = Execution(customer_id=customer_id, recipe_slug="test")
+            session.add(execution)
+            session.flush()
+            return execution.id
+
+    return make
+
+
+@pytest.fixture
+def empty_pg_url() -> Iterator[str]:
+    """A PostgreSQL database with no schema at all (what `hunter db upgrade` starts from)."""
+    server = pg_server_url()
+    if server is None:
+        pytest.skip(f"PostgreSQL case: set {PG_ENV}")
+    name = f"hunter_e_{os.getpid()}_{next(_counter)}_{uuid.uuid4().hex[:6]}"
+    admin = _admin_engine(server)
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def bare_env(tmp_path, monkeypatch) -> Path:
+    """A folder outside any workspace, with none of hunter's variables set."""
+    from hunter_cli.config import find_config
+
+    folder = tmp_path / "bare"
+    folder.mkdir()
+    if find_config(folder) is not None:
+        pytest.skip(f"a hunter.toml above {folder} would be found")
+    for name in (
+        "HUNTER_CONFIG",
+        "HUNTER_DATABASE_URL",
+        "DATABASE_URL",
+        "HUNTER_CUSTOMER",
+        "HUNTER_ACTOR",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(folder)
+    return folder

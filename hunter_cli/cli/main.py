@@ -7,7 +7,18 @@ from typing import Annotated
 import typer
 
 from hunter_cli import __version__
-from hunter_cli.cli import audit, credits, customers, db, leads, outbox, run, workspace
+from hunter_cli.cli import (
+    audit,
+    credits,
+    customers,
+    db,
+    executions,
+    leads,
+    outbox,
+    recipes,
+    run,
+    workspace,
+)
 from hunter_cli.cli.params import GlobalOptions
 
 app = typer.Typer(
@@ -63,6 +74,8 @@ def main(
 
 workspace.register(app)
 run.register(app)
+app.add_typer(recipes.app, name="recipes")
+app.add_typer(executions.app, name="executions")
 app.add_typer(customers.customers_app, name="customers")
 app.add_typer(customers.plans_app, name="plans")
 app.add_typer(credits.app, name="credits")

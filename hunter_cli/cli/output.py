@@ -15,6 +15,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from hunter_cli.errors import ExitCode, HunterError
@@ -85,7 +86,14 @@ def fail(error: HunterError, *, json_output: bool) -> typer.Exit:
     if json_output:
         print_json({"status": "error", "error": error.to_dict()})
     else:
-        err_console.print(f"[bold red]error:[/] {error.message}", markup=True, highlight=False)
+        # The message is text, not markup ("[database] url" must survive), and stays one
+        # line however narrow the terminal or pipe.
+        err_console.print(
+            f"[bold red]error:[/] {escape(error.message)}",
+            markup=True,
+            highlight=False,
+            soft_wrap=True,
+        )
     return typer.Exit(error.exit_code)
 
 

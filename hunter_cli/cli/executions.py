@@ -1,0 +1,133 @@
+"""`hunter executions`: past runs, step by step."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from hunter_cli.cli.output import console, emit, fmt_credits, fmt_time, handle_errors, table
+from hunter_cli.cli.params import CustomerOption, JsonOption, database_of, settings_of
+
+app = typer.Typer(
+    help="Executions: every run of a recipe, with per-step results.", no_args_is_help=True
+)
+
+
+@app.command("list")
+@handle_errors
+def list_runs(
+    ctx: typer.Context,
+    customer: CustomerOption = None,
+    status: Annotated[
+        str | None,
+        typer.Option("--status", help="success, partial, failed, interrupted or running."),
+    ] = None,
+    recipe: Annotated[str | None, typer.Option("--recipe", help="Recipe slug.")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Newest N runs.")] = 20,
+    json_output: JsonOption = False,
+) -> None:
+    """The newest executions."""
+    from hunter_cli.customers import resolve_customer
+    from hunter_cli.db.models import Customer
+    from hunter_cli.executions import execution_to_dict, list_executions
+
+    db = database_of(settings_of(ctx))
+    with db.session() as session:
+        who = resolve_customer(session, customer) if customer else None
+        slugs = {c.id: c.slug for c in session.query(Customer)}
+        rows = [
+            execution_to_dict(e, slugs.get(e.customer_id))
+            for e in list_executions(
+                session, customer=who, status=status, recipe=recipe, limit=limit
+            )
+        ]
+
+    def render() -> None:
+        if not rows:
+            console.print('No executions yet: try `hunter run discovery --query "SaaS founders"`.')
+            return
+        console.print(
+            table(
+                "Executions",
+                ["id", "started", "recipe", "customer", "status", "credits", "ms"],
+                [
+                    (
+                        r["id"][:8],
+                        fmt_time(_dt(r["started_at"])),
+                        f"{r['recipe']} v{r['recipe_version']}",
+                        r["customer"],
+                        r["status"],
+                        fmt_credits(r["credits_used"]),
+                        r["duration_ms"],
+                    )
+                    for r in rows
+                ],
+                justify={"credits": "right", "ms": "right"},
+            )
+        )
+
+    emit(rows, json_output=json_output, render=render)
+
+
+@app.command("show")
+@handle_errors
+def show(
+    ctx: typer.Context,
+    execution_id: Annotated[str, typer.Argument(help="Execution id or a unique prefix.")],
+    json_output: JsonOption = False,
+) -> None:
+    """One execution: inputs, each step's status, error, attempts, credits and duration."""
+    from hunter_cli.db.models import Customer
+    from hunter_cli.executions import execution_to_dict, get_execution
+
+    db = database_of(settings_of(ctx))
+    with db.session() as session:
+        execution = get_execution(session, execution_id)
+        customer = session.get(Customer, execution.customer_id)
+        data = execution_to_dict(execution, customer.slug if customer else None)
+
+    def render() -> None:
+        import json
+
+        console.print(
+            f"Execution {data['id']}: [bold]{data['status']}[/]  recipe "
+            f"{data['recipe']} v{data['recipe_version']}  customer {data['customer']}"
+        )
+        console.print(f"Inputs: {json.dumps(data['inputs'], ensure_ascii=False)}")
+        console.print(
+            table(
+                "Steps",
+                ["step", "type", "status", "attempts", "ms", "credits", "error"],
+                [
+                    (
+                        s["id"],
+                        s["type"],
+                        s["status"]
+                        + (" (offline)" if (s.get("meta") or {}).get("offline") else ""),
+                        s["attempts"],
+                        s["duration_ms"],
+                        fmt_credits(s["credits"]),
+                        s["error"] or "",
+                    )
+                    for s in data["steps"]
+                ],
+                justify={"attempts": "right", "ms": "right", "credits": "right"},
+            )
+        )
+        console.print(
+            f"Credits: held {fmt_credits(data['credits_reserved'])}, used "
+            f"{fmt_credits(data['credits_used'])}."
+        )
+        for warning in data["warnings"] or []:
+            console.print(f"[yellow]warning:[/] {warning}")
+        if data["error"]:
+            console.print(f"[red]error:[/] {data['error']}")
+
+    emit(data, json_output=json_output, render=render)
+
+
+def _dt(value: str | None):
+    from datetime import datetime
+
+    return datetime.fromisoformat(value) if value else None

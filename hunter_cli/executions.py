@@ -1,0 +1,80 @@
+"""Reading execution records: what ran, for whom, step by step."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from sqlalchemy import String, cast, select
+from sqlalchemy.orm import Session
+
+from hunter_cli.db.models import Customer, Execution
+from hunter_cli.errors import NotFoundError, UsageError
+
+
+def list_executions(
+    session: Session,
+    *,
+    customer: Customer | None = None,
+    status: str | None = None,
+    recipe: str | None = None,
+    limit: int = 20,
+) -> list[Execution]:
+    query = select(Execution).order_by(Execution.created_at.desc()).limit(limit)
+    if customer is not None:
+        query = query.where(Execution.customer_id == customer.id)
+    if status:
+        query = query.where(Execution.status == status)
+    if recipe:
+        query = query.where(Execution.recipe_slug == recipe)
+    return list(session.scalars(query))
+
+
+def get_execution(session: Session, ref: str) -> Execution:
+    """By full id or a unique prefix of at least 6 hex digits, like git."""
+    text = ref.strip().lower()
+    try:
+        found = session.get(Execution, uuid.UUID(text))
+    except ValueError:
+        found = None
+        if not re.fullmatch(r"[0-9a-f-]{6,36}", text):
+            raise UsageError(f"not an execution id: {ref!r}") from None
+        # Uuid is stored as 32 hex chars on SQLite and as a uuid on PostgreSQL.
+        bare = text.replace("-", "")
+        column = cast(Execution.id, String)
+        matches = session.scalars(
+            select(Execution).where(column.like(f"{text}%") | column.like(f"{bare}%")).limit(2)
+        ).all()
+        if len(matches) > 1:
+            raise UsageError(f"execution id prefix {ref!r} is ambiguous: give more digits")
+        found = matches[0] if matches else None
+    if found is None:
+        raise NotFoundError(f"no execution {ref!r}: see `hunter executions list`")
+    return found
+
+
+def execution_to_dict(execution: Execution, customer_slug: str | None = None) -> dict[str, Any]:
+    duration = None
+    if execution.started_at and execution.finished_at:
+        duration = int((execution.finished_at - execution.started_at).total_seconds() * 1000)
+    return {
+        "id": str(execution.id),
+        "customer": customer_slug,
+        "recipe": execution.recipe_slug,
+        "recipe_version": execution.recipe_version,
+        "recipe_hash": execution.recipe_hash,
+        "status": execution.status,
+        "inputs": execution.inputs,
+        "outputs": execution.outputs,
+        "steps": execution.steps,
+        "warnings": execution.warnings,
+        "error": execution.error,
+        "credits_reserved": str(execution.credits_reserved),
+        "credits_used": str(execution.credits_used),
+        "actor": execution.actor,
+        "created_at": execution.created_at.isoformat(),
+        "started_at": execution.started_at.isoformat() if execution.started_at else None,
+        "finished_at": execution.finished_at.isoformat() if execution.finished_at else None,
+        "duration_ms": duration,
+    }

@@ -1,0 +1,291 @@
+"""The runner's lifecycle and step controls, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import select
+
+from hunter_cli import ledger
+from hunter_cli.audit import verify_chain
+from hunter_cli.config import load_settings
+from hunter_cli.customers import resolve_customer
+from hunter_cli.db.models import AuditLog, CreditTransaction, Execution
+from hunter_cli.engine.runner import Runner
+from hunter_cli.errors import InsufficientCreditsError, ValidationError
+from tests.engine import plugins
+
+
+def write_recipe(tmp_path: Path, steps: list[dict], **extra) -> Path:
+    recipe = {
+        "slug": "t",
+        "name": "T",
+        "version": 1,
+        "description": "test",
+        "inputs": extra.pop("inputs", {"type": "object", "properties": {}}),
+        "steps": steps,
+        **extra,
+    }
+    path = tmp_path / "t.yaml"
+    path.write_text(yaml.safe_dump(recipe, sort_keys=False))
+    return path
+
+
+def run(db, path: Path, inputs=None, customer="acme"):
+    settings = load_settings(database_url=db.url, actor="tester", environ={})
+    return Runner(db, settings).run(plugins.load(path), customer, inputs or {})
+
+
+def available(db, slug="acme") -> Decimal:
+    with db.session() as session:
+        return ledger.active_subscription(
+            session, resolve_customer(session, slug)
+        ).credits_available
+
+
+def test_success_captures_exactly_what_ran(seeded, tmp_path):
+    before = available(seeded)
+    path = write_recipe(
+        tmp_path,
+        [
+            {"id": "a", "type": "state", "set": {"x": 1}, "credits": 0.25},
+            {"id": "b", "type": "state", "set": {"y": "{{ steps.a.output.x + 1 }}"}},
+            {"id": "c", "type": "state", "set": {"z": 3}, "if": "state.x > 5", "credits": 1},
+        ],
+        outputs={"y": "{{ state.y }}"},
+    )
+    result = run(seeded, path)
+    assert result.status == "success"
+    assert [s.status for s in result.steps] == ["ok", "ok", "skipped"]
+    assert result.outputs == {"y": 2}
+    assert result.credits_reserved == Decimal("1.26")
+    assert result.credits_used == Decimal("0.26")  # the skipped step costs nothing
+    assert available(seeded) == before - Decimal("0.26")
+    with seeded.session() as session:
+        assert ledger.check_ledger(session) == []
+        assert verify_chain(session).ok
+        kinds = session.scalars(
+            select(CreditTransaction.kind).where(
+                CreditTransaction.execution_id == result.execution_id
+            )
+        ).all()
+        assert sorted(kinds) == ["capture", "release", "reserve"]
+        actions = session.scalars(
+            select(AuditLog.action)
+            .where(AuditLog.execution_id == result.execution_id)
+            .order_by(AuditLog.seq)
+        ).all()
+        assert actions[0] == "execution.start" and actions[-1] == "execution.success"
+        assert "credits.reserve" in actions and "step.skipped" in actions
+
+
+def test_on_error_continue_gives_partial_and_fail_stops(seeded, tmp_path):
+    counter = tmp_path / "n"
+    path = write_recipe(
+        tmp_path,
+        [
+            {
+                "id": "bad",
+                "type": "flaky",
+                "counter": str(counter),
+                "permanent": True,
+                "on_error": "continue",
+            },
+            {"id": "after", "type": "state", "set": {"ran": True}},
+        ],
+    )
+    result = run(seeded, path)
+    assert result.status == "partial"
+    assert [s.status for s in result.steps] == ["failed", "ok"]
+    assert result.steps[0].error == "permanent failure"
+    assert result.credits_used == Decimal("0.01")  # the failed step is not charged
+
+    path = write_recipe(
+        tmp_path,
+        [
+            {"id": "bad", "type": "flaky", "counter": str(counter), "permanent": True},
+            {"id": "after", "type": "state", "set": {"ran": True}},
+        ],
+    )
+    result = run(seeded, path)
+    assert result.status == "failed"
+    assert [s.id for s in result.steps] == ["bad"]
+    assert result.credits_used == 0
+    with seeded.session() as session:
+        execution = session.get(Execution, result.execution_id)
+        assert execution.status == "failed"
+        assert "step 'bad' failed" in execution.error
+        assert ledger.check_ledger(session) == []
+
+
+def test_retry_transient_errors(seeded, tmp_path):
+    counter = tmp_path / "n"
+    path = write_recipe(
+        tmp_path,
+        [
+            {
+                "id": "f",
+                "type": "flaky",
+                "counter": str(counter),
+                "fail_times": 2,
+                "retry": {"attempts": 3, "backoff": 0},
+            },
+        ],
+    )
+    result = run(seeded, path)
+    assert result.status == "success"
+    assert result.steps[0].attempts == 3
+    assert result.steps[0].output == {"value": "ok", "calls": 3}
+
+    counter.unlink()
+    path = write_recipe(
+        tmp_path,
+        [
+            {
+                "id": "f",
+                "type": "flaky",
+                "counter": str(counter),
+                "fail_times": 5,
+                "retry": {"attempts": 2, "backoff": 0},
+            },
+        ],
+    )
+    result = run(seeded, path)
+    assert result.status == "failed"
+    assert result.steps[0].attempts == 2
+    assert result.steps[0].error == "transient failure 2"
+
+
+def test_permanent_errors_are_not_retried(seeded, tmp_path):
+    counter = tmp_path / "n"
+    path = write_recipe(
+        tmp_path,
+        [
+            {
+                "id": "f",
+                "type": "flaky",
+                "counter": str(counter),
+                "permanent": True,
+                "retry": {"attempts": 3, "backoff": 0},
+            },
+        ],
+    )
+    result = run(seeded, path)
+    assert result.steps[0].attempts == 1
+    assert counter.read_text() == "1"
+
+
+def test_timeout_fails_the_step(seeded, tmp_path):
+    path = write_recipe(tmp_path, [{"id": "slow", "type": "sleep", "seconds": 5, "timeout": 0.2}])
+    result = run(seeded, path)
+    assert result.status == "failed"
+    assert "timed out after 0.2 s" in result.steps[0].error
+    assert result.steps[0].duration_ms < 2000
+
+
+def test_output_schema_mismatch_fails_before_next_step(seeded, tmp_path):
+    path = write_recipe(
+        tmp_path,
+        [
+            {
+                "id": "a",
+                "type": "state",
+                "set": {"x": "not a number"},
+                "output_schema": {"type": "object", "properties": {"x": {"type": "integer"}}},
+            },
+            {"id": "b", "type": "state", "set": {"y": "{{ steps.a.output.x }}"}},
+        ],
+    )
+    result = run(seeded, path)
+    assert result.status == "failed"
+    assert result.steps[0].error.startswith("output does not match output_schema at x:")
+    assert len(result.steps) == 1
+
+
+def test_bug_in_a_step_fails_the_run_and_keeps_the_books(seeded, tmp_path):
+    path = write_recipe(tmp_path, [{"id": "b", "type": "boom"}])
+    result = run(seeded, path)
+    assert result.status == "failed"
+    assert "RuntimeError: kaboom" in result.steps[0].error
+    with seeded.session() as session:
+        assert ledger.check_ledger(session) == []
+        sub = ledger.active_subscription(session, resolve_customer(session, "acme"))
+        assert sub.credits_held == 0
+
+
+def test_template_error_in_params_fails_step_with_message(seeded, tmp_path):
+    path = write_recipe(
+        tmp_path,
+        [{"id": "a", "type": "state", "set": {"x": "{{ inputs.nothere }}"}}],
+        inputs={"type": "object", "properties": {"nothere": {"type": "string"}}},
+    )
+    result = run(seeded, path)
+    assert result.status == "failed"
+    assert "nothere" in result.steps[0].error
+
+
+def test_insufficient_credits_does_nothing(seeded, tmp_path):
+    path = write_recipe(
+        tmp_path, [{"id": "a", "type": "state", "set": {"x": 1}, "credits": 100000}]
+    )
+    with seeded.session() as session:
+        executions_before = len(session.scalars(select(Execution.id)).all())
+    with pytest.raises(InsufficientCreditsError):
+        run(seeded, path)
+    with seeded.session() as session:
+        assert len(session.scalars(select(Execution.id)).all()) == executions_before
+        refused = session.scalars(
+            select(AuditLog).where(AuditLog.action == "execution.refused")
+        ).all()
+        assert len(refused) == 1
+        assert verify_chain(session).ok
+
+
+def test_inputs_are_converted_defaulted_and_checked(seeded, tmp_path):
+    path = write_recipe(
+        tmp_path,
+        [{"id": "a", "type": "state", "set": {"n": "{{ inputs.limit + 1 }}"}}],
+        inputs={
+            "type": "object",
+            "required": ["query"],
+            "properties": {
+                "query": {"type": "string"},
+                "limit": {"type": "integer", "default": 5},
+                "dry": {"type": "boolean", "default": False},
+            },
+        },
+        outputs={"n": "{{ state.n }}"},
+    )
+    assert run(seeded, path, {"query": "x"}).outputs == {"n": 6}
+    assert run(seeded, path, {"query": "x", "limit": "9"}).outputs == {"n": 10}
+    with pytest.raises(ValidationError) as info:
+        run(seeded, path, {"limit": "many"})
+    assert "missing input 'query'" in info.value.message
+    assert "input 'limit': 'many' is not of type 'integer'" in info.value.message
+
+
+def test_plan_has_no_side_effects(seeded, tmp_path):
+    path = write_recipe(
+        tmp_path,
+        [
+            {"id": "a", "type": "state", "set": {"x": 1}},
+            {"id": "b", "type": "sleep", "seconds": 10},
+        ],
+    )
+    settings = load_settings(database_url=seeded.url, actor="tester", environ={})
+    with seeded.session() as session:
+        audit_before = len(session.scalars(select(AuditLog.id)).all())
+    from hunter_cli.engine.runner import RunOptions
+
+    result = Runner(seeded, settings).run(
+        plugins.load(path), "acme", {}, RunOptions(plan_only=True)
+    )
+    assert result.status == "planned"
+    assert [p["id"] for p in result.plan] == ["a", "b"]
+    assert result.credits_reserved == Decimal("0.02")
+    with seeded.session() as session:
+        assert len(session.scalars(select(AuditLog.id)).all()) == audit_before
+        assert session.scalars(select(Execution.id)).all() == []
