@@ -35,11 +35,14 @@ def get_execution(session: Session, ref: str) -> Execution:
     """By full id or a unique prefix of at least 6 hex digits, like git."""
     text = ref.strip().lower()
     try:
-        found = session.get(Execution, uuid.UUID(text))
+        as_uuid: uuid.UUID | None = uuid.UUID(text)
     except ValueError:
-        found = None
+        as_uuid = None
+    if as_uuid is not None:
+        found = session.get(Execution, as_uuid)
+    else:
         if not re.fullmatch(r"[0-9a-f-]{6,36}", text):
-            raise UsageError(f"not an execution id: {ref!r}") from None
+            raise UsageError(f"not an execution id: {ref!r}")
         # Uuid is stored as 32 hex chars on SQLite and as a uuid on PostgreSQL.
         bare = text.replace("-", "")
         column = cast(Execution.id, String)
