@@ -11,17 +11,39 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from hunter_cli.errors import ExitCode, HunterError
 
-console = Console(highlight=False, soft_wrap=False)
-err_console = Console(stderr=True, highlight=False)
+if TYPE_CHECKING:
+    from rich.table import Table
+
+
+class _LazyConsole:
+    """A rich Console made on first use: `hunter --help` should not pay for importing rich."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return getattr(self._console, name)
+
+
+def escape(text: str) -> str:
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
+console: Any = _LazyConsole(highlight=False, soft_wrap=False)
+err_console: Any = _LazyConsole(stderr=True, highlight=False)
 
 
 def _json_default(value: Any) -> Any:
@@ -55,6 +77,8 @@ def table(
     *,
     justify: dict[str, str] | None = None,
 ) -> Table:
+    from rich.table import Table
+
     result = Table(title=title, title_justify="left", header_style="bold")
     for name in columns:
         side = (justify or {}).get(name, "left")
