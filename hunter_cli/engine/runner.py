@@ -429,6 +429,8 @@ class Runner:
                         no_cache=options.no_cache,
                         deadline=(time.monotonic() + timeout) if timeout else None,
                     )
+                    if options.send:
+                        ctx.meta["send"] = True  # correspondence delivers instead of queuing
                     output = to_plain_json(component.run(rendered, ctx))
                     if "output_schema" in controls:
                         _check_output(output, controls["output_schema"])
@@ -444,7 +446,11 @@ class Runner:
                 last_error = exc.message
                 paid += exc.credits_used or ZERO
                 if attempt < attempts:
-                    time.sleep(min(max_backoff, backoff * (2 ** (attempt - 1))))
+                    # A server's Retry-After wins over our own backoff, within max_backoff.
+                    wait = getattr(exc, "retry_after", None)
+                    if wait is None:
+                        wait = backoff * (2 ** (attempt - 1))
+                    time.sleep(min(max_backoff, float(wait)))
                     continue
             except StepError as exc:
                 last_error = exc.message

@@ -34,6 +34,7 @@ class SlowHandler(BaseHTTPRequestHandler):
 
 
 def test_sigint_marks_interrupted_and_releases_hold(seeded, tmp_path):
+    SlowHandler.arrived.clear()  # one event per test: the other backend's case set it
     server = ThreadingHTTPServer(("127.0.0.1", 0), SlowHandler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -1,0 +1,304 @@
+"""`api_call`: one HTTP request with httpx, its JSON answer and selected fields of it.
+
+The auth secret is read from an environment variable named by the recipe and is scrubbed
+from everything this step returns or raises (output, meta, errors) and from httpx's log.
+Retrying is the runner's job: failures worth retrying raise TransientStepError.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import logging
+import os
+import re
+import threading
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote, quote_plus, urlsplit
+
+from hunter_cli.components.actions.data_processing import MISSING, describe, lookup
+from hunter_cli.components.base import StepContext, StepError, StepTimeout, TransientStepError
+
+__all__ = ["ApiCall", "HttpTransientError", "parse_retry_after"]
+
+DEFAULT_TIMEOUT = 30.0
+TEXT_LIMIT = 10_000
+EXCERPT_LIMIT = 200
+REDACTED = "[REDACTED]"
+# Response headers worth passing on: what the body is, when to come back, where it moved
+# (redirects are not followed, so an Authorization header never travels to another host).
+SELECTED_HEADERS = ("content-type", "retry-after", "location")
+AUTH_TYPES = ("bearer", "basic", "header", "query")
+
+
+class HttpTransientError(TransientStepError):
+    """A 429, a 5xx or a connection failure. `retry_after` is the server's Retry-After in
+    seconds (None if it sent none), for the runner's backoff to honour."""
+
+    def __init__(
+        self, message: str, *, status: int | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Retry-After as seconds from now: either delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+# --- secrets -----------------------------------------------------------------------------------
+
+
+class _Scrubber:
+    """Replaces every form a secret takes on the wire (raw, URL-encoded, base64) by a marker."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        forms = {form for s in secrets if s for form in (s, quote(s, safe=""), quote_plus(s))}
+        # Longest first, so a secret is replaced whole before any part of it could be.
+        ordered = sorted(forms, key=len, reverse=True)
+        self.forms = ordered
+        self._pattern = re.compile("|".join(re.escape(f) for f in ordered)) if ordered else None
+
+    def text(self, value: str) -> str:
+        return self._pattern.sub(REDACTED, value) if self._pattern else value
+
+    def value(self, value: Any) -> Any:
+        if self._pattern is None:
+            return value
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, Mapping):
+            return {self.value(k): self.value(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.value(v) for v in value]
+        return value
+
+
+class _LogScrubFilter(logging.Filter):
+    """httpx logs each request's URL at INFO; with query auth that URL holds the secret."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._active: dict[int, _Scrubber] = {}
+
+    def add(self, scrubber: _Scrubber) -> int:
+        with self._lock:
+            self._active[id(scrubber)] = scrubber
+        return id(scrubber)
+
+    def remove(self, token: int) -> None:
+        with self._lock:
+            self._active.pop(token, None)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        with self._lock:
+            scrubbers = list(self._active.values())
+        if scrubbers:
+            message = original = record.getMessage()
+            for scrubber in scrubbers:
+                message = scrubber.text(message)
+            if message != original:
+                record.msg, record.args = message, None
+        return True
+
+
+_log_filter = _LogScrubFilter()
+for _name in ("httpx", "httpcore"):
+    logging.getLogger(_name).addFilter(_log_filter)
+
+
+def _apply_auth(auth: Any, headers: dict[str, str], query: dict[str, Any]) -> _Scrubber:
+    """Put the secret where the auth type says; return what scrubs it from everything else."""
+    if auth is None:
+        return _Scrubber([])
+    if not isinstance(auth, Mapping):
+        raise StepError(f"auth must be a mapping with type and env, got {describe(auth)}")
+    kind, env, name = auth.get("type"), auth.get("env"), auth.get("name")
+    if kind not in AUTH_TYPES:
+        raise StepError(f"auth.type must be one of {', '.join(AUTH_TYPES)}, got {kind!r}")
+    if not isinstance(env, str) or not env:
+        raise StepError("auth.env must name the environment variable that holds the secret")
+    secret = os.environ.get(env)
+    if not secret:
+        raise StepError(
+            f"auth: environment variable {env} is not set (it must hold the "
+            f"{kind} secret for this API)"
+        )
+    if kind in ("header", "query") and (not isinstance(name, str) or not name):
+        raise StepError(f"auth.name is required for {kind} auth: the {kind} that carries it")
+    secrets = [secret]
+    if kind == "bearer":
+        headers["Authorization"] = f"Bearer {secret}"
+    elif kind == "basic":
+        user, sep, password = secret.partition(":")
+        if not sep:
+            raise StepError(f"auth: {env} must hold user:password for basic auth")
+        token = base64.b64encode(secret.encode()).decode("ascii")
+        headers["Authorization"] = f"Basic {token}"
+        secrets += [token, password]
+    elif kind == "header":
+        headers[str(name)] = secret
+    else:
+        query[str(name)] = secret
+    return _Scrubber(secrets)
+
+
+# --- the action ------------------------------------------------------------------------------
+
+
+def _target(method: str, url: str) -> str:
+    """The request as messages show it: no query string (it may carry a secret)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return f"{method} {url}"
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return f"{method} {parts.scheme}://{host}{parts.path or '/'}"
+
+
+def _excerpt(text: str) -> str:
+    flat = " ".join(text.split())
+    if not flat:
+        return "(empty body)"
+    return flat if len(flat) <= EXCERPT_LIMIT else flat[: EXCERPT_LIMIT - 3] + "..."
+
+
+def _string_mapping(value: Any, name: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise StepError(f"{name} must be a mapping, got {describe(value)}")
+    return {str(k): v for k, v in value.items()}
+
+
+class ApiCall:
+    """GET/POST/... one URL; the output is the status, the JSON (or text) and extracted
+    fields. Other actions and providers do their own HTTP; this is the recipe's escape hatch."""
+
+    def run(self, params: dict[str, Any], ctx: StepContext) -> Any:
+        import httpx
+
+        method = str(params.get("method") or "GET").upper()
+        url = params.get("url")
+        if not isinstance(url, str) or not url.strip().lower().startswith(("http://", "https://")):
+            raise StepError(f"url must be an http:// or https:// URL, got {describe(url)}")
+        url = url.strip()
+        headers = {k: str(v) for k, v in _string_mapping(params.get("headers"), "headers").items()}
+        query = {
+            k: v for k, v in _string_mapping(params.get("query"), "query").items() if v is not None
+        }
+        extract = _string_mapping(params.get("extract"), "extract")
+        for name, path in extract.items():
+            if not isinstance(path, str) or not path:
+                raise StepError(f"extract.{name} must be a dotted path, got {describe(path)}")
+        scrub = _apply_auth(params.get("auth"), headers, query)
+        target = scrub.text(_target(method, url))
+        content: bytes | None = None
+        if params.get("json") is not None:
+            # Encoded here so values such as Decimal from earlier steps do not break httpx.
+            content = json.dumps(params["json"], default=str).encode()
+            if not any(k.lower() == "content-type" for k in headers):
+                headers["Content-Type"] = "application/json"
+
+        remaining = ctx.remaining()
+        timeout = DEFAULT_TIMEOUT if remaining is None else max(0.001, remaining)
+        ctx.meta["http"] = {"request": target}
+        token = _log_filter.add(scrub)
+        try:
+            with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+                response = client.request(
+                    method, url, params=query or None, headers=headers, content=content
+                )
+        except httpx.TimeoutException:
+            raise StepTimeout(f"{target} timed out after {round(timeout, 1):g} s") from None
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+            raise StepError(f"{target}: invalid request: {scrub.text(str(exc))}") from None
+        except httpx.TransportError as exc:
+            detail = scrub.text(str(exc)) or type(exc).__name__
+            raise HttpTransientError(f"{target} failed: {detail}") from None
+        except httpx.HTTPError as exc:
+            raise StepError(f"{target} failed: {scrub.text(str(exc))}") from None
+        except (UnicodeEncodeError, ValueError, TypeError) as exc:
+            # e.g. a header value outside latin-1: a recipe problem, not worth a retry.
+            raise StepError(
+                f"{target}: could not send the request: {scrub.text(str(exc))}"
+            ) from None
+        finally:
+            _log_filter.remove(token)
+
+        status = response.status_code
+        ctx.meta["http"].update(
+            status=status, elapsed_ms=int(response.elapsed.total_seconds() * 1000)
+        )
+        text = response.text
+        if status == 429 or status >= 500:
+            retry_after = parse_retry_after(response.headers.get("retry-after"))
+            wait = f" (retry after {retry_after:g} s)" if retry_after is not None else ""
+            message = (
+                f"HTTP {status} {response.reason_phrase} from {target}{wait}: {_excerpt(text)}"
+            )
+            raise HttpTransientError(scrub.text(message), status=status, retry_after=retry_after)
+        if status >= 400:
+            raise StepError(
+                scrub.text(
+                    f"HTTP {status} {response.reason_phrase} from {target}: {_excerpt(text)}"
+                )
+            )
+
+        content_type = response.headers.get("content-type", "")
+        data: Any = None
+        is_json = False
+        if response.content and ("json" in content_type.lower() or not content_type):
+            with contextlib.suppress(ValueError):  # a body that only claims to be JSON
+                data, is_json = response.json(), True
+        extracted = {}
+        for name, path in extract.items():
+            found = lookup(data, path) if is_json else MISSING
+            extracted[name] = None if found is MISSING else found
+        output: dict[str, Any] = {
+            "status": status,
+            "data": data,
+            "headers": {h: response.headers[h] for h in SELECTED_HEADERS if h in response.headers},
+            "extracted": extracted,
+        }
+        if not is_json:
+            output["text"] = text[:TEXT_LIMIT]
+        # A server that echoes the key back must not get it into the run's records.
+        return scrub.value(output)
+
+    def plan(self, params: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
+        method = str(params.get("method") or "GET").upper()
+        url = str(params.get("url") or "")
+        try:
+            parts = urlsplit(url)
+            host = parts.hostname or url
+            if parts.port:
+                host = f"{host}:{parts.port}"
+        except ValueError:
+            host = url
+        plan: dict[str, Any] = {"provider": f"http:{method} {host}"}
+        auth = params.get("auth")
+        if isinstance(auth, Mapping) and isinstance(auth.get("env"), str):
+            # Say whether the run would find its secret, never what it is.
+            plan["auth_env"] = {"name": auth["env"], "set": bool(os.environ.get(auth["env"]))}
+        return plan

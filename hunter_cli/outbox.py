@@ -1,0 +1,397 @@
+"""The outbox: every message a recipe sends is recorded here first, exactly once per key.
+
+In this version nothing leaves the machine: messages stay `queued` (or `skipped` when they
+could not be sent at all). Real delivery plugs in through `DELIVERY_HOOKS`, one hook per
+channel, which today all refuse with `DeliveryUnavailableError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from email.utils import parseaddr
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from sqlalchemy import String, cast, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from hunter_cli.db.models import Customer, OutboxMessage
+from hunter_cli.errors import ExitCode, HunterError, NotFoundError, UsageError
+
+CHANNELS: tuple[str, ...] = ("email", "sms", "webhook", "push")
+STATUSES: tuple[str, ...] = ("queued", "sent", "skipped", "failed")
+
+# The widths of the model's columns: a longer key is hashed, a longer recipient refused.
+MAX_KEY = 400
+MAX_RECIPIENT = 400
+MIN_ID_PREFIX = 6
+
+_EMAIL = re.compile(
+    r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
+)
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+# People write numbers with spaces, dashes, dots and brackets; E.164 has none of them.
+_PHONE_PUNCTUATION = re.compile(r"[\s\-().]")
+_TOPIC = re.compile(r"^[A-Za-z0-9_.~%/-]{1,200}$")
+_HEX = re.compile(r"^[0-9a-f-]+$")
+
+
+class DeliveryUnavailableError(HunterError):
+    """Real delivery was asked for (--send), but this version only queues to the outbox."""
+
+    code = "delivery_unavailable"
+    exit_code = ExitCode.USAGE
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """A checked recipient: `key` identifies it in the message key, `error` says why it is
+    unusable (None when it is fine)."""
+
+    value: str
+    key: str
+    error: str | None = None
+    name: str | None = None  # display name from "Bob <bob@example.com>"
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """What a delivery hook is handed: plain values, never a database row."""
+
+    id: uuid.UUID
+    message_key: str
+    channel: str
+    recipient: str
+    subject: str | None
+    body: str | None
+    html: str | None
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+DeliveryHook = Callable[[OutgoingMessage], None]
+
+
+def _delivery_not_available(message: OutgoingMessage) -> None:
+    raise DeliveryUnavailableError(
+        f"real delivery is not available yet ({message.channel} to "
+        f"{display_recipient(message.channel, message.recipient)}): run without --send; "
+        "messages are queued in the outbox (`hunter outbox list`)"
+    )
+
+
+#: channel -> the function that really sends a message. The seam for real delivery: a later
+#: version registers providers here (SMTP, an SMS gateway, signed webhooks, push).
+DELIVERY_HOOKS: dict[str, DeliveryHook] = dict.fromkeys(CHANNELS, _delivery_not_available)
+
+
+# --- recipients ------------------------------------------------------------------------------
+
+
+def check_email(raw: Any) -> Recipient:
+    text = "" if raw is None else str(raw).strip()
+    if not text:
+        return Recipient("", "", "no e-mail address")
+    name, address = parseaddr(text)
+    address = address.strip().lower()
+    if not address or len(address) > 254 or not _EMAIL.match(address):
+        return Recipient(text, text.lower(), f"invalid email address {text!r}")
+    return Recipient(address, address, None, name or None)
+
+
+def check_phone(raw: Any) -> Recipient:
+    text = "" if raw is None else str(raw).strip()
+    if not text:
+        return Recipient("", "", "no phone number")
+    number = _PHONE_PUNCTUATION.sub("", text)
+    if number.startswith("00"):  # the international prefix many countries dial
+        number = "+" + number[2:]
+    if not _E164.match(number):
+        return Recipient(
+            text, number, f"invalid phone number {text!r} (expected E.164, e.g. +4930123456)"
+        )
+    return Recipient(number, number)
+
+
+def check_url(raw: Any) -> Recipient:
+    text = "" if raw is None else str(raw).strip()
+    if not text:
+        return Recipient("", "", "no webhook url")
+    parts = urlsplit(text)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return Recipient(text, text, f"invalid webhook url {display_url(text)!r} (need http/https)")
+    if len(text) > MAX_RECIPIENT:
+        return Recipient(text, text, f"webhook url longer than {MAX_RECIPIENT} characters")
+    # Scheme and host are case-insensitive; path and query are not.
+    normal = urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path, parts.query, ""))
+    return Recipient(text, normal)
+
+
+def check_topic(raw: Any) -> Recipient:
+    text = "" if raw is None else str(raw).strip()
+    if not text:
+        return Recipient("", "", "no push topic")
+    if not _TOPIC.match(text):
+        return Recipient(text, text, f"invalid push topic {text!r} (letters, digits, _ . ~ % / -)")
+    return Recipient(text, text)
+
+
+CHECKS: dict[str, Callable[[Any], Recipient]] = {
+    "email": check_email,
+    "sms": check_phone,
+    "webhook": check_url,
+    "push": check_topic,
+}
+
+
+def display_url(url: str) -> str:
+    """A URL fit to show and audit: no user:password, and query values hidden (webhook URLs
+    often carry their token there)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        return "(unparseable url)"
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    query = "…" if parts.query else ""
+    return urlunsplit((parts.scheme, host, parts.path, query, ""))
+
+
+def display_recipient(channel: str, recipient: str) -> str:
+    return display_url(recipient) if channel == "webhook" else recipient
+
+
+def message_key(
+    execution_id: uuid.UUID | None, step_id: str | None, channel: str, recipient_key: str
+) -> str:
+    """`execution:step:channel:recipient`, the exactly-once key; hashed only if it would not
+    fit the column."""
+    key = f"{execution_id or '-'}:{step_id or '-'}:{channel}:{recipient_key}"
+    if len(key) <= MAX_KEY:
+        return key
+    digest = hashlib.sha256(recipient_key.encode()).hexdigest()
+    return f"{execution_id or '-'}:{step_id or '-'}:{channel}:sha256:{digest}"
+
+
+def content_digest(*parts: Any) -> str:
+    """A short, stable fingerprint of a message's content (for channels where one endpoint
+    receives many different messages)."""
+    text = json.dumps(parts, sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# --- the table -------------------------------------------------------------------------------
+
+
+def queue_message(
+    session: Session,
+    *,
+    customer_id: uuid.UUID,
+    channel: str,
+    recipient: str,
+    message_key: str,
+    execution_id: uuid.UUID | None = None,
+    step_id: str | None = None,
+    subject: str | None = None,
+    body: str | None = None,
+    html: str | None = None,
+    payload: dict[str, Any] | None = None,
+    status: str = "queued",
+    error: str | None = None,
+) -> tuple[OutboxMessage, bool]:
+    """Record a message unless its key is already there; returns (message, created).
+
+    The key makes a retried step or a re-run of the same execution a no-op: the existing row
+    comes back untouched.
+    """
+    if channel not in CHANNELS:
+        raise UsageError(f"unknown channel {channel!r}; known channels: {', '.join(CHANNELS)}")
+    if status not in STATUSES:
+        raise UsageError(f"unknown outbox status {status!r}; known: {', '.join(STATUSES)}")
+    existing = _by_key(session, message_key)
+    if existing is not None:
+        return existing, False
+    message = OutboxMessage(
+        id=uuid.uuid4(),
+        customer_id=customer_id,
+        execution_id=execution_id,
+        step_id=step_id,
+        message_key=message_key,
+        channel=channel,
+        recipient=recipient[:MAX_RECIPIENT],
+        subject=subject,
+        body=body,
+        html=html,
+        payload=payload or {},
+        status=status,
+        error=error,
+    )
+    try:
+        # A savepoint, so losing a race to a concurrent writer keeps the caller's transaction.
+        with session.begin_nested():
+            session.add(message)
+            session.flush()
+    except IntegrityError:
+        existing = _by_key(session, message_key)
+        if existing is None:
+            raise
+        return existing, False
+    return message, True
+
+
+def _by_key(session: Session, key: str) -> OutboxMessage | None:
+    return session.scalars(select(OutboxMessage).where(OutboxMessage.message_key == key)).first()
+
+
+def list_messages(
+    session: Session,
+    customer: Customer | uuid.UUID | None = None,
+    status: str | None = None,
+    channel: str | None = None,
+    execution_id: uuid.UUID | None = None,
+    limit: int = 50,
+) -> list[OutboxMessage]:
+    """The newest messages first, optionally for one customer, status, channel or execution."""
+    if status is not None and status not in STATUSES:
+        raise UsageError(f"unknown status {status!r}; choose from {', '.join(STATUSES)}")
+    if channel is not None and channel not in CHANNELS:
+        raise UsageError(f"unknown channel {channel!r}; choose from {', '.join(CHANNELS)}")
+    query = select(OutboxMessage).order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
+    if customer is not None:
+        customer_id = customer.id if isinstance(customer, Customer) else customer
+        query = query.where(OutboxMessage.customer_id == customer_id)
+    if status is not None:
+        query = query.where(OutboxMessage.status == status)
+    if channel is not None:
+        query = query.where(OutboxMessage.channel == channel)
+    if execution_id is not None:
+        query = query.where(OutboxMessage.execution_id == execution_id)
+    return list(session.scalars(query.limit(limit)))
+
+
+def get_message(session: Session, id_or_prefix: str) -> OutboxMessage:
+    """A message by its id, or by a unique prefix of at least 6 hex digits (like git)."""
+    needle = id_or_prefix.strip().lower()
+    not_found = NotFoundError(
+        f"no outbox message with id {id_or_prefix!r}; `hunter outbox list` shows the ids"
+    )
+    try:
+        found = session.get(OutboxMessage, uuid.UUID(needle))
+    except ValueError:
+        found = None
+    else:
+        if found is None:
+            raise not_found
+        return found
+    if not _HEX.match(needle):
+        raise not_found
+    hex_prefix = needle.replace("-", "")
+    if len(hex_prefix) < MIN_ID_PREFIX:
+        raise UsageError(
+            f"id prefix {id_or_prefix!r} is too short: give at least {MIN_ID_PREFIX} characters"
+        )
+    # PostgreSQL prints a uuid with dashes; SQLite stores it as 32 bare hex digits.
+    postgres = session.get_bind().dialect.name == "postgresql"
+    pattern = _dashed(hex_prefix) if postgres else hex_prefix
+    matches = list(
+        session.scalars(
+            select(OutboxMessage).where(cast(OutboxMessage.id, String).like(pattern + "%")).limit(5)
+        )
+    )
+    if not matches:
+        raise not_found
+    if len(matches) > 1:
+        shown = ", ".join(str(m.id)[:13] for m in matches)
+        raise UsageError(
+            f"id prefix {id_or_prefix!r} is ambiguous: it matches {shown}; give more characters"
+        )
+    return matches[0]
+
+
+def _dashed(hex_prefix: str) -> str:
+    """The canonical text form of a uuid prefix: dashes after 8, 12, 16 and 20 digits."""
+    out = []
+    for index, char in enumerate(hex_prefix):
+        if index in (8, 12, 16, 20):
+            out.append("-")
+        out.append(char)
+    return "".join(out)
+
+
+def customer_slugs(session: Session, messages: Iterable[OutboxMessage]) -> dict[uuid.UUID, str]:
+    """customer id -> slug for the given messages, in one query."""
+    ids = {m.customer_id for m in messages}
+    if not ids:
+        return {}
+    rows = session.execute(select(Customer.id, Customer.slug).where(Customer.id.in_(ids)))
+    return {row.id: row.slug for row in rows}
+
+
+def message_to_dict(message: OutboxMessage, *, customer: str | None = None) -> dict[str, Any]:
+    """A message for people and scripts: secret-looking payload keys and webhook URL tokens
+    are hidden (the database keeps them for delivery)."""
+    from hunter_cli.audit import redact
+
+    return {
+        "id": str(message.id),
+        "customer_id": str(message.customer_id),
+        "customer": customer,
+        "execution_id": str(message.execution_id) if message.execution_id else None,
+        "step_id": message.step_id,
+        "message_key": _display_key(message),
+        "channel": message.channel,
+        "recipient": display_recipient(message.channel, message.recipient),
+        "subject": message.subject,
+        "body": message.body,
+        "html": message.html,
+        "payload": redact(message.payload or {}),
+        "status": message.status,
+        "error": message.error,
+        "created_at": message.created_at.isoformat() if message.created_at else None,
+        "sent_at": message.sent_at.isoformat() if message.sent_at else None,
+        "delivered": message.status == "sent",
+    }
+
+
+def _display_key(message: OutboxMessage) -> str:
+    """The key with a webhook URL's secrets hidden (keys are execution:step:channel:rest)."""
+    parts = message.message_key.split(":", 3)
+    if message.channel != "webhook" or len(parts) != 4 or parts[3].startswith("sha256:"):
+        return message.message_key
+    url, sep, digest = parts[3].rpartition("#")
+    shown = f"{display_url(url)}#{digest}" if sep else display_url(parts[3])
+    return ":".join([*parts[:3], shown])
+
+
+def to_outgoing(message: OutboxMessage) -> OutgoingMessage:
+    return OutgoingMessage(
+        id=message.id,
+        message_key=message.message_key,
+        channel=message.channel,
+        recipient=message.recipient,
+        subject=message.subject,
+        body=message.body,
+        html=message.html,
+        payload=dict(message.payload or {}),
+    )
+
+
+def deliver_message(message: OutboxMessage) -> None:
+    """Hand a queued message to its channel's delivery hook and mark it sent.
+
+    Every hook refuses in this version (DeliveryUnavailableError), so callers only get here
+    when someone asked for real delivery.
+    """
+    from hunter_cli.db.types import utcnow
+
+    hook = DELIVERY_HOOKS[message.channel]
+    hook(to_outgoing(message))
+    message.status = "sent"
+    message.sent_at = utcnow()
