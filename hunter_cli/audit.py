@@ -12,7 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from hunter_cli.db.models import AuditLog
@@ -108,13 +108,21 @@ def append_audit(
 ) -> AuditLog:
     """Append one entry in the caller's transaction, so the change and its record commit
     (or roll back) together."""
-    if session.get_bind().dialect.name == "postgresql":
-        # Two writers must not both read the same tail and fork the chain.
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_AUDIT_LOCK})
-    last = session.execute(
-        select(AuditLog.seq, AuditLog.hash).order_by(AuditLog.seq.desc()).limit(1)
-    ).first()
-    seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
+    # The innermost transaction: a savepoint that rolls back takes its appends with it, so a
+    # tail learnt inside one must not outlive it.
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    tail = session.info.get("audit_tail")
+    if tail is not None and tail[0] is transaction:
+        # Later appends in the same transaction already hold the lock and know the tail.
+        seq, prev_hash = tail[1] + 1, tail[2]
+    else:
+        if session.get_bind().dialect.name == "postgresql":
+            # Two writers must not both read the same tail and fork the chain.
+            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_AUDIT_LOCK})
+        last = session.execute(
+            select(AuditLog.seq, AuditLog.hash).order_by(AuditLog.seq.desc()).limit(1)
+        ).first()
+        seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
     entry = AuditLog(
         id=uuid.uuid4(),
         seq=seq,
@@ -127,9 +135,19 @@ def append_audit(
         prev_hash=prev_hash,
     )
     entry.hash = compute_hash(entry)
-    session.add(entry)
-    session.flush()
+    # A Core insert: the audit row is never read back or changed through the ORM.
+    session.flush()  # pending ORM rows first, so the audit row follows what it records
+    session.connection().execute(
+        insert(AuditLog.__table__), [{c: getattr(entry, c) for c in _AUDIT_COLUMNS}]
+    )
+    session.info["audit_tail"] = (transaction, seq, entry.hash)
     return entry
+
+
+_AUDIT_COLUMNS = (
+    "id", "seq", "created_at", "actor", "customer_id", "execution_id", "action", "details",
+    "prev_hash", "hash",
+)
 
 
 @dataclass(frozen=True)

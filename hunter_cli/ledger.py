@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from hunter_cli.audit import append_audit
@@ -101,12 +101,11 @@ def active_subscription(
         .limit(1)
     )
     if lock:
-        query = query.with_for_update()
+        # populate_existing: a row already in the session is re-read under the lock.
+        query = query.with_for_update().execution_options(populate_existing=True)
     sub = session.scalars(query).first()
     if sub is None:
         raise NotFoundError(f"customer {customer.slug!r} has no active subscription")
-    if lock:
-        session.refresh(sub, with_for_update=True)
     return sub
 
 
@@ -137,6 +136,12 @@ def _existing(session: Session, key: str | None) -> CreditTransaction | None:
     ).first()
 
 
+_TX_COLUMNS = (
+    "id", "subscription_id", "customer_id", "execution_id", "kind", "amount", "balance_after",
+    "idempotency_key", "reason", "actor", "created_at",
+)
+
+
 def _record(
     session: Session,
     sub: Subscription,
@@ -159,8 +164,13 @@ def _record(
         idempotency_key=idempotency_key,
         reason=reason,
         actor=actor,
+        created_at=utcnow(),
     )
-    session.add(tx)
+    # A Core insert: ledger rows are never changed, so the unit of work has nothing to track.
+    session.flush()
+    session.connection().execute(
+        insert(CreditTransaction.__table__), [{c: getattr(tx, c) for c in _TX_COLUMNS}]
+    )
     details: dict[str, Any] = {
         "kind": kind,
         "amount": str(amount),
@@ -299,9 +309,12 @@ def outstanding_hold(session: Session, execution_id: uuid.UUID) -> tuple[Subscri
     )
     if sub_id is None:
         raise NotFoundError(f"execution {execution_id} holds no credits")
-    sub = session.get(Subscription, sub_id, with_for_update=True)
-    assert sub is not None
-    session.refresh(sub, with_for_update=True)
+    sub = session.scalars(
+        select(Subscription)
+        .where(Subscription.id == sub_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
     # Summed only under the lock: rows read before it could miss a capture or release that
     # another process committed while we waited, and the hold would be spent twice.
     rows = session.execute(

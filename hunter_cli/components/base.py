@@ -41,7 +41,7 @@ class StepContext:
 
     session: Session
     settings: Settings
-    customer: Customer
+    customer_id: uuid.UUID
     execution_id: uuid.UUID
     step_id: str
     actor: str
@@ -54,6 +54,15 @@ class StepContext:
     meta: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     credits_used: Decimal | None = None  # set by a component whose cost is not fixed
+
+    @property
+    def customer(self) -> Customer:
+        """Loaded on first use: most steps never need the row."""
+        from hunter_cli.db.models import Customer
+
+        found = self.session.get(Customer, self.customer_id)
+        assert found is not None
+        return found
 
     def render(self, value: Any, extra: dict[str, Any] | None = None) -> Any:
         """Render templates in value; extra names (item, index) are added to the context."""
@@ -79,7 +88,7 @@ class StepContext:
             self.session,
             action,
             actor=self.actor,
-            customer_id=self.customer.id,
+            customer_id=self.customer_id,
             execution_id=self.execution_id,
             details={"step": self.step_id, **details},
         )

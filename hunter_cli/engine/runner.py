@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import update
+
 from hunter_cli import ledger
 from hunter_cli.audit import append_audit, to_plain_json
 from hunter_cli.components import estimate_step_credits, get_component
@@ -161,6 +163,19 @@ def _retry_policy(controls: dict[str, Any]) -> tuple[int, float, float]:
     )
 
 
+@dataclass
+class _Run:
+    """What one execution carries from step to step."""
+
+    execution_id: uuid.UUID
+    customer_id: uuid.UUID
+    customer_slug: str
+    recipe_version: int
+    context: dict[str, Any]
+    results: list[StepResult] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
 class Runner:
     """Runs one loaded recipe. `progress` is called with (step_id, status) for people."""
 
@@ -190,6 +205,60 @@ class Runner:
         if options.plan_only:
             return self._plan(loaded, customer_ref, inputs, reserve, options)
 
+        run = self._start(loaded, customer_ref, inputs, reserve)
+        status = "success"
+        error: str | None = None
+        try:
+            for step in steps:
+                result = self._run_step(step, run, options)
+                run.context["steps"][step["id"]] = {
+                    "output": result.output,
+                    "status": result.status,
+                    "error": result.error,
+                }
+                self.progress(step["id"], result.status)
+                if result.status == "failed":
+                    if step.get("on_error", "fail") == "continue":
+                        status = "partial"
+                    else:
+                        status, error = "failed", f"step '{step['id']}' failed: {result.error}"
+                        break
+        except KeyboardInterrupt:
+            status, error = "interrupted", "interrupted by the user (Ctrl-C)"
+
+        outputs = None
+        if status in ("success", "partial"):
+            try:
+                outputs = to_plain_json(render_value(recipe.get("outputs") or {}, run.context))
+            except TemplateError as exc:
+                run.warnings.append(f"outputs could not be rendered: {exc.message}")
+        used = sum((r.credits for r in run.results), ZERO)
+        available = self._finish(run, status, error, outputs, used)
+        return RunResult(
+            run.execution_id,
+            recipe["slug"],
+            run.recipe_version,
+            run.customer_slug,
+            status,
+            run.results,
+            outputs,
+            reserve,
+            used,
+            available,
+            run.warnings,
+            error,
+        )
+
+    def _start(
+        self,
+        loaded: LoadedRecipe,
+        customer_ref: str | None,
+        inputs: dict[str, Any],
+        reserve: Decimal,
+    ) -> _Run:
+        """Create the execution and hold the credits, in one transaction: a run that cannot
+        pay leaves no execution behind, only an audit entry saying it was refused."""
+        recipe = loaded.data
         actor = self.settings.actor
         execution_id = uuid.uuid4()
         try:
@@ -204,21 +273,21 @@ class Runner:
                     content_hash=loaded.content_hash,
                     source_path=loaded.source,
                 )
-                execution = Execution(
-                    id=execution_id,
-                    customer_id=customer.id,
-                    recipe_id=stored.id,
-                    recipe_slug=stored.slug,
-                    recipe_version=stored.version,
-                    recipe_hash=stored.content_hash,
-                    status="running",
-                    inputs=to_plain_json(inputs),
-                    credits_reserved=reserve,
-                    actor=actor,
-                    started_at=utcnow(),
+                session.add(
+                    Execution(
+                        id=execution_id,
+                        customer_id=customer.id,
+                        recipe_id=stored.id,
+                        recipe_slug=stored.slug,
+                        recipe_version=stored.version,
+                        recipe_hash=stored.content_hash,
+                        status="running",
+                        inputs=to_plain_json(inputs),
+                        credits_reserved=reserve,
+                        actor=actor,
+                        started_at=utcnow(),
+                    )
                 )
-                session.add(execution)
-                session.flush()
                 append_audit(
                     session,
                     "execution.start",
@@ -242,7 +311,6 @@ class Runner:
                     idempotency_key=f"exec:{execution_id}:reserve",
                     reason=f"hold for {stored.slug} v{stored.version}",
                 )
-                customer_slug = customer.slug
                 context = {
                     "inputs": inputs,
                     "steps": {},
@@ -254,7 +322,7 @@ class Runner:
                         "version": stored.version,
                     },
                 }
-                recipe_version = stored.version
+                return _Run(execution_id, customer.id, customer.slug, stored.version, context)
         except InsufficientCreditsError as refused:
             with self.db.session() as session:
                 customer = resolve_customer(session, customer_ref)
@@ -271,135 +339,78 @@ class Runner:
                 )
             raise
 
-        results: list[StepResult] = []
-        warnings: list[str] = []
-        status = "success"
-        error: str | None = None
-        try:
-            for step in steps:
-                result = self._run_step(
-                    step, context, execution_id, customer_slug, options, warnings
-                )
-                results.append(result)
-                context["steps"][step["id"]] = {
-                    "output": result.output,
-                    "status": result.status,
-                    "error": result.error,
-                }
-                self.progress(step["id"], result.status)
-                if result.status == "failed":
-                    if step.get("on_error", "fail") == "continue":
-                        status = "partial"
-                    else:
-                        status, error = "failed", f"step '{step['id']}' failed: {result.error}"
-                        break
-        except KeyboardInterrupt:
-            status, error = "interrupted", "interrupted by the user (Ctrl-C)"
-
-        outputs = None
-        if status in ("success", "partial"):
-            try:
-                outputs = to_plain_json(render_value(recipe.get("outputs") or {}, context))
-            except TemplateError as exc:
-                warnings.append(f"outputs could not be rendered: {exc.message}")
-        used = sum((r.credits for r in results), ZERO)
-        available = self._finish(
-            execution_id, customer_slug, status, error, outputs, used, warnings, results
-        )
-        return RunResult(
-            execution_id,
-            recipe["slug"],
-            recipe_version,
-            customer_slug,
-            status,
-            results,
-            outputs,
-            reserve,
-            used,
-            available,
-            warnings,
-            error,
-        )
-
     def _finish(
-        self,
-        execution_id: uuid.UUID,
-        customer_slug: str,
-        status: str,
-        error: str | None,
-        outputs: Any,
-        used: Decimal,
-        warnings: list[str],
-        results: list[StepResult],
+        self, run: _Run, status: str, error: str | None, outputs: Any, used: Decimal
     ) -> Decimal:
         # A second Ctrl-C here must not leave the hold in place: finish first.
-        previous = signal.getsignal(signal.SIGINT)
         in_main = threading.current_thread() is threading.main_thread()
+        previous = signal.getsignal(signal.SIGINT) if in_main else None
         if in_main:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
             with self.db.session() as session:
-                execution = session.get(Execution, execution_id, with_for_update=True)
-                assert execution is not None
-                ledger.capture_credits(
+                capture, release = ledger.capture_credits(
                     session,
-                    execution_id,
+                    run.execution_id,
                     used,
                     actor=self.settings.actor,
-                    idempotency_key=f"exec:{execution_id}:capture",
+                    idempotency_key=f"exec:{run.execution_id}:capture",
                 )
-                execution.status = status
-                execution.error = error
-                execution.outputs = outputs
-                execution.credits_used = used
-                execution.warnings = list(warnings)
-                execution.finished_at = utcnow()
+                session.execute(
+                    update(Execution)
+                    .where(Execution.id == run.execution_id)
+                    .values(
+                        status=status,
+                        error=error,
+                        outputs=outputs,
+                        credits_used=used,
+                        warnings=list(run.warnings),
+                        finished_at=utcnow(),
+                    )
+                )
                 append_audit(
                     session,
                     f"execution.{status}",
                     actor=self.settings.actor,
-                    customer_id=execution.customer_id,
-                    execution_id=execution_id,
+                    customer_id=run.customer_id,
+                    execution_id=run.execution_id,
                     details={
                         "status": status,
                         "error": error,
                         "credits_used": str(used),
-                        "steps": {r.id: r.status for r in results},
+                        "steps": {r.id: r.status for r in run.results},
                     },
                 )
-                customer = resolve_customer(session, customer_slug)
+                last = release or capture
+                if last is not None:
+                    return last.balance_after
+                customer = session.get(Customer, run.customer_id)
+                assert customer is not None
                 return ledger.active_subscription(session, customer).credits_available
         finally:
             if in_main:
                 signal.signal(signal.SIGINT, previous)
 
     # -- one step ---------------------------------------------------------------------------
-    def _run_step(
-        self,
-        step: dict[str, Any],
-        context: dict[str, Any],
-        execution_id: uuid.UUID,
-        customer_slug: str,
-        options: RunOptions,
-        warnings: list[str],
-    ) -> StepResult:
+    def _run_step(self, step: dict[str, Any], run: _Run, options: RunOptions) -> StepResult:
         controls, params = split_step(step)
         step_id, step_type = step["id"], step["type"]
         component = get_component(step_type)
         started = time.monotonic()
         result = StepResult(step_id, step_type, "ok")
+        context = run.context
 
         condition = controls.get("if")
         if condition is not None:
             try:
                 should_run = evaluate_condition(condition, context)
             except TemplateError as exc:
-                return self._record_failure(
-                    result, execution_id, customer_slug, started, f"if: {exc.message}"
-                )
+                return self._record_failure(result, run, started, f"if: {exc.message}")
             if not should_run:
                 result.status = "skipped"
-                self._record(result, execution_id, customer_slug, started, None)
+                with self.db.session() as session:
+                    self._record(result, run, started, session)
+                run.results.append(result)
                 return result
 
         attempts, backoff, max_backoff = _retry_policy(controls)
@@ -411,7 +422,6 @@ class Runner:
             result.attempts = attempt
             try:
                 with self.db.session() as session, _alarm(timeout):
-                    customer = resolve_customer(session, customer_slug)
                     lazy = component.lazy_params
                     rendered = {
                         k: (v if k in lazy else render_value(v, context)) for k, v in params.items()
@@ -419,8 +429,8 @@ class Runner:
                     ctx = StepContext(
                         session=session,
                         settings=self.settings,
-                        customer=customer,
-                        execution_id=execution_id,
+                        customer_id=run.customer_id,
+                        execution_id=run.execution_id,
                         step_id=step_id,
                         actor=self.settings.actor,
                         template_context=context,
@@ -438,9 +448,10 @@ class Runner:
                     result.meta = to_plain_json(ctx.meta)
                     result.credits = _step_cost(controls, ctx, price)
                     for warning in ctx.warnings:
-                        if warning not in warnings:
-                            warnings.append(warning)
-                    self._record(result, execution_id, customer_slug, started, session)
+                        if warning not in run.warnings:
+                            run.warnings.append(warning)
+                    self._record(result, run, started, session)
+                run.results.append(result)  # only once its transaction has committed
                 return result
             except TransientStepError as exc:
                 last_error = exc.message
@@ -456,10 +467,7 @@ class Runner:
                 last_error = exc.message
                 paid += exc.credits_used or ZERO
                 break
-            except TemplateError as exc:
-                last_error = exc.message
-                break
-            except HunterError as exc:
+            except (TemplateError, HunterError) as exc:
                 last_error = exc.message
                 break
             except Exception as exc:  # a bug in a component: fail the step, keep the books
@@ -471,42 +479,30 @@ class Runner:
                 result.meta = {"traceback": traceback.format_exc(limit=8)}
                 break
         result.credits = paid
-        return self._record_failure(result, execution_id, customer_slug, started, last_error)
+        return self._record_failure(result, run, started, last_error)
 
     def _record_failure(
-        self,
-        result: StepResult,
-        execution_id: uuid.UUID,
-        customer_slug: str,
-        started: float,
-        message: str,
+        self, result: StepResult, run: _Run, started: float, message: str
     ) -> StepResult:
         result.status, result.error, result.output = "failed", message, None
         with self.db.session() as session:
-            self._record(result, execution_id, customer_slug, started, session)
+            self._record(result, run, started, session)
+        run.results.append(result)
         return result
 
-    def _record(
-        self,
-        result: StepResult,
-        execution_id: uuid.UUID,
-        customer_slug: str,
-        started: float,
-        session,
-    ) -> None:
+    def _record(self, result: StepResult, run: _Run, started: float, session) -> None:
+        """The step's record and audit entry, in the transaction of the step's own work."""
         result.duration_ms = int((time.monotonic() - started) * 1000)
-        if session is None:
-            with self.db.session() as own:
-                return self._record(result, execution_id, customer_slug, started, own)
-        execution = session.get(Execution, execution_id)
-        assert execution is not None
-        execution.steps = [*execution.steps, result.to_dict()]
+        records = [*(r.to_dict() for r in run.results), result.to_dict()]
+        session.execute(
+            update(Execution).where(Execution.id == run.execution_id).values(steps=records)
+        )
         append_audit(
             session,
             f"step.{result.status}",
             actor=self.settings.actor,
-            customer_id=execution.customer_id,
-            execution_id=execution_id,
+            customer_id=run.customer_id,
+            execution_id=run.execution_id,
             details={
                 "step": result.id,
                 "type": result.type,
@@ -515,7 +511,6 @@ class Runner:
                 "error": result.error,
             },
         )
-        return None
 
     # -- --plan -----------------------------------------------------------------------------
     def _plan(
@@ -559,7 +554,7 @@ class Runner:
                 ctx = StepContext(
                     session=session,
                     settings=self.settings,
-                    customer=customer,
+                    customer_id=customer.id,
                     execution_id=uuid.UUID(int=0),
                     step_id=step["id"],
                     actor=self.settings.actor,

@@ -61,7 +61,7 @@ def _run(
         ctx = StepContext(
             session=session,
             settings=_settings(db, tmp_path),
-            customer=resolve_customer(session, "acme"),
+            customer_id=resolve_customer(session, "acme").id,
             execution_id=execution_id,
             step_id=step_id,
             actor="tester",

@@ -26,7 +26,7 @@ def make_ctx(**context) -> StepContext:
     return StepContext(
         session=None,  # type: ignore[arg-type]
         settings=Settings(None, None, None, None, "tester"),
-        customer=None,  # type: ignore[arg-type]
+        customer_id=uuid.uuid4(),  # never loaded: these operations need no database
         execution_id=uuid.uuid4(),
         step_id="process",
         actor="tester",

@@ -1,0 +1,299 @@
+"""Engine benchmarks, run by hand (not part of the test suite):
+
+1. Runs per second of a recipe of 3 zero-latency data_processing steps, next to the raw cost
+   of the same bookkeeping (the execution row, the ledger rows and the audit rows, with the
+   same transactions) written with plain SQL through the database driver, as a ratio.
+   Target: the engine does at least half the raw rate, on each backend.
+2. Start-up: `hunter --help` and `hunter credits show` next to a bare Typer app with the
+   same command names and `python -c pass`. Target: --help within 1.2x of the bare app.
+3. A whole `hunter run` of the 3-step recipe as a process. Target: under 0.5 s.
+
+    python benchmarks/bench_engine.py [--runs 200] [--pg postgresql://postgres@127.0.0.1/postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+RECIPE = """\
+slug: bench
+name: Bench
+version: 1
+description: three zero-latency data_processing steps
+inputs:
+  type: object
+  properties: {}
+steps:
+  - id: merge
+    type: action
+    action: data_processing
+    operation: merge
+    lists: [[{n: 3}, {n: 1}], [{n: 2}]]
+  - id: sort
+    type: action
+    action: data_processing
+    operation: sort
+    items: "{{ steps.merge.output.items }}"
+    by: n
+  - id: top
+    type: action
+    action: data_processing
+    operation: limit
+    items: "{{ steps.sort.output.items }}"
+    count: 2
+outputs:
+  top: "{{ steps.top.output.items }}"
+"""
+
+
+# -- 1. engine vs raw bookkeeping ----------------------------------------------------------
+def prepare_db(url: str):
+    from hunter_cli.db.engine import Database
+    from hunter_cli.db.migrate import upgrade
+    from hunter_cli.resources import bundled_dir
+    from hunter_cli.seeding import apply_seed
+
+    db = Database(url)
+    upgrade(db)
+    with db.session() as session:
+        apply_seed(session, bundled_dir("seeds"), [], actor="bench")
+    return db
+
+
+def bench_engine(db, recipe_path: Path, runs: int) -> float:
+    from hunter_cli.config import load_settings
+    from hunter_cli.engine.runner import Runner
+    from hunter_cli.recipe import load_and_validate
+
+    loaded = load_and_validate(str(recipe_path))
+    runner = Runner(db, load_settings(database_url=db.url, actor="bench", environ={}))
+    runner.run(loaded, "global", {})  # warm caches (imports, compiled templates)
+    start = time.perf_counter()
+    for _ in range(runs):
+        result = runner.run(loaded, "global", {})
+        assert result.status == "success", result.error
+    return runs / (time.perf_counter() - start)
+
+
+def _h(prev: str, body: dict) -> str:
+    return hashlib.sha256(json.dumps({**body, "prev_hash": prev}, sort_keys=True,
+                                     separators=(",", ":")).encode()).hexdigest()
+
+
+def bench_raw(url: str, runs: int) -> float:
+    """The same rows and the same five transactions as one engine run, in plain SQL."""
+    pg = url.startswith("postgresql")
+    if pg:
+        import psycopg
+
+        conn = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"))
+        ph = "%s"
+    else:
+        conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        ph = "?"
+    cur = conn.cursor()
+
+    def q(sql: str, *args):
+        cur.execute(sql.replace("?", ph), args)
+        return cur
+
+    def begin():
+        if pg:
+            pass  # psycopg opens a transaction on the first statement
+        else:
+            cur.execute("BEGIN IMMEDIATE")
+
+    def commit():
+        conn.commit() if pg else cur.execute("COMMIT")
+
+    def uid():
+        u = uuid.uuid4()
+        return u if pg else u.hex
+
+    def now():
+        d = datetime.now(UTC)
+        return d if pg else d.replace(tzinfo=None).isoformat(" ")
+
+    def amount(x: str):
+        from decimal import Decimal
+
+        return Decimal(x) if pg else int(Decimal(x) * 10000)
+
+    sub_id, cust_id = q("SELECT s.id, s.customer_id FROM subscriptions s JOIN customers c ON "
+                        "c.id = s.customer_id WHERE c.slug = 'global'").fetchone()
+
+    def audit(action: str, exec_id):
+        if pg:
+            q("SELECT pg_advisory_xact_lock(1)")
+        row = q("SELECT seq, hash FROM audit_logs ORDER BY seq DESC LIMIT 1").fetchone()
+        seq, prev = (row[0] + 1, row[1]) if row else (1, "0" * 64)
+        body = {"seq": seq, "action": action, "details": {"x": 1}}
+        q("INSERT INTO audit_logs (id, seq, created_at, actor, customer_id, execution_id, "
+          "action, details, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?)", uid(), seq, now(),
+          "bench", cust_id, exec_id, action, json.dumps(body["details"]), prev, _h(prev, body))
+
+    def ledger(kind: str, exec_id, value: str):
+        q("SELECT credits_held FROM subscriptions WHERE id = ?" + (" FOR UPDATE" if pg else ""),
+          sub_id)
+        q("UPDATE subscriptions SET credits_held = credits_held + ? WHERE id = ?",
+          amount(value), sub_id)
+        q("INSERT INTO credit_transactions (id, subscription_id, customer_id, execution_id, kind,"
+          " amount, balance_after, idempotency_key, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
+          uid(), sub_id, cust_id, exec_id, kind, amount(value), amount("1"), str(uuid.uuid4()),
+          now())
+        audit(f"credits.{kind}", exec_id)
+
+    start = time.perf_counter()
+    for _ in range(runs):
+        exec_id = uid()
+        begin()
+        q("INSERT INTO executions (id, customer_id, recipe_slug, status, inputs, steps, warnings,"
+          " credits_reserved, credits_used, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)", exec_id,
+          cust_id, "bench", "running", "{}", "[]", "[]", amount("0.03"), amount("0"), now())
+        audit("execution.start", exec_id)
+        ledger("reserve", exec_id, "0.03")
+        commit()
+        for step in range(3):
+            begin()
+            q("UPDATE executions SET steps = ? WHERE id = ?", json.dumps([{"id": step}]), exec_id)
+            audit("step.ok", exec_id)
+            commit()
+        begin()
+        ledger("capture", exec_id, "-0.03")
+        q("UPDATE executions SET status = 'success', outputs = ?, credits_used = ? WHERE id = ?",
+          "{}", amount("0.03"), exec_id)
+        audit("execution.success", exec_id)
+        commit()
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return runs / elapsed
+
+
+def backend_rows(runs: int, pg_url: str | None, workdir: Path, recipe: Path) -> list[tuple]:
+    rows = []
+    targets = [("SQLite", f"sqlite:///{workdir / 'engine.db'}", f"sqlite:///{workdir / 'raw.db'}")]
+    if pg_url:
+        targets.append(("PostgreSQL", *_pg_databases(pg_url)))
+    for name, engine_url, raw_url in targets:
+        db = prepare_db(engine_url)
+        engine_rate = bench_engine(db, recipe, runs)
+        db.dispose()
+        prepare_db(raw_url).dispose()
+        raw_rate = bench_raw(raw_url, runs)
+        rows.append((name, engine_rate, raw_rate, engine_rate / raw_rate))
+    return rows
+
+
+def _pg_databases(server: str) -> tuple[str, str]:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from hunter_cli.config import normalise_database_url
+
+    server = normalise_database_url(server)
+    admin = create_engine(make_url(server).set(database="postgres"),
+                          isolation_level="AUTOCOMMIT")
+    names = []
+    with admin.connect() as conn:
+        for suffix in ("engine", "raw"):
+            name = f"hunter_bench_{suffix}"
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+            names.append(make_url(server).set(database=name).render_as_string(False))
+    admin.dispose()
+    return names[0], names[1]
+
+
+# -- 2 and 3. whole processes --------------------------------------------------------------
+BARE_APP = """\
+import typer
+app = typer.Typer()
+for group in ("recipes", "executions", "customers", "plans", "credits", "audit", "leads",
+              "outbox", "db"):
+    sub = typer.Typer()
+    @sub.command("list")
+    def _list(json_output: bool = typer.Option(False, "--json")): pass
+    app.add_typer(sub, name=group)
+for name in ("init", "seed", "run"):
+    app.command(name)(lambda: None)
+app()
+"""
+
+
+def time_command(argv: list[str], repeat: int, cwd: Path, env: dict) -> float:
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, check=False)
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def process_rows(workdir: Path, repeat: int, recipe: Path) -> list[tuple]:
+    hunter = shutil.which("hunter") or str(Path(sys.executable).with_name("hunter"))
+    ws = workdir / "ws"
+    ws.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUNTER_")}
+    subprocess.run([hunter, "init", str(ws)], check=True, env=env, stdout=subprocess.DEVNULL)
+    subprocess.run([hunter, "seed"], cwd=ws, check=True, env=env, stdout=subprocess.DEVNULL)
+    bare = workdir / "bare.py"
+    bare.write_text(BARE_APP)
+    py = sys.executable
+    return [
+        ("python -c pass", time_command([py, "-c", "pass"], repeat, ws, env)),
+        ("bare Typer app --help", time_command([py, str(bare), "--help"], repeat, ws, env)),
+        ("hunter --help", time_command([hunter, "--help"], repeat, ws, env)),
+        ("hunter credits show", time_command([hunter, "credits", "show"], repeat, ws, env)),
+        ("hunter run (3 steps)", time_command([hunter, "run", str(recipe)], repeat, ws, env)),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=200, help="runs per backend")
+    parser.add_argument("--repeat", type=int, default=15, help="process timings (median)")
+    parser.add_argument("--pg", default=os.environ.get("HUNTER_TEST_DATABASE_URL"),
+                        help="PostgreSQL server URL (default: $HUNTER_TEST_DATABASE_URL)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        recipe = workdir / "bench.yaml"
+        recipe.write_text(RECIPE)
+        print(f"Engine throughput, {args.runs} runs of a 3-step data_processing recipe:")
+        print(f"  {'backend':<11} {'engine runs/s':>14} {'raw runs/s':>11} {'ratio':>6}  target")
+        for name, engine, raw, ratio in backend_rows(args.runs, args.pg, workdir, recipe):
+            verdict = "ok" if ratio >= 0.5 else "BELOW 0.5"
+            print(f"  {name:<11} {engine:>14.1f} {raw:>11.1f} {ratio:>6.2f}  >= 0.5 {verdict}")
+        print(f"\nWhole processes, median of {args.repeat}:")
+        rows = dict(process_rows(workdir, args.repeat, recipe))
+        for name, seconds in rows.items():
+            print(f"  {name:<24} {seconds * 1000:>7.0f} ms")
+        ratio = rows["hunter --help"] / rows["bare Typer app --help"]
+        print(f"\n  hunter --help / bare Typer app: {ratio:.2f}  (target <= 1.2: "
+              f"{'ok' if ratio <= 1.2 else 'MISSED'})")
+        run_s = rows["hunter run (3 steps)"]
+        print(f"  hunter run of the 3-step recipe: {run_s:.3f} s  (target < 0.5 s: "
+              f"{'ok' if run_s < 0.5 else 'MISSED'})")
+
+
+if __name__ == "__main__":
+    main()
