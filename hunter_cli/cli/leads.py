@@ -1,7 +1,243 @@
-"""`hunter leads`."""
+"""`hunter leads`: the leads recipes found for a customer: list, export, import."""
 
 from __future__ import annotations
 
+import io
+import os
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
-app = typer.Typer(help="leads", no_args_is_help=True)
+from hunter_cli.cli.output import console, emit, fmt_time, handle_errors, table
+from hunter_cli.cli.params import (
+    CustomerOption,
+    JsonOption,
+    LimitOption,
+    database_of,
+    settings_of,
+)
+from hunter_cli.errors import ExitCode
+
+app = typer.Typer(
+    help=(
+        "The leads stored for a customer: one per person (by email, or domain and name), "
+        "kept by `db_query upsert_leads` steps and `hunter leads import`."
+    ),
+    no_args_is_help=True,
+)
+
+
+def _silence_stdout() -> None:
+    """Send what is still buffered for a closed pipe nowhere, so exiting does not fail too."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass
+
+
+class ExportFormat(StrEnum):
+    csv = "csv"
+    json = "json"
+
+
+class ListOrder(StrEnum):
+    score = "score"
+    recent = "recent"
+    name = "name"
+
+
+@app.command("list")
+@handle_errors
+def list_leads(
+    ctx: typer.Context,
+    customer: CustomerOption = None,
+    min_score: Annotated[
+        int | None,
+        typer.Option("--min-score", min=0, max=100, help="Only leads scoring at least this."),
+    ] = None,
+    tier: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--tier", "-t", metavar="TIER", help="Only leads of this tier (A, B, C...); repeatable."
+        ),
+    ] = None,
+    order: Annotated[
+        ListOrder,
+        typer.Option("--order", help="score: best first; recent: last seen first; name."),
+    ] = ListOrder.score,
+    limit: LimitOption = 50,
+    json_output: JsonOption = False,
+) -> None:
+    """The customer's leads, best score first.
+
+    --json prints every field, including data, provenance and source.
+    """
+    from hunter_cli.customers import resolve_customer
+    from hunter_cli.leads import find_leads, lead_to_dict
+
+    settings = settings_of(ctx)
+    db = database_of(settings)
+    with db.session() as session:
+        who = resolve_customer(session, customer or settings.default_customer)
+        leads = find_leads(
+            session, who, min_score=min_score, tier=tier, limit=limit, order=order.value
+        )
+        rows = [lead_to_dict(lead) for lead in leads]
+        last_seen = [fmt_time(lead.last_seen) for lead in leads]
+
+    def render() -> None:
+        if not rows:
+            console.print(
+                f"No leads for {who.slug} yet: run a recipe that stores them "
+                '(e.g. `hunter run discovery --query "SaaS founders"`) or `hunter leads import`.'
+            )
+            return
+        console.print(
+            table(
+                f"Leads: {who.slug}",
+                ["name", "title", "company", "email", "score", "tier", "last seen"],
+                [
+                    (r["name"], r["title"], r["company"], r["email"], r["score"], r["tier"], seen)
+                    for r, seen in zip(rows, last_seen, strict=True)
+                ],
+                justify={"score": "right"},
+            )
+        )
+        if len(rows) == limit:
+            console.print(f"Showing the first {limit}; use --limit to see more.", style="dim")
+
+    emit(rows, json_output=json_output, render=render)
+
+
+@app.command("export")
+@handle_errors
+def export(
+    ctx: typer.Context,
+    fmt: Annotated[
+        ExportFormat,
+        typer.Option("--format", "-f", help="csv (data keys become extra columns) or json."),
+    ] = ExportFormat.csv,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write to this file (default: standard output)."),
+    ] = None,
+    customer: CustomerOption = None,
+    json_output: Annotated[
+        bool,
+        typer.Option("--json", help="With --output: print the summary as a JSON document."),
+    ] = False,
+) -> None:
+    """Export every lead of a customer as CSV or JSON.
+
+    Without --output the leads are printed, ready for a pipe; with it they are written to the
+    file and a one-line summary is printed. The export is recorded in the audit trail.
+    """
+    from hunter_cli.customers import resolve_customer
+    from hunter_cli.errors import UsageError
+    from hunter_cli.leads import export_leads
+
+    if json_output and output is None:
+        raise UsageError(
+            "--json prints the summary of an export to a file: add --output FILE, or use "
+            "--format json to print the leads themselves as JSON"
+        )
+    settings = settings_of(ctx)
+    db = database_of(settings)
+    if output is None:
+        reader_gone = False
+        with db.session() as session:
+            who = resolve_customer(session, customer or settings.default_customer)
+            try:
+                export_leads(session, who, fmt.value, sys.stdout, actor=settings.actor)
+                sys.stdout.flush()
+            except BrokenPipeError:  # `hunter leads export | head`: the reader has gone
+                reader_gone = True  # some leads did leave: the audit entry still commits
+        if reader_gone:
+            _silence_stdout()
+            raise typer.Exit(ExitCode.FAILURE)
+        return
+
+    partial = output.with_name(output.name + ".partial")
+    with db.session() as session:
+        who = resolve_customer(session, customer or settings.default_customer)
+        try:
+            # Written beside the target, then renamed: a failed export never leaves half a file.
+            with partial.open("w", encoding="utf-8", newline="") as stream:
+                count = export_leads(
+                    session, who, fmt.value, stream, actor=settings.actor, destination=str(output)
+                )
+            os.replace(partial, output)
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            raise UsageError(f"{output}: cannot write it ({exc.strerror or exc})") from None
+
+    summary = {"customer": who.slug, "format": fmt.value, "count": count, "path": str(output)}
+    emit(
+        summary,
+        json_output=json_output,
+        # One line however long the path, and a path is text, not markup.
+        render=lambda: console.print(
+            f"Exported {count} lead(s) of {who.slug} to {output} ({fmt.value}).",
+            soft_wrap=True,
+            markup=False,
+        ),
+    )
+
+
+@app.command("import")
+@handle_errors
+def import_(
+    ctx: typer.Context,
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV file with a header row: name, title, email, phone, company, domain, "
+            "score, tier (any case); other columns are kept in the lead's data.",
+        ),
+    ],
+    customer: CustomerOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Import leads from a CSV file.
+
+    Each row needs an email, or a domain and a name. Rows with an invalid email, a score
+    outside 0-100 or a tier that is not one letter are rejected and listed with their row
+    number (the header is row 1); the other rows are stored, merging with known leads.
+
+    Exit codes: 0 when rows were stored, 2 when the file is missing or unreadable, has no
+    usable header, or every row was rejected.
+    """
+    from hunter_cli.customers import resolve_customer
+    from hunter_cli.errors import ValidationError
+    from hunter_cli.leads import import_leads_csv
+
+    settings = settings_of(ctx)
+    db = database_of(settings)
+    with db.session() as session:
+        who = resolve_customer(session, customer or settings.default_customer)
+        report = import_leads_csv(session, who, file, actor=settings.actor)
+        data = {"customer": who.slug, "file": str(file), **report.to_dict()}
+        if report.rejected and not (report.imported or report.updated):
+            # Raised inside the transaction, so the audit entry of a failed import goes too.
+            row, reason = report.rejected[0]
+            raise ValidationError(
+                f"{file}: no row could be imported ({len(report.rejected)} rejected; "
+                f"row {row}: {reason})",
+                details=data,
+            )
+
+    def render() -> None:
+        console.print(
+            f"Imported {report.imported} new lead(s) for {who.slug}, updated {report.updated}, "
+            f"rejected {len(report.rejected)} row(s)."
+        )
+        if report.rejected:
+            console.print(
+                table("Rejected rows", ["row", "reason"], report.rejected, justify={"row": "right"})
+            )
+
+    emit(data, json_output=json_output, render=render)

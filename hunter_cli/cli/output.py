@@ -70,6 +70,10 @@ def emit(data: Any, *, json_output: bool, render: Callable[[], None] | None = No
         render()
 
 
+# Columns of times and ids: never split mid-value.
+_NO_WRAP = {"when", "period ends", "#", "last seen", "first seen", "created", "started", "id"}
+
+
 def table(
     title: str | None,
     columns: Sequence[str],
@@ -87,7 +91,7 @@ def table(
             name,
             justify=side,
             overflow="fold",
-            no_wrap=side == "right" or name in ("when", "period ends", "#"),
+            no_wrap=side == "right" or name in _NO_WRAP,
         )
     for row in rows:
         result.add_row(*("" if cell is None else str(cell) for cell in row))

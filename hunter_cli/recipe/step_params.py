@@ -309,7 +309,10 @@ _ACTION_PARAMS: dict[str, dict[str, Any]] = {
     ),
     # lead_search
     "provider": _p(
-        "Provider", "lead_search: lead source to query.", type="string", default="local"
+        "Provider",
+        "lead_search: lead source to query; local (the bundled sample dataset) by default.",
+        type="string",
+        default="local",
     ),
     "query": _p("Query", "lead_search: free-text search (template); db_query: named query to run."),
     "keywords": _p(
@@ -318,9 +321,12 @@ _ACTION_PARAMS: dict[str, dict[str, Any]] = {
         anyOf=[{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
     ),
     "filters": _p(
-        "Filters", "lead_search: provider filters such as industry or country.", type="object"
+        "Filters",
+        "lead_search: provider filters; local takes industry, country, city, size_min, "
+        "size_max, technologies, domain and title.",
+        type="object",
     ),
-    "limit": _int_or_template("Limit", "lead_search: maximum number of leads.", 1),
+    "limit": _int_or_template("Limit", "lead_search: maximum number of leads (default 25).", 1),
     # api_call
     "method": _p(
         "HTTP method",
@@ -344,7 +350,13 @@ _ACTION_PARAMS: dict[str, dict[str, Any]] = {
         additionalProperties={"type": "string"},
     ),
     # db_query
-    "params": _p("Parameters", "db_query: parameters of the named query.", type="object"),
+    "params": _p(
+        "Parameters",
+        "db_query: parameters of the named query. find_leads: min_score, tier, ids, emails, "
+        "domain, limit, order; get_lead: id or email; upsert_leads: leads; update_lead: id or "
+        "email, and fields.",
+        type="object",
+    ),
     "write": _p(
         "Write",
         "db_query: set true to allow a query that modifies data.",
@@ -373,10 +385,11 @@ _ACTION_PARAMS: dict[str, dict[str, Any]] = {
             "field": _p("Field", "Field compared fuzzily.", type="string"),
             "threshold": _p(
                 "Threshold",
-                "Similarity (0-100) at or above which items match.",
+                "Similarity (0-100, rapidfuzz token_sort_ratio) at or above which items match.",
                 type="number",
                 minimum=0,
                 maximum=100,
+                default=90,
             ),
         },
         required=["field"],
@@ -422,6 +435,7 @@ _ACTION_PARAMS: dict[str, dict[str, Any]] = {
         "Tiers",
         "scoring: minimum score for each tier; items below C get no tier.",
         type="object",
+        default={"A": 80, "B": 60, "C": 40},
         properties={
             t: _p(f"Tier {t}", f"Minimum score for tier {t}.", type="number")
             for t in ("A", "B", "C")
@@ -457,7 +471,15 @@ _ACTION_VARIANTS: dict[str, tuple[dict[str, Any], list[str]]] = {
     "db_query": (
         {
             "query": {"enum": ["find_leads", "upsert_leads", "get_lead", "update_lead"]},
-            "params": {},
+            "params": {
+                "type": "object",
+                "propertyNames": {
+                    "enum": [
+                        *("min_score", "tier", "ids", "emails", "domain", "limit", "order"),
+                        *("id", "email", "leads", "fields"),
+                    ]
+                },
+            },
             "write": {},
         },
         ["query"],
@@ -534,32 +556,69 @@ _ACTION: dict[str, Any] = {
 
 # --- correspondence --------------------------------------------------------------------------
 
+# Per channel: the parameters it accepts and the one naming the recipient (required). Whether
+# the content is there (subject/body, payload/body) is checked when the step runs.
+_CORRESPONDENCE_CHANNELS: dict[str, tuple[set[str], str]] = {
+    "email": ({"to", "subject", "body", "html", "payload"}, "to"),
+    "sms": ({"to", "body", "payload"}, "to"),
+    "webhook": ({"url", "topic", "payload", "body"}, "url"),
+    "push": ({"topic", "subject", "body", "url", "payload"}, "topic"),
+}
+
+
+def _correspondence_branches() -> list[dict[str, Any]]:
+    """One if/then per channel: parameters of other channels are refused, its recipient
+    required."""
+    optional = {"to", "subject", "body", "html", "url", "topic", "payload"}
+    branches = []
+    for channel, (accepted, recipient) in _CORRESPONDENCE_CHANNELS.items():
+        then: dict[str, Any] = {
+            "properties": {name: {"not": {}} for name in sorted(optional - accepted)},
+            "required": [recipient],
+        }
+        branches.append(
+            {
+                "if": {"properties": {"channel": {"const": channel}}, "required": ["channel"]},
+                "then": then,
+            }
+        )
+    return branches
+
+
 _CORRESPONDENCE: dict[str, Any] = {
     "title": "Correspondence step",
     "description": "Send a message by e-mail, SMS, webhook or push; one per item when items "
-    "is given (templates then also see item and index).",
+    "is given (templates then also see item and index). In this version every message is "
+    "queued in the outbox (`hunter outbox list`), not delivered.",
     "type": "object",
     "properties": {
         "channel": _p(
-            "Channel", "How to deliver the message.", enum=["email", "sms", "webhook", "push"]
+            "Channel",
+            "How to deliver the message: email (to, subject/body), sms (to, body), webhook "
+            "(url, payload/body) or push (topic, body).",
+            enum=["email", "sms", "webhook", "push"],
         ),
         "to": _p(
             "Recipient",
-            "Address, number, URL or device of the recipient (template), or a list of them.",
+            "email: address; sms: phone number in E.164 (+4930123456). A template, or a list "
+            "of them; an invalid recipient skips that message only.",
             anyOf=[{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
         ),
         "subject": _template("Subject", "E-mail subject or push title."),
         "body": _template("Body", "Plain-text message body."),
         "html": _template("HTML body", "HTML alternative of the e-mail body."),
-        "url": _template("URL", "Webhook endpoint or link opened by a push notification."),
-        "topic": _template("Topic", "Push topic or webhook event name."),
+        "url": _template("URL", "Webhook endpoint (http/https) or link opened by a push."),
+        "topic": _template("Topic", "Push topic (the recipient) or webhook event name."),
         "payload": _p(
-            "Payload", "Structured data sent with a webhook or push; templates inside are rendered."
+            "Payload",
+            "Structured data sent with the message (the JSON body of a webhook); templates "
+            "inside are rendered.",
         ),
         "items": _items("Send one message per element of this list."),
     },
-    "required": ["channel", "to"],
+    "required": ["channel"],
     "additionalProperties": False,
+    "allOf": _correspondence_branches(),
 }
 
 # --- state -----------------------------------------------------------------------------------

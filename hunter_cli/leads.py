@@ -1,0 +1,774 @@
+"""The lead store: one row per person found for a customer, deduplicated by normalised email
+(or domain plus name), with where each field came from; plus CSV/JSON export and CSV import.
+
+Finding a lead again never loses what is known: contact fields are only filled when empty,
+`data` is merged (a new non-empty value wins, an empty one never overwrites), and
+data["_provenance"] names the provider behind every field.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+import re
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy import func, or_, select, text
+from sqlalchemy.orm import Session
+
+from hunter_cli.audit import append_audit, to_plain_json
+from hunter_cli.db.models import Customer, Lead
+from hunter_cli.db.types import utcnow
+from hunter_cli.errors import NotFoundError, UsageError, ValidationError
+from hunter_cli.providers.leads.base import normalise_domain, normalise_email, normalise_name
+
+__all__ = [
+    "LEAD_FIELDS",
+    "ImportReport",
+    "UpsertReport",
+    "dedupe_key",
+    "export_leads",
+    "find_leads",
+    "get_lead",
+    "import_leads_csv",
+    "lead_to_dict",
+    "update_lead",
+    "upsert_leads",
+]
+
+# The contact fields a lead has as columns; everything else lives in `data`.
+LEAD_FIELDS = ("name", "title", "email", "phone", "company", "domain")
+# Column sizes: longer values would fail on PostgreSQL (SQLite would silently keep them).
+FIELD_LENGTHS = {
+    "name": 200,
+    "title": 200,
+    "email": 320,
+    "phone": 40,
+    "company": 200,
+    "domain": 255,
+}
+PROVENANCE = "_provenance"
+ORDERS = ("recent", "score", "name", "first_seen")
+CSV_COLUMNS = ("id", *LEAD_FIELDS, "score", "tier", "first_seen", "last_seen")
+IMPORT_COLUMNS = (*LEAD_FIELDS, "score", "tier")
+IMPORT_PROVIDER = "import"
+
+# Keys of a lead dict that are bookkeeping (ours or a provider's), never stored in `data`.
+_NOT_DATA = frozenset(
+    {
+        *LEAD_FIELDS,
+        "score",
+        "tier",
+        "data",
+        "id",
+        "source",
+        "source_provider",
+        "first_seen",
+        "last_seen",
+        "dedupe_key",
+        "customer_id",
+    }
+)
+_MAX_KEY = 400  # the dedupe_key column
+_CHUNK = 500  # values per IN (...): well under SQLite's and PostgreSQL's parameter limits
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+_DOMAIN = re.compile(r"^[^\s/@.]+(\.[^\s/@.]+)+$")
+_SCORE_TEXT = re.compile(r"^\d+(\.0*)?$")
+# An advisory lock class for lead upserts on PostgreSQL ("lead" in ASCII).
+_PG_LEADS_LOCK = 0x6C656164
+
+
+@dataclass
+class UpsertReport:
+    created: int
+    updated: int
+    leads: list[Lead]
+    # (position in the input, reason) of leads that could not be stored.
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+
+
+@dataclass
+class ImportReport:
+    imported: int
+    updated: int
+    rejected: list[tuple[int, str]]  # (row number, the header being row 1; reason)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "imported": self.imported,
+            "updated": self.updated,
+            "rejected": [{"row": row, "reason": reason} for row, reason in self.rejected],
+        }
+
+
+# --- keys and values -------------------------------------------------------------------------
+
+
+def dedupe_key(lead: dict[str, Any]) -> str:
+    """The normalised email, or `domain|name` for a lead without one."""
+    email = normalise_email(lead.get("email"))
+    if email:
+        key = email
+    else:
+        key = _alt_key(lead) or ""
+        if not key:
+            raise ValueError("a lead needs an email, or both a domain and a name")
+    if len(key) > _MAX_KEY:  # still unique, and fits the column
+        key = "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+    return key
+
+
+def _alt_key(lead: dict[str, Any]) -> str | None:
+    """`domain|name`: how a person is recognised when one sighting has an email and another
+    does not."""
+    domain = normalise_domain(lead.get("domain"))
+    name = normalise_name(lead.get("name"))
+    return f"{domain}|{name}" if domain and name else None
+
+
+def _row_alt_key(row: Lead) -> str | None:
+    return _alt_key({"domain": row.domain, "name": row.name})
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or value == [] or value == {}
+
+
+def _text(value: Any, name: str) -> str | None:
+    if value is None:
+        return None
+    cleaned = " ".join(str(value).split()) if name != "email" else str(value).strip()
+    return cleaned or None
+
+
+def _lenient_score(value: Any) -> int | None:
+    """A computed score as a whole number from 0 to 100; anything else counts as no score."""
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    if not math.isfinite(number):
+        return None
+    return max(0, min(100, round(number)))
+
+
+def _strict_score(value: Any) -> int | None:
+    """A score a person typed: a whole number from 0 to 100, else ValueError."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ValueError
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str) and _SCORE_TEXT.match(value.strip()):
+        number = float(value.strip())
+    else:
+        raise ValueError
+    if not math.isfinite(number) or number != int(number) or not 0 <= number <= 100:
+        raise ValueError
+    return int(number)
+
+
+def _tier(value: Any) -> str | None:
+    """A tier is one letter (A, B, C...); None when absent, ValueError when not a letter."""
+    if value is None or value == "":
+        return None
+    letter = str(value).strip().upper()
+    if len(letter) != 1 or not letter.isalpha():
+        raise ValueError
+    return letter
+
+
+def _clean(raw: dict[str, Any]) -> dict[str, Any]:
+    """A provider's or recipe's lead as the store keeps it: normalised, within column sizes,
+    extra top-level keys moved into data."""
+    fields: dict[str, Any] = {}
+    for name in LEAD_FIELDS:
+        value = _text(raw.get(name), name)
+        if name == "email":
+            value = normalise_email(value)
+        elif name == "domain":
+            value = normalise_domain(value)
+        if value is not None and len(value) > FIELD_LENGTHS[name]:
+            value = value[: FIELD_LENGTHS[name]]
+        fields[name] = value
+    fields["score"] = _lenient_score(raw.get("score"))
+    try:
+        fields["tier"] = _tier(raw.get("tier"))
+    except ValueError:
+        fields["tier"] = None
+    data = raw.get("data") if isinstance(raw.get("data"), dict) else {}
+    extras = {k: v for k, v in raw.items() if isinstance(k, str) and k not in _NOT_DATA}
+    fields["data"] = to_plain_json({**extras, **data})
+    return fields
+
+
+def _lock_customer_leads(session: Session, customer: Customer) -> None:
+    """Two runs storing the same new lead at once must not both insert it: on PostgreSQL
+    upserts for one customer take turns (SQLite's BEGIN IMMEDIATE already serialises)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(CAST(:cls AS integer), CAST(:obj AS integer))"),
+            {"cls": _PG_LEADS_LOCK, "obj": (customer.id.int & 0x7FFFFFFF)},
+        )
+
+
+def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+# --- upsert ----------------------------------------------------------------------------------
+
+
+def upsert_leads(
+    session: Session,
+    customer: Customer,
+    leads: list[dict[str, Any]],
+    *,
+    source: dict[str, Any],
+    actor: str | None = None,
+    execution_id: uuid.UUID | None = None,
+) -> UpsertReport:
+    """Store leads for a customer: insert new ones, and for known ones update last_seen,
+    fill empty fields and merge data. A lead's own `source_provider` (or, for a lead read
+    back from the store, its provenance) names the provider; else source["provider"].
+
+    Scores are computed values here: rounded and kept within 0-100. Leads with no email and
+    no domain-and-name are skipped and reported. With `actor`, a `leads.upsert` audit entry
+    records the counts (never the leads).
+    """
+    _lock_customer_leads(session, customer)
+    now = utcnow()
+    prepared: list[tuple[dict[str, Any], dict[str, Any], str, str | None]] = []
+    skipped: list[tuple[int, str]] = []
+    for index, raw in enumerate(leads):
+        if not isinstance(raw, dict):
+            skipped.append((index, f"not a mapping but {type(raw).__name__}"))
+            continue
+        fields = _clean(raw)
+        try:
+            key = dedupe_key(fields)
+        except ValueError as exc:
+            skipped.append((index, str(exc)))
+            continue
+        prepared.append((raw, fields, key, _alt_key(fields)))
+
+    by_key, by_alt = _existing(session, customer, prepared)
+    created: set[uuid.UUID] = set()
+    updated: set[uuid.UUID] = set()
+    ordered: list[Lead] = []  # each stored lead once, in the order first given
+    listed: set[uuid.UUID] = set()
+    for raw, fields, key, alt in prepared:
+        providers = _field_providers(raw, fields, str(source.get("provider") or "recipe"))
+        row = by_key.get(key)
+        if row is None and alt is not None:
+            candidate = by_alt.get(alt)
+            # Same person seen with and without an email: one lead. Two different emails
+            # under one name stay two leads.
+            if candidate is not None and (candidate.email is None or fields["email"] is None):
+                row = candidate
+        if row is None:
+            row = _new_lead(customer, key, fields, providers, source, now)
+            session.add(row)
+            created.add(row.id)
+        else:
+            _merge(row, fields, providers, now)
+            if fields["email"] and row.dedupe_key != key and key not in by_key:
+                row.dedupe_key = key  # it has an email now: key it like every other lead
+            if row.id not in created:
+                updated.add(row.id)
+        if row.id not in listed:
+            listed.add(row.id)
+            ordered.append(row)
+        by_key[row.dedupe_key] = row
+        row_alt = _row_alt_key(row)
+        if row_alt:
+            by_alt[row_alt] = row
+    session.flush()
+    report = UpsertReport(len(created), len(updated), ordered, skipped)
+    if actor is not None:
+        append_audit(
+            session,
+            "leads.upsert",
+            actor=actor,
+            customer_id=customer.id,
+            execution_id=execution_id,
+            details={
+                "step": source.get("step"),
+                "provider": source.get("provider"),
+                "created": report.created,
+                "updated": report.updated,
+                "skipped": len(report.skipped),
+            },
+        )
+    return report
+
+
+def _existing(
+    session: Session, customer: Customer, prepared: list[tuple[Any, dict[str, Any], str, Any]]
+) -> tuple[dict[str, Lead], dict[str, Lead]]:
+    """The customer's stored leads these could be: by key, and by domain (for domain+name)."""
+    keys = sorted({key for _r, _f, key, _a in prepared} | {a for *_x, a in prepared if a})
+    domains = sorted({f["domain"] for _r, f, _k, _a in prepared if f["domain"]})
+    rows: dict[uuid.UUID, Lead] = {}
+    for chunk in _chunks(keys):
+        query = select(Lead).where(Lead.customer_id == customer.id, Lead.dedupe_key.in_(chunk))
+        rows.update((r.id, r) for r in session.scalars(query))
+    for chunk in _chunks(domains):
+        query = select(Lead).where(Lead.customer_id == customer.id, Lead.domain.in_(chunk))
+        rows.update((r.id, r) for r in session.scalars(query))
+    by_key = {r.dedupe_key: r for r in rows.values()}
+    by_alt: dict[str, Lead] = {}
+    # Prefer a row without an email as the match for a domain+name (it is the one to fill).
+    for row in sorted(rows.values(), key=lambda r: r.email is None):
+        alt = _row_alt_key(row)
+        if alt:
+            by_alt[alt] = row
+    return by_key, by_alt
+
+
+def _field_providers(raw: dict[str, Any], fields: dict[str, Any], default: str) -> dict[str, str]:
+    """Who supplied each field: the lead's source_provider, or what its own provenance says
+    (a lead read back from the store), or the default."""
+    own = raw.get("source_provider")
+    data = raw.get("data") if isinstance(raw.get("data"), dict) else {}
+    provenance = data.get(PROVENANCE) if isinstance(data.get(PROVENANCE), dict) else {}
+    names = [*LEAD_FIELDS, "score", "tier", *fields["data"]]
+    return {n: str(own or provenance.get(n) or default) for n in names if n != PROVENANCE}
+
+
+def _main_provider(providers: dict[str, str], fields: dict[str, Any]) -> str:
+    supplied = [providers[n] for n in providers if not _empty(fields.get(n))]
+    return Counter(supplied or providers.values()).most_common(1)[0][0]
+
+
+def _new_lead(
+    customer: Customer,
+    key: str,
+    fields: dict[str, Any],
+    providers: dict[str, str],
+    source: dict[str, Any],
+    now: Any,
+) -> Lead:
+    data = {k: v for k, v in fields["data"].items() if k != PROVENANCE and not _empty(v)}
+    provenance = {n: providers[n] for n in (*LEAD_FIELDS, "score", "tier") if fields[n] is not None}
+    provenance.update({k: providers[k] for k in data})
+    return Lead(
+        id=uuid.uuid4(),
+        customer_id=customer.id,
+        dedupe_key=key,
+        **{n: fields[n] for n in (*LEAD_FIELDS, "score", "tier")},
+        source=to_plain_json({**source, "provider": _main_provider(providers, fields)}),
+        data={**data, PROVENANCE: provenance},
+        first_seen=now,
+        last_seen=now,
+    )
+
+
+def _merge(row: Lead, fields: dict[str, Any], providers: dict[str, str], now: Any) -> None:
+    data = dict(row.data or {})
+    provenance = dict(data.get(PROVENANCE) or {})
+    for name in LEAD_FIELDS:
+        if fields[name] is not None and not getattr(row, name):
+            setattr(row, name, fields[name])
+            provenance[name] = providers[name]
+    # Scores and tiers are judgements, not facts: the newest one stands.
+    for name in ("score", "tier"):
+        if fields[name] is not None and fields[name] != getattr(row, name):
+            setattr(row, name, fields[name])
+            provenance[name] = providers[name]
+    for key, value in fields["data"].items():
+        if key == PROVENANCE or _empty(value) or data.get(key) == value:
+            continue
+        data[key] = value
+        provenance[key] = providers[key]
+    data[PROVENANCE] = provenance
+    row.data = data  # a new dict, so the JSON column is seen as changed
+    row.last_seen = now
+
+
+# --- reading and editing ---------------------------------------------------------------------
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple | set) else [value]
+
+
+def _parse_id(value: Any) -> uuid.UUID:
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value).strip())
+    except ValueError:
+        raise ValidationError(f"not a lead id: {value!r}") from None
+
+
+def find_leads(
+    session: Session,
+    customer: Customer,
+    *,
+    min_score: int | None = None,
+    tier: str | Sequence[str] | None = None,
+    ids: Sequence[Any] | None = None,
+    emails: Sequence[str] | None = None,
+    domain: str | None = None,
+    limit: int | None = None,
+    order: str = "recent",
+) -> list[Lead]:
+    """A customer's leads matching every filter given. order: recent (last seen first),
+    score (best first), name, first_seen (oldest first)."""
+    query = select(Lead).where(Lead.customer_id == customer.id)
+    if min_score is not None:
+        query = query.where(Lead.score >= int(min_score))
+    tiers = [str(t).strip().upper() for t in _as_list(tier) if str(t).strip()]
+    if tiers:
+        query = query.where(Lead.tier.in_(tiers))
+    if ids is not None:
+        query = query.where(Lead.id.in_([_parse_id(v) for v in _as_list(ids)]))
+    if emails is not None:
+        wanted = [e for e in (normalise_email(v) for v in _as_list(emails)) if e]
+        query = query.where(func.lower(Lead.email).in_(wanted))
+    if domain:
+        query = query.where(Lead.domain == normalise_domain(domain))
+    if order not in ORDERS:
+        raise ValidationError(f"unknown order {order!r}; known orders: " + ", ".join(ORDERS))
+    by = {
+        "recent": [Lead.last_seen.desc(), Lead.name, Lead.id],
+        "score": [Lead.score.desc().nulls_last(), Lead.last_seen.desc(), Lead.name, Lead.id],
+        "name": [Lead.name, Lead.id],
+        "first_seen": [Lead.first_seen, Lead.name, Lead.id],
+    }[order]
+    query = query.order_by(*by)
+    if limit is not None:
+        query = query.limit(int(limit))
+    return list(session.scalars(query))
+
+
+def get_lead(session: Session, customer: Customer, ref: Any) -> Lead:
+    """One of the customer's leads by id or email; NotFoundError if there is none."""
+    lead: Lead | None = None
+    try:
+        lead_id = ref if isinstance(ref, uuid.UUID) else uuid.UUID(str(ref).strip())
+    except ValueError:
+        email = normalise_email(ref)
+        if email:
+            lead = session.scalars(
+                select(Lead).where(
+                    Lead.customer_id == customer.id,
+                    or_(Lead.dedupe_key == email, func.lower(Lead.email) == email),
+                )
+            ).first()
+    else:
+        lead = session.get(Lead, lead_id)
+        if lead is not None and lead.customer_id != customer.id:
+            lead = None  # another customer's lead does not exist for this one
+    if lead is None:
+        raise NotFoundError(f"no lead {str(ref)!r} for customer {customer.slug}")
+    return lead
+
+
+UPDATABLE = (*LEAD_FIELDS, "score", "tier", "data")
+
+
+def update_lead(
+    session: Session,
+    customer: Customer,
+    id: Any,
+    fields: dict[str, Any],
+    *,
+    provider: str = "update",
+) -> Lead:
+    """Change fields of one lead (by id or email). `data` is merged; a data key set to null
+    is removed. Score must be 0-100, tier one letter; ValidationError otherwise."""
+    unknown = sorted(set(fields) - set(UPDATABLE))
+    if unknown:
+        raise ValidationError(
+            f"cannot update lead field {unknown[0]!r}; updatable: " + ", ".join(UPDATABLE)
+        )
+    lead = get_lead(session, customer, id)
+    data = dict(lead.data or {})
+    provenance = dict(data.get(PROVENANCE) or {})
+    for name in LEAD_FIELDS:
+        if name not in fields:
+            continue
+        value = _text(fields[name], name)
+        if name == "email" and value is not None:
+            value = normalise_email(value)
+            if not _valid_email(value):
+                raise ValidationError(f"invalid email address {fields[name]!r}")
+        elif name == "domain" and value is not None:
+            value = normalise_domain(value)
+        if value is not None and len(value) > FIELD_LENGTHS[name]:
+            raise ValidationError(f"{name} is longer than {FIELD_LENGTHS[name]} characters")
+        setattr(lead, name, value)
+        provenance[name] = provider
+    if "score" in fields:
+        try:
+            lead.score = _strict_score(fields["score"])
+        except ValueError:
+            raise ValidationError(
+                f"score {fields['score']!r} is not a whole number from 0 to 100"
+            ) from None
+        provenance["score"] = provider
+    if "tier" in fields:
+        try:
+            lead.tier = _tier(fields["tier"])
+        except ValueError:
+            raise ValidationError(
+                f"tier {fields['tier']!r} is not a single letter such as A, B or C"
+            ) from None
+        provenance["tier"] = provider
+    if "data" in fields:
+        if not isinstance(fields["data"], dict):
+            raise ValidationError("data must be a mapping")
+        for key, value in to_plain_json(fields["data"]).items():
+            if key == PROVENANCE:
+                continue
+            if value is None:
+                data.pop(key, None)
+                provenance.pop(key, None)
+            else:
+                data[key] = value
+                provenance[key] = provider
+    data[PROVENANCE] = provenance
+    lead.data = data
+    _rekey(session, customer, lead)
+    session.flush()
+    return lead
+
+
+def _rekey(session: Session, customer: Customer, lead: Lead) -> None:
+    try:
+        key = dedupe_key({"email": lead.email, "domain": lead.domain, "name": lead.name})
+    except ValueError:
+        raise ValidationError("a lead needs an email, or both a domain and a name") from None
+    if key == lead.dedupe_key:
+        return
+    clash = session.scalars(
+        select(Lead.id).where(
+            Lead.customer_id == customer.id, Lead.dedupe_key == key, Lead.id != lead.id
+        )
+    ).first()
+    if clash is not None:
+        raise ValidationError(f"another lead ({clash}) is already stored as {key!r}")
+    lead.dedupe_key = key
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def lead_to_dict(lead: Lead) -> dict[str, Any]:
+    """A stored lead as step outputs and --json show it."""
+    return {
+        "id": str(lead.id),
+        "name": lead.name,
+        "title": lead.title,
+        "email": lead.email,
+        "phone": lead.phone,
+        "company": lead.company,
+        "domain": lead.domain,
+        "score": lead.score,
+        "tier": lead.tier,
+        "data": dict(lead.data or {}),
+        "source": dict(lead.source or {}),
+        "first_seen": _iso(lead.first_seen),
+        "last_seen": _iso(lead.last_seen),
+    }
+
+
+# --- export and import -----------------------------------------------------------------------
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return "" if value is None else value
+
+
+def export_leads(
+    session: Session,
+    customer: Customer,
+    fmt: str,
+    stream: IO[str],
+    *,
+    actor: str | None = None,
+    destination: str | None = None,
+) -> int:
+    """Write every lead of a customer to stream as CSV (data keys become extra columns,
+    lists and mappings as JSON) or as a JSON list. Returns how many were written; with
+    `actor`, the export is recorded in the audit trail."""
+    if fmt not in ("csv", "json"):
+        raise UsageError(f"unknown export format {fmt!r}: use csv or json")
+    leads = find_leads(session, customer, order="first_seen")
+    if fmt == "json":
+        json.dump([lead_to_dict(lead) for lead in leads], stream, indent=2, ensure_ascii=False)
+        stream.write("\n")
+    else:
+        extra = sorted(
+            {k for lead in leads for k in (lead.data or {}) if k != PROVENANCE} - set(CSV_COLUMNS)
+        )
+        writer = csv.writer(stream, lineterminator="\n")
+        writer.writerow([*CSV_COLUMNS, *extra])
+        for lead in leads:
+            plain = lead_to_dict(lead)
+            writer.writerow(
+                [_cell(plain[c]) for c in CSV_COLUMNS]
+                + [_cell((lead.data or {}).get(k)) for k in extra]
+            )
+    if actor is not None:
+        append_audit(
+            session,
+            "leads.export",
+            actor=actor,
+            customer_id=customer.id,
+            details={"format": fmt, "count": len(leads), "destination": destination or "stdout"},
+        )
+    return len(leads)
+
+
+def _valid_email(value: str) -> bool:
+    return len(value) <= FIELD_LENGTHS["email"] and bool(_EMAIL.match(value))
+
+
+def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
+    try:
+        content = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path}: is a folder, not a CSV file") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: not UTF-8 text; save the CSV as UTF-8") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    # Spreadsheets in many locales save with ';' (or tabs): take the delimiter whose header
+    # names a usable set of columns.
+    for delimiter in (",", ";", "\t"):
+        reader = csv.reader(io.StringIO(content, newline=""), delimiter=delimiter)
+        try:
+            rows = list(reader)
+        except csv.Error as exc:
+            raise UsageError(f"{path}: line {reader.line_num}: {exc}") from None
+        if not rows:
+            break
+        header = [h.strip().lower() for h in rows[0]]
+        if "email" in header or {"domain", "name"} <= set(header):
+            return [h.strip() for h in rows[0]], rows[1:]
+    if not content.strip():
+        raise UsageError(
+            f"{path}: the file is empty; expected a header row such as name,email,company,domain"
+        )
+    found = next(csv.reader(io.StringIO(content, newline="")), [])
+    raise UsageError(
+        f"{path}: no usable header: the first row must name an email column, or domain and "
+        f"name columns (found: {', '.join(h.strip() for h in found if h.strip()) or 'nothing'})"
+    )
+
+
+def _parse_extra(value: str) -> Any:
+    """An extra column's cell: JSON lists and mappings (as export writes them) come back."""
+    if value[:1] in "[{":
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _import_row(columns: list[str], cells: list[str]) -> tuple[dict[str, Any] | None, list[str]]:
+    """One CSV row as a lead, or the reasons it cannot be one."""
+    if len(cells) > len(columns) and any(c.strip() for c in cells[len(columns) :]):
+        return None, [f"{len(cells)} values but the header has {len(columns)} columns"]
+    lead: dict[str, Any] = {}
+    data: dict[str, Any] = {}
+    for column, cell in zip(columns, cells, strict=False):
+        value = cell.strip()
+        if not column or not value:
+            continue
+        if column.lower() in IMPORT_COLUMNS:
+            lead[column.lower()] = value
+        else:
+            data[column] = _parse_extra(value)
+    problems: list[str] = []
+    email = lead.get("email")
+    if email is not None and not _valid_email(email.lower()):
+        problems.append(f"invalid email address {email!r}")
+    if "domain" in lead and not _DOMAIN.match(normalise_domain(lead["domain"]) or ""):
+        problems.append(f"invalid domain {lead['domain']!r}")
+    if email is None and not (lead.get("domain") and lead.get("name")):
+        problems.append("needs an email, or both a domain and a name")
+    if "score" in lead:
+        try:
+            lead["score"] = _strict_score(lead["score"])
+        except ValueError:
+            problems.append(f"score {lead['score']!r} is not a whole number from 0 to 100")
+    if "tier" in lead:
+        try:
+            lead["tier"] = _tier(lead["tier"])
+        except ValueError:
+            problems.append(f"tier {lead['tier']!r} is not a single letter such as A, B or C")
+    for name in LEAD_FIELDS:
+        value = lead.get(name)
+        if name != "email" and isinstance(value, str) and len(value) > FIELD_LENGTHS[name]:
+            problems.append(f"{name} is longer than {FIELD_LENGTHS[name]} characters")
+    if problems:
+        return None, problems
+    lead["data"] = data
+    return lead, []
+
+
+def import_leads_csv(
+    session: Session, customer: Customer, path: str | Path, *, actor: str = "hunter"
+) -> ImportReport:
+    """Import leads from a CSV file with a header row. Known columns (case-insensitive):
+    name, title, email, phone, company, domain, score, tier; other columns go to data.
+    Rows that cannot be leads are rejected with their row number (the header is row 1) and
+    the reason; the rest are stored like any other sighting. UsageError when the file is
+    missing, unreadable or has no usable header."""
+    path = Path(path)
+    columns, rows = _read_csv(path)
+    lowered = [c.lower() for c in columns if c]
+    doubled = sorted({c for c in lowered if lowered.count(c) > 1})
+    if doubled:
+        raise UsageError(f"{path}: column {doubled[0]!r} appears more than once in the header")
+    good: list[dict[str, Any]] = []
+    rejected: list[tuple[int, str]] = []
+    for number, cells in enumerate(rows, start=2):
+        if not any(cell.strip() for cell in cells):
+            continue  # blank lines are not rows anyone meant
+        lead, problems = _import_row(columns, cells)
+        if lead is None:
+            rejected.append((number, "; ".join(problems)))
+        else:
+            good.append(lead)
+    report = upsert_leads(
+        session, customer, good, source={"provider": IMPORT_PROVIDER, "file": path.name}
+    )
+    result = ImportReport(report.created, report.updated, rejected)
+    append_audit(
+        session,
+        "leads.import",
+        actor=actor,
+        customer_id=customer.id,
+        details={
+            "file": str(path),
+            "imported": result.imported,
+            "updated": result.updated,
+            "rejected": len(rejected),
+        },
+    )
+    return result

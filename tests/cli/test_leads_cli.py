@@ -1,0 +1,180 @@
+"""`hunter leads`: import, list and export, as a user runs them."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+import yaml
+from sqlalchemy import select
+
+from hunter_cli.db.models import AuditLog
+
+GOOD_AND_BAD = (
+    "name,title,EMAIL,company,domain,score,tier,Industry\n"
+    "Ivy Ng,CEO,ivy@l.example,L Co,l.example,80,A,SaaS\n"
+    "Jon Poe,CTO,,M Co,m.example,55,b,Fintech\n"
+    "Kim Lo,,kim@,N Co,n.example,,,\n"
+    "Lou Ma,,lou@o.example,,,150,,\n"
+    "Max Po,,,P Co,,,,\n"
+    "Ned Oz,,ned@q.example,,,,,\n"
+)
+REJECTED = [
+    {"row": 4, "reason": "invalid email address 'kim@'"},
+    {"row": 5, "reason": "score '150' is not a whole number from 0 to 100"},
+    {"row": 6, "reason": "needs an email, or both a domain and a name"},
+]
+
+
+@pytest.fixture
+def ready(workspace, seeded, cli):
+    """A seeded workspace whose default customer is acme."""
+    return cli
+
+
+@pytest.fixture
+def leads_csv(workspace):
+    path = workspace / "leads.csv"
+    path.write_text(GOOD_AND_BAD)
+    return path
+
+
+def test_import_reports_rows_and_reasons(ready, leads_csv):
+    data = ready("leads", "import", str(leads_csv), "--json").ok()
+    assert data == {
+        "customer": "acme",
+        "file": str(leads_csv),
+        "imported": 3,
+        "updated": 0,
+        "rejected": REJECTED,
+    }
+    human = ready("leads", "import", str(leads_csv))
+    assert human.exit_code == 0, human.stderr
+    assert "Imported 0 new lead(s) for acme, updated 3, rejected 3 row(s)." in human.stdout
+    assert "invalid email address 'kim@'" in human.stdout
+
+
+def test_import_for_another_customer(ready, leads_csv):
+    ready("leads", "import", str(leads_csv), "--customer", "TechStartup", "--json").ok()
+    assert ready("leads", "list", "--json").ok() == []
+    assert len(ready("leads", "list", "-c", "techstartup", "--json").ok()) == 3
+
+
+def test_list(ready, leads_csv):
+    ready("leads", "import", str(leads_csv), "--json").ok()
+    rows = ready("leads", "list", "--json").ok()
+    assert [r["name"] for r in rows] == ["Ivy Ng", "Jon Poe", "Ned Oz"]  # best score first
+    assert rows[0]["data"]["Industry"] == "SaaS" and rows[0]["tier"] == "A"
+    assert [r["name"] for r in ready("leads", "list", "--min-score", "60", "--json").ok()] == [
+        "Ivy Ng"
+    ]
+    assert [r["name"] for r in ready("leads", "list", "--tier", "B", "--json").ok()] == ["Jon Poe"]
+    assert len(ready("leads", "list", "--limit", "2", "--json").ok()) == 2
+    human = ready("leads", "list")
+    assert human.exit_code == 0, human.stderr
+    for text in ("Leads: acme", "Ivy Ng", "ivy@l.example", "last seen", "80"):
+        assert text in human.stdout
+
+
+def test_list_when_empty(ready):
+    human = ready("leads", "list")
+    assert human.exit_code == 0
+    assert "No leads for acme yet" in human.stdout
+
+
+def test_export_to_stdout_and_to_a_file(ready, leads_csv, workspace):
+    ready("leads", "import", str(leads_csv), "--json").ok()
+    out = ready("leads", "export")
+    assert out.exit_code == 0, out.stderr
+    rows = list(csv.DictReader(io.StringIO(out.stdout)))
+    assert [r["email"] for r in rows] == ["ivy@l.example", "", "ned@q.example"]
+    assert rows[1]["domain"] == "m.example" and rows[0]["Industry"] == "SaaS"
+
+    target = workspace / "leads.json"
+    summary = ready("leads", "export", "--format", "json", "--output", str(target))
+    assert summary.exit_code == 0, summary.stderr
+    assert summary.stdout.strip() == f"Exported 3 lead(s) of acme to {target} (json)."
+    exported = json.loads(target.read_text())
+    assert [lead["name"] for lead in exported] == ["Ivy Ng", "Jon Poe", "Ned Oz"]
+
+    data = ready("leads", "export", "-o", str(workspace / "x.csv"), "--json").ok()
+    assert data == {"customer": "acme", "format": "csv", "count": 3,
+                    "path": str(workspace / "x.csv")}  # fmt: skip
+    assert not list(workspace.glob("*.partial"))
+
+    # the export round-trips through import
+    again = ready("leads", "import", str(workspace / "x.csv"), "--json").ok()
+    assert (again["imported"], again["updated"], again["rejected"]) == (0, 3, [])
+
+
+def test_export_and_import_are_audited(ready, leads_csv, seeded):
+    ready("leads", "import", str(leads_csv), "--json").ok()
+    ready("leads", "export", "--format", "json")
+    with seeded.session() as session:
+        entries = session.scalars(
+            select(AuditLog).where(AuditLog.action.like("leads.%")).order_by(AuditLog.seq)
+        ).all()
+    assert [e.action for e in entries] == ["leads.import", "leads.export"]
+    assert entries[0].details["rejected"] == 3
+    assert entries[1].details == {"format": "json", "count": 3, "destination": "stdout"}
+
+
+def test_export_json_flag_needs_output(ready):
+    line = ready("leads", "export", "--json").error(2)
+    assert "add --output FILE" in line["message"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "no such file"),
+        ("who,what\nAnn,CEO\n", "no usable header"),
+        ("email\nnope\nstill-nope\n", "no row could be imported (2 rejected; row 2: invalid "
+         "email address 'nope')"),
+    ],
+)  # fmt: skip
+def test_import_failures_exit_2(ready, workspace, content, message):
+    path = workspace / "in.csv"
+    if content is not None:
+        path.write_text(content)
+    assert message in ready("leads", "import", str(path)).one_line(2)
+    error = ready("leads", "import", str(path), "--json").error(2)
+    assert message in error["message"]
+    assert ready("leads", "list", "--json").ok() == []
+
+
+def test_unknown_customer(ready, leads_csv):
+    assert "unknown customer 'nobody'" in ready(
+        "leads", "import", str(leads_csv), "-c", "nobody"
+    ).one_line(3)
+
+
+def test_discovery_run_then_list(ready, workspace):
+    recipe = {
+        "slug": "discover",
+        "name": "Discover",
+        "version": 1,
+        "inputs": {"type": "object", "properties": {"query": {"type": "string"}}},
+        "steps": [
+            {"id": "expand", "type": "ai", "task": "expand_query", "format": "json",
+             "prompt": "{{ inputs.query }}", "input": "{{ inputs.query }}"},
+            {"id": "search", "type": "action", "action": "lead_search",
+             "query": "{{ steps.expand.output }}", "limit": 12},
+            {"id": "store", "type": "action", "action": "db_query", "query": "upsert_leads",
+             "write": True, "params": {"leads": "{{ steps.search.output.leads }}"}},
+        ],
+        "outputs": {"stored": "{{ steps.store.output.created }}"},
+    }  # fmt: skip
+    path = workspace / "discover.yaml"
+    path.write_text(yaml.safe_dump(recipe, sort_keys=False))
+    run = ready("run", str(path), "--customer", "acme", "--json", "--query", "SaaS founders")
+    assert run.exit_code == 0, run.stdout + run.stderr
+    stored = run.json()["data"]["outputs"]["stored"]
+    # The sample data holds near-duplicates on purpose: the store keeps one lead per person.
+    assert 10 <= stored <= 12
+    rows = ready("leads", "list", "--json").ok()
+    assert len(rows) == stored
+    assert all(r["data"]["industry"] == "SaaS" for r in rows)
+    assert all(r["source"]["provider"] == "local" for r in rows)

@@ -1,0 +1,352 @@
+"""The lead store: dedupe, merging, provenance, look-ups, export and CSV import, on both
+backends."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+from sqlalchemy import func, select
+
+from hunter_cli.customers import resolve_customer
+from hunter_cli.db.models import AuditLog, Lead
+from hunter_cli.errors import NotFoundError, UsageError, ValidationError
+from hunter_cli.leads import (
+    dedupe_key,
+    export_leads,
+    find_leads,
+    get_lead,
+    import_leads_csv,
+    lead_to_dict,
+    update_lead,
+    upsert_leads,
+)
+
+SOURCE = {"provider": "local", "step": "store", "execution": "e1"}
+
+
+def _count(session) -> int:
+    return session.scalar(select(func.count()).select_from(Lead))
+
+
+def test_dedupe_key_normalises():
+    assert dedupe_key({"email": "  Jane.Doe@Example.COM "}) == "jane.doe@example.com"
+    no_email = {"domain": "https://www.Acme.example/about", "name": "  Jane   DOE "}
+    assert dedupe_key(no_email) == "acme.example|jane doe"
+    with pytest.raises(ValueError, match="needs an email"):
+        dedupe_key({"name": "Jane"})
+
+
+def test_second_upsert_updates_last_seen_without_duplicates(seeded):
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        first = upsert_leads(
+            session,
+            acme,
+            [{"name": "Jane Doe", "email": "Jane@Example.com", "company": "Example"}],
+            source=SOURCE,
+        )
+        assert (first.created, first.updated) == (1, 0)
+        lead_id, seen = first.leads[0].id, first.leads[0].last_seen
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        again = upsert_leads(
+            session,
+            acme,
+            [{"name": "Jane Doe", "email": "  jane@EXAMPLE.com ", "title": "CTO"}],
+            source={**SOURCE, "execution": "e2"},
+        )
+        assert (again.created, again.updated) == (0, 1)
+        assert again.leads[0].id == lead_id
+        assert again.leads[0].last_seen > seen
+        assert again.leads[0].title == "CTO"  # an empty field was filled
+        assert again.leads[0].company == "Example"  # and nothing was blanked out
+        assert _count(session) == 1
+
+
+def test_no_duplicates_within_one_call_and_no_email_keys(seeded):
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        report = upsert_leads(
+            session,
+            acme,
+            [
+                {"name": "Ann Lee", "email": "ann@a.example"},
+                {"name": "Ann Lee", "email": "ANN@a.example ", "phone": "+15550100"},
+                {"name": "Bob Roe", "domain": "www.b.example"},
+                {"name": " bob  roe", "domain": "http://b.example/", "title": "CEO"},
+                {"name": "Bob Roe", "domain": "c.example"},  # another company: another lead
+                {"name": "Nobody"},  # cannot be keyed
+            ],
+            source=SOURCE,
+        )
+        assert (report.created, report.updated) == (3, 0)
+        assert report.skipped == [(5, "a lead needs an email, or both a domain and a name")]
+        assert [lead.name for lead in report.leads] == ["Ann Lee", "Bob Roe", "Bob Roe"]
+        ann, bob, _ = report.leads
+        assert ann.phone == "+15550100" and ann.email == "ann@a.example"
+        assert bob.dedupe_key == "b.example|bob roe" and bob.title == "CEO"
+        assert _count(session) == 3
+
+
+def test_email_found_later_joins_the_no_email_lead(seeded):
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        upsert_leads(session, acme, [{"name": "Cy Poe", "domain": "d.example"}], source=SOURCE)
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        report = upsert_leads(
+            session,
+            acme,
+            [{"name": "Cy Poe", "domain": "d.example", "email": "cy@d.example"}],
+            source=SOURCE,
+        )
+        assert (report.created, report.updated) == (0, 1)
+        lead = report.leads[0]
+        assert lead.email == "cy@d.example" and lead.dedupe_key == "cy@d.example"
+        # and a later sighting without the email finds the same person
+        report = upsert_leads(
+            session, acme, [{"name": "CY POE", "domain": "d.example"}], source=SOURCE
+        )
+        assert (report.created, report.updated) == (0, 1)
+        assert _count(session) == 1
+
+
+def test_provenance_and_data_merge(seeded):
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        upsert_leads(
+            session,
+            acme,
+            [
+                {
+                    "name": "Dee Ray",
+                    "email": "dee@e.example",
+                    "source_provider": "local",
+                    "data": {"industry": "SaaS", "size": 10, "technologies": ["AWS"]},
+                }
+            ],
+            source={"provider": "recipe", "step": "s1", "execution": "x"},
+        )
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        report = upsert_leads(
+            session,
+            acme,
+            [
+                {
+                    "email": "dee@e.example",
+                    "phone": "+15550111",
+                    "score": 87.6,
+                    "tier": "a",
+                    "data": {"size": 12, "industry": "", "founded": 2020},
+                }
+            ],
+            source={"provider": "hunter_io", "step": "s2", "execution": "y"},
+        )
+        lead = report.leads[0]
+        assert lead.score == 88 and lead.tier == "A"
+        assert lead.data["industry"] == "SaaS"  # an empty value never overwrites
+        assert lead.data["size"] == 12 and lead.data["founded"] == 2020
+        assert lead.data["technologies"] == ["AWS"]
+        assert lead.data["_provenance"] == {
+            "name": "local",
+            "email": "local",
+            "industry": "local",
+            "technologies": "local",
+            "size": "hunter_io",
+            "founded": "hunter_io",
+            "phone": "hunter_io",
+            "score": "hunter_io",
+            "tier": "hunter_io",
+        }
+        assert lead.source == {"provider": "local", "step": "s1", "execution": "x"}
+
+
+def test_a_lead_read_back_keeps_its_provenance(seeded):
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        stored = upsert_leads(
+            session,
+            acme,
+            [{"name": "Eve", "email": "eve@f.example", "data": {"industry": "Fintech"}}],
+            source={"provider": "local"},
+        ).leads[0]
+        plain = lead_to_dict(stored)
+        plain["data"]["note"] = "hot"
+        report = upsert_leads(session, acme, [plain], source={"provider": "recipe"})
+        provenance = report.leads[0].data["_provenance"]
+        assert provenance["industry"] == "local" and provenance["note"] == "recipe"
+        assert "id" not in report.leads[0].data and "source" not in report.leads[0].data
+
+
+def test_leads_of_customers_are_separate(seeded):
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        other = resolve_customer(session, "techstartup")
+        lead = upsert_leads(session, acme, [{"email": "x@g.example"}], source=SOURCE).leads[0]
+        upsert_leads(session, other, [{"email": "x@g.example"}], source=SOURCE)
+        assert _count(session) == 2
+        with pytest.raises(NotFoundError, match="no lead"):
+            get_lead(session, other, str(lead.id))
+        assert get_lead(session, acme, "X@G.example").id == lead.id
+
+
+def test_find_leads_filters_and_order(seeded):
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        upsert_leads(
+            session,
+            acme,
+            [
+                {"name": "A", "email": "a@h.example", "score": 90, "tier": "A"},
+                {"name": "B", "email": "b@h.example", "score": 50, "tier": "B"},
+                {
+                    "name": "C",
+                    "email": "c@i.example",
+                    "domain": "i.example",
+                    "score": 10,
+                    "tier": "C",
+                },
+                {"name": "D", "email": "d@i.example", "domain": "i.example"},
+            ],
+            source=SOURCE,
+        )
+        by_score = find_leads(session, acme, order="score")
+        assert [lead.name for lead in by_score] == ["A", "B", "C", "D"]
+        assert [lead.name for lead in find_leads(session, acme, min_score=50, order="name")] == [
+            "A",
+            "B",
+        ]
+        assert [lead.name for lead in find_leads(session, acme, tier=["b", "C"], order="name")] == [
+            "B",
+            "C",
+        ]
+        assert len(find_leads(session, acme, domain="WWW.i.example")) == 2
+        assert [lead.name for lead in find_leads(session, acme, emails=["A@H.example"])] == ["A"]
+        ids = [str(by_score[0].id)]
+        assert [lead.name for lead in find_leads(session, acme, ids=ids)] == ["A"]
+        assert len(find_leads(session, acme, limit=3)) == 3
+        with pytest.raises(ValidationError, match="not a lead id"):
+            find_leads(session, acme, ids=["nope"])
+        with pytest.raises(ValidationError, match="unknown order"):
+            find_leads(session, acme, order="random")
+
+
+def test_update_lead(seeded):
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        lead = upsert_leads(
+            session, acme, [{"name": "Fay", "email": "fay@j.example"}], source=SOURCE
+        ).leads[0]
+        updated = update_lead(
+            session, acme, str(lead.id), {"score": 70, "tier": "b", "data": {"note": "met"}}
+        )
+        assert (updated.score, updated.tier, updated.data["note"]) == (70, "B", "met")
+        assert updated.data["_provenance"]["score"] == "update"
+        with pytest.raises(ValidationError, match="score 101 is not a whole number from 0 to 100"):
+            update_lead(session, acme, lead.id, {"score": 101})
+        with pytest.raises(ValidationError, match="cannot update lead field 'dedupe_key'"):
+            update_lead(session, acme, lead.id, {"dedupe_key": "x"})
+        other = upsert_leads(session, acme, [{"email": "gus@j.example"}], source=SOURCE).leads[0]
+        with pytest.raises(ValidationError, match="already stored"):
+            update_lead(session, acme, other.id, {"email": "FAY@j.example"})
+
+
+def test_export_csv_and_json(seeded):
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        upsert_leads(
+            session,
+            acme,
+            [
+                {
+                    "name": "Hal",
+                    "email": "hal@k.example",
+                    "score": 40,
+                    "data": {"industry": "SaaS", "technologies": ["AWS", "Stripe"]},
+                }
+            ],
+            source=SOURCE,
+        )
+        out = io.StringIO()
+        assert export_leads(session, acme, "csv", out) == 1
+        rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+        assert rows[0]["email"] == "hal@k.example" and rows[0]["score"] == "40"
+        assert rows[0]["industry"] == "SaaS"
+        assert json.loads(rows[0]["technologies"]) == ["AWS", "Stripe"]
+        out = io.StringIO()
+        export_leads(session, acme, "json", out, actor="tester")
+        assert json.loads(out.getvalue())[0]["data"]["industry"] == "SaaS"
+        actions = session.scalars(select(AuditLog.action).order_by(AuditLog.seq)).all()
+        assert actions[-1] == "leads.export"
+
+
+CSV_TEXT = (
+    "Name,EMAIL,Company,Domain,Score,Tier,Industry,technologies\n"
+    'Ivy Ng,ivy@l.example,L Co,l.example,80,a,SaaS,"[""AWS""]"\n'
+    "Jon Poe,,M Co,www.m.example,,,Fintech,\n"
+    "Kim,not-an-email,N Co,n.example,,,,\n"
+    "Lou,lou@o.example,,,150,,,\n"
+    "Max,,P Co,,,,,\n"
+    "\n"
+    "Ned,ned@q.example,,,,AB,,\n"
+    "Ivy Ng,IVY@l.example,,,,,,\n"
+)
+
+
+def test_import_csv(seeded, tmp_path):
+    path = tmp_path / "leads.csv"
+    path.write_text(CSV_TEXT)
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        report = import_leads_csv(session, acme, path, actor="tester")
+        assert (report.imported, report.updated) == (2, 0)
+        assert report.rejected == [
+            (4, "invalid email address 'not-an-email'"),
+            (5, "score '150' is not a whole number from 0 to 100"),
+            (6, "needs an email, or both a domain and a name"),
+            (8, "tier 'AB' is not a single letter such as A, B or C"),
+        ]
+        ivy = get_lead(session, acme, "ivy@l.example")
+        assert (ivy.score, ivy.tier, ivy.domain) == (80, "A", "l.example")
+        assert ivy.data["Industry"] == "SaaS" and ivy.data["technologies"] == ["AWS"]
+        assert ivy.data["_provenance"]["email"] == "import"
+        jon = find_leads(session, acme, domain="m.example")[0]
+        assert jon.dedupe_key == "m.example|jon poe"
+        entry = session.scalars(select(AuditLog).order_by(AuditLog.seq.desc())).first()
+        assert entry.action == "leads.import"
+        assert entry.details == {"file": str(path), "imported": 2, "updated": 0, "rejected": 4}
+    with seeded.session() as session:
+        again = import_leads_csv(session, resolve_customer(session, "acme"), path)
+        assert (again.imported, again.updated) == (0, 2)
+
+
+def test_import_csv_semicolons(seeded, tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_text("\ufeffname;email\nOla;ola@r.example\n")
+    with seeded.session() as session:
+        report = import_leads_csv(session, resolve_customer(session, "acme"), path)
+        assert (report.imported, report.rejected) == (1, [])
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "no such file"),
+        ("", "the file is empty"),
+        ("first,last\nAnn,Lee\n", "no usable header.*found: first, last"),
+        ("email,Email\na@b.example,a@b.example\n", "appears more than once"),
+        (b"email\n\xff\xfe@x\n", "not UTF-8"),
+    ],
+)
+def test_import_csv_unusable_files(seeded, tmp_path, content, message):
+    path = tmp_path / "bad.csv"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        path.write_text(content)
+    with seeded.session() as session, pytest.raises(UsageError, match=message):
+        import_leads_csv(session, resolve_customer(session, "acme"), path)
