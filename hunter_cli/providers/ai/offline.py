@@ -80,8 +80,14 @@ def expand_query(query: str) -> dict[str, Any]:
 
 
 def summarize_company(data: dict[str, Any]) -> dict[str, Any]:
-    company = data.get("company") if isinstance(data.get("company"), dict) else data
-    name = company.get("name") or data.get("company") or company.get("domain") or "This company"
+    if isinstance(data.get("company"), dict):
+        company = data["company"]
+    elif isinstance(data.get("data"), dict):
+        # A lead: the company's name is a field, its facts are under data.
+        company = {**data["data"], "name": data.get("company"), "domain": data.get("domain")}
+    else:
+        company = data
+    name = company.get("name") or company.get("domain") or "This company"
     parts = [str(name)]
     industry = company.get("industry")
     size = company.get("size") or company.get("employees")
