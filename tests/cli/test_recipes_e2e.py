@@ -1,0 +1,146 @@
+"""The three bundled recipes end to end through the real CLI, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(cli, *args):
+    result = cli("run", *args, "--json")
+    assert result.stdout, result.stderr
+    return result, result.json()
+
+
+def test_discovery_outreach_intelligence(workspace, cli):
+    assert cli("seed").exit_code == 0
+    before = Decimal(cli("credits", "show", "-c", "acme", "--json").json()["data"][0]["available"])
+
+    result, doc = _run(cli, "discovery", "--query", "SaaS founders", "--limit", "5")
+    assert result.exit_code == 0, result.stderr
+    data = doc["data"]
+    assert data["status"] == "success"
+    assert [s["status"] for s in data["steps"]] == ["ok"] * 5
+    assert data["steps"][0]["meta"]["offline"] is True
+    assert any("offline" in w for w in data["warnings"])
+    leads = data["outputs"]["leads"]
+    assert len(leads) == 5 and data["outputs"]["new_leads"] == 5
+    for lead in leads:
+        assert re.search(r"founder|ceo|owner", lead["title"], re.I), lead
+        assert lead["email"].endswith(".example")
+    assert data["credits"]["used"] == "0.0500"
+
+    # The same search again finds the same people: no duplicates in the store.
+    _, again = _run(cli, "discovery", "--query", "SaaS founders", "--limit", "5")
+    assert again["data"]["outputs"]["new_leads"] == 0
+    stored = cli("leads", "list", "--json").json()["data"]
+    assert len(stored) == 5
+
+    after = Decimal(cli("credits", "show", "-c", "acme", "--json").json()["data"][0]["available"])
+    assert before - after == Decimal("0.10")
+
+    domain = leads[0]["domain"]
+    result, doc = _run(cli, "intelligence", "--domain", domain)
+    assert result.exit_code == 0, result.stderr
+    scored = doc["data"]["outputs"]["leads"]
+    assert scored and all(0 <= lead["score"] <= 100 for lead in scored)
+    assert all(lead["score_reasons"] is not None for lead in scored)
+    assert (
+        domain.split(".")[0].replace("-", " ").split()[0].lower()
+        in doc["data"]["outputs"]["analysis"].lower()
+    )
+
+    tiers = {lead["tier"] for lead in cli("leads", "list", "--json").json()["data"]}
+    assert tiers & {"A", "B", "C"}
+
+    tier = "A" if "A" in tiers else sorted(t for t in tiers if t)[0]
+    result, doc = _run(cli, "outreach", "--tier", tier, "--limit", "3")
+    assert result.exit_code == 0, result.stderr
+    queued = doc["data"]["outputs"]["queued"]
+    assert queued >= 1
+    outbox = cli("outbox", "list", "--json").json()["data"]
+    assert len(outbox) == queued
+    message = cli("outbox", "show", outbox[0]["id"], "--json").json()["data"]
+    assert message["subject"] and "Hi " in message["body"]
+
+    assert cli("audit", "verify").exit_code == 0
+    assert cli("credits", "check").exit_code == 0
+    executions = cli("executions", "list", "--json").json()["data"]
+    assert [e["status"] for e in executions] == ["success"] * 4
+
+
+def test_plan_shows_cost_and_charges_nothing(workspace, cli):
+    cli("seed")
+    result = cli("run", "discovery", "--query", "fintech", "--plan", "--json")
+    assert result.exit_code == 0, result.stderr
+    data = result.json()["data"]
+    assert data["status"] == "planned"
+    assert data["credits"]["reserved"] == "0.0500"
+    assert [p["id"] for p in data["plan"]] == ["expand", "search", "dedupe", "top", "store"]
+    assert data["plan"][0]["provider"] == "ai:offline"
+    assert cli("executions", "list", "--json").json()["data"] == []
+
+
+def test_bad_input_is_exit_2_and_charges_nothing(workspace, cli):
+    cli("seed")
+    result = cli("run", "discovery", "--limit", "lots")
+    assert result.exit_code == 2
+    assert "missing input 'query'" in result.stderr
+    assert "input 'limit': 'lots' is not of type 'integer'" in result.stderr
+    assert "Traceback" not in result.stderr
+    result = cli("run", "discovery", "--query", "x", "--colour", "red")
+    assert result.exit_code == 2
+    assert "unknown input 'colour'" in result.stderr
+    assert cli("executions", "list", "--json").json()["data"] == []
+
+
+def test_unknown_recipe_and_insufficient_credits(workspace, cli, tmp_path):
+    cli("seed")
+    result = cli("run", "nosuch", "--query", "x")
+    assert result.exit_code == 3
+    assert (
+        "unknown recipe 'nosuch'; known recipes: discovery, intelligence, outreach" in result.stderr
+    )
+    expensive = tmp_path / "expensive.yaml"
+    expensive.write_text(
+        "slug: expensive\nname: E\nversion: 1\ndescription: d\n"
+        "inputs: {type: object, properties: {}}\n"
+        "steps:\n  - {id: a, type: state, set: {x: 1}, credits: 5000}\n"
+    )
+    result = cli("run", str(expensive), "--customer", "techstartup", "--json")
+    assert result.exit_code == 4
+    assert result.json()["error"]["code"] == "insufficient_credits"
+    assert cli("executions", "list", "--json").json()["data"] == []
+
+
+def test_bundled_recipes_and_readme_example_validate(workspace, cli, tmp_path):
+    result = cli("recipes", "validate")
+    assert result.exit_code == 0, result.stderr
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("```yaml\nslug: city-fintech")
+    example = readme[start + len("```yaml\n") : readme.index("```", start + 7)]
+    path = tmp_path / "city-fintech.yaml"
+    path.write_text(example)
+    result = cli("recipes", "validate", str(path))
+    assert result.exit_code == 0, result.stderr
+
+
+def test_broken_recipe_reports_file_line_column(workspace, cli, tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text(
+        "slug: broken\nname: B\nversion: 1\ndescription: d\n"
+        "inputs: {type: object, properties: {}}\n"
+        "steps:\n"
+        "  - id: a\n    type: state\n    set: {x: 1}\n    timeout: soon\n"
+        "  - id: b\n    type: emial\n"
+    )
+    result = cli("recipes", "validate", str(path))
+    assert result.exit_code == 2
+    assert ":10:14: steps[0].timeout: 'soon' is not of type 'number'" in result.stderr
+    assert "steps[1].type: unknown step type 'emial'" in result.stderr
+    result = cli("run", str(path))
+    assert result.exit_code == 2
+    assert "is invalid" in result.stderr
