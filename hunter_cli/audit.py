@@ -138,7 +138,7 @@ def append_audit(
     # A Core insert: the audit row is never read back or changed through the ORM.
     session.flush()  # pending ORM rows first, so the audit row follows what it records
     session.connection().execute(
-        insert(AuditLog.__table__), [{c: getattr(entry, c) for c in _AUDIT_COLUMNS}]
+        insert(AuditLog.__table__), {c: getattr(entry, c) for c in _AUDIT_COLUMNS}
     )
     session.info["audit_tail"] = (transaction, seq, entry.hash)
     return entry

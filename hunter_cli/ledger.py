@@ -169,7 +169,7 @@ def _record(
     # A Core insert: ledger rows are never changed, so the unit of work has nothing to track.
     session.flush()
     session.connection().execute(
-        insert(CreditTransaction.__table__), [{c: getattr(tx, c) for c in _TX_COLUMNS}]
+        insert(CreditTransaction.__table__), {c: getattr(tx, c) for c in _TX_COLUMNS}
     )
     details: dict[str, Any] = {
         "kind": kind,
