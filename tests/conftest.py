@@ -3,12 +3,14 @@ the real CLI through Typer's runner."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,19 +79,64 @@ def db_url(request, tmp_path, sqlite_template) -> Iterator[str]:
         return
     template = request.getfixturevalue("pg_template")
     if template is None:
-        pytest.skip(f"PostgreSQL case: set {PG_ENV} (e.g. postgresql://postgres@127.0.0.1/postgres)")
-    server = pg_server_url()
-    assert server is not None
-    name = f"hunter_t_{os.getpid()}_{next(_counter)}_{uuid.uuid4().hex[:6]}"
-    admin = _admin_engine(server)
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+        pytest.skip(
+            f"PostgreSQL case: set {PG_ENV} (e.g. postgresql://postgres@127.0.0.1/postgres)"
+        )
+    databases = request.getfixturevalue("pg_databases")
+    name = databases.take()
     try:
-        yield make_url(server).set(database=name).render_as_string(hide_password=False)
+        yield databases.url(name)
     finally:
-        with admin.connect() as conn:
+        databases.drop_later(name)
+
+
+class _PgDatabases:
+    """Fresh databases made from the template: the next one is created in the background
+    while a test runs, and a used one is dropped in the background, so tests wait for neither
+    (CREATE and DROP DATABASE cost more than most tests)."""
+
+    def __init__(self, server: str, template: str) -> None:
+        self.server = server
+        self.template = template
+        self.admin = _admin_engine(server)
+        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pg-databases")
+        self.next: Future[str] = self.worker.submit(self._create)
+
+    def url(self, name: str) -> str:
+        return make_url(self.server).set(database=name).render_as_string(hide_password=False)
+
+    def _create(self) -> str:
+        name = f"hunter_t_{os.getpid()}_{next(_counter)}_{uuid.uuid4().hex[:6]}"
+        with self.admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"'))
+        return name
+
+    def _drop(self, name: str) -> None:
+        with self.admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+
+    def take(self) -> str:
+        name = self.next.result()
+        self.next = self.worker.submit(self._create)
+        return name
+
+    def drop_later(self, name: str) -> None:
+        self.worker.submit(self._drop, name)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.worker.submit(self._drop, self.next.result())
+        self.worker.shutdown(wait=True)
+        self.admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_databases(pg_template) -> Iterator[_PgDatabases]:
+    server = pg_server_url()
+    assert server is not None and pg_template is not None
+    databases = _PgDatabases(server, pg_template)
+    yield databases
+    databases.close()  # before pg_template drops the template they are made from
 
 
 @pytest.fixture
@@ -117,6 +164,32 @@ class CliResult:
 
     def json(self) -> dict:
         return json.loads(self.stdout)
+
+    def ok(self) -> object:
+        """Assert success and the {"status": "ok", "data": ...} envelope; return the data."""
+        assert self.exit_code == 0, self.stdout + self.stderr
+        document = self.json()
+        assert set(document) == {"status", "data"}, document
+        assert document["status"] == "ok"
+        return document["data"]
+
+    def error(self, exit_code: int) -> dict:
+        """Assert a failure with this exit code and the error envelope; return the error."""
+        assert self.exit_code == exit_code, self.stdout + self.stderr
+        document = self.json()
+        assert set(document) == {"status", "error"}, document
+        assert document["status"] == "error"
+        assert {"code", "message"} <= set(document["error"])
+        return document["error"]
+
+    def one_line(self, exit_code: int) -> str:
+        """Assert a failure with this exit code told in one line on stderr; return the line."""
+        assert self.exit_code == exit_code, self.stdout + self.stderr
+        assert "Traceback" not in self.stderr + self.stdout
+        lines = self.stderr.strip().splitlines()
+        assert len(lines) == 1, self.stderr
+        assert lines[0].startswith("error: ")
+        return lines[0]
 
 
 @pytest.fixture

@@ -1,0 +1,120 @@
+"""`hunter credits`: show, grant, history and check, as a user runs them."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from hunter_cli.db.models import Subscription
+
+
+@pytest.fixture
+def ready(workspace, seeded, cli):
+    """A seeded workspace: acme (Pro, 1000), techstartup (Starter, 100), global (10000)."""
+    return cli
+
+
+def _acme_id(cli) -> str:
+    customers = cli("customers", "list", "--json").ok()
+    return next(c["id"] for c in customers if c["slug"] == "acme")
+
+
+def test_show_every_customer(ready):
+    data = ready("credits", "show", "--json").ok()
+    assert [(b["customer"], b["plan"], b["available"]) for b in data] == [
+        ("acme", "Pro", "1000.0000"),
+        ("global", "Enterprise", "10000.0000"),
+        ("techstartup", "Starter", "100.0000"),
+    ]
+    assert set(data[0]) >= {"period_end", "allowance", "granted", "used", "held", "rollover"}
+    human = ready("credits", "show")
+    assert human.exit_code == 0
+    assert "acme" in human.stdout and "1,000.00" in human.stdout
+
+
+def test_show_one_customer_by_slug_name_or_id(ready):
+    for ref in ("acme", "ACME", "Acme", " acme ", _acme_id(ready), _acme_id(ready).upper()):
+        data = ready("credits", "show", "--customer", ref, "--json").ok()
+        assert [b["customer"] for b in data] == ["acme"], ref
+
+
+def test_grant_by_slug_name_and_id(ready):
+    data = ready("credits", "grant", "acme", "5", "--reason", "x", "--json").ok()
+    assert (data["customer"], data["kind"], data["amount"]) == ("acme", "grant", "5.0000")
+    assert data["balance_after"] == "1005.0000"
+    assert data["reason"] == "x"
+
+    human = ready("credits", "grant", "ACME", "2.50", "--reason", "goodwill")
+    assert human.exit_code == 0, human.stderr
+    assert "Granted 2.50 credits to acme; available now 1,007.50." in human.stdout
+
+    data = ready("credits", "grant", _acme_id(ready), "0.0001", "-r", "x", "--json").ok()
+    assert data["balance_after"] == "1007.5001"
+    assert ready("credits", "check", "--json").ok() == {"ok": True}
+
+
+def test_grant_with_an_idempotency_key_twice_grants_once(ready):
+    args = ("credits", "grant", "acme", "5", "--reason", "x", "--idempotency-key", "k1", "--json")
+    first = ready(*args).ok()
+    second = ready(*args).ok()
+    assert first["id"] == second["id"]
+    assert second["idempotency_key"] == "k1"
+    [acme] = ready("credits", "show", "--customer", "acme", "--json").ok()
+    assert acme["granted"] == "1005.0000"
+
+
+def test_history_is_newest_first(ready):
+    ready("credits", "grant", "acme", "1", "--reason", "first")
+    ready("credits", "grant", "acme", "2", "--reason", "second")
+    rows = ready("credits", "history", "acme", "--json").ok()
+    assert [(r["kind"], r["amount"]) for r in rows] == [
+        ("grant", "2.0000"),
+        ("grant", "1.0000"),
+        ("grant", "1000.0000"),
+    ]
+    assert [r["balance_after"] for r in rows] == ["1003.0000", "1001.0000", "1000.0000"]
+    assert len(ready("credits", "history", "Acme", "--limit", "1", "--json").ok()) == 1
+    human = ready("credits", "history", "acme")
+    assert human.exit_code == 0 and "Ledger: acme" in human.stdout
+
+
+def test_check_agrees_then_names_a_mismatch(ready, seeded):
+    assert ready("credits", "check", "--json").ok() == {"ok": True}
+    assert "agree" in ready("credits", "check").stdout
+    with seeded.session() as session:
+        sub = session.scalars(select(Subscription)).first()
+        sub.credits_held = Decimal("1")
+    error = ready("credits", "check", "--json").error(7)
+    assert error["code"] == "integrity_error"
+    assert error["details"]["mismatches"][0]["field"] == "held"
+    line = ready("credits", "check").one_line(7)
+    assert "held is 1.0000 on the subscription but 0.0000 in the ledger" in line
+
+
+def test_grant_of_a_bad_amount_is_a_usage_error(ready):
+    for amount in ("0", "abc", "-5", "1e15", "NaN"):
+        # `--` lets a negative number through as the amount instead of an unknown option.
+        args = ("credits", "grant", "--reason", "x", "acme", "--", amount)
+        error = ready(*args[:4], "--json", *args[4:]).error(2)
+        assert error["code"] == "validation_error", amount
+        assert "amount must be" in ready(*args).one_line(2), amount
+    [acme] = ready("credits", "show", "-c", "acme", "--json").ok()
+    assert acme["granted"] == "1000.0000"
+
+
+def test_grant_without_a_reason_is_a_usage_error(ready):
+    result = ready("credits", "grant", "acme", "5")
+    assert result.exit_code == 2
+    assert "--reason" in result.stderr
+
+
+def test_unknown_customer_lists_the_known_ones(ready):
+    line = ready("credits", "grant", "nobody", "5", "--reason", "x").one_line(3)
+    assert "unknown customer 'nobody'" in line
+    assert "known customers: acme, global, techstartup" in line
+    error = ready("credits", "history", "nobody", "--json").error(3)
+    assert error["code"] == "not_found"
+    assert "acme, global, techstartup" in error["message"]
+    assert ready("credits", "show", "--customer", "nobody").exit_code == 3

@@ -1,0 +1,163 @@
+"""Bad input gets one clear line (or the JSON error envelope) and a documented exit code,
+never a traceback; and the settings precedence as the CLI applies it."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from hunter_cli.errors import (
+    ConfigError,
+    DatabaseUnavailableError,
+    ExitCode,
+    HunterError,
+    InsufficientCreditsError,
+    IntegrityError,
+    NotFoundError,
+    SchemaBehindError,
+    UsageError,
+    ValidationError,
+)
+
+UNREACHABLE = "postgresql+psycopg://u:s3cretpw@127.0.0.1:1/x"
+
+
+def test_exit_codes_are_the_documented_ones():
+    assert (ExitCode.OK, ExitCode.USAGE, ExitCode.NOT_FOUND) == (0, 2, 3)
+    assert (ExitCode.INSUFFICIENT_CREDITS, ExitCode.DATABASE, ExitCode.INTEGRITY) == (4, 6, 7)
+    expected = {
+        UsageError: (2, "usage_error"),
+        ValidationError: (2, "validation_error"),
+        ConfigError: (2, "config_error"),
+        NotFoundError: (3, "not_found"),
+        InsufficientCreditsError: (4, "insufficient_credits"),
+        DatabaseUnavailableError: (6, "database_unavailable"),
+        SchemaBehindError: (6, "schema_behind"),
+        IntegrityError: (7, "integrity_error"),
+    }
+    for cls, (code, name) in expected.items():
+        assert issubclass(cls, HunterError)
+        assert (cls.exit_code, cls.code) == (code, name)
+    assert NotFoundError("m", details={"a": 1}).to_dict() == {
+        "code": "not_found",
+        "message": "m",
+        "details": {"a": 1},
+    }
+
+
+@pytest.fixture
+def toml_ws(bare_env):
+    """A workspace folder whose hunter.toml each test writes itself."""
+    return bare_env
+
+
+def test_malformed_hunter_toml_names_file_line_and_column(toml_ws, cli):
+    (toml_ws / "hunter.toml").write_text('[workspace]\ndefault_customer = "acme"\nnot toml\n')
+    line = cli("customers", "list").one_line(2)
+    assert re.search(r"hunter\.toml:3:\d+: malformed hunter\.toml", line), line
+    error = cli("credits", "show", "--json").error(2)
+    assert error["code"] == "config_error"
+    assert ":3:" in error["message"]
+    assert cli("init").one_line(2).endswith(line.split("error: ", 1)[1][-20:])
+
+
+def test_brackets_in_a_message_are_shown_not_taken_for_markup(toml_ws, cli):
+    """Regression: rich took "[databse]" in the message for a style tag and dropped it."""
+    (toml_ws / "hunter.toml").write_text("[databse]\nurl = 'x'\n")
+    line = cli("customers", "list").one_line(2)
+    assert "unknown section [databse]; known sections:" in line
+
+
+def test_unreachable_database_names_host_and_port_never_the_password(bare_env, cli, monkeypatch):
+    """Regression (also): the message was wrapped at 80 columns onto several lines."""
+    monkeypatch.setenv("HUNTER_DATABASE_URL", UNREACHABLE)
+    result = cli("credits", "show")
+    line = result.one_line(6)
+    assert "cannot connect to PostgreSQL at 127.0.0.1:1" in line
+    assert "s3cretpw" not in result.stdout + result.stderr
+    error = cli("customers", "list", "--json").error(6)
+    assert error["code"] == "database_unavailable"
+    assert "127.0.0.1" in error["message"] and "port 1" in error["message"]
+    monkeypatch.delenv("HUNTER_DATABASE_URL")
+    flagged = cli("--database-url", UNREACHABLE, "audit", "verify", "--json")
+    assert flagged.error(6)["code"] == "database_unavailable"
+    assert "s3cretpw" not in flagged.stdout + flagged.stderr
+
+
+def test_no_workspace_and_no_url_suggests_init(bare_env, cli):
+    line = cli("customers", "list").one_line(2)
+    assert "run `hunter init`" in line
+    assert cli("credits", "show", "--json").error(2)["code"] == "config_error"
+    assert cli("db", "current").one_line(2) == line
+
+
+def test_a_missing_config_path(bare_env, cli):
+    assert "config file not found" in cli("--config", "nope.toml", "plans", "list").one_line(2)
+
+
+def test_insufficient_credits_exit_code(capsys):
+    """No foundation command reserves; `hunter run` does, through this same renderer."""
+    from hunter_cli.cli.output import fail
+
+    error = InsufficientCreditsError("insufficient credits: acme needs 5", details={"n": "5"})
+    assert fail(error, json_output=True).exit_code == 4
+    assert json.loads(capsys.readouterr().out) == {
+        "status": "error",
+        "error": {
+            "code": "insufficient_credits",
+            "message": "insufficient credits: acme needs 5",
+            "details": {"n": "5"},
+        },
+    }
+
+
+# --- settings precedence, through the real CLI -----------------------------------------------
+
+
+def test_database_url_flag_beats_the_environment(workspace, seeded, db_url, cli, monkeypatch):
+    monkeypatch.setenv("HUNTER_DATABASE_URL", UNREACHABLE)
+    assert cli("customers", "list").exit_code == 6
+    rows = cli("--database-url", db_url, "customers", "list", "--json").ok()
+    assert len(rows) == 3
+
+
+def test_database_url_environment_variable_is_honoured(workspace, seeded, db_url, cli, monkeypatch):
+    monkeypatch.delenv("HUNTER_DATABASE_URL")
+    # Without it, the workspace's own SQLite database (empty) is used...
+    assert cli("customers", "list", "--json").ok() == []
+    # ...with it, the seeded test database.
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    assert len(cli("customers", "list", "--json").ok()) == 3
+
+
+def test_hunter_toml_url_and_a_parent_folder(bare_env, seeded, db_url, cli, monkeypatch):
+    (bare_env / "hunter.toml").write_text(f'[database]\nurl = "{db_url}"\n')
+    deep = bare_env / "a" / "b"
+    deep.mkdir(parents=True)
+    monkeypatch.chdir(deep)
+    assert len(cli("customers", "list", "--json").ok()) == 3
+    monkeypatch.setenv("HUNTER_DATABASE_URL", UNREACHABLE)  # the environment beats the file
+    assert cli("customers", "list").exit_code == 6
+
+
+def test_config_flag_from_elsewhere(bare_env, seeded, db_url, cli, monkeypatch, tmp_path):
+    ws = tmp_path / "ws-elsewhere"
+    ws.mkdir()
+    (ws / "hunter.toml").write_text(f'[database]\nurl = "{db_url}"\n')
+    assert cli("customers", "list").exit_code == 2  # bare_env has no workspace
+    assert len(cli("--config", str(ws / "hunter.toml"), "customers", "list", "--json").ok()) == 3
+    assert len(cli("--config", str(ws), "plans", "list", "--json").ok()) == 4
+    monkeypatch.setenv("HUNTER_CONFIG", str(ws / "hunter.toml"))
+    assert len(cli("customers", "list", "--json").ok()) == 3
+
+
+def test_a_relative_sqlite_url_works_from_a_subfolder(bare_env, cli, monkeypatch):
+    (bare_env / "hunter.toml").write_text('[database]\nurl = "sqlite:///state/h.db"\n')
+    assert cli("seed").exit_code == 0
+    sub = bare_env / "sub"
+    sub.mkdir()
+    monkeypatch.chdir(sub)
+    assert len(cli("customers", "list", "--json").ok()) == 3
+    assert not (sub / "state").exists()

@@ -1,0 +1,158 @@
+"""Settings: flag > environment > hunter.toml > default, and where hunter.toml is found."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hunter_cli.config import find_config, load_settings, normalise_database_url
+from hunter_cli.errors import ConfigError
+
+TOML_URL = "postgresql+psycopg://toml@db.example:5432/hunter"
+ENV_URL = "postgresql+psycopg://env@db.example:5432/hunter"
+FLAG_URL = "postgresql+psycopg://flag@db.example:5432/hunter"
+
+
+@pytest.fixture
+def ws(tmp_path) -> Path:
+    folder = tmp_path / "ws"
+    folder.mkdir()
+    (folder / "hunter.toml").write_text(
+        f'[workspace]\ndefault_customer = "acme"\n\n[database]\nurl = "{TOML_URL}"\n'
+    )
+    return folder
+
+
+def test_hunter_toml_beats_the_default(ws):
+    settings = load_settings(cwd=ws, environ={})
+    assert settings.database_url == TOML_URL
+    assert settings.workspace == ws.resolve()
+    assert settings.config_path == (ws / "hunter.toml").resolve()
+    assert settings.default_customer == "acme"
+
+
+def test_the_default_is_sqlite_in_the_workspace(tmp_path):
+    (tmp_path / "hunter.toml").write_text("[workspace]\n")
+    settings = load_settings(cwd=tmp_path, environ={})
+    assert settings.database_url == f"sqlite:///{tmp_path.resolve()}/.hunter/hunter.db"
+    assert settings.state_dir == tmp_path.resolve() / ".hunter"
+    assert settings.default_customer is None
+
+
+@pytest.mark.parametrize("name", ["HUNTER_DATABASE_URL", "DATABASE_URL"])
+def test_the_environment_beats_hunter_toml(ws, name):
+    assert load_settings(cwd=ws, environ={name: ENV_URL}).database_url == ENV_URL
+
+
+def test_hunter_database_url_beats_database_url(ws):
+    env = {"HUNTER_DATABASE_URL": ENV_URL, "DATABASE_URL": "sqlite:///other.db"}
+    assert load_settings(cwd=ws, environ=env).database_url == ENV_URL
+
+
+def test_a_flag_beats_the_environment(ws):
+    env = {"HUNTER_DATABASE_URL": ENV_URL, "HUNTER_ACTOR": "env-actor"}
+    settings = load_settings(database_url=FLAG_URL, actor="flag-actor", cwd=ws, environ=env)
+    assert settings.database_url == FLAG_URL
+    assert settings.actor == "flag-actor"
+
+
+def test_actor_and_customer_from_the_environment(ws):
+    env = {"HUNTER_ACTOR": "ci-bot", "HUNTER_CUSTOMER": "global"}
+    settings = load_settings(cwd=ws, environ=env)
+    assert (settings.actor, settings.default_customer) == ("ci-bot", "global")
+    assert load_settings(cwd=ws, environ={}).actor  # the OS user, or "unknown"
+
+
+@pytest.mark.parametrize("prefix", ["postgres://", "postgresql://"])
+def test_pasted_postgres_urls_use_psycopg(prefix):
+    url = normalise_database_url(f"{prefix}u@h:5432/d")
+    assert url == "postgresql+psycopg://u@h:5432/d"
+    assert load_settings(environ={"DATABASE_URL": f"{prefix}u@h/d"}, cwd=Path("/")).database_url
+    assert normalise_database_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_hunter_toml_is_found_in_a_parent_folder(ws):
+    deep = ws / "a" / "b"
+    deep.mkdir(parents=True)
+    assert find_config(deep) == (ws / "hunter.toml").resolve()
+    settings = load_settings(cwd=deep, environ={})
+    assert settings.workspace == ws.resolve()
+    assert settings.database_url == TOML_URL
+
+
+def test_a_relative_sqlite_path_in_hunter_toml_is_beside_it(tmp_path):
+    """Regression: a relative path was taken from the current folder, so running from a
+    subfolder opened (and created) a second, empty database."""
+    (tmp_path / "hunter.toml").write_text('[database]\nurl = "sqlite:///data/h.db?timeout=5"\n')
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    expected = f"sqlite:///{tmp_path.resolve()}/data/h.db?timeout=5"
+    assert load_settings(cwd=sub, environ={}).database_url == expected
+    assert load_settings(cwd=tmp_path, environ={}).database_url == expected
+    (tmp_path / "hunter.toml").write_text('[database]\nurl = "sqlite:////abs/h.db"\n')
+    assert load_settings(cwd=sub, environ={}).database_url == "sqlite:////abs/h.db"
+
+
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_config_path_from_a_flag_or_the_environment(ws, tmp_path, how):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    path = str(ws / "hunter.toml")
+    if how == "flag":
+        settings = load_settings(config=path, cwd=elsewhere, environ={})
+    else:
+        settings = load_settings(cwd=elsewhere, environ={"HUNTER_CONFIG": path})
+    assert settings.workspace == ws.resolve()
+    assert settings.database_url == TOML_URL
+
+
+def test_config_path_may_name_the_folder(ws):
+    assert load_settings(config=ws, environ={}).config_path == (ws / "hunter.toml").resolve()
+
+
+def test_a_missing_config_path_is_an_error(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_settings(config=tmp_path / "nope.toml", environ={})
+
+
+def test_no_workspace_and_no_url_suggests_hunter_init(tmp_path):
+    if find_config(tmp_path) is not None:
+        pytest.skip("a hunter.toml above the temporary folder would be found")
+    settings = load_settings(cwd=tmp_path, environ={})
+    assert settings.database_url is None
+    with pytest.raises(ConfigError, match="hunter init"):
+        settings.require_database_url()
+
+
+def test_malformed_hunter_toml_names_file_line_and_column(tmp_path):
+    path = tmp_path / "hunter.toml"
+    path.write_text('[workspace]\ndefault_customer = "acme"\nthis is not toml\n')
+    with pytest.raises(ConfigError) as raised:
+        load_settings(cwd=tmp_path, environ={})
+    assert raised.value.message.startswith(f"{path.resolve()}:3:")
+    assert "malformed hunter.toml" in raised.value.message
+    assert raised.value.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("[databse]\nurl = 'x'\n", r"unknown section \[databse\]"),
+        ("database = 3\n", r"must be a \[database\] table"),
+        ("[database]\nurl = 3\n", r"\[database\] url must be a string"),
+        ("[workspace]\ndefault_customer = 1\n", "default_customer must be a string"),
+    ],
+)
+def test_invalid_hunter_toml_is_explained(tmp_path, content, message):
+    (tmp_path / "hunter.toml").write_text(content)
+    with pytest.raises(ConfigError, match=message):
+        load_settings(cwd=tmp_path, environ={})
+
+
+def test_settings_are_frozen(ws):
+    settings = load_settings(cwd=ws, environ={})
+    with pytest.raises(AttributeError):
+        settings.database_url = "sqlite:///x.db"  # type: ignore[misc]
+    assert settings.section("workspace") == {"default_customer": "acme"}
+    assert settings.section("ai") == {}

@@ -1,0 +1,134 @@
+"""Engines, migrations and the schema check every command goes through."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import inspect, text
+
+from hunter_cli.db.engine import (
+    Database,
+    create_db_engine,
+    current_revision,
+    describe_url,
+    head_revision,
+    open_database,
+)
+from hunter_cli.db.migrate import upgrade
+from hunter_cli.errors import DatabaseUnavailableError, SchemaBehindError, UsageError
+
+UNREACHABLE = "postgresql+psycopg://u:s3cretpw@127.0.0.1:1/x"
+
+
+def test_the_test_database_is_at_head(db):
+    assert current_revision(db) == head_revision()
+    tables = set(inspect(db.engine).get_table_names())
+    assert {
+        "customers",
+        "agents",
+        "subscription_plans",
+        "subscriptions",
+        "recipes",
+        "executions",
+        "credit_transactions",
+        "audit_logs",
+    } <= tables
+
+
+def test_upgrade_at_head_is_a_no_op(db):
+    assert upgrade(db) == (head_revision(), head_revision())
+
+
+def test_a_new_sqlite_file_is_upgraded_on_first_use(tmp_path):
+    url = f"sqlite:///{tmp_path}/nested/dir/new.db"
+    db = open_database(url)
+    try:
+        assert current_revision(db) == head_revision()
+        assert (tmp_path / "nested" / "dir" / "new.db").is_file()
+    finally:
+        db.dispose()
+
+
+def test_an_empty_postgresql_database_must_be_upgraded_by_the_user(empty_pg_url):
+    with pytest.raises(SchemaBehindError, match="no hunter schema yet: run `hunter db upgrade`"):
+        open_database(empty_pg_url)
+    db = Database(empty_pg_url)
+    try:
+        assert current_revision(db) is None
+        assert upgrade(db) == (None, head_revision())
+        open_database(empty_pg_url).dispose()
+    finally:
+        db.dispose()
+
+
+def test_a_postgresql_schema_behind_names_both_revisions(empty_pg_url):
+    db = Database(empty_pg_url)
+    try:
+        upgrade(db, "0001")
+        with pytest.raises(SchemaBehindError) as raised:
+            open_database(empty_pg_url)
+        assert "at revision 0001" in raised.value.message
+        assert head_revision() in raised.value.message
+        assert raised.value.exit_code == 6
+    finally:
+        db.dispose()
+
+
+def test_unreachable_database_names_host_and_port_but_not_the_password():
+    with pytest.raises(DatabaseUnavailableError) as raised:
+        open_database(UNREACHABLE)
+    message = raised.value.message
+    assert "127.0.0.1:1" in message
+    assert "s3cretpw" not in message
+    assert raised.value.exit_code == 6
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (UNREACHABLE, "PostgreSQL at 127.0.0.1:1 (database 'x')"),
+        ("postgresql+psycopg://u:pw@db/hunter", "PostgreSQL at db:5432 (database 'hunter')"),
+        ("sqlite:////tmp/h.db", "SQLite database /tmp/h.db"),
+        ("sqlite://", "SQLite database :memory:"),
+        ("not a url", "the configured database"),
+    ],
+)
+def test_describe_url_never_shows_a_password(url, expected):
+    assert describe_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [("nonsense", "not a database URL"), ("mysql://u@h/d", "unsupported database 'mysql'")],
+)
+def test_unusable_urls_are_usage_errors(url, message):
+    with pytest.raises(UsageError, match=message):
+        create_db_engine(url)
+
+
+def test_money_is_exact_on_both_backends(db):
+    """SQLite's NUMERIC is a float, so credits are stored there as integer ten-thousandths."""
+    from hunter_cli.db.models import SubscriptionPlan
+
+    with db.session() as session:
+        session.add(
+            SubscriptionPlan(
+                slug="p", name="P", monthly_credits=Decimal("0.1") * 3, price=Decimal("12.3456")
+            )
+        )
+    with db.session() as session:
+        plan = session.query(SubscriptionPlan).one()
+        assert (plan.monthly_credits, plan.price) == (Decimal("0.3"), Decimal("12.3456"))
+        raw = session.execute(text("SELECT price FROM subscription_plans")).scalar_one()
+    assert raw == (123456 if db.backend == "sqlite" else Decimal("12.3456"))
+
+
+def test_timestamps_come_back_in_utc(db):
+    from hunter_cli.db.models import Customer
+
+    with db.session() as session:
+        session.add(Customer(slug="c", name="C"))
+    with db.session() as session:
+        created = session.query(Customer).one().created_at
+    assert created.utcoffset().total_seconds() == 0

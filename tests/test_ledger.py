@@ -1,0 +1,450 @@
+"""The credits ledger: two-phase payment, idempotency keys, exact decimals, period renewal."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from hunter_cli import ledger
+from hunter_cli.audit import verify_chain
+from hunter_cli.db.models import AuditLog, CreditTransaction, Customer, Subscription
+from hunter_cli.db.types import utcnow
+from hunter_cli.errors import (
+    HunterError,
+    InsufficientCreditsError,
+    NotFoundError,
+    ValidationError,
+)
+
+
+def _customer(session, customer_id: uuid.UUID) -> Customer:
+    customer = session.get(Customer, customer_id)
+    assert customer is not None
+    return customer
+
+
+def _sub(session, customer_id: uuid.UUID) -> Subscription:
+    return session.scalars(
+        select(Subscription).where(Subscription.customer_id == customer_id)
+    ).one()
+
+
+def _rows(db) -> tuple[int, int]:
+    with db.session() as session:
+        return (
+            session.scalar(select(func.count()).select_from(CreditTransaction)),
+            session.scalar(select(func.count()).select_from(AuditLog)),
+        )
+
+
+def _balance(db, customer_id) -> ledger.Balance:
+    with db.session() as session:
+        return ledger.balance_of(_sub(session, customer_id))
+
+
+def _assert_consistent(db) -> None:
+    with db.session() as session:
+        assert ledger.check_ledger(session) == []
+        assert verify_chain(session).ok
+
+
+def _reserve(db, customer_id, amount, execution_id, key=None):
+    with db.session() as session:
+        return ledger.reserve_credits(
+            session,
+            _customer(session, customer_id),
+            amount,
+            execution_id=execution_id,
+            actor="tester",
+            idempotency_key=key,
+        )
+
+
+# --- two phases: reserve, then capture what was used and release the rest -------------------
+
+
+def test_capture_less_than_held_releases_the_rest_exactly(db, make_customer, make_execution):
+    cid = make_customer(db, "pay", "10")
+    ex = make_execution(db, cid)
+    hold = _reserve(db, cid, "5", ex)
+    assert hold.kind == "reserve"
+    assert hold.amount == Decimal("5.0000")
+    assert hold.balance_after == Decimal("5.0000")
+    assert _balance(db, cid).held == Decimal("5")
+
+    with db.session() as session:
+        capture, release = ledger.capture_credits(session, ex, "1.2345", actor="tester")
+        assert capture is not None and release is not None
+        assert (capture.kind, capture.amount) == ("capture", Decimal("1.2345"))
+        assert (release.kind, release.amount) == ("release", Decimal("3.7655"))
+        assert release.balance_after == Decimal("8.7655")
+
+    balance = _balance(db, cid)
+    assert (balance.granted, balance.used, balance.held, balance.available) == (
+        Decimal("10"),
+        Decimal("1.2345"),
+        Decimal("0"),
+        Decimal("8.7655"),
+    )
+    with db.session() as session:
+        kinds = [tx.kind for tx in ledger.history(session, _customer(session, cid))]
+        assert sorted(kinds) == ["capture", "grant", "release", "reserve"]
+        actions = session.scalars(select(AuditLog.action).order_by(AuditLog.seq)).all()
+        assert actions == ["credits.grant", "credits.reserve", "credits.capture", "credits.release"]
+    _assert_consistent(db)
+
+
+def test_capture_of_everything_held_releases_nothing(db, make_customer, make_execution):
+    cid = make_customer(db, "pay", "10")
+    ex = make_execution(db, cid)
+    _reserve(db, cid, "4", ex)
+    with db.session() as session:
+        capture, release = ledger.capture_credits(session, ex, "4", actor="tester")
+    assert capture is not None and release is None
+    assert _balance(db, cid).used == Decimal("4")
+    _assert_consistent(db)
+
+
+def test_release_on_failure_returns_the_whole_hold(db, make_customer, make_execution):
+    cid = make_customer(db, "pay", "10")
+    ex = make_execution(db, cid)
+    _reserve(db, cid, "3", ex)
+    _reserve(db, cid, "2", ex)
+    with db.session() as session:
+        release = ledger.release_credits(session, ex, actor="tester", reason="run failed")
+        assert release is not None and release.amount == Decimal("5")
+    balance = _balance(db, cid)
+    assert (balance.held, balance.used, balance.available) == (0, 0, Decimal("10"))
+    with db.session() as session:
+        # Nothing left to release: a second release is a no-op, not a negative hold.
+        assert ledger.release_credits(session, ex, actor="tester") is None
+    assert _balance(db, cid).held == 0
+    _assert_consistent(db)
+
+
+def test_capture_more_than_held_is_refused_and_changes_nothing(db, make_customer, make_execution):
+    cid = make_customer(db, "pay", "10")
+    ex = make_execution(db, cid)
+    _reserve(db, cid, "2", ex)
+    before = _rows(db)
+    with pytest.raises(HunterError, match="only 2.0000 are held"), db.session() as session:
+        ledger.capture_credits(session, ex, "2.0001", actor="tester")
+    assert _rows(db) == before
+    assert _balance(db, cid).held == Decimal("2")
+
+    with db.session() as session:
+        ledger.capture_credits(session, ex, "2", actor="tester")
+    with pytest.raises(HunterError, match="only 0.0000 are held"), db.session() as session:
+        ledger.capture_credits(session, ex, "0.01", actor="tester")
+    _assert_consistent(db)
+
+
+def test_capture_for_an_execution_without_a_hold_is_not_found(db, make_customer, make_execution):
+    cid = make_customer(db, "pay", "10")
+    ex = make_execution(db, cid)
+    with pytest.raises(NotFoundError, match="holds no credits"), db.session() as session:
+        ledger.capture_credits(session, ex, "1", actor="tester")
+
+
+def test_reserve_beyond_available_raises_and_writes_nothing(db, make_customer, make_execution):
+    cid = make_customer(db, "poor", "1.5")
+    ex = make_execution(db, cid)
+    before = _rows(db)
+    with pytest.raises(InsufficientCreditsError) as raised:
+        _reserve(db, cid, "1.5001", ex)
+    assert "insufficient credits" in raised.value.message
+    assert raised.value.details == {"needed": "1.5001", "available": "1.5000"}
+    assert raised.value.exit_code == 4
+    assert _rows(db) == before  # no ledger row, no audit row
+    balance = _balance(db, cid)
+    assert (balance.held, balance.available) == (0, Decimal("1.5"))
+    # Exactly what is available still fits.
+    _reserve(db, cid, "1.5", ex)
+    assert _balance(db, cid).available == 0
+    _assert_consistent(db)
+
+
+def test_reserve_of_a_negative_amount_is_a_validation_error(db, make_customer, make_execution):
+    cid = make_customer(db, "pay", "10")
+    ex = make_execution(db, cid)
+    for amount in ("-1", "-0.0001"):
+        with pytest.raises(ValidationError, match="negative"):
+            _reserve(db, cid, amount, ex)
+
+
+def test_grant_rejects_amounts_that_are_not_positive_numbers(db, make_customer):
+    cid = make_customer(db, "pay")
+    for amount in ("0", "-5", "0.00001", "abc", "NaN", "Infinity", "1e40", None):
+        with pytest.raises(ValidationError), db.session() as session:
+            ledger.grant_credits(session, _customer(session, cid), amount, reason="x", actor="t")
+    assert _rows(db) == (0, 0)
+
+
+def test_grant_too_large_for_the_columns_is_a_validation_error(db, make_customer):
+    """Regression: 1e15 crashed with OverflowError (SQLite) or a NUMERIC overflow (PostgreSQL)
+    instead of a one-line validation error."""
+    cid = make_customer(db, "rich")
+    with pytest.raises(ValidationError, match="at most"), db.session() as session:
+        ledger.grant_credits(session, _customer(session, cid), "1e15", reason="x", actor="t")
+    with db.session() as session:
+        ledger.grant_credits(
+            session, _customer(session, cid), ledger.MAX_CREDITS, reason="x", actor="t"
+        )
+    # The balance itself may not pass the limit either.
+    with pytest.raises(ValidationError, match="would exceed"), db.session() as session:
+        ledger.grant_credits(session, _customer(session, cid), "0.0001", reason="x", actor="t")
+    assert _balance(db, cid).available == ledger.MAX_CREDITS
+    _assert_consistent(db)
+
+
+def test_grant_needs_a_reason(db, make_customer):
+    cid = make_customer(db, "pay")
+    with pytest.raises(ValidationError, match="reason"), db.session() as session:
+        ledger.grant_credits(session, _customer(session, cid), "1", reason="  ", actor="t")
+
+
+# --- exact decimals ---------------------------------------------------------------------------
+
+
+CENTS = 250  # enough that binary floats drift: sum([0.01] * 250) != 2.5
+
+
+def test_hundredths_add_up_exactly(db, make_customer, make_execution):
+    """0.01 is not exact in binary floating point (SQLite's NUMERIC is a float); hundreds of
+    captures of 0.01 must still add up to exactly what was held."""
+    assert sum([0.01] * CENTS) != CENTS / 100
+    total = Decimal(CENTS) / 100
+    cid = make_customer(db, "cents", total)
+    ex = make_execution(db, cid)
+    with db.session() as session:
+        customer = _customer(session, cid)
+        for _ in range(CENTS):
+            ledger.reserve_credits(session, customer, "0.01", execution_id=ex, actor="t")
+    balance = _balance(db, cid)
+    assert (balance.held, balance.available) == (total, Decimal("0.0000"))
+
+    with db.session() as session:
+        for _ in range(CENTS - 1):
+            ledger.capture_credits(session, ex, 0.01, actor="t", release_rest=False)
+        capture, release = ledger.capture_credits(session, ex, "0.01", actor="t")
+        assert capture is not None and release is None
+    balance = _balance(db, cid)
+    assert (balance.used, balance.held, balance.available) == (total, 0, 0)
+    with db.session() as session:
+        captured = session.scalars(
+            select(CreditTransaction.amount).where(CreditTransaction.kind == "capture")
+        ).all()
+    assert len(captured) == CENTS
+    assert sum(captured, Decimal(0)) == total
+    _assert_consistent(db)
+
+
+def test_amounts_are_kept_to_four_places(db, make_customer, make_execution):
+    cid = make_customer(db, "pay", "0.3")
+    ex = make_execution(db, cid)
+    _reserve(db, cid, 0.1, ex)  # a float goes through str, never binary: 0.1000 exactly
+    _reserve(db, cid, Decimal("0.2"), ex)
+    assert _balance(db, cid).available == Decimal("0.0000")
+    assert _balance(db, cid).held == Decimal("0.3")
+
+
+# --- idempotency keys -------------------------------------------------------------------------
+
+
+def test_grant_with_the_same_key_twice_has_one_effect(db, make_customer):
+    cid = make_customer(db, "pay", "1")
+    with db.session() as session:
+        first = ledger.grant_credits(
+            session, _customer(session, cid), "5", reason="x", actor="t", idempotency_key="g-1"
+        )
+    before = _rows(db)
+    with db.session() as session:
+        again = ledger.grant_credits(
+            session, _customer(session, cid), "5", reason="x", actor="t", idempotency_key="g-1"
+        )
+    assert again.id == first.id
+    assert _rows(db) == before
+    assert _balance(db, cid).granted == Decimal("6")
+    _assert_consistent(db)
+
+
+def test_reserve_with_the_same_key_twice_has_one_effect(db, make_customer, make_execution):
+    cid = make_customer(db, "pay", "10")
+    ex = make_execution(db, cid)
+    first = _reserve(db, cid, "3", ex, key="r-1")
+    before = _rows(db)
+    again = _reserve(db, cid, "3", ex, key="r-1")
+    assert again.id == first.id
+    assert _rows(db) == before
+    assert _balance(db, cid).held == Decimal("3")
+    _assert_consistent(db)
+
+
+def test_capture_with_the_same_key_twice_has_one_effect(db, make_customer, make_execution):
+    cid = make_customer(db, "pay", "10")
+    ex = make_execution(db, cid)
+    _reserve(db, cid, "3", ex)
+    with db.session() as session:
+        capture, release = ledger.capture_credits(session, ex, "1", actor="t", idempotency_key="c")
+    before = _rows(db)
+    with db.session() as session:
+        capture2, release2 = ledger.capture_credits(
+            session, ex, "1", actor="t", idempotency_key="c"
+        )
+    assert capture is not None and release is not None
+    assert (capture2.id, release2.id) == (capture.id, release.id)
+    assert release.idempotency_key == "c:release"
+    assert _rows(db) == before
+    balance = _balance(db, cid)
+    assert (balance.used, balance.held, balance.available) == (1, 0, Decimal("9"))
+    _assert_consistent(db)
+
+
+def test_release_with_the_same_key_twice_has_one_effect(db, make_customer, make_execution):
+    cid = make_customer(db, "pay", "10")
+    ex = make_execution(db, cid)
+    _reserve(db, cid, "3", ex)
+    with db.session() as session:
+        first = ledger.release_credits(session, ex, actor="t", idempotency_key="rel")
+    _reserve(db, cid, "2", ex)  # a new hold on the same execution
+    before = _rows(db)
+    with db.session() as session:
+        again = ledger.release_credits(session, ex, actor="t", idempotency_key="rel")
+    assert first is not None and again is not None and again.id == first.id
+    assert _rows(db) == before
+    assert _balance(db, cid).held == Decimal("2")  # the retry did not release the new hold
+    _assert_consistent(db)
+
+
+# --- the end of a period ----------------------------------------------------------------------
+
+
+def _end_period(db, customer_id, *, periods_ago: int = 1) -> None:
+    """Move the subscription's period into the past, as if time had passed."""
+    with db.session() as session:
+        sub = _sub(session, customer_id)
+        end = utcnow() - timedelta(hours=1)
+        for _ in range(periods_ago - 1):
+            end = ledger.add_months(end, -1)
+        sub.period_end = end
+        sub.period_start = ledger.add_months(end, -1)
+
+
+def test_period_end_expires_unused_credits_and_grants_the_allowance(
+    db, make_customer, make_execution
+):
+    cid = make_customer(db, "monthly", "100", monthly="100")
+    ex1, ex2, ex3 = (make_execution(db, cid) for _ in range(3))
+    _reserve(db, cid, "30", ex1)
+    with db.session() as session:
+        ledger.capture_credits(session, ex1, "10", actor="t")
+    _reserve(db, cid, "5", ex2)  # still held when the period ends
+    _end_period(db, cid)
+
+    _reserve(db, cid, "1", ex3)
+
+    balance = _balance(db, cid)
+    assert balance.period_end > utcnow()
+    # 85 unused credits expired, 100 new ones came in; the open hold survived.
+    assert (balance.used, balance.held, balance.available) == (10, 6, Decimal("99"))
+    assert balance.granted == Decimal("100") - Decimal("85") + Decimal("100")
+    with db.session() as session:
+        rows = session.scalars(
+            select(CreditTransaction)
+            .where(CreditTransaction.kind.in_(["adjust", "grant"]))
+            .order_by(CreditTransaction.created_at)
+        ).all()
+        assert [(tx.kind, tx.amount) for tx in rows] == [
+            ("grant", Decimal("100")),
+            ("adjust", Decimal("-85")),
+            ("grant", Decimal("100")),
+        ]
+        assert "expire" in rows[1].reason
+        actions = session.scalars(select(AuditLog.action).order_by(AuditLog.seq)).all()
+        assert actions[-3:] == ["credits.adjust", "credits.grant", "credits.reserve"]
+    _assert_consistent(db)
+
+
+def test_period_end_keeps_unused_credits_when_the_plan_rolls_over(
+    db, make_customer, make_execution
+):
+    cid = make_customer(db, "roller", "100", monthly="100", rollover=True)
+    _end_period(db, cid)
+    _reserve(db, cid, "1", make_execution(db, cid))
+    balance = _balance(db, cid)
+    assert (balance.granted, balance.available) == (Decimal("200"), Decimal("199"))
+    with db.session() as session:
+        kinds = session.scalars(select(CreditTransaction.kind)).all()
+    assert "adjust" not in kinds
+    _assert_consistent(db)
+
+
+def test_several_missed_periods_renew_one_by_one(db, make_customer):
+    cid = make_customer(db, "sleeper", "100", monthly="100")
+    _end_period(db, cid, periods_ago=3)
+    with db.session() as session:
+        ledger.grant_credits(session, _customer(session, cid), "1", reason="x", actor="t")
+    balance = _balance(db, cid)
+    assert balance.period_end > utcnow()
+    assert balance.available == Decimal("101")
+    with db.session() as session:
+        kinds = session.scalars(select(CreditTransaction.kind)).all()
+    assert kinds.count("adjust") == 3
+    assert kinds.count("grant") == 1 + 3 + 1
+    _assert_consistent(db)
+
+
+def test_renewal_rolls_back_with_a_reserve_that_does_not_fit(db, make_customer, make_execution):
+    cid = make_customer(db, "monthly", "100", monthly="100")
+    _end_period(db, cid)
+    before = _rows(db)
+    with pytest.raises(InsufficientCreditsError):
+        _reserve(db, cid, "100.01", make_execution(db, cid))
+    assert _rows(db) == before
+    assert _balance(db, cid).period_end < utcnow()
+
+
+def test_seeded_renewal_expires_the_pro_allowance(seeded, make_execution):
+    with seeded.session() as session:
+        acme = session.scalars(select(Customer).where(Customer.slug == "acme")).one()
+        acme_id = acme.id
+    _end_period(seeded, acme_id)
+    _reserve(seeded, acme_id, "1", make_execution(seeded, acme_id))
+    balance = _balance(seeded, acme_id)
+    assert (balance.granted, balance.available) == (Decimal("1000"), Decimal("999"))
+    _assert_consistent(seeded)
+
+
+# --- balances and the check -------------------------------------------------------------------
+
+
+def test_check_ledger_names_a_subscription_that_disagrees(db, make_customer):
+    cid = make_customer(db, "drift", "10")
+    with db.session() as session:
+        _sub(session, cid).credits_used = Decimal("1")  # changed behind the ledger's back
+    with db.session() as session:
+        problems = ledger.check_ledger(session)
+    assert [(p.customer, p.field, p.ledger, p.row) for p in problems] == [
+        ("drift", "used", Decimal("0"), Decimal("1"))
+    ]
+
+
+def test_balance_after_follows_every_row(db, make_customer, make_execution):
+    cid = make_customer(db, "trail", "10")
+    ex = make_execution(db, cid)
+    _reserve(db, cid, "4", ex)
+    with db.session() as session:
+        ledger.capture_credits(session, ex, "1", actor="t")
+        rows = session.scalars(
+            select(CreditTransaction).order_by(CreditTransaction.created_at)
+        ).all()
+    assert [(tx.kind, tx.balance_after) for tx in rows] == [
+        ("grant", Decimal("10")),
+        ("reserve", Decimal("6")),
+        ("capture", Decimal("6")),
+        ("release", Decimal("9")),
+    ]
