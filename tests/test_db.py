@@ -132,3 +132,12 @@ def test_timestamps_come_back_in_utc(db):
     with db.session() as session:
         created = session.query(Customer).one().created_at
     assert created.utcoffset().total_seconds() == 0
+
+
+def test_head_revision_matches_alembic():
+    """hunter reads the head from the version files to start fast; it must agree."""
+    from alembic.script import ScriptDirectory
+
+    from hunter_cli.db.engine import MIGRATIONS_DIR, head_revision
+
+    assert head_revision() == ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()

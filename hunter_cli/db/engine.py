@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -121,9 +122,21 @@ def _is_connection_error(err: exc.OperationalError) -> bool:
 
 @functools.cache
 def head_revision() -> str:
-    from alembic.script import ScriptDirectory
-
-    return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head() or ""
+    """The newest migration, read from the version files' headers. Every command checks the
+    schema, and importing Alembic for that costs more than the rest of start-up; a test
+    holds this equal to Alembic's own answer."""
+    revisions: dict[str, str | None] = {}
+    pattern = re.compile(r"^(down_revision|revision)\s*=\s*['\"]?([\w]+|None)['\"]?", re.M)
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        found = dict(m.groups() for m in pattern.finditer(path.read_text(encoding="utf-8")))
+        if "revision" in found:
+            down = found.get("down_revision")
+            revisions[found["revision"]] = None if down in (None, "None") else down
+    parents = {down for down in revisions.values() if down}
+    heads = sorted(set(revisions) - parents)
+    if len(heads) != 1:
+        raise RuntimeError(f"expected one migration head, found {heads}")
+    return heads[0]
 
 
 def current_revision(db: Database) -> str | None:

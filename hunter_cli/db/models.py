@@ -23,7 +23,7 @@ from hunter_cli.db.types import JSONType, Money, UTCDateTime, utcnow
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSONType, list[Any]: JSONType}
+    type_annotation_map = {dict[str, Any]: JSONType(), list[Any]: JSONType()}
 
 
 def _id() -> Mapped[uuid.UUID]:
@@ -131,7 +131,7 @@ class Execution(Base):
     recipe_hash: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
     inputs: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    outputs: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    outputs: Mapped[dict[str, Any] | None] = mapped_column(JSONType())
     steps: Mapped[list[Any]] = mapped_column(default=list)
     warnings: Mapped[list[Any]] = mapped_column(default=list)
     error: Mapped[str | None] = mapped_column(Text)

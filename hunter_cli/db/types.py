@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import JSON, BigInteger, DateTime, Numeric
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
@@ -14,8 +13,18 @@ CREDIT_SCALE = 4
 _FACTOR = Decimal(10) ** CREDIT_SCALE
 QUANT = Decimal(1).scaleb(-CREDIT_SCALE)
 
-# JSON that is JSONB on PostgreSQL (indexable, compact) and JSON text on SQLite.
-JSONType = JSON().with_variant(JSONB(), "postgresql")
+class JSONType(TypeDecorator):
+    """JSONB on PostgreSQL (indexable, compact), JSON text on SQLite. The PostgreSQL dialect
+    is imported only when it is used: it is slow to import and SQLite users never need it."""
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect):
+        if dialect.name == "postgresql":
+            
+            return dialect.type_descriptor(JSONB())
+        return dialect.type_descriptor(JSON())
 
 
 def to_credits(value: Decimal | int | str | float) -> Decimal:
