@@ -92,8 +92,9 @@ def bench_engine(db, recipe_path: Path, runs: int) -> float:
 
 
 def _h(prev: str, body: dict) -> str:
-    return hashlib.sha256(json.dumps({**body, "prev_hash": prev}, sort_keys=True,
-                                     separators=(",", ":")).encode()).hexdigest()
+    return hashlib.sha256(
+        json.dumps({**body, "prev_hash": prev}, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
 
 
 def bench_raw(url: str, runs: int) -> float:
@@ -137,8 +138,10 @@ def bench_raw(url: str, runs: int) -> float:
 
         return Decimal(x) if pg else int(Decimal(x) * 10000)
 
-    sub_id, cust_id = q("SELECT s.id, s.customer_id FROM subscriptions s JOIN customers c ON "
-                        "c.id = s.customer_id WHERE c.slug = 'global'").fetchone()
+    sub_id, cust_id = q(
+        "SELECT s.id, s.customer_id FROM subscriptions s JOIN customers c ON "
+        "c.id = s.customer_id WHERE c.slug = 'global'"
+    ).fetchone()
 
     def audit(action: str, exec_id):
         if pg:
@@ -146,28 +149,64 @@ def bench_raw(url: str, runs: int) -> float:
         row = q("SELECT seq, hash FROM audit_logs ORDER BY seq DESC LIMIT 1").fetchone()
         seq, prev = (row[0] + 1, row[1]) if row else (1, "0" * 64)
         body = {"seq": seq, "action": action, "details": {"x": 1}}
-        q("INSERT INTO audit_logs (id, seq, created_at, actor, customer_id, execution_id, "
-          "action, details, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?)", uid(), seq, now(),
-          "bench", cust_id, exec_id, action, json.dumps(body["details"]), prev, _h(prev, body))
+        q(
+            "INSERT INTO audit_logs (id, seq, created_at, actor, customer_id, execution_id, "
+            "action, details, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            uid(),
+            seq,
+            now(),
+            "bench",
+            cust_id,
+            exec_id,
+            action,
+            json.dumps(body["details"]),
+            prev,
+            _h(prev, body),
+        )
 
     def ledger(kind: str, exec_id, value: str):
-        q("SELECT credits_held FROM subscriptions WHERE id = ?" + (" FOR UPDATE" if pg else ""),
-          sub_id)
-        q("UPDATE subscriptions SET credits_held = credits_held + ? WHERE id = ?",
-          amount(value), sub_id)
-        q("INSERT INTO credit_transactions (id, subscription_id, customer_id, execution_id, kind,"
-          " amount, balance_after, idempotency_key, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
-          uid(), sub_id, cust_id, exec_id, kind, amount(value), amount("1"), str(uuid.uuid4()),
-          now())
+        q(
+            "SELECT credits_held FROM subscriptions WHERE id = ?" + (" FOR UPDATE" if pg else ""),
+            sub_id,
+        )
+        q(
+            "UPDATE subscriptions SET credits_held = credits_held + ? WHERE id = ?",
+            amount(value),
+            sub_id,
+        )
+        q(
+            "INSERT INTO credit_transactions (id, subscription_id, customer_id, execution_id, kind,"
+            " amount, balance_after, idempotency_key, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
+            uid(),
+            sub_id,
+            cust_id,
+            exec_id,
+            kind,
+            amount(value),
+            amount("1"),
+            str(uuid.uuid4()),
+            now(),
+        )
         audit(f"credits.{kind}", exec_id)
 
     start = time.perf_counter()
     for _ in range(runs):
         exec_id = uid()
         begin()
-        q("INSERT INTO executions (id, customer_id, recipe_slug, status, inputs, steps, warnings,"
-          " credits_reserved, credits_used, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)", exec_id,
-          cust_id, "bench", "running", "{}", "[]", "[]", amount("0.03"), amount("0"), now())
+        q(
+            "INSERT INTO executions (id, customer_id, recipe_slug, status, inputs, steps, warnings,"
+            " credits_reserved, credits_used, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            exec_id,
+            cust_id,
+            "bench",
+            "running",
+            "{}",
+            "[]",
+            "[]",
+            amount("0.03"),
+            amount("0"),
+            now(),
+        )
         audit("execution.start", exec_id)
         ledger("reserve", exec_id, "0.03")
         commit()
@@ -178,8 +217,12 @@ def bench_raw(url: str, runs: int) -> float:
             commit()
         begin()
         ledger("capture", exec_id, "-0.03")
-        q("UPDATE executions SET status = 'success', outputs = ?, credits_used = ? WHERE id = ?",
-          "{}", amount("0.03"), exec_id)
+        q(
+            "UPDATE executions SET status = 'success', outputs = ?, credits_used = ? WHERE id = ?",
+            "{}",
+            amount("0.03"),
+            exec_id,
+        )
         audit("execution.success", exec_id)
         commit()
     elapsed = time.perf_counter() - start
@@ -209,8 +252,7 @@ def _pg_databases(server: str) -> tuple[str, str]:
     from hunter_cli.config import normalise_database_url
 
     server = normalise_database_url(server)
-    admin = create_engine(make_url(server).set(database="postgres"),
-                          isolation_level="AUTOCOMMIT")
+    admin = create_engine(make_url(server).set(database="postgres"), isolation_level="AUTOCOMMIT")
     names = []
     with admin.connect() as conn:
         for suffix in ("engine", "raw"):
@@ -242,8 +284,14 @@ def time_command(argv: list[str], repeat: int, cwd: Path, env: dict) -> float:
     samples = []
     for _ in range(repeat):
         start = time.perf_counter()
-        subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, check=False)
+        subprocess.run(
+            argv,
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=False,
+        )
         samples.append(time.perf_counter() - start)
     return statistics.median(samples)
 
@@ -271,8 +319,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=200, help="runs per backend")
     parser.add_argument("--repeat", type=int, default=15, help="process timings (median)")
-    parser.add_argument("--pg", default=os.environ.get("HUNTER_TEST_DATABASE_URL"),
-                        help="PostgreSQL server URL (default: $HUNTER_TEST_DATABASE_URL)")
+    parser.add_argument(
+        "--pg",
+        default=os.environ.get("HUNTER_TEST_DATABASE_URL"),
+        help="PostgreSQL server URL (default: $HUNTER_TEST_DATABASE_URL)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
@@ -288,11 +339,15 @@ def main() -> None:
         for name, seconds in rows.items():
             print(f"  {name:<24} {seconds * 1000:>7.0f} ms")
         ratio = rows["hunter --help"] / rows["bare Typer app --help"]
-        print(f"\n  hunter --help / bare Typer app: {ratio:.2f}  (target <= 1.2: "
-              f"{'ok' if ratio <= 1.2 else 'MISSED'})")
+        print(
+            f"\n  hunter --help / bare Typer app: {ratio:.2f}  (target <= 1.2: "
+            f"{'ok' if ratio <= 1.2 else 'MISSED'})"
+        )
         run_s = rows["hunter run (3 steps)"]
-        print(f"  hunter run of the 3-step recipe: {run_s:.3f} s  (target < 0.5 s: "
-              f"{'ok' if run_s < 0.5 else 'MISSED'})")
+        print(
+            f"  hunter run of the 3-step recipe: {run_s:.3f} s  (target < 0.5 s: "
+            f"{'ok' if run_s < 0.5 else 'MISSED'})"
+        )
 
 
 if __name__ == "__main__":

@@ -145,8 +145,16 @@ def append_audit(
 
 
 _AUDIT_COLUMNS = (
-    "id", "seq", "created_at", "actor", "customer_id", "execution_id", "action", "details",
-    "prev_hash", "hash",
+    "id",
+    "seq",
+    "created_at",
+    "actor",
+    "customer_id",
+    "execution_id",
+    "action",
+    "details",
+    "prev_hash",
+    "hash",
 )
 
 

@@ -137,8 +137,17 @@ def _existing(session: Session, key: str | None) -> CreditTransaction | None:
 
 
 _TX_COLUMNS = (
-    "id", "subscription_id", "customer_id", "execution_id", "kind", "amount", "balance_after",
-    "idempotency_key", "reason", "actor", "created_at",
+    "id",
+    "subscription_id",
+    "customer_id",
+    "execution_id",
+    "kind",
+    "amount",
+    "balance_after",
+    "idempotency_key",
+    "reason",
+    "actor",
+    "created_at",
 )
 
 

@@ -13,6 +13,7 @@ CREDIT_SCALE = 4
 _FACTOR = Decimal(10) ** CREDIT_SCALE
 QUANT = Decimal(1).scaleb(-CREDIT_SCALE)
 
+
 class JSONType(TypeDecorator):
     """JSONB on PostgreSQL (indexable, compact), JSON text on SQLite. The PostgreSQL dialect
     is imported only when it is used: it is slow to import and SQLite users never need it."""
@@ -22,7 +23,8 @@ class JSONType(TypeDecorator):
 
     def load_dialect_impl(self, dialect: Dialect):
         if dialect.name == "postgresql":
-            
+            from sqlalchemy.dialects.postgresql import JSONB
+
             return dialect.type_descriptor(JSONB())
         return dialect.type_descriptor(JSON())
 
