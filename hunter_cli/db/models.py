@@ -220,7 +220,45 @@ class OutboxMessage(Base):
     body: Mapped[str | None] = mapped_column(Text)
     html: Mapped[str | None] = mapped_column(Text)
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # queued -> sending -> sent | failed; skipped (suppressed, capped, invalid). A message
+    # found in `sending` after a crash is never sent again automatically.
     status: Mapped[str] = mapped_column(String(20), default="queued", index=True)
     error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    provider: Mapped[str | None] = mapped_column(String(50))
+    provider_message_id: Mapped[str | None] = mapped_column(String(400))
     created_at: Mapped[datetime] = _created()
-    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sending_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+
+class AiResponseCache(Base):
+    """AI answers keyed by provider, model, messages and parameters: the same prompt is not
+    paid for twice (`--no-cache` bypasses it)."""
+
+    __tablename__ = "ai_response_cache"
+
+    id: Mapped[uuid.UUID] = _id()
+    cache_key: Mapped[str] = mapped_column(String(64), unique=True)
+    provider: Mapped[str] = mapped_column(String(50))
+    model: Mapped[str] = mapped_column(String(200))
+    request: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    response_text: Mapped[str] = mapped_column(Text)
+    usage: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    hits: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = _created()
+
+
+class Suppression(Base):
+    """Who a customer must never contact: an email address, a whole domain or a phone."""
+
+    __tablename__ = "suppressions"
+    __table_args__ = (UniqueConstraint("customer_id", "kind", "value"),)
+
+    id: Mapped[uuid.UUID] = _id()
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))  # email | domain | phone
+    value: Mapped[str] = mapped_column(String(320))  # normalised
+    reason: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(30), default="manual")
+    created_at: Mapped[datetime] = _created()
