@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hunter_cli import ledger
@@ -162,21 +162,11 @@ def _seed_subscription(
         )
 
 
-def recipe_files(dirs: list[Path]) -> dict[str, Path]:
-    """slug -> file; the first directory that has a slug wins (workspace before bundled)."""
-    found: dict[str, Path] = {}
-    for folder in dirs:
-        if not folder.is_dir():
-            continue
-        for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
-            found.setdefault(path.stem, path)
-    return found
-
-
 def register_recipe_file(session: Session, path: Path, *, agent_id=None) -> tuple[Recipe, bool]:
     """Store a recipe's content under its slug; a changed file becomes a new version."""
+    from hunter_cli.engine.recipes import store_recipe_version
+
     raw = path.read_bytes()
-    digest = hashlib.sha256(raw).hexdigest()
     text = raw.decode("utf-8")
     try:
         data = yaml.safe_load(text) or {}
@@ -185,30 +175,23 @@ def register_recipe_file(session: Session, path: Path, *, agent_id=None) -> tupl
     if not isinstance(data, dict):
         raise ValidationError(f"{path}: a recipe must be a YAML mapping")
     slug = str(data.get("slug") or path.stem)
-    existing = session.scalars(
-        select(Recipe).where(Recipe.slug == slug, Recipe.content_hash == digest)
-    ).first()
-    if existing is not None:
-        return existing, False
-    latest = session.scalar(select(func.max(Recipe.version)).where(Recipe.slug == slug)) or 0
-    recipe = Recipe(
+    return store_recipe_version(
+        session,
         slug=slug,
         name=str(data.get("name") or slug),
         description=data.get("description"),
-        version=latest + 1,
-        content_hash=digest,
         content=text,
+        content_hash=hashlib.sha256(raw).hexdigest(),
         source_path=str(path),
         agent_id=agent_id,
     )
-    session.add(recipe)
-    session.flush()
-    return recipe, True
 
 
 def register_recipes(
     session: Session, dirs: list[Path], report: SeedReport, *, agent_id=None
 ) -> None:
+    from hunter_cli.engine.recipes import recipe_files
+
     for slug, path in recipe_files(dirs).items():
         recipe, created = register_recipe_file(session, path, agent_id=agent_id)
         if created:

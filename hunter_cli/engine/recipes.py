@@ -12,15 +12,20 @@ from hunter_cli.errors import NotFoundError
 from hunter_cli.resources import recipe_dirs
 
 
-def available_recipes(workspace: Path | None) -> dict[str, Path]:
-    """slug -> file; the workspace's recipes/ shadows the bundled ones."""
+def recipe_files(dirs: list[Path]) -> dict[str, Path]:
+    """slug -> file; the first folder that has a slug wins."""
     found: dict[str, Path] = {}
-    for folder in recipe_dirs(workspace):
+    for folder in dirs:
         if not folder.is_dir():
             continue
         for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
             found.setdefault(path.stem, path)
     return found
+
+
+def available_recipes(workspace: Path | None) -> dict[str, Path]:
+    """slug -> file; the workspace's recipes/ shadows the bundled ones."""
+    return recipe_files(recipe_dirs(workspace))
 
 
 def resolve_recipe_path(ref: str, workspace: Path | None) -> Path:
