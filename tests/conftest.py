@@ -198,7 +198,20 @@ def workspace(tmp_path, db_url, monkeypatch) -> Path:
     folder = tmp_path / "ws"
     folder.mkdir()
     (folder / "hunter.toml").write_text('[workspace]\ndefault_customer = "acme"\n')
-    for name in ("HUNTER_CONFIG", "DATABASE_URL", "HUNTER_CUSTOMER", "HUNTER_ACTOR"):
+    # No real keys either: a developer's GROQ_API_KEY must not send tests to the real service.
+    for name in (
+        "HUNTER_CONFIG",
+        "DATABASE_URL",
+        "HUNTER_CUSTOMER",
+        "HUNTER_ACTOR",
+        "GROQ_API_KEY",
+        "OPENAI_API_KEY",
+        "HUNTER_API_KEY",
+        "APOLLO_API_KEY",
+        "TWILIO_ACCOUNT_SID",
+        "TWILIO_AUTH_TOKEN",
+        "WEBHOOK_SECRET",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HUNTER_DATABASE_URL", db_url)
     monkeypatch.chdir(folder)

@@ -6,7 +6,15 @@ from typing import Annotated
 
 import typer
 
-from hunter_cli.cli.output import console, emit, fmt_credits, fmt_time, handle_errors, table
+from hunter_cli.cli.output import (
+    console,
+    emit,
+    escape,
+    fmt_credits,
+    fmt_time,
+    handle_errors,
+    table,
+)
 from hunter_cli.cli.params import CustomerOption, JsonOption, database_of, settings_of
 
 app = typer.Typer(
@@ -120,9 +128,9 @@ def show(
             f"{fmt_credits(data['credits_used'])}."
         )
         for warning in data["warnings"] or []:
-            console.print(f"[yellow]warning:[/] {warning}")
+            console.print(f"[yellow]warning:[/] {escape(warning)}")
         if data["error"]:
-            console.print(f"[red]error:[/] {data['error']}")
+            console.print(f"[red]error:[/] {escape(data['error'])}")
 
     emit(data, json_output=json_output, render=render)
 

@@ -93,8 +93,11 @@ def table(
             overflow="fold",
             no_wrap=side == "right" or name in _NO_WRAP,
         )
+    from rich.text import Text
+
     for row in rows:
-        result.add_row(*("" if cell is None else str(cell) for cell in row))
+        # Text, not markup: a value like "[ai]" or "[bold]" is data, shown as it is.
+        result.add_row(*(Text("" if cell is None else str(cell)) for cell in row))
     return result
 
 

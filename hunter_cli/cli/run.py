@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from hunter_cli.cli.output import console, err_console, fmt_credits, handle_errors, table
+from hunter_cli.cli.output import console, err_console, escape, fmt_credits, handle_errors, table
 from hunter_cli.cli.params import CustomerOption, JsonOption, settings_of
 from hunter_cli.errors import ExitCode
 
@@ -177,14 +177,14 @@ def render_result(result) -> None:
     )
     render_outputs(result.outputs)
     for warning in result.warnings:
-        err_console.print(f"[yellow]warning:[/] {warning}")
+        err_console.print(f"[yellow]warning:[/] {escape(warning)}")
     console.print(
         f"Status: [bold]{result.status}[/]. Credits used {fmt_credits(result.credits_used)} "
         f"(held {fmt_credits(result.credits_reserved)}), available "
         f"{fmt_credits(result.credits_available)}. Execution {result.execution_id}"
     )
     if result.error:
-        err_console.print(f"[red]error:[/] {result.error}")
+        err_console.print(f"[red]error:[/] {escape(result.error)}")
 
 
 LEAD_COLUMNS = ["name", "title", "company", "email", "score", "tier"]
@@ -211,6 +211,6 @@ def render_outputs(outputs) -> None:
         elif isinstance(value, dict | list):
             import json
 
-            console.print(f"{key}: {json.dumps(value, ensure_ascii=False)[:500]}")
+            console.print(f"{key}: {json.dumps(value, ensure_ascii=False)[:500]}", markup=False)
         else:
-            console.print(f"{key}: {value}")
+            console.print(f"{key}: {value}", markup=False)

@@ -54,6 +54,8 @@ class StepContext:
     meta: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     credits_used: Decimal | None = None  # set by a component whose cost is not fixed
+    # The step's output_schema control, for a component that can ask again on a mismatch.
+    output_schema: dict[str, Any] | None = None
 
     @property
     def customer(self) -> Customer:

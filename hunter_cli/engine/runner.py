@@ -22,6 +22,7 @@ from sqlalchemy import update
 from hunter_cli import ledger
 from hunter_cli.audit import append_audit, to_plain_json
 from hunter_cli.components import estimate_step_credits, get_component
+from hunter_cli.components.ai import require_ai_ready
 from hunter_cli.components.base import StepContext, StepError, StepTimeout, TransientStepError
 from hunter_cli.config import Settings
 from hunter_cli.customers import resolve_customer
@@ -205,6 +206,8 @@ class Runner:
         if options.plan_only:
             return self._plan(loaded, customer_ref, inputs, reserve, options)
 
+        # A configured AI provider without its key stops here: before any hold or record.
+        require_ai_ready(steps, self.settings)
         run = self._start(loaded, customer_ref, inputs, reserve)
         status = "success"
         error: str | None = None
@@ -438,6 +441,7 @@ class Runner:
                         evaluate_fn=_evaluate,
                         no_cache=options.no_cache,
                         deadline=(time.monotonic() + timeout) if timeout else None,
+                        output_schema=controls.get("output_schema"),
                     )
                     if options.send:
                         ctx.meta["send"] = True  # correspondence delivers instead of queuing

@@ -8,7 +8,7 @@ import json
 import re
 from typing import Any
 
-from hunter_cli.providers.ai.base import ChatRequest, ChatResponse
+from hunter_cli.providers.ai.base import ChatRequest, ChatResponse, ProviderOptions
 
 # Related terms for common B2B search words; enough to make the demo search sensible.
 SYNONYMS: dict[str, list[str]] = {
@@ -146,10 +146,13 @@ def write_email(data: dict[str, Any], part: str) -> dict[str, Any]:
 class OfflineProvider:
     name = "offline"
 
-    def __init__(self, **_config: Any) -> None:
+    def __init__(self, options: ProviderOptions | None = None) -> None:
+        self.options = options
+
+    def close(self) -> None:
         pass
 
-    def complete(self, request: ChatRequest) -> ChatResponse:
+    def complete(self, request: ChatRequest, *, deadline: float | None = None) -> ChatResponse:
         prompt = request.messages[-1]["content"] if request.messages else ""
         data = request.input
         task = request.task or "generate"

@@ -1,0 +1,164 @@
+"""The one retry policy AI providers share: a 429, a 5xx, a timeout or a lost connection is
+tried again (honouring Retry-After), within the step's deadline; nothing else is.
+
+We retry per request, inside the provider, rather than failing the step for the runner to
+retry: an `ai` step with `items` makes one request per item, and a runner retry would ask
+again for every item already answered (and paid for)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import TypeVar
+
+from hunter_cli.providers.ai.base import ProviderOptions, TransientAiProviderError
+
+T = TypeVar("T")
+
+# A request is not started with less time than this left before the step's deadline.
+MIN_ATTEMPT_SECONDS = 0.05
+
+
+def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
+    """Seconds to wait from `retry-after-ms`, or `retry-after` as seconds or an HTTP date."""
+    if not headers:
+        return None
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return max(0.0, float(millis) / 1000)
+        except ValueError:
+            pass
+    value = (headers.get("retry-after") or "").strip()
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def attempt_timeout(options: ProviderOptions, deadline: float | None) -> float:
+    """One request's timeout: the configured one, cut to what is left of the step's time."""
+    if deadline is None:
+        return options.timeout
+    return max(MIN_ATTEMPT_SECONDS, min(options.timeout, deadline - time.monotonic()))
+
+
+def call_with_retries(
+    attempt: Callable[[float], T],
+    options: ProviderOptions,
+    deadline: float | None,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Call attempt(timeout) until it returns, retrying TransientAiProviderError at most
+    options.max_retries times. The last error is raised with how many attempts were made."""
+    retries = 0
+    while True:
+        try:
+            return attempt(attempt_timeout(options, deadline))
+        except TransientAiProviderError as exc:
+            wait = exc.retry_after
+            if wait is None:
+                wait = options.retry_backoff * (2**retries)
+            out_of_time = deadline is not None and (
+                time.monotonic() + wait + MIN_ATTEMPT_SECONDS >= deadline
+            )
+            # A Retry-After beyond max_retry_wait (a daily limit, say) is not worth blocking
+            # on here; the step's own `retry` control may still come back later.
+            if retries >= options.max_retries or out_of_time or wait > options.max_retry_wait:
+                tries = retries + 1
+                exc.message = f"{exc.message} ({tries} attempt{'s' if tries > 1 else ''})"
+                exc.args = (exc.message,)
+                raise
+            retries += 1
+            sleep(wait)
+
+
+# --- HTTP status -> error -----------------------------------------------------------------------
+
+EXCERPT_LIMIT = 300
+
+
+def server_message(body: object) -> str:
+    """The error text of an OpenAI-shaped ({"error": {"message"}}) or Ollama-shaped
+    ({"error": "..."}) body, on one line and short."""
+    text = ""
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict):
+            text = str(error.get("message") or "")
+        elif error:
+            text = str(error)
+    elif isinstance(body, str | bytes):
+        text = body.decode(errors="replace") if isinstance(body, bytes) else body
+    text = " ".join(text.split())
+    return text[:EXCERPT_LIMIT] + ("..." if len(text) > EXCERPT_LIMIT else "")
+
+
+def error_for_status(
+    options: ProviderOptions,
+    status: int,
+    headers: Mapping[str, str] | None,
+    body: object,
+) -> Exception:
+    """The exception for an HTTP error answer. Messages name the key's variable, never the
+    key; only 408, 429 and 5xx are worth another attempt."""
+    from hunter_cli.providers.ai.base import AiProviderError, InvalidJsonAnswer
+
+    name = options.name
+    said = server_message(body)
+    suffix = f": {said}" if said else ""
+    error = body.get("error") if isinstance(body, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    if status == 429:
+        return TransientAiProviderError(
+            f"{name} rate limit (HTTP 429){suffix}",
+            status=status,
+            retry_after=parse_retry_after(headers),
+        )
+    if status == 408 or status >= 500:
+        return TransientAiProviderError(
+            f"{name} server error (HTTP {status}){suffix}",
+            status=status,
+            retry_after=parse_retry_after(headers),
+        )
+    if status == 401:
+        if options.api_key_env:
+            message = f"{name} rejected the API key in {options.api_key_env} (HTTP 401){suffix}"
+        else:
+            message = (
+                f"{name} asks for an API key (HTTP 401){suffix}; set api_key_env under "
+                f"[ai.{name}] to the environment variable that holds it"
+            )
+        return AiProviderError(message, status=status)
+    if status == 403:
+        held = f" in {options.api_key_env}" if options.api_key_env else ""
+        return AiProviderError(
+            f"{name} refused the request (HTTP 403){suffix}; check that the key{held} may use "
+            f"model {options.model}",
+            status=status,
+        )
+    if status == 404:
+        return AiProviderError(
+            f"{name}: not found (HTTP 404){suffix}; check the model ({options.model}) and base_url",
+            status=status,
+        )
+    if status == 400 and code == "json_validate_failed":
+        failed = error.get("failed_generation") if isinstance(error, dict) else None
+        return InvalidJsonAnswer(
+            f"the model's answer is not valid JSON ({name}: {said or 'json_validate_failed'})",
+            text=str(failed or ""),
+            status=status,
+        )
+    return AiProviderError(f"{name} refused the request (HTTP {status}){suffix}", status=status)
