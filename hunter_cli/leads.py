@@ -345,7 +345,9 @@ def _field_providers(raw: dict[str, Any], fields: dict[str, Any], default: str) 
     data = raw.get("data") if isinstance(raw.get("data"), dict) else {}
     provenance = data.get(PROVENANCE) if isinstance(data.get(PROVENANCE), dict) else {}
     names = [*LEAD_FIELDS, "score", "tier", *fields["data"]]
-    return {n: str(own or provenance.get(n) or default) for n in names if n != PROVENANCE}
+    # A lead's own per-field provenance (e.g. merged from several providers) is the most
+    # precise answer; source_provider covers the fields it does not name.
+    return {n: str(provenance.get(n) or own or default) for n in names if n != PROVENANCE}
 
 
 def _main_provider(providers: dict[str, str], fields: dict[str, Any]) -> str:

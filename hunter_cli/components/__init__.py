@@ -38,9 +38,24 @@ def get_component(step_type: str) -> Component:
 
 
 def estimate_step_credits(step: dict[str, Any]) -> Decimal:
-    """A step's price, or for per-token pricing the most it can cost (its max_tokens)."""
+    """A step's price, or for per-token pricing the most it can cost (its max_tokens); for a
+    waterfall, the sum of its providers' prices (it may have to ask every one)."""
     from hunter_cli.db.types import to_credits
 
+    providers = step.get("providers")
+    if (
+        step.get("type") == "action"
+        and step.get("action") == "waterfall"
+        and isinstance(providers, list)
+    ):
+        return sum(
+            (
+                to_credits(entry.get("credits", DEFAULT_STEP_CREDITS))
+                for entry in providers
+                if isinstance(entry, dict)
+            ),
+            to_credits(0),
+        )
     credits = step.get("credits", DEFAULT_STEP_CREDITS)
     if isinstance(credits, dict):
         per_1k = to_credits(credits.get("per_1k_tokens", 0))

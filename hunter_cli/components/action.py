@@ -10,6 +10,7 @@ from hunter_cli.components.base import StepContext, StepError
 # action -> "module:Class". The one place a new action is registered.
 ACTIONS: dict[str, str] = {
     "lead_search": "hunter_cli.components.actions.lead_search:LeadSearch",
+    "waterfall": "hunter_cli.components.actions.waterfall:Waterfall",
     "api_call": "hunter_cli.components.actions.api_call:ApiCall",
     "db_query": "hunter_cli.components.actions.db_query:DbQuery",
     "data_processing": "hunter_cli.components.actions.data_processing:DataProcessing",

@@ -22,6 +22,7 @@ from sqlalchemy import update
 from hunter_cli import ledger
 from hunter_cli.audit import append_audit, to_plain_json
 from hunter_cli.components import estimate_step_credits, get_component
+from hunter_cli.components.actions.lead_search import preflight_lead_providers
 from hunter_cli.components.ai import require_ai_ready
 from hunter_cli.components.base import StepContext, StepError, StepTimeout, TransientStepError
 from hunter_cli.config import Settings
@@ -208,6 +209,7 @@ class Runner:
 
         # A configured AI provider without its key stops here: before any hold or record.
         require_ai_ready(steps, self.settings)
+        preflight_lead_providers(steps, inputs, self.settings)
         run = self._start(loaded, customer_ref, inputs, reserve)
         status = "success"
         error: str | None = None
@@ -450,7 +452,8 @@ class Runner:
                         _check_output(output, controls["output_schema"])
                     result.output = output
                     result.meta = to_plain_json(ctx.meta)
-                    result.credits = _step_cost(controls, ctx, price)
+                    # Work paid for by failed transient attempts is charged too.
+                    result.credits = _step_cost(controls, ctx, price) + paid
                     for warning in ctx.warnings:
                         if warning not in run.warnings:
                             run.warnings.append(warning)

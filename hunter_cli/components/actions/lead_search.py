@@ -1,10 +1,20 @@
 """`action: lead_search`: ask a lead provider (default: the bundled `local` dataset) for
 people matching a query, keywords and filters. Finding is not storing: a later
-`db_query upsert_leads` step keeps them."""
+`db_query upsert_leads` step keeps them.
+
+Providers: `local` (the sample dataset), `csv` (your own file: the step's `path` or
+[providers.csv] path), `hunter_io` (one company by domain: the query or filters.domain) and
+`apollo` (role keywords become titles, the rest keywords; filters become Apollo's fields).
+Settings come from hunter.toml's [providers.NAME] table; an API key from the environment
+variable it names. `preflight_lead_providers` lets a run check those keys before it reserves
+any credits.
+"""
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 from typing import Any
 
 from hunter_cli.components.base import StepContext, StepError, TransientStepError
@@ -12,6 +22,8 @@ from hunter_cli.components.base import StepContext, StepError, TransientStepErro
 DEFAULT_PROVIDER = "local"
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 1000
+# Providers that search a file: the step's `path` names it.
+FILE_PROVIDERS = ("csv", "local")
 
 
 def _provider_name(params: dict[str, Any]) -> str:
@@ -41,8 +53,10 @@ def _query_and_keywords(value: Any) -> tuple[str, list[str]]:
     if isinstance(value, list):
         return "", _split_keywords(value)
     if isinstance(value, dict):
-        data = value.get("data") if isinstance(value.get("data"), dict) else value
-        text = data.get("query") if isinstance(data.get("query"), str) else ""
+        inner = value.get("data")
+        data: dict[str, Any] = inner if isinstance(inner, dict) else value
+        query = data.get("query")
+        text = query if isinstance(query, str) else ""
         keywords = data.get("keywords")
         if keywords is None and isinstance(value.get("text"), str):
             keywords = value["text"]
@@ -64,22 +78,79 @@ def _limit(value: Any) -> int:
     return min(limit, MAX_LIMIT)
 
 
-def _provider_config(name: str, ctx: StepContext) -> dict[str, Any]:
+def provider_settings(name: str, settings: Any) -> dict[str, Any]:
     """Settings for a provider from hunter.toml's [providers.NAME] table, if any."""
-    config = ctx.settings.section("providers").get(name)
+    config = settings.section("providers").get(name)
     return dict(config) if isinstance(config, dict) else {}
+
+
+def resolve_path(value: Any, settings: Any) -> str:
+    """A file named in a recipe or hunter.toml, relative to the workspace (not to wherever
+    the command happens to run)."""
+    if not isinstance(value, str) or not value.strip():
+        raise StepError(f"path must name a file, not {value!r}")
+    path = Path(value.strip()).expanduser()
+    if not path.is_absolute() and settings.workspace is not None:
+        path = Path(settings.workspace) / path
+    return str(path)
+
+
+def build_provider(
+    name: str,
+    settings: Any,
+    *,
+    path: Any = None,
+    deadline: float | None = None,
+) -> Any:
+    """The named provider with its hunter.toml settings (plus the step's csv `path` and
+    deadline), or StepError for an unknown name or a bad setting."""
+    from hunter_cli.providers.leads import PROVIDERS, LeadProviderError, get_provider
+
+    if name not in PROVIDERS:
+        raise StepError(f"unknown lead provider {name!r}; known providers: " + ", ".join(PROVIDERS))
+    config = provider_settings(name, settings)
+    if path is not None:
+        if name not in FILE_PROVIDERS:
+            raise StepError(f"path names a file for the csv provider; {name} does not read one")
+        config["path"] = path
+    if isinstance(config.get("path"), str):
+        config["path"] = resolve_path(config["path"], settings)
+    if deadline is not None:
+        config["deadline"] = deadline
+    try:
+        return get_provider(name, config)
+    except LeadProviderError as exc:
+        raise StepError(exc.message) from None
+    except TypeError as exc:  # a setting the provider does not take
+        raise StepError(f"hunter.toml: providers.{name}: {exc}") from None
+
+
+def provider_failure(name: str, exc: Exception) -> StepError:
+    """A provider's exception as the step's: transient ones keep their Retry-After."""
+    from hunter_cli.providers.leads import TransientLeadProviderError
+
+    message = getattr(exc, "message", str(exc))
+    prefix = "" if message.startswith(f"{name}:") else f"lead provider {name}: "
+    if isinstance(exc, TransientLeadProviderError):
+        error = TransientStepError(prefix + message)
+        error.retry_after = exc.retry_after  # type: ignore[attr-defined]
+        return error
+    return StepError(prefix + message)
+
+
+def key_status(provider: Any) -> dict[str, Any] | None:
+    """Whether the provider's key variable is set (never its value); None if it needs none."""
+    env = getattr(provider, "api_key_env", None)
+    if not env:
+        return None
+    return {"name": env, "set": bool(os.environ.get(env, "").strip())}
 
 
 class LeadSearch:
     """Returns {"leads": [...], "count": n, "provider": name}."""
 
     def run(self, params: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
-        from hunter_cli.providers.leads import (
-            LeadProviderError,
-            LeadQuery,
-            TransientLeadProviderError,
-            get_provider,
-        )
+        from hunter_cli.providers.leads import LeadProviderError, LeadQuery
 
         name = _provider_name(params)
         text, from_query = _query_and_keywords(params.get("query"))
@@ -90,18 +161,110 @@ class LeadSearch:
         query = LeadQuery(
             query=text, keywords=keywords, filters=dict(filters), limit=_limit(params.get("limit"))
         )
-        try:
-            provider = get_provider(name, _provider_config(name, ctx))
-            leads = provider.search(query)
-        except KeyError as exc:
-            raise StepError(str(exc.args[0])) from None
-        except TransientLeadProviderError as exc:
-            raise TransientStepError(f"lead provider {name}: {exc.message}") from None
-        except LeadProviderError as exc:
-            raise StepError(f"lead provider {name}: {exc.message}") from None
-        ctx.check_deadline()
+        provider = build_provider(
+            name, ctx.settings, path=params.get("path"), deadline=ctx.deadline
+        )
         ctx.meta["provider"] = name
+        try:
+            leads = provider.search(query)
+        except LeadProviderError as exc:
+            raise provider_failure(name, exc) from None
+        finally:
+            requests = getattr(provider, "requests_made", None)
+            if requests is not None:
+                ctx.meta["requests"] = requests
+        ctx.check_deadline()
+        for lead in leads:
+            lead.setdefault("source_provider", name)  # provenance of every stored field
         return {"leads": leads, "count": len(leads), "provider": name}
 
     def plan(self, params: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
-        return {"provider": f"leads:{_provider_name(params)}"}
+        name = _provider_name(params)
+        plan: dict[str, Any] = {"provider": f"leads:{name}"}
+        try:
+            status = key_status(build_provider(name, ctx.settings, path=params.get("path")))
+        except StepError:
+            status = None
+        if status is not None:
+            plan["api_key_env"] = status
+        return plan
+
+
+# --- preflight -----------------------------------------------------------------------------
+
+
+def _static(value: Any, inputs: dict[str, Any]) -> Any:
+    """A parameter as far as the run's inputs decide it; None when it needs earlier steps."""
+    from hunter_cli.recipe.templates import TemplateError, render_value
+
+    try:
+        return render_value(value, {"inputs": inputs})
+    except TemplateError:
+        return None
+
+
+def _may_run(step: dict[str, Any], inputs: dict[str, Any]) -> bool:
+    from hunter_cli.recipe.templates import evaluate_condition
+
+    condition = step.get("if")
+    if condition is None:
+        return True
+    try:
+        return bool(evaluate_condition(condition, {"inputs": inputs}))
+    except Exception:  # depends on earlier steps (or is broken): it may well run
+        return True
+
+
+def missing_provider_keys(
+    steps: list[dict[str, Any]], inputs: dict[str, Any], settings: Any
+) -> list[str]:
+    """One line per lead_search step (or waterfall with no usable provider) whose provider's
+    API key variable is not set. Providers decided by earlier steps are not checked here."""
+    problems: list[str] = []
+    for step in steps:
+        if step.get("type") != "action" or not _may_run(step, inputs):
+            continue
+        action = step.get("action")
+        if action == "lead_search":
+            names = [_static(step.get("provider") or DEFAULT_PROVIDER, inputs)]
+        elif action == "waterfall" and isinstance(step.get("providers"), list):
+            names = [
+                _static(entry.get("provider"), inputs)
+                for entry in step["providers"]
+                if isinstance(entry, dict)
+            ]
+        else:
+            continue
+        missing: list[str] = []
+        for name in names:
+            if not isinstance(name, str):
+                missing = []  # decided at run time: cannot judge the step now
+                break
+            try:
+                status = key_status(build_provider(name.strip(), settings))
+            except StepError:
+                continue  # the step itself reports an unknown provider or a bad setting
+            if status is not None and not status["set"]:
+                missing.append(f"{status['name']} (for {name.strip()})")
+        if missing and (action == "lead_search" or len(missing) == len(names)):
+            problems.append(
+                f"step '{step.get('id')}': environment variable "
+                + ", ".join(missing)
+                + " is not set"
+            )
+    return problems
+
+
+def preflight_lead_providers(
+    steps: list[dict[str, Any]], inputs: dict[str, Any], settings: Any
+) -> None:
+    """ConfigError before anything is reserved when a lead provider's key is missing. The
+    runner calls this just before reserving credits."""
+    from hunter_cli.errors import ConfigError
+
+    problems = missing_provider_keys(steps, inputs, settings)
+    if problems:
+        raise ConfigError(
+            "; ".join(problems)
+            + ": set it (or name another in hunter.toml: providers.NAME.api_key_env) and run again"
+        )

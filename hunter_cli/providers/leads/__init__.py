@@ -6,32 +6,41 @@ import importlib
 from typing import Any
 
 from hunter_cli.providers.leads.base import (
+    LOOKUPS,
     LeadProvider,
     LeadProviderError,
     LeadQuery,
+    MissingApiKeyError,
     TransientLeadProviderError,
+    supported_lookups,
 )
 
 __all__ = [
+    "LOOKUPS",
     "PROVIDERS",
     "LeadProvider",
     "LeadProviderError",
     "LeadQuery",
+    "MissingApiKeyError",
     "TransientLeadProviderError",
     "get_provider",
+    "supported_lookups",
 ]
 
 # name -> "module:Class". The one place a new lead provider is registered.
 PROVIDERS: dict[str, str] = {
     "local": "hunter_cli.providers.leads.local:LocalProvider",
+    "csv": "hunter_cli.providers.leads.csv_file:CsvProvider",
+    "hunter_io": "hunter_cli.providers.leads.hunter_io:HunterIoProvider",
+    "apollo": "hunter_cli.providers.leads.apollo:ApolloProvider",
 }
 
 
 def get_provider(name: str, config: dict[str, Any] | None = None) -> LeadProvider:
+    """A provider built from its hunter.toml table ([providers.NAME]). KeyError for an unknown
+    name; LeadProviderError for a bad setting; TypeError for an unknown one."""
     target = PROVIDERS.get(name)
     if target is None:
-        raise KeyError(
-            f"unknown lead provider {name!r}; known providers: " + ", ".join(sorted(PROVIDERS))
-        )
+        raise KeyError(f"unknown lead provider {name!r}; known providers: " + ", ".join(PROVIDERS))
     module_name, class_name = target.split(":")
     return getattr(importlib.import_module(module_name), class_name)(**(config or {}))

@@ -1,5 +1,6 @@
-"""The interface lead_search calls: a query in, lead dicts out. Also the normalisers the
-lead store shares with providers, so a provider's domain filter and the store's dedupe agree."""
+"""The interface lead_search calls: a query in, lead dicts out; the single lookups a waterfall
+step calls (find_email, verify_email, enrich_company); and the normalisers the lead store
+shares with providers, so a provider's domain filter and the store's dedupe agree."""
 
 from __future__ import annotations
 
@@ -42,15 +43,47 @@ class LeadProviderError(Exception):
 
 
 class TransientLeadProviderError(LeadProviderError):
-    """A failure worth retrying: a timeout, a 429 or a 5xx."""
+    """A failure worth retrying: a timeout, a 429 or a 5xx. `retry_after` is the wait the
+    server asked for, in seconds (None if it named none)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class MissingApiKeyError(LeadProviderError):
+    """The environment variable that should hold the provider's key is not set."""
+
+    def __init__(self, message: str, *, env: str) -> None:
+        super().__init__(message)
+        self.env = env
 
 
 class LeadProvider(Protocol):
+    """Every provider searches. `api_key_env` names the variable its key is read from (None
+    for providers that need no key), so a run can check it before reserving credits."""
+
     name: str
+    api_key_env: str | None
 
     def search(self, query: LeadQuery) -> list[dict[str, Any]]:
-        """Leads with keys name, title, email, phone, company, domain and data."""
+        """Leads with keys name, title, email, phone, company, domain, data and
+        source_provider."""
         ...
+
+
+# The single lookups a waterfall step can ask for, and the method a provider implements for
+# each. A provider without the method does not offer the lookup.
+#   find_email(first_name, last_name, domain, company=None) -> person or None
+#   verify_email(email) -> {"email", "verification": {"status", ...}} or None
+#   enrich_company(domain) -> {"company", "domain", "data": {...}} or None
+# Answers are plain dicts carrying `source_provider`; a person's `verification.status` uses
+# Hunter's words (valid, invalid, accept_all, webmail, disposable, unknown).
+LOOKUPS = ("find_email", "verify_email", "enrich_company")
+
+
+def supported_lookups(provider: Any) -> list[str]:
+    return [name for name in LOOKUPS if callable(getattr(provider, name, None))]
 
 
 def normalise_email(value: Any) -> str | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from hunter_cli.providers.leads.base import (
     LeadProviderError,
     LeadQuery,
     normalise_domain,
+    normalise_name,
 )
 
 NAME = "local"
@@ -217,12 +219,12 @@ def _as_int(name: str, value: Any) -> int:
 
 
 class _Filters:
-    def __init__(self, filters: dict[str, Any]) -> None:
+    def __init__(self, filters: dict[str, Any], provider: str = NAME) -> None:
         unknown = sorted(set(filters) - set(FILTERS))
         if unknown:
             raise LeadProviderError(
-                f"unknown filter {unknown[0]!r} for the local lead provider; known filters: "
-                + ", ".join(FILTERS)
+                f"unknown filter {unknown[0]!r} for the {provider} lead provider; known "
+                "filters: " + ", ".join(FILTERS)
             )
         given = {k: v for k, v in filters.items() if v is not None and v != "" and v != []}
 
@@ -239,7 +241,8 @@ class _Filters:
         self.domain = normalise_domain(given["domain"]) if "domain" in given else None
 
     def company_ok(self, company: dict[str, Any]) -> bool:
-        location = company.get("location") if isinstance(company.get("location"), dict) else {}
+        place = company.get("location")
+        location: dict[str, Any] = place if isinstance(place, dict) else {}
         size = company.get("size")
         checks = (
             self.industries is None or _squash(company.get("industry") or "") in self.industries,
@@ -259,7 +262,21 @@ class _Filters:
         return self.titles is None or any(t in title.casefold() for t in self.titles)
 
 
-def _lead(company: dict[str, Any], contact: dict[str, Any]) -> dict[str, Any]:
+def company_data(company: dict[str, Any], contact: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A lead's `data`: the company's details (and the person's LinkedIn)."""
+    return {
+        "industry": company.get("industry"),
+        "size": company.get("size"),
+        "size_band": company.get("size_band"),
+        "location": company.get("location"),
+        "technologies": list(company.get("technologies") or []),
+        "description": company.get("description"),
+        "linkedin": (contact or {}).get("linkedin"),
+        "founded": company.get("founded"),
+    }
+
+
+def _lead(company: dict[str, Any], contact: dict[str, Any], provider: str) -> dict[str, Any]:
     return {
         "name": contact.get("name"),
         "title": contact.get("title"),
@@ -267,51 +284,116 @@ def _lead(company: dict[str, Any], contact: dict[str, Any]) -> dict[str, Any]:
         "phone": contact.get("phone"),
         "company": company.get("name"),
         "domain": normalise_domain(company.get("domain")),
-        "data": {
-            "industry": company.get("industry"),
-            "size": company.get("size"),
-            "size_band": company.get("size_band"),
-            "location": company.get("location"),
-            "technologies": list(company.get("technologies") or []),
-            "description": company.get("description"),
-            "linkedin": contact.get("linkedin"),
-            "founded": company.get("founded"),
-        },
-        "source_provider": NAME,
+        "data": company_data(company, contact),
+        "source_provider": provider,
     }
+
+
+def search_companies(
+    companies: Iterable[dict[str, Any]], query: LeadQuery, provider: str
+) -> list[dict[str, Any]]:
+    """The people of these companies that match the query, best first: the matching rules of
+    `local`, shared with every provider that searches a dataset of the same shape (csv)."""
+    matcher = _Matcher(_terms(query))
+    filters = _Filters(dict(query.filters or {}), provider)
+    ranked: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+    for company in companies:
+        if not filters.company_ok(company):
+            continue
+        company_score = matcher.company_score(company)
+        if company_score is None:
+            continue
+        for contact in company.get("contacts") or []:
+            title = str(contact.get("title") or "")
+            if not filters.title_ok(title):
+                continue
+            role_score = matcher.role_score(title)
+            if matcher.roles and not role_score:
+                continue
+            # Best match first; names break ties so the same query gives the same list.
+            key = (
+                -(company_score + WEIGHT_ROLE * role_score),
+                str(company.get("name") or "").casefold(),
+                str(contact.get("name") or "").casefold(),
+            )
+            ranked.append((key, _lead(company, contact, provider)))
+    ranked.sort(key=lambda pair: pair[0])
+    return [lead for _key, lead in ranked[: max(0, query.limit)]]
+
+
+def find_person_email(
+    companies: Iterable[dict[str, Any]],
+    provider: str,
+    first_name: str | None,
+    last_name: str | None,
+    domain: str | None,
+    company: str | None = None,
+) -> dict[str, Any] | None:
+    """A waterfall's find_email against a dataset: the contact of that name at that domain
+    (or company). The dataset's addresses were never verified: status `unknown`."""
+    wanted = normalise_name(f"{first_name or ''} {last_name or ''}")
+    where = normalise_domain(domain)
+    if not wanted:
+        return None
+    for entry in companies:
+        same_domain = where is not None and normalise_domain(entry.get("domain")) == where
+        same_company = (
+            where is None
+            and company is not None
+            and normalise_name(entry.get("name")) == normalise_name(company)
+        )
+        if not (same_domain or same_company):
+            continue
+        for contact in entry.get("contacts") or []:
+            if normalise_name(contact.get("name")) == wanted and contact.get("email"):
+                lead = _lead(entry, contact, provider)
+                return {
+                    **lead,
+                    "first_name": first_name,
+                    "last_name": last_name,
+                    "verification": {"status": "unknown", "source": "dataset"},
+                }
+    return None
+
+
+def find_company(
+    companies: Iterable[dict[str, Any]], provider: str, domain: str | None
+) -> dict[str, Any] | None:
+    """A waterfall's enrich_company against a dataset."""
+    where = normalise_domain(domain)
+    for entry in companies:
+        if where is not None and normalise_domain(entry.get("domain")) == where:
+            return {
+                "company": entry.get("name"),
+                "domain": where,
+                "data": company_data(entry),
+                "source_provider": provider,
+            }
+    return None
 
 
 class LocalProvider:
     """Searches the bundled sample dataset (or `path`, a file of the same shape)."""
 
     name = NAME
+    api_key_env = None
 
     def __init__(self, path: str | None = None, **_config: Any) -> None:
         self.path = str(path) if path else str(dataset_path())
 
     def search(self, query: LeadQuery) -> list[dict[str, Any]]:
-        matcher = _Matcher(_terms(query))
-        filters = _Filters(dict(query.filters or {}))
-        ranked: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
-        for company in load_companies(self.path):
-            if not filters.company_ok(company):
-                continue
-            company_score = matcher.company_score(company)
-            if company_score is None:
-                continue
-            for contact in company.get("contacts") or []:
-                title = str(contact.get("title") or "")
-                if not filters.title_ok(title):
-                    continue
-                role_score = matcher.role_score(title)
-                if matcher.roles and not role_score:
-                    continue
-                # Best match first; names break ties so the same query gives the same list.
-                key = (
-                    -(company_score + WEIGHT_ROLE * role_score),
-                    str(company.get("name") or "").casefold(),
-                    str(contact.get("name") or "").casefold(),
-                )
-                ranked.append((key, _lead(company, contact)))
-        ranked.sort(key=lambda pair: pair[0])
-        return [lead for _key, lead in ranked[: max(0, query.limit)]]
+        return search_companies(load_companies(self.path), query, NAME)
+
+    def find_email(
+        self,
+        first_name: str | None,
+        last_name: str | None,
+        domain: str | None,
+        company: str | None = None,
+    ) -> dict[str, Any] | None:
+        return find_person_email(
+            load_companies(self.path), NAME, first_name, last_name, domain, company
+        )
+
+    def enrich_company(self, domain: str) -> dict[str, Any] | None:
+        return find_company(load_companies(self.path), NAME, domain)

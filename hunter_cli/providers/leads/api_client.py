@@ -1,0 +1,354 @@
+"""JSON-over-HTTP for the lead providers that call a vendor's API (hunter_io, apollo): the API
+key from an environment variable, timeouts, bounded retries that honour Retry-After, one clear
+error per failure, and the key scrubbed from every message and from httpx's log.
+
+Retries happen here rather than only in the runner because a search is several paged
+requests: a 429 on page 4 should wait and ask for page 4 again, not start over at page 1
+(and pay for pages 1-3 twice). When the retries here are used up, or the server asks for a
+longer wait than `max_wait` or the step has time left for, the error is a
+TransientLeadProviderError carrying `retry_after`, so the step's own `retry` control (which
+honours it) can still take over.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote, quote_plus, urlsplit
+
+from hunter_cli.providers.leads.base import (
+    LeadProviderError,
+    MissingApiKeyError,
+    TransientLeadProviderError,
+)
+
+__all__ = [
+    "ApiClient",
+    "HttpOptions",
+    "parse_retry_after",
+    "read_api_key",
+]
+
+REDACTED = "[REDACTED]"
+EXCERPT_LIMIT = 200
+# A status that means "not now" rather than "no": worth asking again after a wait.
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Retry-After as seconds from now: delta-seconds or an HTTP date; None if absent/bad."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def read_api_key(provider: str, env: str, what: str) -> str:
+    """The key from the environment variable `env`; MissingApiKeyError (naming the variable,
+    and where to change it) when it is not set."""
+    value = os.environ.get(env, "").strip()
+    if not value:
+        raise MissingApiKeyError(
+            f"{provider}: environment variable {env} is not set; it must hold your {what} "
+            f"(or name another in hunter.toml: providers.{provider}.api_key_env)",
+            env=env,
+        )
+    return value
+
+
+# --- keeping the key out of logs and messages ----------------------------------------------------
+
+
+class _Scrubber:
+    """Replaces every form a secret takes on the wire (raw, URL-encoded) by a marker."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        forms = {f for s in secrets if s for f in (s, quote(s, safe=""), quote_plus(s))}
+        ordered = sorted(forms, key=len, reverse=True)  # a whole secret before any part of it
+        self._pattern = re.compile("|".join(re.escape(f) for f in ordered)) if ordered else None
+
+    def text(self, value: str) -> str:
+        return self._pattern.sub(REDACTED, value) if self._pattern else value
+
+
+class _LogScrubFilter(logging.Filter):
+    """httpx logs every request's URL at INFO; Hunter's key travels in that URL."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._active: dict[int, _Scrubber] = {}
+
+    def add(self, scrubber: _Scrubber) -> None:
+        with self._lock:
+            self._active[id(scrubber)] = scrubber
+
+    def remove(self, scrubber: _Scrubber) -> None:
+        with self._lock:
+            self._active.pop(id(scrubber), None)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        with self._lock:
+            scrubbers = list(self._active.values())
+        if scrubbers:
+            message = original = record.getMessage()
+            for scrubber in scrubbers:
+                message = scrubber.text(message)
+            if message != original:
+                record.msg, record.args = message, None
+        return True
+
+
+_log_filter = _LogScrubFilter()
+for _name in ("httpx", "httpcore"):
+    logging.getLogger(_name).addFilter(_log_filter)
+
+
+# --- the client ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HttpOptions:
+    """How patient to be with one vendor. From hunter.toml's [providers.NAME] table; tests
+    set backoff to 0."""
+
+    base_url: str
+    timeout: float = 30.0  # seconds per request
+    max_retries: int = 2  # further attempts of one request after a 429, 5xx or timeout
+    backoff: float = 1.0  # seconds before the first retry when the server names no wait
+    max_wait: float = 30.0  # longest Retry-After waited for here; longer goes to the step
+    deadline: float | None = None  # time.monotonic() by which the step must be done
+
+    @classmethod
+    def from_config(
+        cls,
+        config: Mapping[str, Any],
+        *,
+        provider: str,
+        default_base_url: str,
+        own_settings: tuple[str, ...] = (),
+    ) -> HttpOptions:
+        """Options from a provider's settings; `own_settings` are the provider's other keys
+        (named in the message about a misspelt one)."""
+        known = ("base_url", "timeout", "max_retries", "backoff", "max_wait")
+        unknown = sorted(set(config) - {*known, "deadline"})
+        if unknown:
+            raise LeadProviderError(
+                f"unknown setting providers.{provider}.{unknown[0]} in hunter.toml; known "
+                "settings: " + ", ".join(sorted({*known, *own_settings}))
+            )
+
+        def number(name: str, default: float, *, whole: bool = False) -> Any:
+            value = config.get(name, default)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise LeadProviderError(
+                    f"hunter.toml: providers.{provider}.{name} must be a number of at least 0, "
+                    f"not {value!r}"
+                )
+            return int(value) if whole else float(value)
+
+        base_url = config.get("base_url") or default_base_url
+        if not isinstance(base_url, str) or not base_url.lower().startswith(
+            ("http://", "https://")
+        ):
+            raise LeadProviderError(
+                f"hunter.toml: providers.{provider}.base_url must be an http:// or https:// URL, "
+                f"not {base_url!r}"
+            )
+        deadline = config.get("deadline")
+        return cls(
+            base_url=base_url.rstrip("/"),
+            timeout=number("timeout", 30.0) or 30.0,
+            max_retries=number("max_retries", 2, whole=True),
+            backoff=number("backoff", 1.0),
+            max_wait=number("max_wait", 30.0),
+            deadline=float(deadline) if isinstance(deadline, int | float) else None,
+        )
+
+
+def _excerpt(text: str) -> str:
+    flat = " ".join(text.split())
+    if not flat:
+        return "(empty body)"
+    return flat if len(flat) <= EXCERPT_LIMIT else flat[: EXCERPT_LIMIT - 3] + "..."
+
+
+def error_detail(body: bytes) -> str:
+    """What a vendor's error body says, in one line: Hunter's errors[].details, Apollo's
+    error / message, or the start of the text."""
+    text = body.decode("utf-8", errors="replace")
+    try:
+        document = json.loads(text) if text.strip() else None
+    except ValueError:
+        document = None
+    if isinstance(document, dict):
+        errors = document.get("errors")
+        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+            first = errors[0]
+            detail = first.get("details") or first.get("message") or ""
+            ident = first.get("id") or first.get("code")
+            return _excerpt(f"{ident}: {detail}" if ident and detail else str(detail or ident))
+        for key in ("error", "message", "error_message", "detail"):
+            value = document.get(key)
+            if isinstance(value, str) and value.strip():
+                code = document.get("error_code")
+                return _excerpt(f"{code}: {value}" if isinstance(code, str) else value)
+    return _excerpt(text)
+
+
+class ApiClient:
+    """One vendor's API. `auth` puts the key into a request's query or headers; `key_env`
+    names the variable the key came from, for messages about a refused key."""
+
+    def __init__(
+        self,
+        provider: str,
+        options: HttpOptions,
+        *,
+        secret: str,
+        key_env: str,
+        auth: Callable[[dict[str, Any], dict[str, str]], None],
+    ) -> None:
+        self.provider = provider
+        self.options = options
+        self.key_env = key_env
+        self._auth = auth
+        self._scrub = _Scrubber([secret])
+        self.requests_made = 0  # answered requests, for the step's meta
+
+    # -- public -----------------------------------------------------------------------------
+    def get(self, path: str, params: dict[str, Any] | None = None, **kw: Any) -> Any:
+        return self.request("GET", path, params=params, **kw)
+
+    def post(self, path: str, body: Any, params: dict[str, Any] | None = None) -> Any:
+        return self.request("POST", path, params=params, body=body)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: Any = None,
+        retry_statuses: frozenset[int] = RETRY_STATUSES,
+        empty_statuses: frozenset[int] = frozenset(),
+    ) -> Any:
+        """The JSON answer of one request, retried within the limits of `options`; None for
+        a status in `empty_statuses` (a vendor's way of saying "nothing to tell you")."""
+        import httpx
+
+        url = self.options.base_url + path
+        target = self._target(method, url)
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        headers = {"Accept": "application/json"}
+        self._auth(query, headers)
+        content = None
+        if body is not None:
+            content = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        attempt = 0
+        _log_filter.add(self._scrub)
+        try:
+            while True:
+                attempt += 1
+                timeout = self._request_timeout(target)
+                retry_after: float | None = None
+                try:
+                    with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+                        response = client.request(
+                            method, url, params=query, headers=headers, content=content
+                        )
+                except httpx.TimeoutException:
+                    problem = f"{target} timed out after {timeout:.3g} s"
+                except httpx.TransportError as exc:
+                    problem = f"{target} failed: {self._scrub.text(str(exc)) or type(exc).__name__}"
+                else:
+                    status = response.status_code
+                    if status not in retry_statuses:
+                        self.requests_made += 1
+                        if status in empty_statuses:
+                            return None
+                        return self._answer(response, target)
+                    retry_after = parse_retry_after(response.headers.get("retry-after"))
+                    wait_note = (
+                        f" (retry after {retry_after:g} s)" if retry_after is not None else ""
+                    )
+                    problem = f"HTTP {status} from {target}{wait_note}: " + self._scrub.text(
+                        error_detail(response.content)
+                    )
+                wait = retry_after if retry_after is not None else self._backoff(attempt)
+                if attempt > self.options.max_retries or not self._can_wait(wait):
+                    raise TransientLeadProviderError(
+                        f"{self.provider}: {problem}", retry_after=retry_after
+                    )
+                time.sleep(wait)
+        finally:
+            _log_filter.remove(self._scrub)
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _target(self, method: str, url: str) -> str:
+        """The request as messages show it: never the query string (Hunter's key is there)."""
+        parts = urlsplit(url)
+        return self._scrub.text(f"{method} {parts.scheme}://{parts.netloc}{parts.path}")
+
+    def _remaining(self) -> float | None:
+        deadline = self.options.deadline
+        return None if deadline is None else deadline - time.monotonic()
+
+    def _request_timeout(self, target: str) -> float:
+        remaining = self._remaining()
+        if remaining is None:
+            return self.options.timeout
+        if remaining <= 0:
+            raise TransientLeadProviderError(f"{self.provider}: no time left to call {target}")
+        return min(self.options.timeout, remaining)
+
+    def _backoff(self, attempt: int) -> float:
+        return self.options.backoff * (2 ** (attempt - 1))
+
+    def _can_wait(self, wait: float) -> bool:
+        if wait > self.options.max_wait:
+            return False
+        remaining = self._remaining()
+        return remaining is None or wait < remaining
+
+    def _answer(self, response: Any, target: str) -> Any:
+        status = response.status_code
+        if status in (401, 403):
+            raise LeadProviderError(
+                f"{self.provider}: the API key in {self.key_env} was refused (HTTP {status} "
+                f"from {target}: {self._detail(response)}); check the key and its permissions"
+            )
+        if status >= 400:
+            raise LeadProviderError(
+                f"{self.provider}: HTTP {status} from {target}: {self._detail(response)}"
+            )
+        try:
+            return response.json() if response.content else None
+        except ValueError:
+            raise LeadProviderError(
+                f"{self.provider}: {target} answered HTTP {status} with something other than "
+                f"JSON: {self._scrub.text(_excerpt(response.text))}"
+            ) from None
+
+    def _detail(self, response: Any) -> str:
+        return self._scrub.text(error_detail(response.content))
