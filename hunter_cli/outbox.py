@@ -1,8 +1,8 @@
 """The outbox: every message a recipe sends is recorded here first, exactly once per key.
 
-In this version nothing leaves the machine: messages stay `queued` (or `skipped` when they
-could not be sent at all). Real delivery plugs in through `DELIVERY_HOOKS`, one hook per
-channel, which today all refuse with `DeliveryUnavailableError`.
+A message is `queued` until it is delivered (`hunter_cli.delivery`: with --send, `send = true`
+for the customer, or `hunter outbox send`), then `sending` -> `sent` or `failed`. `skipped`
+messages could not or must not be sent (an invalid address, the suppression list).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 import re
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.utils import parseaddr
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -22,10 +22,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hunter_cli.db.models import Customer, OutboxMessage
-from hunter_cli.errors import ExitCode, HunterError, NotFoundError, UsageError
+from hunter_cli.errors import NotFoundError, UsageError
+from hunter_cli.providers.channels.base import OutgoingMessage, display_url
 
 CHANNELS: tuple[str, ...] = ("email", "sms", "webhook", "push")
-STATUSES: tuple[str, ...] = ("queued", "sent", "skipped", "failed")
+STATUSES: tuple[str, ...] = ("queued", "sending", "sent", "skipped", "failed")
 
 # The widths of the model's columns: a longer key is hashed, a longer recipient refused.
 MAX_KEY = 400
@@ -43,13 +44,6 @@ _TOPIC = re.compile(r"^[A-Za-z0-9_.~%/-]{1,200}$")
 _HEX = re.compile(r"^[0-9a-f-]+$")
 
 
-class DeliveryUnavailableError(HunterError):
-    """Real delivery was asked for (--send), but this version only queues to the outbox."""
-
-    code = "delivery_unavailable"
-    exit_code = ExitCode.USAGE
-
-
 @dataclass(frozen=True)
 class Recipient:
     """A checked recipient: `key` identifies it in the message key, `error` says why it is
@@ -59,36 +53,6 @@ class Recipient:
     key: str
     error: str | None = None
     name: str | None = None  # display name from "Bob <bob@example.com>"
-
-
-@dataclass(frozen=True)
-class OutgoingMessage:
-    """What a delivery hook is handed: plain values, never a database row."""
-
-    id: uuid.UUID
-    message_key: str
-    channel: str
-    recipient: str
-    subject: str | None
-    body: str | None
-    html: str | None
-    payload: dict[str, Any] = field(default_factory=dict)
-
-
-DeliveryHook = Callable[[OutgoingMessage], None]
-
-
-def _delivery_not_available(message: OutgoingMessage) -> None:
-    raise DeliveryUnavailableError(
-        f"real delivery is not available yet ({message.channel} to "
-        f"{display_recipient(message.channel, message.recipient)}): run without --send; "
-        "messages are queued in the outbox (`hunter outbox list`)"
-    )
-
-
-#: channel -> the function that really sends a message. The seam for real delivery: a later
-#: version registers providers here (SMTP, an SMS gateway, signed webhooks, push).
-DELIVERY_HOOKS: dict[str, DeliveryHook] = dict.fromkeys(CHANNELS, _delivery_not_available)
 
 
 # --- recipients ------------------------------------------------------------------------------
@@ -148,20 +112,6 @@ CHECKS: dict[str, Callable[[Any], Recipient]] = {
     "webhook": check_url,
     "push": check_topic,
 }
-
-
-def display_url(url: str) -> str:
-    """A URL fit to show and audit: no user:password, and query values hidden (webhook URLs
-    often carry their token there)."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-    except ValueError:
-        return "(unparseable url)"
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    query = "…" if parts.query else ""
-    return urlunsplit((parts.scheme, host, parts.path, query, ""))
 
 
 def display_recipient(channel: str, recipient: str) -> str:
@@ -354,7 +304,11 @@ def message_to_dict(message: OutboxMessage, *, customer: str | None = None) -> d
         "payload": redact(message.payload or {}),
         "status": message.status,
         "error": message.error,
+        "attempts": message.attempts or 0,
+        "provider": message.provider,
+        "provider_message_id": message.provider_message_id,
         "created_at": message.created_at.isoformat() if message.created_at else None,
+        "sending_at": message.sending_at.isoformat() if message.sending_at else None,
         "sent_at": message.sent_at.isoformat() if message.sent_at else None,
         "delivered": message.status == "sent",
     }
@@ -370,7 +324,8 @@ def _display_key(message: OutboxMessage) -> str:
     return ":".join([*parts[:3], shown])
 
 
-def to_outgoing(message: OutboxMessage) -> OutgoingMessage:
+def to_outgoing(message: OutboxMessage, *, customer: str | None = None) -> OutgoingMessage:
+    """The plain values a provider is handed (it never sees the row)."""
     return OutgoingMessage(
         id=message.id,
         message_key=message.message_key,
@@ -380,18 +335,27 @@ def to_outgoing(message: OutboxMessage) -> OutgoingMessage:
         body=message.body,
         html=message.html,
         payload=dict(message.payload or {}),
+        customer=customer,
     )
 
 
-def deliver_message(message: OutboxMessage) -> None:
-    """Hand a queued message to its channel's delivery hook and mark it sent.
-
-    Every hook refuses in this version (DeliveryUnavailableError), so callers only get here
-    when someone asked for real delivery.
-    """
-    from hunter_cli.db.types import utcnow
-
-    hook = DELIVERY_HOOKS[message.channel]
-    hook(to_outgoing(message))
-    message.status = "sent"
-    message.sent_at = utcnow()
+def queued_ids(
+    session: Session,
+    customer: Customer | uuid.UUID | None = None,
+    *,
+    channel: str | None = None,
+    execution_id: uuid.UUID | None = None,
+    step_id: str | None = None,
+) -> list[uuid.UUID]:
+    """Ids of queued messages, oldest first (the order they were meant to go out in)."""
+    query = select(OutboxMessage.id).where(OutboxMessage.status == "queued")
+    if customer is not None:
+        customer_id = customer.id if isinstance(customer, Customer) else customer
+        query = query.where(OutboxMessage.customer_id == customer_id)
+    if channel is not None:
+        query = query.where(OutboxMessage.channel == channel)
+    if execution_id is not None:
+        query = query.where(OutboxMessage.execution_id == execution_id)
+    if step_id is not None:
+        query = query.where(OutboxMessage.step_id == step_id)
+    return list(session.scalars(query.order_by(OutboxMessage.created_at, OutboxMessage.id)))

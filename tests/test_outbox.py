@@ -113,17 +113,6 @@ def test_long_keys_are_hashed_to_fit_the_column():
     assert len(key) <= outbox.MAX_KEY and ":webhook:sha256:" in key
 
 
-def test_delivery_hooks_refuse_until_real_delivery_exists(seeded):
-    with seeded.session() as session:
-        acme = resolve_customer(session, "acme")
-        message, _ = _queue(session, acme, "ann@example.com")
-        with pytest.raises(
-            outbox.DeliveryUnavailableError, match="real delivery is not available yet"
-        ):
-            outbox.deliver_message(message)
-        assert message.status == "queued"
-
-
 def test_a_concurrent_writer_of_the_same_key_gets_the_existing_row(seeded):
     """Two transactions queue one key at once: one inserts, the other gets that row back
     (on PostgreSQL through the unique index and the savepoint; SQLite serialises writers)."""

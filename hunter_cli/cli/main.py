@@ -17,6 +17,7 @@ from hunter_cli.cli import (
     outbox,
     recipes,
     run,
+    suppress,
     workspace,
 )
 from hunter_cli.cli.params import GlobalOptions
@@ -82,6 +83,7 @@ app.add_typer(credits.app, name="credits")
 app.add_typer(audit.app, name="audit")
 app.add_typer(leads.app, name="leads")
 app.add_typer(outbox.app, name="outbox")
+app.add_typer(suppress.app, name="suppress")
 app.add_typer(db.app, name="db")
 
 

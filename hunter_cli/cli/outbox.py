@@ -1,4 +1,4 @@
-"""`hunter outbox`: the messages recipes asked to send (queued here; not delivered yet)."""
+"""`hunter outbox`: the messages recipes asked to send: list, show, and send the queued ones."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from hunter_cli.cli.output import console, emit, handle_errors, table
 from hunter_cli.cli.params import JsonOption, database_of, settings_of
 
 NOT_DELIVERED = (
-    "In this version messages are recorded in the outbox only (a dry run): nothing is sent."
+    "Queued messages wait here: nothing is sent until `hunter outbox send` (or a run with "
+    "--send, or `send = true` for the customer in hunter.toml)."
 )
 
 app = typer.Typer(
@@ -29,7 +30,7 @@ def list_messages(
     ] = None,
     status: Annotated[
         str | None,
-        typer.Option("--status", "-s", help="queued, sent, skipped or failed."),
+        typer.Option("--status", "-s", help="queued, sending, sent, skipped or failed."),
     ] = None,
     channel: Annotated[
         str | None, typer.Option("--channel", help="email, sms, webhook or push.")
@@ -42,8 +43,10 @@ def list_messages(
 ) -> None:
     """The newest messages in the outbox, optionally filtered.
 
-    A `skipped` message could not be sent (e.g. an invalid address); `show` gives the reason.
-    In this version messages stay `queued`: nothing is delivered.
+    A `skipped` message could not or must not be sent (an invalid address, the suppression
+    list); `show` gives the reason. A message in `sending` may or may not have reached its
+    recipient (the program stopped, or no answer came): it is never sent again by itself.
+    Queued messages wait: nothing is sent until `hunter outbox send`.
     """
     from hunter_cli import outbox
     from hunter_cli.customers import resolve_customer
@@ -73,7 +76,7 @@ def list_messages(
                         r["channel"],
                         r["recipient"],
                         r["subject"],
-                        r["status"],
+                        _status_label(r["status"]),
                     )
                     for r in rows
                 ],
@@ -124,11 +127,14 @@ def _headers(data: dict) -> str:
     payload = dict(data["payload"])
     status = data["status"]
     if status == "queued":
-        status += " (not delivered: dry run)"
+        dry = not data["attempts"] and not data["error"]
+        status += " (not delivered: dry run)" if dry else " (not delivered yet)"
+    elif status == "sending":
+        status += " (outcome unknown: never re-sent without --force-unknown)"
     lines = [
         ("id", data["id"]),
         ("status", status),
-        ("reason" if data["status"] == "skipped" else "error", data["error"]),
+        ("reason" if data["status"] in ("skipped", "queued") else "error", data["error"]),
         ("channel", data["channel"]),
         ("customer", data["customer"]),
         ("from", payload.pop("from", None)),
@@ -138,6 +144,10 @@ def _headers(data: dict) -> str:
         ("execution", data["execution_id"]),
         ("step", data["step_id"]),
         ("created", data["created_at"]),
+        ("attempts", data["attempts"] or None),
+        ("provider", data["provider"]),
+        ("provider id", data["provider_message_id"]),
+        ("sending since", data["sending_at"] if data["status"] == "sending" else None),
         ("sent", data["sent_at"]),
         ("key", data["message_key"]),
     ]
@@ -162,3 +172,129 @@ def _execution_id(value: str | None):
         return uuid.UUID(value)
     except ValueError:
         raise UsageError(f"not an execution id: {value!r} (give the full id)") from None
+
+
+def _status_label(status: str) -> str:
+    return "sending (unknown)" if status == "sending" else status
+
+
+@app.command("send")
+@handle_errors
+def send(
+    ctx: typer.Context,
+    message_ids: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="[ID]...", help="Messages to send (ids or 6+ character prefixes)."),
+    ] = None,
+    customer: Annotated[
+        str | None,
+        typer.Option(
+            "--customer",
+            "-c",
+            help="Whose messages (default: default_customer); with IDs, each must be theirs.",
+        ),
+    ] = None,
+    all_queued: Annotated[
+        bool, typer.Option("--all-queued", help="Send every queued message of the customer.")
+    ] = False,
+    channel: Annotated[
+        str | None, typer.Option("--channel", help="With --all-queued: only this channel.")
+    ] = None,
+    retry_failed: Annotated[
+        bool,
+        typer.Option("--retry-failed", help="Also send the given messages that failed before."),
+    ] = False,
+    force_unknown: Annotated[
+        bool,
+        typer.Option(
+            "--force-unknown",
+            help="Also send the given messages left in `sending`: they may already have "
+            "reached the recipient, so this can deliver them twice.",
+        ),
+    ] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Deliver queued messages you have reviewed (`hunter outbox list`, `show`).
+
+    Each message is checked against the suppression list and the customer's daily cap
+    right before it goes; over the cap it stays queued for another day. A message is
+    delivered at most once: one found in `sending` (the program stopped mid-delivery) is
+    refused unless you name it with --force-unknown.
+
+    Exit codes: 0 when nothing failed, 5 when some were sent and others failed, 1 when
+    none was sent and some failed or were refused, 2 for bad options or configuration.
+    """
+    from hunter_cli.cli.output import err_console
+    from hunter_cli.customers import resolve_customer
+    from hunter_cli.delivery import Deliverer, session_transaction
+    from hunter_cli.errors import ExitCode, UsageError
+    from hunter_cli.outbox import CHANNELS, get_message, queued_ids
+
+    if bool(message_ids) == all_queued:
+        raise UsageError("give message IDs or --all-queued (one of the two)")
+    if force_unknown and all_queued:
+        raise UsageError("--force-unknown needs the messages named by ID, not --all-queued")
+    if channel is not None and channel not in CHANNELS:
+        raise UsageError(f"unknown channel {channel!r}; choose from {', '.join(CHANNELS)}")
+    settings = settings_of(ctx)
+    db = database_of(settings)
+    warnings: list[str] = []
+    with db.session() as session:
+        who = None
+        if customer or all_queued:
+            who = resolve_customer(session, customer or settings.default_customer)
+        if all_queued:
+            ids = queued_ids(session, who, channel=channel)
+        else:
+            ids = []
+            for ref in message_ids or []:
+                message = get_message(session, ref)
+                if who is not None and message.customer_id != who.id:
+                    raise UsageError(f"message {ref} belongs to another customer, not {who.slug}")
+                if message.id not in ids:
+                    ids.append(message.id)
+                    if message.status == "sending" and force_unknown:
+                        warnings.append(
+                            f"{str(message.id)[:8]} may already have been delivered; "
+                            "sending it again can deliver it twice"
+                        )
+    if not json_output:
+        for warning in warnings:
+            err_console.print(f"warning: {warning}", markup=False, soft_wrap=True)
+
+    with Deliverer(session_transaction(db.engine), settings, actor=settings.actor) as deliverer:
+        outcomes = deliverer.deliver(ids, force_unknown=force_unknown, retry_failed=retry_failed)
+    rows = [o.to_dict() for o in outcomes]
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
+    data = {"messages": rows, "counts": counts, "warnings": warnings}
+
+    def render() -> None:
+        if not rows:
+            console.print("No queued messages to send.")
+            return
+        console.print(
+            table(
+                "Delivery",
+                ["id", "channel", "recipient", "status", "reason / provider id"],
+                [
+                    (
+                        r["id"][:8],
+                        r["channel"],
+                        r["recipient"],
+                        r["status"].replace("_", " "),
+                        r["reason"] or r["provider_message_id"] or "",
+                    )
+                    for r in rows
+                ],
+            )
+        )
+        console.print(", ".join(f"{n} {status.replace('_', ' ')}" for status, n in counts.items()))
+
+    emit(data, json_output=json_output, render=render)
+    bad = sum(counts.get(s, 0) for s in ("failed", "unknown", "not_deliverable", "busy"))
+    if deliverer.down:
+        bad += 1
+    if bad:
+        raise typer.Exit(ExitCode.PARTIAL if counts.get("sent") else ExitCode.FAILURE)

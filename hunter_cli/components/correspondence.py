@@ -1,6 +1,12 @@
 """`correspondence`: e-mail, SMS, webhook and push messages, one per item when `items` is
-given. Every message goes to the outbox (a dry run: nothing leaves the machine); a bad
-recipient skips that one message, never the whole step."""
+given. Every message is recorded in the outbox first (exactly once per execution, step and
+recipient); a bad or suppressed recipient skips that one message, never the whole step.
+
+Without --send (or `send = true` for the customer in hunter.toml) the messages stay queued.
+With it they are delivered through `hunter_cli.delivery`, which commits each message's state
+in transactions of its own before and after talking to the provider: the step's own
+transaction is not used then, so a crash can never forget that a message went out.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +15,16 @@ from dataclasses import dataclass, field
 from email.utils import formataddr
 from typing import Any, ClassVar
 
-from hunter_cli.audit import to_plain_json
-from hunter_cli.components.base import StepContext, StepError
+from sqlalchemy.orm import Session
+
+from hunter_cli.audit import append_audit, to_plain_json
+from hunter_cli.components.base import StepContext, StepError, TransientStepError
+from hunter_cli.db.models import Customer
 from hunter_cli.outbox import (
     CHECKS,
     Recipient,
     check_email,
     content_digest,
-    deliver_message,
     display_recipient,
     message_key,
     queue_message,
@@ -32,7 +40,18 @@ REQUIRED = {
     "webhook": (("url",), ("payload", "body")),
     "push": (("topic",), ("body",)),
 }
+# Who delivers each channel (see hunter_cli.providers.channels), for --plan.
+PROVIDER_NAMES = {"email": "smtp", "sms": "twilio", "webhook": "webhook", "push": "ntfy"}
 PLAN_RECIPIENTS = 20
+# How each final status is counted in the step's output.
+_COUNTERS = {
+    "queued": "queued",
+    "sent": "sent",
+    "failed": "failed",
+    "unknown": "unknown",
+    "skipped": "skipped",
+    "duplicate": "duplicates",
+}
 
 
 @dataclass
@@ -51,20 +70,16 @@ class _Draft:
 
 @dataclass
 class _Tally:
+    """What became of each message of the step, in order."""
+
     channel: str
     dry_run: bool
-    queued: int = 0
-    skipped: int = 0
-    duplicates: int = 0
     messages: list[dict[str, Any]] = field(default_factory=list)
+    pending: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)  # to deliver
 
-    def add(self, draft: _Draft, message_id: uuid.UUID, status: str, reason: str | None) -> None:
-        if status == "queued":
-            self.queued += 1
-        elif status == "skipped":
-            self.skipped += 1
-        else:
-            self.duplicates += 1
+    def add(
+        self, draft: _Draft, message_id: uuid.UUID, status: str, reason: str | None
+    ) -> dict[str, Any]:
         entry: dict[str, Any] = {
             "id": str(message_id),
             "recipient": display_recipient(self.channel, draft.recipient.value),
@@ -74,25 +89,68 @@ class _Tally:
         if draft.index is not None:
             entry["index"] = draft.index
         self.messages.append(entry)
+        return entry
+
+    def to_deliver(self, draft: _Draft, message_id: uuid.UUID, reason: str | None) -> None:
+        self.pending[message_id] = self.add(draft, message_id, "queued", reason)
+
+    def record(self, outcomes: list[Any]) -> None:
+        """Fold delivery outcomes into the entries of the messages they belong to."""
+        for outcome in outcomes:
+            entry = self.pending.get(outcome.message_id)
+            if entry is None:
+                continue
+            status = outcome.status if outcome.status in _COUNTERS else "duplicate"
+            entry["status"], entry["reason"] = status, outcome.reason
+            if outcome.provider_message_id:
+                entry["provider_message_id"] = outcome.provider_message_id
+
+    def count(self, status: str) -> int:
+        return sum(1 for m in self.messages if m["status"] == status)
 
     def output(self) -> dict[str, Any]:
-        result: dict[str, Any] = {
-            "channel": self.channel,
-            "queued": self.queued,
-            "skipped": self.skipped,
-            "duplicates": self.duplicates,
-            "messages": self.messages,
-            "dry_run": self.dry_run,
-        }
-        if self.queued == 0:
-            if not self.messages:
-                result["note"] = "nothing to send: no items"
-            else:
-                result["note"] = (
-                    f"no new messages queued: {self.skipped} skipped, "
-                    f"{self.duplicates} duplicate(s)"
-                )
+        result: dict[str, Any] = {"channel": self.channel}
+        for status, name in _COUNTERS.items():
+            result[name] = self.count(status)
+        result["messages"] = self.messages
+        result["dry_run"] = self.dry_run
+        if not self.messages:
+            result["note"] = "nothing to send: no items"
+        elif self.dry_run and result["queued"] == 0:
+            result["note"] = (
+                f"no new messages queued: {result['skipped']} skipped, "
+                f"{result['duplicates']} duplicate(s)"
+            )
+        elif not self.dry_run and result["sent"] == 0:
+            parts = [f"{result[n]} {n}" for n in ("queued", "failed", "unknown", "skipped")]
+            parts.append(f"{result['duplicates']} duplicate(s)")
+            result["note"] = "nothing sent: " + ", ".join(p for p in parts if p[0] != "0")
         return result
+
+    def warnings(self, step_id: str) -> list[str]:
+        found = []
+        skipped, failed, unknown = (self.count(s) for s in ("skipped", "failed", "unknown"))
+        if skipped:
+            found.append(
+                f"step {step_id}: {skipped} {self.channel} message(s) skipped "
+                "(see `hunter outbox list --status skipped`)"
+            )
+        if failed:
+            found.append(
+                f"step {step_id}: {failed} {self.channel} message(s) failed (see `hunter outbox "
+                "list --status failed`; `hunter outbox send --retry-failed ID` tries again)"
+            )
+        if unknown:
+            found.append(
+                f"step {step_id}: {unknown} {self.channel} message(s) may or may not have been "
+                "delivered (see `hunter outbox list --status sending`)"
+            )
+        left = self.count("queued") if not self.dry_run else 0
+        if left:
+            reasons = {m["reason"] for m in self.messages if m["status"] == "queued"}
+            why = next(iter(reasons)) if len(reasons) == 1 else "see `hunter outbox list`"
+            found.append(f"step {step_id}: {left} {self.channel} message(s) left queued: {why}")
+        return found
 
 
 def _text(value: Any) -> str | None:
@@ -117,12 +175,64 @@ class CorrespondenceStep:
     )
 
     def run(self, params: dict[str, Any], ctx: StepContext) -> Any:
+        from hunter_cli.delivery import send_requested
+
         channel = _channel(params)
         _check_params(params, channel)
-        # The runner does not hand --send to steps yet; honour it once it does.
-        send = bool(ctx.meta.get("send"))
-        sender = _sender(ctx) if channel == "email" else {}
-        tally = _Tally(channel, dry_run=not send)
+        if send_requested(ctx.settings, _customer_slug(ctx), bool(ctx.meta.get("send"))):
+            return self._run_and_deliver(params, ctx, channel)
+        tally = self._queue(ctx.session, ctx, ctx.customer, channel, params, dry_run=True)
+        ctx.warnings.extend(w for w in tally.warnings(ctx.step_id) if w not in ctx.warnings)
+        return tally.output()
+
+    def _run_and_deliver(self, params: dict[str, Any], ctx: StepContext, channel: str) -> Any:
+        """Queue in a transaction of our own, commit, then deliver message by message."""
+        from hunter_cli.delivery import QUEUED, Deliverer, session_transaction
+
+        _check_session_unused(ctx)
+        transaction = session_transaction(ctx.session.get_bind())
+        with Deliverer(
+            transaction,
+            ctx.settings,
+            actor=ctx.actor,
+            step_id=ctx.step_id,
+            check=ctx.check_deadline,
+        ) as deliverer:
+            # A configuration problem fails the step before anything is queued.
+            deliverer.provider(channel)
+            with transaction() as session:
+                customer = session.get(Customer, ctx.customer_id)
+                if customer is None:
+                    raise StepError(f"customer {ctx.customer_id} not found")
+                tally = self._queue(session, ctx, customer, channel, params, dry_run=False)
+            outcomes = deliverer.deliver(list(tally.pending))
+        tally.record(outcomes)
+        down = deliverer.down.get(channel)
+        if down:
+            left = sum(1 for o in outcomes if o.status == QUEUED)
+            raise TransientStepError(
+                f"{channel} delivery stopped: {down}; {left} message(s) left queued "
+                "(a `retry` on the step tries again; `hunter outbox send --all-queued` "
+                "delivers them later)"
+            )
+        ctx.warnings.extend(w for w in tally.warnings(ctx.step_id) if w not in ctx.warnings)
+        return tally.output()
+
+    def _queue(
+        self,
+        session: Session,
+        ctx: StepContext,
+        customer: Customer,
+        channel: str,
+        params: dict[str, Any],
+        *,
+        dry_run: bool,
+    ) -> _Tally:
+        """Record every message of the step in the outbox (suppressed recipients as skipped)."""
+        from hunter_cli.suppression import find_suppression, suppression_reason
+
+        sender = _sender(customer, ctx.warnings) if channel == "email" else {}
+        tally = _Tally(channel, dry_run=dry_run)
         seen: dict[str, uuid.UUID] = {}
         for index, extra in _item_contexts(params):
             ctx.check_deadline()
@@ -136,10 +246,15 @@ class CorrespondenceStep:
                         "same recipient as an earlier message of this step",
                     )
                     continue
-                status = "skipped" if draft.reason else "queued"
+                reason = draft.reason
+                if reason is None:
+                    entry = find_suppression(session, customer.id, channel, draft.recipient.value)
+                    if entry is not None:
+                        reason = suppression_reason(entry)
+                status = "skipped" if reason else "queued"
                 message, created = queue_message(
-                    ctx.session,
-                    customer_id=ctx.customer.id,
+                    session,
+                    customer_id=customer.id,
                     execution_id=ctx.execution_id,
                     step_id=ctx.step_id,
                     message_key=key,
@@ -150,10 +265,14 @@ class CorrespondenceStep:
                     html=draft.html,
                     payload=draft.payload,
                     status=status,
-                    error=draft.reason,
+                    error=reason,
                 )
                 seen[key] = message.id
                 if not created:
+                    if not dry_run and message.status == "queued":
+                        # An earlier attempt of this step queued it but did not deliver it.
+                        tally.to_deliver(draft, message.id, None)
+                        continue
                     tally.add(
                         draft,
                         message.id,
@@ -162,16 +281,12 @@ class CorrespondenceStep:
                         "run of this step",
                     )
                     continue
-                self._audit(ctx, channel, draft, message.id, status)
-                tally.add(draft, message.id, status, draft.reason)
-                if send and status == "queued":
-                    deliver_message(message)
-        if tally.skipped:
-            ctx.warnings.append(
-                f"step {ctx.step_id}: {tally.skipped} {channel} message(s) skipped "
-                "(see `hunter outbox list --status skipped`)"
-            )
-        return tally.output()
+                self._audit(session, ctx, channel, draft, message.id, status, reason)
+                if status == "queued" and not dry_run:
+                    tally.to_deliver(draft, message.id, None)
+                else:
+                    tally.add(draft, message.id, status, reason)
+        return tally
 
     def _drafts(
         self,
@@ -214,17 +329,25 @@ class CorrespondenceStep:
                     subject=subject,
                     body=body,
                     html=html,
-                    payload=_payload(channel, data, topic, link, sender, recipient.name),
+                    payload=_payload(channel, data, topic, link, sender, recipient.name, params),
                     reason=reason,
                 )
             )
         return drafts
 
     def _audit(
-        self, ctx: StepContext, channel: str, draft: _Draft, message_id: uuid.UUID, status: str
+        self,
+        session: Session,
+        ctx: StepContext,
+        channel: str,
+        draft: _Draft,
+        message_id: uuid.UUID,
+        status: str,
+        reason: str | None,
     ) -> None:
         # Subject and recipient, never the body: bodies are personal and can be long.
         details: dict[str, Any] = {
+            "step": ctx.step_id,
             "channel": channel,
             "recipient": display_recipient(channel, draft.recipient.value),
             "message_id": str(message_id),
@@ -233,16 +356,34 @@ class CorrespondenceStep:
             details["subject"] = draft.subject
         if draft.index is not None:
             details["index"] = draft.index
-        if draft.reason:
-            details["reason"] = draft.reason
-        ctx.audit(f"correspondence.{status}", details)
+        if reason:
+            details["reason"] = reason
+        append_audit(
+            session,
+            f"correspondence.{status}",
+            actor=ctx.actor,
+            customer_id=ctx.customer_id,
+            execution_id=ctx.execution_id,
+            details=details,
+        )
 
     def plan(self, params: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
-        channel = params.get("channel")
+        from hunter_cli.delivery import send_requested
+        from hunter_cli.errors import HunterError
+
+        channel = str(params.get("channel") or "")
+        send = send_requested(ctx.settings, _customer_slug(ctx), bool(ctx.meta.get("send")))
         result: dict[str, Any] = {
-            "provider": f"outbox:{channel}",
-            "dry_run": not ctx.meta.get("send"),
+            "provider": PROVIDER_NAMES.get(channel, "?") if send else f"outbox:{channel}",
+            "dry_run": not send,
         }
+        if send and channel in PROVIDER_NAMES:
+            from hunter_cli.providers.channels import build_provider
+
+            try:  # a plan is where a missing host or credential should show up first
+                build_provider(channel, ctx.settings.section("channels")).close()
+            except HunterError as exc:
+                result["problem"] = exc.message
         items = params.get("items")
         if "items" in params and not isinstance(items, list):
             # Still a template: it depends on an earlier step's output.
@@ -306,21 +447,42 @@ def _missing_content(channel: str, subject: str | None, body: str | None, data: 
     return None
 
 
-def _sender(ctx: StepContext) -> dict[str, Any]:
+def _customer_slug(ctx: StepContext) -> str:
+    """From the template context when the runner put it there (no query), else the row."""
+    customer = ctx.template_context.get("customer")
+    if isinstance(customer, dict) and customer.get("slug"):
+        return str(customer["slug"])
+    return ctx.customer.slug
+
+
+def _check_session_unused(ctx: StepContext) -> None:
+    """Delivery works in transactions of its own; on SQLite (one writer at a time) those would
+    wait forever behind the step's transaction if it had already written or read."""
+    if ctx.session.get_bind().dialect.name != "sqlite":
+        return
+    transaction = ctx.session.get_transaction()
+    if transaction is not None and getattr(transaction, "_connections", None):
+        raise StepError(
+            "internal error: a sending correspondence step must not use the step's "
+            "transaction before it delivers (a bug, please report)"
+        )
+
+
+def _sender(customer: Customer, warnings: list[str]) -> dict[str, Any]:
     """From, reply-to and postal address from the customer's settings (never the recipe:
     who a customer's e-mail comes from is theirs to set)."""
-    settings = ctx.customer.settings or {}
+    settings = customer.settings or {}
     from_email, from_name = settings.get("from_email"), settings.get("from_name")
     sender: dict[str, Any] = {"from": None, "reply_to": settings.get("reply_to") or None}
     if from_email and check_email(from_email).error is None:
         sender["from"] = formataddr((str(from_name or ""), str(from_email)))
     else:
         warning = (
-            f"customer {ctx.customer.slug} has no valid from_email setting: its "
+            f"customer {customer.slug} has no valid from_email setting: its "
             "e-mails could not be delivered"
         )
-        if warning not in ctx.warnings:
-            ctx.warnings.append(warning)
+        if warning not in warnings:
+            warnings.append(warning)
     if settings.get("postal_address"):
         sender["postal_address"] = settings["postal_address"]
     return sender
@@ -333,6 +495,7 @@ def _payload(
     link: str | None,
     sender: dict[str, Any],
     to_name: str | None,
+    params: dict[str, Any],
 ) -> dict[str, Any]:
     """What the channel's delivery will need besides subject and body."""
     payload: dict[str, Any] = {}
@@ -348,6 +511,9 @@ def _payload(
         payload["topic"] = topic
         if link:
             payload["url"] = link
+        for name in ("priority", "tags"):  # ntfy headers; [channels.push] gives defaults
+            if params.get(name) not in (None, "", []):
+                payload[name] = to_plain_json(params[name])
     if data is not None:
         payload["json" if channel == "webhook" else "data"] = data
     return payload

@@ -180,13 +180,24 @@ def split_step(step: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
 
 _AI: dict[str, Any] = {
     "title": "AI step",
-    "description": "Ask a language model (or the offline provider) to generate text or JSON.",
+    "description": "Ask a language model (or the offline provider) to generate text or JSON. "
+    "Identical requests are answered from the workspace's response cache (--no-cache skips it).",
     "type": "object",
     "properties": {
         "prompt": _template("Prompt", "The user prompt."),
         "system": _template("System prompt", "Instructions given to the model before the prompt."),
-        "provider": _p("Provider", "AI provider name, e.g. groq or offline.", type="string"),
-        "model": _p("Model", "Model name at the provider.", type="string"),
+        "provider": _p(
+            "Provider",
+            "AI provider: groq, openai (any OpenAI-compatible server) or offline. Default: "
+            "hunter.toml [ai] provider, else groq when GROQ_API_KEY is set, else offline.",
+            type="string",
+        ),
+        "model": _p(
+            "Model",
+            "Model name at the provider; default: hunter.toml [ai] model (for groq, "
+            "openai/gpt-oss-120b).",
+            type="string",
+        ),
         "temperature": _p(
             "Temperature",
             "Sampling temperature; 0 is most deterministic.",
@@ -195,7 +206,11 @@ _AI: dict[str, Any] = {
             maximum=2,
         ),
         "max_tokens": _p(
-            "Maximum tokens", "Upper bound on tokens generated.", type="integer", minimum=1
+            "Maximum tokens",
+            "Upper bound on tokens generated (reasoning models spend some of it thinking). "
+            "Per-token pricing holds this many tokens' worth of credits.",
+            type="integer",
+            minimum=1,
         ),
         "task": _p(
             "Task",
@@ -213,9 +228,18 @@ _AI: dict[str, Any] = {
         ),
         "format": _p(
             "Format",
-            "Whether the answer is free text or parsed as JSON.",
+            "Whether the answer is free text or JSON. With json the model is asked for a JSON "
+            "object, the answer is parsed into `data`, and an answer that is not valid JSON (or "
+            "does not match data_schema) is sent back to the model once before the step fails.",
             enum=["text", "json"],
             default="text",
+        ),
+        "data_schema": _p(
+            "Data schema",
+            "JSON Schema (draft 2020-12) the parsed answer (`data`) must satisfy, checked "
+            "inside the step so a mismatch can be put to the model once more. With format: "
+            "json only.",
+            **{"$ref": "https://json-schema.org/draft/2020-12/schema"},
         ),
     },
     "required": ["prompt"],
@@ -299,34 +323,121 @@ _SCORING_RULE = _p(
     ],
 )
 
+# waterfall: one check of a provider's answer (a field and exactly one comparison).
+_WATERFALL_ACCEPT: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "field": _p("Field", "Dotted path in the answer, e.g. verification.status.", type="string"),
+        "in": _p("In", "The field must be one of these values.", type="array"),
+        "equals": _p("Equals", "The field must be this value."),
+        "min": _p("Minimum", "The field must be a number at least this.", type="number"),
+        "max": _p("Maximum", "The field must be a number at most this.", type="number"),
+        "exists": _p("Exists", "true: the field must have a value.", type="boolean"),
+    },
+    "required": ["field"],
+    "minProperties": 2,
+    "maxProperties": 2,
+    "additionalProperties": False,
+}
+
 # Every parameter any action accepts, with its description. Where two actions share a name
 # with different meanings (query, items), the per-action branch below narrows the type.
 _ACTION_PARAMS: dict[str, dict[str, Any]] = {
     "action": _p(
         "Action",
         "Which built-in action to run.",
-        enum=["lead_search", "api_call", "db_query", "data_processing", "scoring"],
+        enum=["lead_search", "waterfall", "api_call", "db_query", "data_processing", "scoring"],
     ),
     # lead_search
     "provider": _p(
         "Provider",
-        "lead_search: lead source to query; local (the bundled sample dataset) by default.",
+        "lead_search: lead source to query: local (the bundled sample dataset, the default), "
+        "csv (your own file), hunter_io (one company by domain) or apollo. Settings and the "
+        "API key's variable come from hunter.toml [providers.NAME].",
         type="string",
         default="local",
     ),
-    "query": _p("Query", "lead_search: free-text search (template); db_query: named query to run."),
+    "query": _p(
+        "Query",
+        "lead_search: free-text search (template); for hunter_io a domain such as stripe.com. "
+        "db_query: named query to run.",
+    ),
     "keywords": _p(
         "Keywords",
-        "lead_search: keywords, as a template or a list of strings.",
+        "lead_search: keywords, as a template or a list of strings (apollo: role words such as "
+        "founder or vp sales become job titles, the rest search keywords).",
         anyOf=[{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
     ),
     "filters": _p(
         "Filters",
-        "lead_search: provider filters; local takes industry, country, city, size_min, "
-        "size_max, technologies, domain and title.",
+        "lead_search: provider filters. local and csv: industry, country, city, size_min, "
+        "size_max, technologies, domain, title. hunter_io: domain, company, type, seniority, "
+        "department. apollo: the local ones plus titles, seniorities, location(s), "
+        "organization_locations, domains, email_status.",
         type="object",
     ),
     "limit": _int_or_template("Limit", "lead_search: maximum number of leads (default 25).", 1),
+    "path": _p(
+        "CSV file",
+        "lead_search with provider csv: the CSV file of leads or companies to search, "
+        "relative to the workspace (default: hunter.toml [providers.csv] path).",
+        type="string",
+    ),
+    # waterfall
+    "lookup": _p(
+        "Lookup",
+        "waterfall: what to look up: find_email (input first_name, last_name, domain), "
+        "verify_email (input email) or enrich_company (input domain).",
+        enum=["find_email", "verify_email", "enrich_company"],
+    ),
+    "input": _p(
+        "Input",
+        "waterfall: the lookup's input (templates rendered), e.g. {first_name, last_name, "
+        "domain} for find_email.",
+        anyOf=[{"type": "object"}, {"type": "string", "pattern": TEMPLATE_PATTERN}],
+    ),
+    "providers": _p(
+        "Providers",
+        "waterfall: the providers to ask, in order, until one gives an acceptable answer. Each "
+        "has its own price (charged only if it is asked and answers) and accept check; the run "
+        "holds the sum of the prices.",
+        type="array",
+        minItems=1,
+        items={
+            "type": "object",
+            "properties": {
+                "provider": _p(
+                    "Provider", "Lead provider: hunter_io, apollo, local or csv.", type="string"
+                ),
+                "credits": _p(
+                    "Credits",
+                    "Price of asking this provider (default 0.01).",
+                    type="number",
+                    minimum=0,
+                ),
+                "accept": _p(
+                    "Accept",
+                    "What counts as an answer: {field, in|equals|min|max|exists} (or a list, "
+                    "all of which must hold) on the provider's answer. Default for find_email "
+                    "and verify_email: {field: verification.status, in: [valid, deliverable]}; "
+                    "for enrich_company: {field: company, exists: true}.",
+                    anyOf=[
+                        _WATERFALL_ACCEPT,
+                        {"type": "array", "items": _WATERFALL_ACCEPT, "minItems": 1},
+                    ],
+                ),
+            },
+            "required": ["provider"],
+            "additionalProperties": False,
+        },
+    ),
+    "required": _p(
+        "Required",
+        "waterfall: fail the step when no provider gives an acceptable answer (default); "
+        "false returns found: false instead.",
+        type="boolean",
+        default=True,
+    ),
     # api_call
     "method": _p(
         "HTTP method",
@@ -453,8 +564,14 @@ _ACTION_VARIANTS: dict[str, tuple[dict[str, Any], list[str]]] = {
             "keywords": {},
             "filters": {},
             "limit": {},
+            "path": {},
         },
         [],
+    ),
+    "waterfall": (
+        # The price is per provider: a step-level `credits` would be ambiguous.
+        {"lookup": {}, "input": {}, "providers": {}, "required": {}, "credits": {"not": {}}},
+        ["lookup", "input", "providers"],
     ),
     "api_call": (
         {
@@ -562,18 +679,23 @@ _CORRESPONDENCE_CHANNELS: dict[str, tuple[set[str], str]] = {
     "email": ({"to", "subject", "body", "html", "payload"}, "to"),
     "sms": ({"to", "body", "payload"}, "to"),
     "webhook": ({"url", "topic", "payload", "body"}, "url"),
-    "push": ({"topic", "subject", "body", "url", "payload"}, "topic"),
+    "push": ({"topic", "subject", "body", "url", "payload", "priority", "tags"}, "topic"),
+}
+_CORRESPONDENCE_OPTIONAL = {"to", "subject", "body", "html", "url", "topic", "payload"} | {
+    "priority",
+    "tags",
 }
 
 
 def _correspondence_branches() -> list[dict[str, Any]]:
     """One if/then per channel: parameters of other channels are refused, its recipient
     required."""
-    optional = {"to", "subject", "body", "html", "url", "topic", "payload"}
     branches = []
     for channel, (accepted, recipient) in _CORRESPONDENCE_CHANNELS.items():
         then: dict[str, Any] = {
-            "properties": {name: {"not": {}} for name in sorted(optional - accepted)},
+            "properties": {
+                name: {"not": {}} for name in sorted(_CORRESPONDENCE_OPTIONAL - accepted)
+            },
             "required": [recipient],
         }
         branches.append(
@@ -588,8 +710,12 @@ def _correspondence_branches() -> list[dict[str, Any]]:
 _CORRESPONDENCE: dict[str, Any] = {
     "title": "Correspondence step",
     "description": "Send a message by e-mail, SMS, webhook or push; one per item when items "
-    "is given (templates then also see item and index). In this version every message is "
-    "queued in the outbox (`hunter outbox list`), not delivered.",
+    "is given (templates then also see item and index). Every message is recorded in the "
+    "outbox exactly once per run, step and recipient; recipients on the customer's "
+    "suppression list are skipped. Messages stay queued (`hunter outbox list`) unless the "
+    "run has --send or the customer has `send = true` in hunter.toml: then they are "
+    "delivered (SMTP, Twilio, signed webhooks, ntfy; see [channels] in hunter.toml), within "
+    "the customer's daily caps.",
     "type": "object",
     "properties": {
         "channel": _p(
@@ -601,7 +727,7 @@ _CORRESPONDENCE: dict[str, Any] = {
         "to": _p(
             "Recipient",
             "email: address; sms: phone number in E.164 (+4930123456). A template, or a list "
-            "of them; an invalid recipient skips that message only.",
+            "of them; an invalid or suppressed recipient skips that message only.",
             anyOf=[{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
         ),
         "subject": _template("Subject", "E-mail subject or push title."),
@@ -611,8 +737,24 @@ _CORRESPONDENCE: dict[str, Any] = {
         "topic": _template("Topic", "Push topic (the recipient) or webhook event name."),
         "payload": _p(
             "Payload",
-            "Structured data sent with the message (the JSON body of a webhook); templates "
-            "inside are rendered.",
+            "Structured data sent with the message (the JSON body of a webhook, sent as "
+            "written and signed per Standard Webhooks); templates inside are rendered.",
+        ),
+        "priority": _p(
+            "Priority",
+            "push: notification priority, 1-5 or min, low, default, high, max, urgent "
+            "(default: [channels.push] priority).",
+            anyOf=[
+                {"type": "integer", "minimum": 1, "maximum": 5},
+                {"enum": ["min", "low", "default", "high", "max", "urgent"]},
+                {"type": "string", "pattern": TEMPLATE_PATTERN},
+            ],
+        ),
+        "tags": _p(
+            "Tags",
+            "push: tags (ntfy shows known ones as emojis), a list or comma-separated text "
+            "(default: [channels.push] tags).",
+            anyOf=[{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
         ),
         "items": _items("Send one message per element of this list."),
     },

@@ -19,7 +19,6 @@ from hunter_cli.config import load_settings
 from hunter_cli.customers import resolve_customer
 from hunter_cli.db.models import AuditLog, Execution, OutboxMessage
 from hunter_cli.engine.runner import Runner
-from hunter_cli.errors import HunterError
 from hunter_cli.recipe import load_and_validate, validate_recipe
 from hunter_cli.recipe.loader import load_recipe_text
 from hunter_cli.recipe.templates import evaluate_expression, render_value
@@ -336,14 +335,6 @@ def test_empty_content_skips_and_missing_parameters_fail_the_step(seeded, tmp_pa
         _run(seeded, tmp_path, {"channel": "fax", "to": "x"}, execution_id)
     with pytest.raises(StepError, match="items must be a list, not dict"):
         _run(seeded, tmp_path, _email(items={"a": 1}), execution_id)
-
-
-def test_send_asks_for_real_delivery_which_is_not_available_yet(seeded, tmp_path):
-    execution_id = _execution(seeded)
-    with pytest.raises(HunterError, match="real delivery is not available yet"):
-        _run(seeded, tmp_path, _email(), execution_id, meta={"send": True})
-    # The step's transaction rolled back: nothing half-queued.
-    assert _messages(seeded, execution_id) == []
 
 
 def test_plan_counts_sends_and_names_recipients_it_can_render(seeded, tmp_path):

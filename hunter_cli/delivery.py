@@ -1,0 +1,403 @@
+"""Real delivery of outbox messages, exactly once, with the compliance checks in the send path.
+
+For each message, in its own transaction: check the suppression list again (it may have
+changed since the message was queued), check the customer's daily cap for the channel
+(counted in the database, under a lock), then atomically move the row from `queued` to
+`sending` (UPDATE ... WHERE status = 'queued': zero rows means someone else has it) and
+COMMIT. Only then is the provider called, with no transaction open; its answer is recorded
+in a new transaction: `sent` (with the provider's id) or `failed` (with the reason).
+
+A row left in `sending` (a crash, or an answer that never came) may or may not have reached
+its recipient: it is never sent again automatically (`hunter outbox send --force-unknown`).
+A provider that cannot work at all (unreachable server, refused login) puts the message back
+to `queued` and stops the batch: the rest stay queued for later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, and_, func, or_, select, text, update
+from sqlalchemy.orm import Session
+
+from hunter_cli.audit import append_audit
+from hunter_cli.config import Settings
+from hunter_cli.db.models import Customer, OutboxMessage
+from hunter_cli.db.types import utcnow
+from hunter_cli.errors import ConfigError
+from hunter_cli.outbox import display_recipient, to_outgoing
+from hunter_cli.providers.channels import ChannelProvider, DeliveryError, build_provider
+from hunter_cli.suppression import find_suppression, suppression_reason
+
+Transaction = Callable[[], AbstractContextManager[Session]]
+
+# Outcome statuses a caller may see: the row's new status, or why it was not touched.
+SENT, FAILED, SKIPPED, QUEUED, UNKNOWN = "sent", "failed", "skipped", "queued", "unknown"
+NOT_DELIVERABLE = "not_deliverable"  # the row is not in a state this call may deliver
+BUSY = "busy"  # another process moved it first
+
+
+# --- configuration ---------------------------------------------------------------------------
+
+
+def _customer_table(settings: Settings, slug: str) -> dict[str, Any]:
+    table = settings.section("customers").get(slug) or {}
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"[customers.{slug}] in hunter.toml must be a table")
+    return dict(table)
+
+
+def send_requested(settings: Settings, customer_slug: str, flag: bool = False) -> bool:
+    """Real delivery only when asked: --send, or `send = true` in [customers.<slug>]."""
+    if flag:
+        return True
+    value = _customer_table(settings, customer_slug).get("send", False)
+    if not isinstance(value, bool):
+        raise ConfigError(f"[customers.{customer_slug}] send must be true or false")
+    return value
+
+
+def daily_cap(settings: Settings, customer_slug: str, channel: str) -> int | None:
+    """Most messages of channel the customer may send in a UTC day: [customers.<slug>.
+    daily_caps], else [limits.daily_caps], else no cap."""
+    for where, table in (
+        (f"customers.{customer_slug}.daily_caps", _customer_table(settings, customer_slug)),
+        ("limits.daily_caps", settings.section("limits")),
+    ):
+        caps = table.get("daily_caps") or {}
+        if not isinstance(caps, Mapping):
+            raise ConfigError(f"[{where}] in hunter.toml must be a table")
+        if channel in caps:
+            value = caps[channel]
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(f"[{where}] {channel} must be a whole number >= 0")
+            return value
+    return None
+
+
+def day_start(now: datetime | None = None) -> datetime:
+    return (now or utcnow()).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def sent_today(
+    session: Session, customer_id: uuid.UUID, channel: str, now: datetime | None = None
+) -> int:
+    """Messages of channel sent (or being sent) for the customer since 00:00 UTC."""
+    start = day_start(now)
+    query = select(func.count()).where(
+        OutboxMessage.customer_id == customer_id,
+        OutboxMessage.channel == channel,
+        or_(
+            and_(OutboxMessage.status == "sent", OutboxMessage.sent_at >= start),
+            and_(OutboxMessage.status == "sending", OutboxMessage.sending_at >= start),
+        ),
+    )
+    return int(session.scalar(query) or 0)
+
+
+def _lock_cap(session: Session, customer_id: uuid.UUID, channel: str) -> None:
+    """Serialise count-then-claim per customer and channel, so two processes cannot both take
+    the last message under the cap. SQLite's BEGIN IMMEDIATE already serialises writers."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    digest = hashlib.sha256(f"cap:{customer_id}:{channel}".encode()).digest()
+    key = int.from_bytes(digest[:8], "big", signed=True)
+    session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+
+
+# --- outcomes --------------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    message_id: uuid.UUID
+    channel: str
+    recipient: str  # fit to show (webhook URLs without their query)
+    status: str
+    reason: str | None = None
+    provider_message_id: str | None = None
+    previous_status: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": str(self.message_id),
+            "channel": self.channel,
+            "recipient": self.recipient,
+            "status": self.status,
+            "reason": self.reason,
+            "provider_message_id": self.provider_message_id,
+        }
+
+
+# --- the deliverer ---------------------------------------------------------------------------
+
+
+class Deliverer:
+    """Delivers outbox messages by id. `transaction()` gives a session in a new transaction
+    that commits when the block ends; providers are built once per channel and closed by
+    `close()`."""
+
+    def __init__(
+        self,
+        transaction: Transaction,
+        settings: Settings,
+        *,
+        actor: str,
+        environ: Mapping[str, str] | None = None,
+        step_id: str | None = None,
+        check: Callable[[], None] | None = None,
+    ) -> None:
+        self.transaction = transaction
+        self.settings = settings
+        self.actor = actor
+        self.environ = os.environ if environ is None else environ
+        self.step_id = step_id
+        self.check = check or (lambda: None)
+        self._providers: dict[str, ChannelProvider] = {}
+        self.down: dict[str, str] = {}  # channel -> why it cannot deliver now
+
+    def provider(self, channel: str) -> ChannelProvider:
+        """The channel's provider (ChannelConfigError when it cannot work as configured)."""
+        if channel not in self._providers:
+            self._providers[channel] = build_provider(
+                channel, self.settings.section("channels"), self.environ
+            )
+        return self._providers[channel]
+
+    def close(self) -> None:
+        for provider in self._providers.values():
+            provider.close()
+        self._providers.clear()
+
+    def __enter__(self) -> Deliverer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def deliver(
+        self,
+        message_ids: Iterable[uuid.UUID],
+        *,
+        force_unknown: bool = False,
+        retry_failed: bool = False,
+    ) -> list[Outcome]:
+        """Deliver each message that is `queued` (or `failed` with retry_failed, or `sending`
+        with force_unknown); report what became of each, in order."""
+        allowed = {"queued"}
+        if retry_failed:
+            allowed.add("failed")
+        if force_unknown:
+            allowed.add("sending")
+        return [self._deliver_one(message_id, allowed) for message_id in message_ids]
+
+    # -- one message -------------------------------------------------------------------------
+    def _deliver_one(self, message_id: uuid.UUID, allowed: set[str]) -> Outcome:
+        self.check()
+        with self.transaction() as session:
+            row = session.get(OutboxMessage, message_id)
+            if row is None:
+                return Outcome(message_id, "?", "?", NOT_DELIVERABLE, "no such message")
+            outcome = Outcome(
+                row.id,
+                row.channel,
+                display_recipient(row.channel, row.recipient),
+                row.status,
+                previous_status=row.status,
+            )
+            if row.status not in allowed:
+                outcome.status, outcome.reason = NOT_DELIVERABLE, _why_not(row)
+                return outcome
+            if row.channel in self.down:
+                outcome.status = QUEUED
+                outcome.reason = f"not attempted: {self.down[row.channel]}"
+                return outcome
+            provider = self.provider(row.channel)
+            customer = session.get(Customer, row.customer_id)
+            assert customer is not None
+
+            entry = find_suppression(session, row.customer_id, row.channel, row.recipient)
+            if entry is not None:
+                reason = suppression_reason(entry)
+                if self._move(session, row, row.status, status="skipped", error=reason):
+                    self._audit(session, row, "delivery.skipped", reason=reason)
+                    outcome.status, outcome.reason = SKIPPED, reason
+                else:
+                    outcome.status, outcome.reason = BUSY, "another process took it first"
+                return outcome
+
+            cap = daily_cap(self.settings, customer.slug, row.channel)
+            if cap is not None:
+                _lock_cap(session, row.customer_id, row.channel)
+                if sent_today(session, row.customer_id, row.channel) >= cap:
+                    reason = (
+                        f"daily cap reached: {cap} {row.channel} message(s) a day for "
+                        f"{customer.slug}; it stays queued (`hunter outbox send` later)"
+                    )
+                    self._audit(session, row, "delivery.deferred", reason=reason)
+                    outcome.status, outcome.reason = QUEUED, reason
+                    return outcome
+
+            claimed = self._move(
+                session,
+                row,
+                row.status,
+                status="sending",
+                sending_at=utcnow(),
+                attempts=OutboxMessage.attempts + 1,
+                provider=provider.name,
+                error=None,
+            )
+            if not claimed:
+                outcome.status, outcome.reason = BUSY, "another process took it first"
+                return outcome
+            previous = outcome.previous_status
+            self._audit(
+                session,
+                row,
+                "delivery.sending",
+                provider=provider.name,
+                previous_status=previous if previous != "queued" else None,
+            )
+            outgoing = to_outgoing(row, customer=customer.slug)
+        # Committed: from here on a crash leaves the row in `sending`, never re-sent blindly.
+        try:
+            receipt = provider.send(outgoing)
+        except DeliveryError as exc:
+            return self._record_error(outcome, provider.name, exc)
+        except BaseException as exc:  # a bug or an interrupt mid-call: the outcome is unknown
+            self._record_unknown(outcome, provider.name, exc)
+            raise
+        with self.transaction() as session:
+            row = session.get(OutboxMessage, message_id)
+            assert row is not None
+            self._move(
+                session,
+                row,
+                "sending",
+                status="sent",
+                sent_at=utcnow(),
+                provider_message_id=receipt.provider_message_id,
+                error=None,
+            )
+            self._audit(
+                session,
+                row,
+                "delivery.sent",
+                provider=receipt.provider,
+                provider_message_id=receipt.provider_message_id,
+            )
+        outcome.status, outcome.provider_message_id = SENT, receipt.provider_message_id
+        return outcome
+
+    def _record_error(self, outcome: Outcome, provider: str, exc: DeliveryError) -> Outcome:
+        with self.transaction() as session:
+            row = session.get(OutboxMessage, outcome.message_id)
+            assert row is not None
+            if exc.channel_down:
+                # Nothing left: back in the queue, and the batch stops for this channel.
+                self.down[row.channel] = exc.message
+                self._move(session, row, "sending", status="queued", error=exc.message)
+                self._audit(
+                    session,
+                    row,
+                    "delivery.failed",
+                    provider=provider,
+                    reason=exc.message,
+                    requeued=True,
+                )
+                outcome.status, outcome.reason = QUEUED, exc.message
+            elif exc.outcome_unknown:
+                reason = f"outcome unknown: {exc.message}"
+                self._move(session, row, "sending", error=reason)
+                self._audit(session, row, "delivery.unknown", provider=provider, reason=reason)
+                outcome.status, outcome.reason = UNKNOWN, reason
+            else:
+                self._move(session, row, "sending", status="failed", error=exc.message)
+                self._audit(session, row, "delivery.failed", provider=provider, reason=exc.message)
+                outcome.status, outcome.reason = FAILED, exc.message
+        return outcome
+
+    def _record_unknown(self, outcome: Outcome, provider: str, exc: BaseException) -> None:
+        what = "interrupted" if isinstance(exc, KeyboardInterrupt) else type(exc).__name__
+        reason = f"outcome unknown: delivery stopped mid-call ({what})"
+        try:
+            with self.transaction() as session:
+                row = session.get(OutboxMessage, outcome.message_id)
+                if row is not None:
+                    self._move(session, row, "sending", error=reason)
+                    self._audit(session, row, "delivery.unknown", provider=provider, reason=reason)
+        except Exception:  # the original error matters more; the row stays `sending` anyway
+            pass
+        outcome.status, outcome.reason = UNKNOWN, reason
+
+    # -- helpers -----------------------------------------------------------------------------
+    @staticmethod
+    def _move(session: Session, row: OutboxMessage, expected: str, **values: Any) -> bool:
+        """UPDATE the row only if it still has the expected status; True when it did."""
+        result = session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == row.id, OutboxMessage.status == expected)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        session.expire(row)
+        return cast("CursorResult[Any]", result).rowcount == 1
+
+    def _audit(self, session: Session, row: OutboxMessage, action: str, **extra: Any) -> None:
+        # Channel, recipient, ids and reasons: never the body or any credential.
+        details: dict[str, Any] = {
+            "channel": row.channel,
+            "recipient": display_recipient(row.channel, row.recipient),
+            "message_id": str(row.id),
+        }
+        if row.step_id:
+            details["step"] = row.step_id
+        details.update({k: v for k, v in extra.items() if v not in (None, False)})
+        append_audit(
+            session,
+            action,
+            actor=self.actor,
+            customer_id=row.customer_id,
+            execution_id=row.execution_id,
+            details=details,
+        )
+
+
+def _why_not(row: OutboxMessage) -> str:
+    if row.status == "sending":
+        return (
+            "it is in `sending`: an earlier delivery may have reached the recipient (check, then "
+            f"`hunter outbox send {str(row.id)[:8]} --force-unknown`)"
+        )
+    if row.status == "failed":
+        return f"it failed earlier ({row.error}); `--retry-failed` tries again"
+    if row.status == "sent":
+        return "already sent"
+    if row.status == "skipped":
+        return f"skipped: {row.error}"
+    return f"it is {row.status}"
+
+
+def session_transaction(bind: Any) -> Transaction:
+    """A Transaction factory on an engine: each call a new session whose work commits at the
+    end of the block (or rolls back on an error)."""
+    from contextlib import contextmanager
+
+    from sqlalchemy.orm import sessionmaker
+
+    maker = sessionmaker(bind=bind, expire_on_commit=False)
+
+    @contextmanager
+    def transaction():
+        with maker() as session, session.begin():
+            yield session
+
+    return transaction

@@ -1,0 +1,163 @@
+"""What delivery providers share: the plain message they are handed, the receipt they hand
+back, their errors, and reading their hunter.toml section (secrets only from the environment).
+
+A provider never touches the database: it gets an `OutgoingMessage` and returns a
+`DeliveryReceipt` or raises `DeliveryError`; the outbox records what happened.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+from hunter_cli.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """One message to deliver: plain values copied from its outbox row."""
+
+    id: uuid.UUID
+    message_key: str
+    channel: str
+    recipient: str
+    subject: str | None
+    body: str | None
+    html: str | None
+    payload: dict[str, Any] = field(default_factory=dict)
+    customer: str | None = None  # the customer's slug, for unsubscribe link templates
+
+
+@dataclass(frozen=True)
+class DeliveryReceipt:
+    """The provider accepted the message; `provider_message_id` is its id for it."""
+
+    provider: str
+    provider_message_id: str | None
+
+
+class DeliveryError(Exception):
+    """The provider did not take the message. The text never contains a secret.
+
+    `outcome_unknown`: it may have: the request went out but no answer came back (a timeout,
+    a dropped connection), so sending it again could deliver it twice.
+    `channel_down`: nothing was sent and no other message will be either (the server is
+    unreachable, the credentials are refused): the batch stops and the rest stay queued.
+    """
+
+    def __init__(
+        self, message: str, *, outcome_unknown: bool = False, channel_down: bool = False
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.outcome_unknown = outcome_unknown
+        self.channel_down = channel_down
+
+
+class ChannelConfigError(ConfigError):
+    """A channel cannot deliver as configured (no host, a missing credential...): raised before
+    any message is touched, so nothing changes state."""
+
+    code = "channel_config_error"
+
+
+class ChannelProvider(Protocol):
+    """A way to deliver one channel's messages. `close` ends any connection it keeps open."""
+
+    name: str
+
+    def send(self, message: OutgoingMessage) -> DeliveryReceipt: ...
+
+    def close(self) -> None: ...
+
+
+# --- reading a [channels.<name>] table -------------------------------------------------------
+
+
+class ChannelConfig:
+    """One [channels.<name>] table with typed getters whose errors name the key."""
+
+    def __init__(self, channel: str, values: Mapping[str, Any], environ: Mapping[str, str]):
+        self.channel = channel
+        self.values = dict(values or {})
+        self.environ = environ
+
+    def where(self, key: str) -> str:
+        return f"[channels.{self.channel}] {key}"
+
+    def text(self, key: str, default: str | None = None) -> str | None:
+        value = self.values.get(key, default)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise ChannelConfigError(f"{self.where(key)} must be a string")
+        return value.strip() or None
+
+    def number(self, key: str, default: float, *, minimum: float = 0) -> float:
+        value = self.values.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
+            raise ChannelConfigError(f"{self.where(key)} must be a number >= {minimum:g}")
+        return float(value)
+
+    def integer(self, key: str, default: int | None, *, minimum: int = 0) -> int | None:
+        value = self.values.get(key, default)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ChannelConfigError(f"{self.where(key)} must be an integer >= {minimum}")
+        return value
+
+    def choice(self, key: str, default: str, choices: tuple[str, ...]) -> str:
+        value = self.text(key, default)
+        if value not in choices:
+            raise ChannelConfigError(f"{self.where(key)} must be one of {', '.join(choices)}")
+        return value
+
+    def env_name(self, key: str, default: str | None) -> str | None:
+        name = self.text(key, default)
+        if name is not None and not name.replace("_", "").isalnum():
+            raise ChannelConfigError(
+                f"{self.where(key)} names an environment variable, e.g. {default or 'MY_SECRET'}"
+                " (the secret itself never goes in hunter.toml)"
+            )
+        return name
+
+    def secret(self, key: str, default: str | None, *, required: bool, purpose: str) -> str | None:
+        """The value of the environment variable the `key` names (default name `default`).
+        Errors name the variable, never a value."""
+        name = self.env_name(key, default)
+        value = self.environ.get(name, "") if name else ""
+        if value:
+            return value
+        if required or key in self.values:  # named explicitly: its absence is a mistake
+            raise ChannelConfigError(
+                f"{self.channel} delivery needs {purpose}: set the environment variable "
+                f"{name or '(none named)'} (named by {self.where(key)})"
+            )
+        return None
+
+
+def scrub(text: str, secrets: list[str | None]) -> str:
+    """Text fit for an error message: any secret that found its way in is replaced."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def display_url(url: str) -> str:
+    """A URL fit to show and audit: no user:password, and query values hidden (webhook URLs
+    often carry their token there)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return "(unparseable url)"
+    if port:
+        host = f"{host}:{port}"
+    query = "…" if parts.query else ""
+    return urlunsplit((parts.scheme, host, parts.path, query, ""))

@@ -1,0 +1,124 @@
+"""One POST with bounded retries, shared by the HTTP delivery providers.
+
+Retried: 429 (honouring Retry-After), 5xx, and failures to connect (nothing was sent).
+Never retried: other 4xx. A timeout once the request went out is retried only where the
+receiver can recognise a repeat (Standard Webhooks' webhook-id); elsewhere its outcome is
+unknown and the message must not be sent again automatically.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from hunter_cli.providers.channels.base import ChannelConfig, DeliveryError
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 3
+    backoff: float = 1.0  # seconds before the first retry; doubles each time
+    max_backoff: float = 30.0
+    retry_timeouts: bool = False
+
+    @classmethod
+    def from_config(cls, config: ChannelConfig, *, attempts: int, retry_timeouts: bool):
+        return cls(
+            attempts=config.integer("max_attempts", attempts, minimum=1) or 1,
+            backoff=config.number("backoff", 1.0),
+            max_backoff=config.number("max_backoff", 30.0),
+            retry_timeouts=retry_timeouts,
+        )
+
+    def wait(self, attempt: int, response: httpx.Response | None = None) -> float:
+        """Seconds to wait after failed attempt number `attempt` (1-based)."""
+        hinted = _retry_after(response) if response is not None else None
+        wait = hinted if hinted is not None else self.backoff * (2 ** (attempt - 1))
+        return max(0.0, min(self.max_backoff, wait))
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return when.timestamp() - time.time()
+
+
+def post_with_retries(
+    client: httpx.Client,
+    url: str,
+    request: Callable[[], dict[str, Any]],
+    *,
+    policy: RetryPolicy,
+    where: str,
+    down_when_unreachable: bool,
+    sleep: Callable[[float], None] = time.sleep,
+) -> httpx.Response:
+    """POST to url (request() gives the keyword arguments, made afresh per attempt) and
+    return the last response; raise DeliveryError when no response came."""
+    for attempt in range(1, policy.attempts + 1):
+        last = attempt == policy.attempts
+        try:
+            response = client.post(url, **request())
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            # The request never left: safe to try again, and safe to call it not sent.
+            if last:
+                raise DeliveryError(
+                    f"cannot reach {where}: {_reason(exc)}", channel_down=down_when_unreachable
+                ) from None
+            sleep(policy.wait(attempt))
+            continue
+        except httpx.TimeoutException as exc:
+            if policy.retry_timeouts and not last:
+                sleep(policy.wait(attempt))
+                continue
+            raise DeliveryError(
+                f"no answer from {where} ({_reason(exc)}): it may or may not have taken "
+                "the message",
+                outcome_unknown=not policy.retry_timeouts,
+            ) from None
+        except httpx.HTTPError as exc:
+            if policy.retry_timeouts and not last:
+                sleep(policy.wait(attempt))
+                continue
+            raise DeliveryError(
+                f"the connection to {where} failed ({_reason(exc)}): it may or may not have "
+                "taken the message",
+                outcome_unknown=not policy.retry_timeouts,
+            ) from None
+        if (response.status_code == 429 or response.status_code >= 500) and not last:
+            sleep(policy.wait(attempt, response))
+            continue
+        return response
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def error_text(response: httpx.Response, *keys: str) -> str:
+    """A short reason from an error response: the first of keys in its JSON, or its text."""
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        for key in keys:
+            if data.get(key):
+                return str(data[key])[:300]
+    return " ".join(response.text.split())[:300] or response.reason_phrase
