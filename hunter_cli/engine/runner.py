@@ -570,6 +570,8 @@ class Runner:
                     evaluate_fn=_evaluate,
                     plan_only=True,
                 )
+                if options.send:
+                    ctx.meta["send"] = True  # so the plan says what would really be sent
                 entry.update(component.plan(rendered, ctx))
                 entry["params"] = to_plain_json(rendered)
                 plan.append(entry)
