@@ -292,9 +292,19 @@ def send(
         )
         console.print(", ".join(f"{n} {status.replace('_', ' ')}" for status, n in counts.items()))
 
-    emit(data, json_output=json_output, render=render)
     bad = sum(counts.get(s, 0) for s in ("failed", "unknown", "not_deliverable", "busy"))
     if deliverer.down:
         bad += 1
+    if bad and json_output:
+        # Like `hunter run`: the error envelope, with what did happen still in data.
+        from hunter_cli.cli.output import print_json
+
+        code = "partial" if counts.get("sent") else "delivery_failed"
+        message = f"{bad} message(s) not delivered" + (
+            f", {counts['sent']} sent" if counts.get("sent") else ""
+        )
+        print_json({"status": "error", "data": data, "error": {"code": code, "message": message}})
+    else:
+        emit(data, json_output=json_output, render=render)
     if bad:
         raise typer.Exit(ExitCode.PARTIAL if counts.get("sent") else ExitCode.FAILURE)
