@@ -195,7 +195,9 @@ def render_outputs(outputs) -> None:
         return
     for key, value in outputs.items():
         if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-            columns = [c for c in LEAD_COLUMNS if any(c in v for v in value)] or list(value[0])[:6]
+            # Only columns with something in them: unscored leads need no score column.
+            columns = [c for c in LEAD_COLUMNS if any(v.get(c) is not None for v in value)]
+            columns = columns or list(value[0])[:6]
             console.print(
                 table(
                     f"{key} ({len(value)})",
