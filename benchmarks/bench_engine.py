@@ -97,33 +97,47 @@ def _h(prev: str, body: dict) -> str:
     ).hexdigest()
 
 
-def bench_raw(url: str, runs: int) -> float:
-    """The same rows and the same five transactions as one engine run, in plain SQL."""
+def bench_raw(url: str, runs: int, via: str = "driver") -> float:
+    """The same rows and the same five transactions as one engine run, in plain SQL: through
+    the database driver itself (via="driver"), or through SQLAlchemy's connection with
+    exec_driver_sql (via="sqlalchemy"), which shows what SQLAlchemy alone costs."""
     pg = url.startswith("postgresql")
-    if pg:
+    ph = "%s" if pg else "?"
+    sa_conn = None
+    if via == "sqlalchemy":
+        from hunter_cli.db.engine import Database
+
+        sa_conn = Database(url).engine.connect()
+    elif pg:
         import psycopg
 
         conn = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"))
-        ph = "%s"
+        cur = conn.cursor()
     else:
         conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
-        ph = "?"
-    cur = conn.cursor()
+        cur = conn.cursor()
 
     def q(sql: str, *args):
+        if sa_conn is not None:
+            return sa_conn.exec_driver_sql(sql.replace("?", ph), tuple(args))
         cur.execute(sql.replace("?", ph), args)
         return cur
 
     def begin():
-        if pg:
-            pass  # psycopg opens a transaction on the first statement
-        else:
-            cur.execute("BEGIN IMMEDIATE")
+        if sa_conn is not None:
+            sa_conn.begin()  # BEGIN IMMEDIATE on SQLite, as the engine does
+        elif not pg:
+            cur.execute("BEGIN IMMEDIATE")  # psycopg opens one on the first statement
 
     def commit():
-        conn.commit() if pg else cur.execute("COMMIT")
+        if sa_conn is not None:
+            sa_conn.commit()
+        elif pg:
+            conn.commit()
+        else:
+            cur.execute("COMMIT")
 
     def uid():
         u = uuid.uuid4()
@@ -142,6 +156,8 @@ def bench_raw(url: str, runs: int) -> float:
         "SELECT s.id, s.customer_id FROM subscriptions s JOIN customers c ON "
         "c.id = s.customer_id WHERE c.slug = 'global'"
     ).fetchone()
+    if sa_conn is not None:
+        sa_conn.commit()
 
     def audit(action: str, exec_id):
         if pg:
@@ -226,7 +242,7 @@ def bench_raw(url: str, runs: int) -> float:
         audit("execution.success", exec_id)
         commit()
     elapsed = time.perf_counter() - start
-    conn.close()
+    (sa_conn or conn).close()
     return runs / elapsed
 
 
@@ -241,7 +257,8 @@ def backend_rows(runs: int, pg_url: str | None, workdir: Path, recipe: Path) -> 
         db.dispose()
         prepare_db(raw_url).dispose()
         raw_rate = bench_raw(raw_url, runs)
-        rows.append((name, engine_rate, raw_rate, engine_rate / raw_rate))
+        sa_rate = bench_raw(raw_url, runs, via="sqlalchemy")
+        rows.append((name, engine_rate, raw_rate, engine_rate / raw_rate, sa_rate))
     return rows
 
 
@@ -330,10 +347,16 @@ def main() -> None:
         recipe = workdir / "bench.yaml"
         recipe.write_text(RECIPE)
         print(f"Engine throughput, {args.runs} runs of a 3-step data_processing recipe:")
-        print(f"  {'backend':<11} {'engine runs/s':>14} {'raw runs/s':>11} {'ratio':>6}  target")
-        for name, engine, raw, ratio in backend_rows(args.runs, args.pg, workdir, recipe):
+        print(
+            f"  {'backend':<11} {'engine runs/s':>14} {'raw runs/s':>11} {'ratio':>6}  target"
+            f"   (same SQL via SQLAlchemy: runs/s, engine ratio)"
+        )
+        for name, engine, raw, ratio, sa in backend_rows(args.runs, args.pg, workdir, recipe):
             verdict = "ok" if ratio >= 0.5 else "BELOW 0.5"
-            print(f"  {name:<11} {engine:>14.1f} {raw:>11.1f} {ratio:>6.2f}  >= 0.5 {verdict}")
+            print(
+                f"  {name:<11} {engine:>14.1f} {raw:>11.1f} {ratio:>6.2f}  >= 0.5 {verdict}"
+                f"   ({sa:.1f}, {engine / sa:.2f})"
+            )
         print(f"\nWhole processes, median of {args.repeat}:")
         rows = dict(process_rows(workdir, args.repeat, recipe))
         for name, seconds in rows.items():

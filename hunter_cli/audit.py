@@ -79,7 +79,7 @@ def to_plain_json(value: Any) -> Any:
     return _plain_number(json.loads(json.dumps(value, default=_json_default)))
 
 
-def _canonical(entry: AuditLog) -> bytes:
+def _canonical(entry: AuditLog | AuditEntry) -> bytes:
     body = {
         "seq": entry.seq,
         "created_at": entry.created_at.isoformat(timespec="microseconds"),
@@ -93,8 +93,31 @@ def _canonical(entry: AuditLog) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def compute_hash(entry: AuditLog) -> str:
+def compute_hash(entry: AuditLog | AuditEntry) -> str:
     return hashlib.sha256(_canonical(entry)).hexdigest()
+
+
+@dataclass
+class AuditEntry:
+    """An entry as appended: the same fields as an AuditLog row, without ORM bookkeeping
+    (appends are on every hot path)."""
+
+    id: uuid.UUID
+    seq: int
+    created_at: datetime
+    actor: str
+    customer_id: uuid.UUID | None
+    execution_id: uuid.UUID | None
+    action: str
+    details: dict[str, Any]
+    prev_hash: str
+    hash: str = ""
+
+
+# Built once: constructing and keying these statements costs more than running them.
+_TAIL = select(AuditLog.seq, AuditLog.hash).order_by(AuditLog.seq.desc()).limit(1)
+_INSERT = insert(AuditLog.__table__)
+_PG_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
 
 
 def append_audit(
@@ -105,7 +128,7 @@ def append_audit(
     customer_id: uuid.UUID | None = None,
     execution_id: uuid.UUID | None = None,
     details: dict[str, Any] | None = None,
-) -> AuditLog:
+) -> AuditEntry:
     """Append one entry in the caller's transaction, so the change and its record commit
     (or roll back) together."""
     # The innermost transaction: a savepoint that rolls back takes its appends with it, so a
@@ -118,12 +141,10 @@ def append_audit(
     else:
         if session.get_bind().dialect.name == "postgresql":
             # Two writers must not both read the same tail and fork the chain.
-            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_AUDIT_LOCK})
-        last = session.execute(
-            select(AuditLog.seq, AuditLog.hash).order_by(AuditLog.seq.desc()).limit(1)
-        ).first()
+            session.execute(_PG_LOCK, {"k": _PG_AUDIT_LOCK})
+        last = session.execute(_TAIL).first()
         seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
-    entry = AuditLog(
+    entry = AuditEntry(
         id=uuid.uuid4(),
         seq=seq,
         created_at=utcnow(),
@@ -137,9 +158,7 @@ def append_audit(
     entry.hash = compute_hash(entry)
     # A Core insert: the audit row is never read back or changed through the ORM.
     session.flush()  # pending ORM rows first, so the audit row follows what it records
-    session.connection().execute(
-        insert(AuditLog.__table__), {c: getattr(entry, c) for c in _AUDIT_COLUMNS}
-    )
+    session.connection().execute(_INSERT, {c: getattr(entry, c) for c in _AUDIT_COLUMNS})
     session.info["audit_tail"] = (transaction, seq, entry.hash)
     return entry
 
