@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from hunter_cli.audit import append_audit
@@ -131,9 +131,12 @@ def _positive(amount: Decimal | int | str | float, what: str) -> Decimal:
 def _existing(session: Session, key: str | None) -> CreditTransaction | None:
     if key is None:
         return None
-    return session.scalars(
-        select(CreditTransaction).where(CreditTransaction.idempotency_key == key)
-    ).first()
+    return session.scalars(_BY_KEY, {"key": key}).first()
+
+
+# Built once: the ledger runs these on every run's hold and capture.
+_BY_KEY = select(CreditTransaction).where(CreditTransaction.idempotency_key == bindparam("key"))
+_TX_INSERT = insert(CreditTransaction.__table__)
 
 
 _TX_COLUMNS = (
@@ -177,9 +180,7 @@ def _record(
     )
     # A Core insert: ledger rows are never changed, so the unit of work has nothing to track.
     session.flush()
-    session.connection().execute(
-        insert(CreditTransaction.__table__), {c: getattr(tx, c) for c in _TX_COLUMNS}
-    )
+    session.connection().execute(_TX_INSERT, {c: getattr(tx, c) for c in _TX_COLUMNS})
     details: dict[str, Any] = {
         "kind": kind,
         "amount": str(amount),
