@@ -25,6 +25,7 @@ from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session
 
 from hunter_cli.audit import append_audit, to_plain_json
+from hunter_cli.csvfiles import CsvReadError, read_csv_rows
 from hunter_cli.db.models import Customer, Lead
 from hunter_cli.db.types import utcnow
 from hunter_cli.errors import NotFoundError, UsageError, ValidationError
@@ -647,29 +648,16 @@ def _valid_email(value: str) -> bool:
 
 
 def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
+    def usable(header: list[str]) -> bool:
+        names = {h.strip().lower() for h in header}
+        return "email" in names or {"domain", "name"} <= names
+
     try:
-        content = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise UsageError(f"{path}: is a folder, not a CSV file") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"{path}: not UTF-8 text; save the CSV as UTF-8") from None
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read it ({exc.strerror or exc})") from None
-    # Spreadsheets in many locales save with ';' (or tabs): take the delimiter whose header
-    # names a usable set of columns.
-    for delimiter in (",", ";", "\t"):
-        reader = csv.reader(io.StringIO(content, newline=""), delimiter=delimiter)
-        try:
-            rows = list(reader)
-        except csv.Error as exc:
-            raise UsageError(f"{path}: line {reader.line_num}: {exc}") from None
-        if not rows:
-            break
-        header = [h.strip().lower() for h in rows[0]]
-        if "email" in header or {"domain", "name"} <= set(header):
-            return [h.strip() for h in rows[0]], rows[1:]
+        content, rows = read_csv_rows(path, usable)
+    except CsvReadError as exc:
+        raise UsageError(str(exc)) from None
+    if rows is not None:
+        return [h.strip() for h in rows[0]], rows[1:]
     if not content.strip():
         raise UsageError(
             f"{path}: the file is empty; expected a header row such as name,email,company,domain"

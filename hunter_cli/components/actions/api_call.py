@@ -10,18 +10,16 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import logging
 import os
-import re
-import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import quote, quote_plus, urlsplit
+from urllib.parse import urlsplit
 
 from hunter_cli.components.actions.data_processing import MISSING, describe, lookup
 from hunter_cli.components.base import StepContext, StepError, StepTimeout, TransientStepError
+from hunter_cli.scrub import LOG_FILTER, SecretScrubber
 
 __all__ = ["ApiCall", "HttpTransientError", "parse_retry_after"]
 
@@ -66,69 +64,10 @@ def parse_retry_after(value: str | None) -> float | None:
 # --- secrets -----------------------------------------------------------------------------------
 
 
-class _Scrubber:
-    """Replaces every form a secret takes on the wire (raw, URL-encoded, base64) by a marker."""
-
-    def __init__(self, secrets: list[str]) -> None:
-        forms = {form for s in secrets if s for form in (s, quote(s, safe=""), quote_plus(s))}
-        # Longest first, so a secret is replaced whole before any part of it could be.
-        ordered = sorted(forms, key=len, reverse=True)
-        self.forms = ordered
-        self._pattern = re.compile("|".join(re.escape(f) for f in ordered)) if ordered else None
-
-    def text(self, value: str) -> str:
-        return self._pattern.sub(REDACTED, value) if self._pattern else value
-
-    def value(self, value: Any) -> Any:
-        if self._pattern is None:
-            return value
-        if isinstance(value, str):
-            return self.text(value)
-        if isinstance(value, Mapping):
-            return {self.value(k): self.value(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [self.value(v) for v in value]
-        return value
-
-
-class _LogScrubFilter(logging.Filter):
-    """httpx logs each request's URL at INFO; with query auth that URL holds the secret."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._lock = threading.Lock()
-        self._active: dict[int, _Scrubber] = {}
-
-    def add(self, scrubber: _Scrubber) -> int:
-        with self._lock:
-            self._active[id(scrubber)] = scrubber
-        return id(scrubber)
-
-    def remove(self, token: int) -> None:
-        with self._lock:
-            self._active.pop(token, None)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        with self._lock:
-            scrubbers = list(self._active.values())
-        if scrubbers:
-            message = original = record.getMessage()
-            for scrubber in scrubbers:
-                message = scrubber.text(message)
-            if message != original:
-                record.msg, record.args = message, None
-        return True
-
-
-_log_filter = _LogScrubFilter()
-for _name in ("httpx", "httpcore"):
-    logging.getLogger(_name).addFilter(_log_filter)
-
-
-def _apply_auth(auth: Any, headers: dict[str, str], query: dict[str, Any]) -> _Scrubber:
+def _apply_auth(auth: Any, headers: dict[str, str], query: dict[str, Any]) -> SecretScrubber:
     """Put the secret where the auth type says; return what scrubs it from everything else."""
     if auth is None:
-        return _Scrubber([])
+        return SecretScrubber([])
     if not isinstance(auth, Mapping):
         raise StepError(f"auth must be a mapping with type and env, got {describe(auth)}")
     kind, env, name = auth.get("type"), auth.get("env"), auth.get("name")
@@ -158,7 +97,7 @@ def _apply_auth(auth: Any, headers: dict[str, str], query: dict[str, Any]) -> _S
         headers[str(name)] = secret
     else:
         query[str(name)] = secret
-    return _Scrubber(secrets)
+    return SecretScrubber(secrets)
 
 
 # --- the action ------------------------------------------------------------------------------
@@ -223,7 +162,7 @@ class ApiCall:
         remaining = ctx.remaining()
         timeout = DEFAULT_TIMEOUT if remaining is None else max(0.001, remaining)
         ctx.meta["http"] = {"request": target}
-        token = _log_filter.add(scrub)
+        LOG_FILTER.add(scrub)
         try:
             with httpx.Client(timeout=timeout, follow_redirects=False) as client:
                 response = client.request(
@@ -244,7 +183,7 @@ class ApiCall:
                 f"{target}: could not send the request: {scrub.text(str(exc))}"
             ) from None
         finally:
-            _log_filter.remove(token)
+            LOG_FILTER.remove(scrub)
 
         status = response.status_code
         ctx.meta["http"].update(

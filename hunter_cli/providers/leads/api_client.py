@@ -13,23 +13,21 @@ honours it) can still take over.
 from __future__ import annotations
 
 import json
-import logging
 import os
-import re
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import quote, quote_plus, urlsplit
+from urllib.parse import urlsplit
 
 from hunter_cli.providers.leads.base import (
     LeadProviderError,
     MissingApiKeyError,
     TransientLeadProviderError,
 )
+from hunter_cli.scrub import LOG_FILTER, SecretScrubber
 
 __all__ = [
     "ApiClient",
@@ -76,51 +74,6 @@ def read_api_key(provider: str, env: str, what: str) -> str:
 
 
 # --- keeping the key out of logs and messages ----------------------------------------------------
-
-
-class _Scrubber:
-    """Replaces every form a secret takes on the wire (raw, URL-encoded) by a marker."""
-
-    def __init__(self, secrets: list[str]) -> None:
-        forms = {f for s in secrets if s for f in (s, quote(s, safe=""), quote_plus(s))}
-        ordered = sorted(forms, key=len, reverse=True)  # a whole secret before any part of it
-        self._pattern = re.compile("|".join(re.escape(f) for f in ordered)) if ordered else None
-
-    def text(self, value: str) -> str:
-        return self._pattern.sub(REDACTED, value) if self._pattern else value
-
-
-class _LogScrubFilter(logging.Filter):
-    """httpx logs every request's URL at INFO; Hunter's key travels in that URL."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._lock = threading.Lock()
-        self._active: dict[int, _Scrubber] = {}
-
-    def add(self, scrubber: _Scrubber) -> None:
-        with self._lock:
-            self._active[id(scrubber)] = scrubber
-
-    def remove(self, scrubber: _Scrubber) -> None:
-        with self._lock:
-            self._active.pop(id(scrubber), None)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        with self._lock:
-            scrubbers = list(self._active.values())
-        if scrubbers:
-            message = original = record.getMessage()
-            for scrubber in scrubbers:
-                message = scrubber.text(message)
-            if message != original:
-                record.msg, record.args = message, None
-        return True
-
-
-_log_filter = _LogScrubFilter()
-for _name in ("httpx", "httpcore"):
-    logging.getLogger(_name).addFilter(_log_filter)
 
 
 # --- the client ----------------------------------------------------------------------------------
@@ -232,7 +185,7 @@ class ApiClient:
         self.options = options
         self.key_env = key_env
         self._auth = auth
-        self._scrub = _Scrubber([secret])
+        self._scrub = SecretScrubber([secret])
         self.requests_made = 0  # answered requests, for the step's meta
 
     # -- public -----------------------------------------------------------------------------
@@ -266,7 +219,7 @@ class ApiClient:
             content = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
         attempt = 0
-        _log_filter.add(self._scrub)
+        LOG_FILTER.add(self._scrub)
         try:
             while True:
                 attempt += 1
@@ -302,7 +255,7 @@ class ApiClient:
                     )
                 time.sleep(wait)
         finally:
-            _log_filter.remove(self._scrub)
+            LOG_FILTER.remove(self._scrub)
 
     # -- helpers ----------------------------------------------------------------------------
     def _target(self, method: str, url: str) -> str:

@@ -12,14 +12,13 @@ Delimiters `,`, `;` and tabs are recognised, as spreadsheets in many locales sav
 
 from __future__ import annotations
 
-import csv
 import functools
-import io
 import json
 import re
 from pathlib import Path
 from typing import Any
 
+from hunter_cli.csvfiles import CsvReadError, read_csv_rows
 from hunter_cli.providers.leads.base import LeadProviderError, LeadQuery, normalise_domain
 from hunter_cli.providers.leads.local import find_company, find_person_email, search_companies
 
@@ -75,31 +74,20 @@ def _int(value: str) -> int | None:
 
 
 def _read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
+    def usable(header: list[str]) -> bool:
+        known = {ALIASES.get(_column_key(h)) for h in header}
+        return bool(known & {"email", "domain", "company", "name", "first_name"})
+
     try:
-        content = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise LeadProviderError(f"csv: {path}: no such file") from None
-    except IsADirectoryError:
-        raise LeadProviderError(f"csv: {path}: is a folder, not a CSV file") from None
-    except UnicodeDecodeError:
-        raise LeadProviderError(f"csv: {path}: not UTF-8 text; save the CSV as UTF-8") from None
-    except OSError as exc:
-        raise LeadProviderError(f"csv: {path}: cannot read it ({exc.strerror or exc})") from None
-    for delimiter in (",", ";", "\t"):
-        reader = csv.reader(io.StringIO(content, newline=""), delimiter=delimiter)
-        try:
-            rows = list(reader)
-        except csv.Error as exc:
-            raise LeadProviderError(f"csv: {path}: line {reader.line_num}: {exc}") from None
-        if not rows:
-            break
-        known = {ALIASES.get(_column_key(h)) for h in rows[0]}
-        if known & {"email", "domain", "company", "name", "first_name"}:
-            return rows[0], rows[1:]
-    raise LeadProviderError(
-        f"csv: {path}: no usable header: the first row must name columns such as name, email, "
-        "company and domain"
-    )
+        _, rows = read_csv_rows(path, usable)
+    except CsvReadError as exc:
+        raise LeadProviderError(f"csv: {exc}") from None
+    if rows is None:
+        raise LeadProviderError(
+            f"csv: {path}: no usable header: the first row must name columns such as name, "
+            "email, company and domain"
+        )
+    return rows[0], rows[1:]
 
 
 def _row_record(columns: list[str], cells: list[str]) -> tuple[dict[str, str], dict[str, Any]]:
