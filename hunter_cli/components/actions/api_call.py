@@ -12,13 +12,12 @@ import contextlib
 import json
 import os
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from hunter_cli.components.actions.data_processing import MISSING, describe, lookup
 from hunter_cli.components.base import StepContext, StepError, StepTimeout, TransientStepError
+from hunter_cli.providers.retry_after import parse_retry_after
 from hunter_cli.scrub import LOG_FILTER, SecretScrubber
 
 __all__ = ["ApiCall", "HttpTransientError", "parse_retry_after"]
@@ -43,22 +42,6 @@ class HttpTransientError(TransientStepError):
         super().__init__(message)
         self.status = status
         self.retry_after = retry_after
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Retry-After as seconds from now: either delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 # --- secrets -----------------------------------------------------------------------------------

@@ -9,42 +9,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import TypeVar
 
 from hunter_cli.providers.ai.base import ProviderOptions, TransientAiProviderError
+from hunter_cli.providers.retry_after import retry_after_seconds
 
 T = TypeVar("T")
 
 # A request is not started with less time than this left before the step's deadline.
 MIN_ATTEMPT_SECONDS = 0.05
-
-
-def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
-    """Seconds to wait from `retry-after-ms`, or `retry-after` as seconds or an HTTP date."""
-    if not headers:
-        return None
-    millis = headers.get("retry-after-ms")
-    if millis:
-        try:
-            return max(0.0, float(millis) / 1000)
-        except ValueError:
-            pass
-    value = (headers.get("retry-after") or "").strip()
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def attempt_timeout(options: ProviderOptions, deadline: float | None) -> float:
@@ -125,13 +98,13 @@ def error_for_status(
         return TransientAiProviderError(
             f"{name} rate limit (HTTP 429){suffix}",
             status=status,
-            retry_after=parse_retry_after(headers),
+            retry_after=retry_after_seconds(headers),
         )
     if status == 408 or status >= 500:
         return TransientAiProviderError(
             f"{name} server error (HTTP {status}){suffix}",
             status=status,
-            retry_after=parse_retry_after(headers),
+            retry_after=retry_after_seconds(headers),
         )
     if status == 401:
         if options.api_key_env:

@@ -11,12 +11,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
 from hunter_cli.providers.channels.base import ChannelConfig, DeliveryError
+from hunter_cli.providers.retry_after import parse_retry_after
 
 
 @dataclass(frozen=True)
@@ -37,24 +37,11 @@ class RetryPolicy:
 
     def wait(self, attempt: int, response: httpx.Response | None = None) -> float:
         """Seconds to wait after failed attempt number `attempt` (1-based)."""
-        hinted = _retry_after(response) if response is not None else None
+        hinted = (
+            parse_retry_after(response.headers.get("retry-after")) if response is not None else None
+        )
         wait = hinted if hinted is not None else self.backoff * (2 ** (attempt - 1))
         return max(0.0, min(self.max_backoff, wait))
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return when.timestamp() - time.time()
 
 
 def post_with_retries(

@@ -17,8 +17,6 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,6 +25,7 @@ from hunter_cli.providers.leads.base import (
     MissingApiKeyError,
     TransientLeadProviderError,
 )
+from hunter_cli.providers.retry_after import parse_retry_after
 from hunter_cli.scrub import LOG_FILTER, SecretScrubber
 
 __all__ = [
@@ -40,24 +39,6 @@ REDACTED = "[REDACTED]"
 EXCERPT_LIMIT = 200
 # A status that means "not now" rather than "no": worth asking again after a wait.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Retry-After as seconds from now: delta-seconds or an HTTP date; None if absent/bad."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def read_api_key(provider: str, env: str, what: str) -> str:
