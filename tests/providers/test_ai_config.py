@@ -15,7 +15,7 @@ from hunter_cli.providers.ai.config import (
     resolve_options,
     resolve_provider_name,
 )
-from hunter_cli.providers.ai.retry import parse_retry_after
+from hunter_cli.providers.retry_after import retry_after_seconds as parse_retry_after
 
 KEY = "gsk_config_test_key"
 
