@@ -311,29 +311,33 @@ def reserve_credits(
     )
 
 
-def outstanding_hold(session: Session, execution_id: uuid.UUID) -> tuple[Subscription, Decimal]:
-    sub_id = session.scalar(
-        select(CreditTransaction.subscription_id)
-        .where(CreditTransaction.execution_id == execution_id)
+# The subscription an execution's hold belongs to, locked, in one round trip.
+_HOLDING_SUBSCRIPTION = (
+    select(Subscription)
+    .where(
+        Subscription.id
+        == select(CreditTransaction.subscription_id)
+        .where(CreditTransaction.execution_id == bindparam("execution_id"))
         .limit(1)
+        .scalar_subquery()
     )
-    if sub_id is None:
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+_HOLD_ROWS = select(CreditTransaction.kind, CreditTransaction.amount).where(
+    CreditTransaction.execution_id == bindparam("execution_id")
+)
+
+
+def outstanding_hold(session: Session, execution_id: uuid.UUID) -> tuple[Subscription, Decimal]:
+    params = {"execution_id": execution_id}
+    sub = session.scalars(_HOLDING_SUBSCRIPTION, params).first()
+    if sub is None:
         raise NotFoundError(f"execution {execution_id} holds no credits")
-    sub = session.scalars(
-        select(Subscription)
-        .where(Subscription.id == sub_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
     # Summed only under the lock: rows read before it could miss a capture or release that
     # another process committed while we waited, and the hold would be spent twice.
-    rows = session.execute(
-        select(CreditTransaction.kind, CreditTransaction.amount).where(
-            CreditTransaction.execution_id == execution_id
-        )
-    ).all()
     held = ZERO
-    for kind, amount in rows:
+    for kind, amount in session.execute(_HOLD_ROWS, params):
         if kind == "reserve":
             held += amount
         elif kind in ("capture", "release"):

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam, insert, update
 
 from hunter_cli import ledger
 from hunter_cli.audit import append_audit, to_plain_json
@@ -173,6 +173,17 @@ _STEPS_UPDATE = (
 )
 
 
+_EXECUTION_INSERT = insert(Execution.__table__)
+
+
+@dataclass(frozen=True)
+class _StoredRecipe:
+    id: uuid.UUID
+    slug: str
+    version: int
+    content_hash: str
+
+
 @dataclass
 class _Run:
     """What one execution carries from step to step."""
@@ -199,6 +210,7 @@ class Runner:
         self.db = db
         self.settings = settings
         self.progress = progress or (lambda _step, _status: None)
+        self._recipes: dict[tuple[str, str], _StoredRecipe] = {}
 
     # -- the whole run ----------------------------------------------------------------------
     def run(
@@ -277,29 +289,22 @@ class Runner:
         try:
             with self.db.session() as session:
                 customer = resolve_customer(session, customer_ref)
-                stored, _ = store_recipe_version(
-                    session,
-                    slug=recipe["slug"],
-                    name=recipe.get("name", recipe["slug"]),
-                    description=recipe.get("description"),
-                    content=loaded.text,
-                    content_hash=loaded.content_hash,
-                    source_path=loaded.source,
-                )
-                session.add(
-                    Execution(
-                        id=execution_id,
-                        customer_id=customer.id,
-                        recipe_id=stored.id,
-                        recipe_slug=stored.slug,
-                        recipe_version=stored.version,
-                        recipe_hash=stored.content_hash,
-                        status="running",
-                        inputs=to_plain_json(inputs),
-                        credits_reserved=reserve,
-                        actor=actor,
-                        started_at=utcnow(),
-                    )
+                stored = self._recipe_version(session, loaded)
+                session.connection().execute(
+                    _EXECUTION_INSERT,
+                    {
+                        "id": execution_id,
+                        "customer_id": customer.id,
+                        "recipe_id": stored.id,
+                        "recipe_slug": stored.slug,
+                        "recipe_version": stored.version,
+                        "recipe_hash": stored.content_hash,
+                        "status": "running",
+                        "inputs": to_plain_json(inputs),
+                        "credits_reserved": reserve,
+                        "actor": actor,
+                        "started_at": utcnow(),
+                    },
                 )
                 append_audit(
                     session,
@@ -351,6 +356,26 @@ class Runner:
                     },
                 )
             raise
+
+    def _recipe_version(self, session, loaded: LoadedRecipe) -> _StoredRecipe:
+        """The stored version of this exact content; remembered, since a batch of runs
+        of one recipe would otherwise look it up every time."""
+        recipe = loaded.data
+        key = (recipe["slug"], loaded.content_hash)
+        if key not in self._recipes:
+            stored, _ = store_recipe_version(
+                session,
+                slug=recipe["slug"],
+                name=recipe.get("name", recipe["slug"]),
+                description=recipe.get("description"),
+                content=loaded.text,
+                content_hash=loaded.content_hash,
+                source_path=loaded.source,
+            )
+            self._recipes[key] = _StoredRecipe(
+                stored.id, stored.slug, stored.version, stored.content_hash
+            )
+        return self._recipes[key]
 
     def _finish(
         self, run: _Run, status: str, error: str | None, outputs: Any, used: Decimal
