@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
-from hunter_cli.db.models import AuditLog
+from hunter_cli.db.models import AuditLog, table_of
 from hunter_cli.db.types import utcnow
 
 GENESIS_HASH = "0" * 64
@@ -116,7 +116,7 @@ class AuditEntry:
 
 # Built once: constructing and keying these statements costs more than running them.
 _TAIL = select(AuditLog.seq, AuditLog.hash).order_by(AuditLog.seq.desc()).limit(1)
-_INSERT = insert(AuditLog.__table__)
+_INSERT = insert(table_of(AuditLog))
 _PG_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
 
 

@@ -208,7 +208,7 @@ def _clean(raw: dict[str, Any]) -> dict[str, Any]:
         fields["tier"] = _tier(raw.get("tier"))
     except ValueError:
         fields["tier"] = None
-    data = raw.get("data") if isinstance(raw.get("data"), dict) else {}
+    data: dict[str, Any] = raw["data"] if isinstance(raw.get("data"), dict) else {}
     extras = {k: v for k, v in raw.items() if isinstance(k, str) and k not in _NOT_DATA}
     fields["data"] = to_plain_json({**extras, **data})
     return fields
@@ -343,8 +343,8 @@ def _field_providers(raw: dict[str, Any], fields: dict[str, Any], default: str) 
     """Who supplied each field: the lead's source_provider, or what its own provenance says
     (a lead read back from the store), or the default."""
     own = raw.get("source_provider")
-    data = raw.get("data") if isinstance(raw.get("data"), dict) else {}
-    provenance = data.get(PROVENANCE) if isinstance(data.get(PROVENANCE), dict) else {}
+    data: dict[str, Any] = raw["data"] if isinstance(raw.get("data"), dict) else {}
+    provenance: dict[str, Any] = data[PROVENANCE] if isinstance(data.get(PROVENANCE), dict) else {}
     names = [*LEAD_FIELDS, "score", "tier", *fields["data"]]
     # A lead's own per-field provenance (e.g. merged from several providers) is the most
     # precise answer; source_provider covers the fields it does not name.
@@ -448,13 +448,13 @@ def find_leads(
         query = query.where(Lead.domain == normalise_domain(domain))
     if order not in ORDERS:
         raise ValidationError(f"unknown order {order!r}; known orders: " + ", ".join(ORDERS))
-    by = {
+    orders: dict[str, list[Any]] = {
         "recent": [Lead.last_seen.desc(), Lead.name, Lead.id],
         "score": [Lead.score.desc().nulls_last(), Lead.last_seen.desc(), Lead.name, Lead.id],
         "name": [Lead.name, Lead.id],
         "first_seen": [Lead.first_seen, Lead.name, Lead.id],
-    }[order]
-    query = query.order_by(*by)
+    }
+    query = query.order_by(*orders[order])
     if limit is not None:
         query = query.limit(int(limit))
     return list(session.scalars(query))
@@ -510,7 +510,7 @@ def update_lead(
         value = _text(fields[name], name)
         if name == "email" and value is not None:
             value = normalise_email(value)
-            if not _valid_email(value):
+            if value is None or not _valid_email(value):
                 raise ValidationError(f"invalid email address {fields[name]!r}")
         elif name == "domain" and value is not None:
             value = normalise_domain(value)
@@ -712,8 +712,8 @@ def _import_row(columns: list[str], cells: list[str]) -> tuple[dict[str, Any] | 
         except ValueError:
             problems.append(f"tier {lead['tier']!r} is not a single letter such as A, B or C")
     for name in LEAD_FIELDS:
-        value = lead.get(name)
-        if name != "email" and isinstance(value, str) and len(value) > FIELD_LENGTHS[name]:
+        given = lead.get(name)
+        if name != "email" and isinstance(given, str) and len(given) > FIELD_LENGTHS[name]:
             problems.append(f"{name} is longer than {FIELD_LENGTHS[name]} characters")
     if problems:
         return None, problems

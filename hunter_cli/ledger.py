@@ -19,7 +19,13 @@ from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from hunter_cli.audit import append_audit
-from hunter_cli.db.models import CreditTransaction, Customer, Subscription, SubscriptionPlan
+from hunter_cli.db.models import (
+    CreditTransaction,
+    Customer,
+    Subscription,
+    SubscriptionPlan,
+    table_of,
+)
 from hunter_cli.db.types import to_credits, utcnow
 from hunter_cli.errors import (
     HunterError,
@@ -136,7 +142,7 @@ def _existing(session: Session, key: str | None) -> CreditTransaction | None:
 
 # Built once: the ledger runs these on every run's hold and capture.
 _BY_KEY = select(CreditTransaction).where(CreditTransaction.idempotency_key == bindparam("key"))
-_TX_INSERT = insert(CreditTransaction.__table__)
+_TX_INSERT = insert(table_of(CreditTransaction))
 
 
 _TX_COLUMNS = (

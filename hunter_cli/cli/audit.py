@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -55,7 +55,7 @@ def list_entries(
                 if action.endswith("*")
                 else AuditLog.action == action
             )
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "seq": e.seq,
                 "created_at": e.created_at.isoformat(),

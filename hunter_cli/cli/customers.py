@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from hunter_cli.cli.output import console, emit, fmt_credits, fmt_time, handle_errors, table
@@ -69,7 +71,7 @@ def list_plans(ctx: typer.Context, json_output: JsonOption = False) -> None:
         plans = session.scalars(
             select(SubscriptionPlan).order_by(SubscriptionPlan.monthly_credits)
         ).all()
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "slug": p.slug,
                 "name": p.name,

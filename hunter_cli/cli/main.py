@@ -16,10 +16,10 @@ from hunter_cli.cli import (
     leads,
     outbox,
     recipes,
-    run,
     suppress,
     workspace,
 )
+from hunter_cli.cli import run as run_command
 from hunter_cli.cli.params import GlobalOptions
 
 app = typer.Typer(
@@ -74,7 +74,7 @@ def main(
 
 
 workspace.register(app)
-run.register(app)
+run_command.register(app)
 app.add_typer(recipes.app, name="recipes")
 app.add_typer(executions.app, name="executions")
 app.add_typer(customers.customers_app, name="customers")

@@ -300,10 +300,10 @@ def send(
         from hunter_cli.cli.output import print_json
 
         code = "partial" if counts.get("sent") else "delivery_failed"
-        message = f"{bad} message(s) not delivered" + (
+        summary = f"{bad} message(s) not delivered" + (
             f", {counts['sent']} sent" if counts.get("sent") else ""
         )
-        print_json({"status": "error", "data": data, "error": {"code": code, "message": message}})
+        print_json({"status": "error", "data": data, "error": {"code": code, "message": summary}})
     else:
         emit(data, json_output=json_output, render=render)
     if bad:

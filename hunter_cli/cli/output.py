@@ -11,13 +11,14 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import typer
 
 from hunter_cli.errors import ExitCode, HunterError
 
 if TYPE_CHECKING:
+    from rich.console import JustifyMethod
     from rich.table import Table
 
 
@@ -85,7 +86,7 @@ def table(
 
     result = Table(title=title, title_justify="left", header_style="bold")
     for name in columns:
-        side = (justify or {}).get(name, "left")
+        side = cast("JustifyMethod", (justify or {}).get(name, "left"))
         # Numbers and times never wrap mid-value; free text folds instead.
         result.add_column(
             name,

@@ -344,6 +344,7 @@ class AiStep:
             if isinstance(result, InvalidJsonAnswer):
                 raise StepError(scrub(result.message))
             return result, None, request.messages, usage
+        problem: str | None
         if isinstance(result, InvalidJsonAnswer):
             bad_text, problem = result.text, "is not valid JSON"
         else:

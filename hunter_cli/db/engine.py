@@ -128,7 +128,8 @@ def head_revision() -> str:
     revisions: dict[str, str | None] = {}
     pattern = re.compile(r"^(down_revision|revision)\s*=\s*['\"]?([\w]+|None)['\"]?", re.M)
     for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
-        found = dict(m.groups() for m in pattern.finditer(path.read_text(encoding="utf-8")))
+        text_ = path.read_text(encoding="utf-8")
+        found: dict[str, str] = {m.group(1): m.group(2) for m in pattern.finditer(text_)}
         if "revision" in found:
             down = found.get("down_revision")
             revisions[found["revision"]] = None if down in (None, "None") else down

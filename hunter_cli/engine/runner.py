@@ -28,7 +28,7 @@ from hunter_cli.components.base import StepContext, StepError, StepTimeout, Tran
 from hunter_cli.config import Settings
 from hunter_cli.customers import resolve_customer
 from hunter_cli.db.engine import Database
-from hunter_cli.db.models import Customer, Execution
+from hunter_cli.db.models import Customer, Execution, table_of
 from hunter_cli.db.types import to_credits, utcnow
 from hunter_cli.engine.inputs import prepare_inputs
 from hunter_cli.engine.recipes import store_recipe_version
@@ -144,7 +144,8 @@ def _alarm(seconds: float | None) -> Iterator[None]:
         raise StepTimeout(f"timed out after {seconds:g} s")
 
     previous = signal.signal(signal.SIGALRM, _on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    assert seconds is not None
+    signal.setitimer(signal.ITIMER_REAL, float(seconds))
     try:
         yield
     finally:
@@ -167,13 +168,13 @@ def _retry_policy(controls: dict[str, Any]) -> tuple[int, float, float]:
 
 # Built once: it runs after every step, and building it costs more than running it.
 _STEPS_UPDATE = (
-    update(Execution.__table__)
-    .where(Execution.__table__.c.id == bindparam("eid"))
+    update(table_of(Execution))
+    .where(table_of(Execution).c.id == bindparam("eid"))
     .values(steps=bindparam("steps"))
 )
 
 
-_EXECUTION_INSERT = insert(Execution.__table__)
+_EXECUTION_INSERT = insert(table_of(Execution))
 
 
 @dataclass(frozen=True)

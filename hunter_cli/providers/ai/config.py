@@ -103,7 +103,7 @@ def _value_problem(key: str, value: Any) -> str | None:
     if key == "cache":
         return None if isinstance(value, bool) else "must be true or false"
     if key == "api_key_env":
-        ok = isinstance(value, str) and (value == "" or _ENV_NAME.match(value))
+        ok = isinstance(value, str) and (value == "" or bool(_ENV_NAME.match(value)))
         return None if ok else "must name an environment variable (GROQ_API_KEY), not hold a key"
     if key == "base_url":
         ok = isinstance(value, str) and value.startswith(("http://", "https://"))

@@ -119,7 +119,7 @@ def summarize_company(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_email(data: dict[str, Any], part: str) -> dict[str, Any]:
-    lead = data.get("lead") if isinstance(data.get("lead"), dict) else data
+    lead: dict[str, Any] = data["lead"] if isinstance(data.get("lead"), dict) else data
     first = (str(lead.get("name") or "there").split() or ["there"])[0]
     company = lead.get("company") or "your team"
     sender = data.get("sender") or data.get("from_name") or "our team"
