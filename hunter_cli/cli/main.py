@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -88,4 +89,21 @@ app.add_typer(db.app, name="db")
 
 
 def run() -> None:
-    app(prog_name="hunter")
+    """The console script. With --json, even a usage error that Click reports before our
+    command runs (a missing option, a bad value) comes as the JSON error envelope."""
+    if "--json" not in sys.argv[1:]:
+        app(prog_name="hunter")
+        return
+    try:
+        code = app(prog_name="hunter", standalone_mode=False)
+    except Exception as exc:
+        # Click's usage errors; matched by shape, as typer vendors Click in some versions.
+        if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
+            raise
+        from hunter_cli.cli.output import print_json
+
+        print_json(
+            {"status": "error", "error": {"code": "usage_error", "message": exc.format_message()}}
+        )
+        sys.exit(exc.exit_code)
+    sys.exit(code or 0)

@@ -23,3 +23,21 @@ def test_help_imports_no_heavy_modules():
     loaded = json.loads(result.stderr.strip().splitlines()[-1])
     assert loaded == [], f"`hunter --help` imported {loaded}"
     assert "Usage: hunter" in result.stdout
+
+
+def test_usage_errors_use_the_json_envelope_with_json(tmp_path):
+    """Click reports a missing option before our command runs; with --json it still comes as
+    the error envelope and exit code 2 (regression: it was Click's usage text)."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "hunter_cli", "credits", "grant", "acme", "5", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert result.returncode == 2
+    document = json.loads(result.stdout)
+    assert document["status"] == "error"
+    assert document["error"]["code"] == "usage_error"
+    assert "--reason" in document["error"]["message"]
