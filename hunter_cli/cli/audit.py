@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from hunter_cli.cli.output import console, emit, fmt_time, handle_errors, table
-from hunter_cli.cli.params import CustomerOption, JsonOption, database_of, settings_of
+from hunter_cli.cli.params import CustomerFilterOption, JsonOption, database_of, settings_of
 
 app = typer.Typer(help="The append-only, hash-chained audit trail.", no_args_is_help=True)
 
@@ -17,7 +17,7 @@ app = typer.Typer(help="The append-only, hash-chained audit trail.", no_args_is_
 @handle_errors
 def list_entries(
     ctx: typer.Context,
-    customer: CustomerOption = None,
+    customer: CustomerFilterOption = None,
     execution: Annotated[
         str | None, typer.Option("--execution", "-e", help="Execution id.")
     ] = None,

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from hunter_cli.cli.output import console, emit, fmt_credits, handle_errors, table
-from hunter_cli.cli.params import CustomerOption, JsonOption, database_of, settings_of
+from hunter_cli.cli.params import CustomerFilterOption, JsonOption, database_of, settings_of
 
 app = typer.Typer(help="Prepaid credits: balances, grants and the ledger.", no_args_is_help=True)
 
@@ -15,7 +15,7 @@ app = typer.Typer(help="Prepaid credits: balances, grants and the ledger.", no_a
 @app.command("show")
 @handle_errors
 def show(
-    ctx: typer.Context, customer: CustomerOption = None, json_output: JsonOption = False
+    ctx: typer.Context, customer: CustomerFilterOption = None, json_output: JsonOption = False
 ) -> None:
     """Per subscription: plan, period, allowance, granted, used, held and available credits.
 

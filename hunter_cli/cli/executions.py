@@ -15,7 +15,7 @@ from hunter_cli.cli.output import (
     handle_errors,
     table,
 )
-from hunter_cli.cli.params import CustomerOption, JsonOption, database_of, settings_of
+from hunter_cli.cli.params import CustomerFilterOption, JsonOption, database_of, settings_of
 
 app = typer.Typer(
     help="Executions: every run of a recipe, with per-step results.", no_args_is_help=True
@@ -26,7 +26,7 @@ app = typer.Typer(
 @handle_errors
 def list_runs(
     ctx: typer.Context,
-    customer: CustomerOption = None,
+    customer: CustomerFilterOption = None,
     status: Annotated[
         str | None,
         typer.Option("--status", help="success, partial, failed, interrupted or running."),

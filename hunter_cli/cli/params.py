@@ -18,6 +18,10 @@ CustomerOption = Annotated[
     str | None,
     typer.Option("--customer", "-c", help="Customer slug, name or id (default: default_customer)."),
 ]
+CustomerFilterOption = Annotated[
+    str | None,
+    typer.Option("--customer", "-c", help="Only this customer (slug, name or id); default: all."),
+]
 LimitOption = Annotated[int, typer.Option("--limit", "-n", min=1, help="Show at most this many.")]
 
 
