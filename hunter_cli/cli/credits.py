@@ -29,6 +29,10 @@ def show(
         who = resolve_customer(session, customer) if customer else None
         balances = ledger.balances(session, who)
 
+    from hunter_cli.db.types import utcnow
+
+    now = utcnow()
+
     def render() -> None:
         if not balances:
             console.print("No subscriptions yet: run `hunter seed`.")
@@ -50,7 +54,10 @@ def show(
                     (
                         b.customer,
                         b.plan if b.status == "active" else f"{b.plan} ({b.status})",
-                        b.period_end.date(),
+                        # An ended period renews (and unused credits expire) on next use.
+                        f"{b.period_end.date()} (ended)"
+                        if b.period_end <= now
+                        else b.period_end.date(),
                         *map(fmt_credits, (b.allowance, b.granted, b.used, b.held, b.available)),
                     )
                     for b in balances
