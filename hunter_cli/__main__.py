@@ -1,5 +1,5 @@
 """`python -m hunter_cli` runs the CLI."""
 
-from hunter_cli.cli.main import run
+from hunter_cli.entry import main
 
-run()
+main()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import atexit
-import gc
 import sys
 from typing import Annotated
 
@@ -91,12 +89,8 @@ app.add_typer(db.app, name="db")
 
 
 def run() -> None:
-    """The console script. With --json, even a usage error that Click reports before our
+    """Run the app (the console script is hunter_cli.entry:main). With --json, even a usage error that Click reports before our
     command runs (a missing option, a bad value) comes as the JSON error envelope."""
-    # At exit the interpreter would walk every object still alive (SQLAlchemy's and Rich's
-    # whole import graph) in one last garbage collection, a tenth of a second for a command
-    # that takes half a second; the process is ending, so the OS frees that memory anyway.
-    atexit.register(gc.freeze)
     if "--json" not in sys.argv[1:]:
         app(prog_name="hunter")
         return
