@@ -89,8 +89,9 @@ app.add_typer(db.app, name="db")
 
 
 def run() -> None:
-    """Run the app (the console script is hunter_cli.entry:main). With --json, even a usage error that Click reports before our
-    command runs (a missing option, a bad value) comes as the JSON error envelope."""
+    """Run the app (the console script enters through hunter_cli.entry). With --json, even a
+    usage error that Click reports before our command runs (a missing option, a bad value)
+    comes as the JSON error envelope."""
     if "--json" not in sys.argv[1:]:
         app(prog_name="hunter")
         return
