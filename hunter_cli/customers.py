@@ -5,11 +5,21 @@ from __future__ import annotations
 import contextlib
 import uuid
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from hunter_cli.db.models import Customer
 from hunter_cli.errors import NotFoundError, UsageError
+
+# Built once: every run resolves its customer, and building the query cost more than
+# running it. An id of NULL matches nothing.
+_MATCH = select(Customer).where(
+    or_(
+        func.lower(Customer.slug) == bindparam("needle"),
+        func.lower(Customer.name) == bindparam("needle"),
+        Customer.id == bindparam("id"),
+    )
+)
 
 
 def resolve_customer(session: Session, ref: str | None) -> Customer:
@@ -19,10 +29,10 @@ def resolve_customer(session: Session, ref: str | None) -> Customer:
             "no customer given: pass --customer or set default_customer in hunter.toml"
         )
     needle = ref.strip().lower()
-    conditions = [func.lower(Customer.slug) == needle, func.lower(Customer.name) == needle]
+    as_id = None
     with contextlib.suppress(ValueError):  # not an id: slug and name still match
-        conditions.append(Customer.id == uuid.UUID(needle))
-    found = session.scalars(select(Customer).where(or_(*conditions))).all()
+        as_id = uuid.UUID(needle)
+    found = session.scalars(_MATCH, {"needle": needle, "id": as_id}).all()
     if len(found) == 1:
         return found[0]
     if len(found) > 1:

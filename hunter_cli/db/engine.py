@@ -84,6 +84,13 @@ class Database:
         with self.sessions() as session, wrap_connection_errors(self.url), session.begin():
             yield session
 
+    @contextmanager
+    def run_session(self) -> Iterator[Session]:
+        """A session for a sequence of transactions, each begun with `session.begin()`
+        (committed at its end, rolled back on any error): a recipe run's phases."""
+        with self.sessions() as session, wrap_connection_errors(self.url):
+            yield session
+
     def dispose(self) -> None:
         self.engine.dispose()
 

@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import bindparam, insert, update
+from sqlalchemy.orm import Session
 
 from hunter_cli import ledger
 from hunter_cli.audit import append_audit, to_plain_json
@@ -175,6 +176,8 @@ _STEPS_UPDATE = (
 
 
 _EXECUTION_INSERT = insert(table_of(Execution))
+# The SET clause is the parameters given, other than eid.
+_EXECUTION_FINISH = update(table_of(Execution)).where(table_of(Execution).c.id == bindparam("eid"))
 
 
 @dataclass(frozen=True)
@@ -187,8 +190,11 @@ class _StoredRecipe:
 
 @dataclass
 class _Run:
-    """What one execution carries from step to step."""
+    """What one execution carries from step to step. Its session lives as long as the run
+    (a new Session and pool checkout per phase was a tenth of a short run's time); each
+    phase is still its own transaction, `with session.begin()`, committed as it ends."""
 
+    session: Session
     execution_id: uuid.UUID
     customer_id: uuid.UUID
     customer_slug: str
@@ -231,35 +237,38 @@ class Runner:
         # A configured AI provider without its key stops here: before any hold or record.
         require_ai_ready(steps, self.settings)
         preflight_lead_providers(steps, inputs, self.settings)
-        run = self._start(loaded, customer_ref, inputs, reserve)
-        status = "success"
-        error: str | None = None
-        try:
-            for step in steps:
-                result = self._run_step(step, run, options)
-                run.context["steps"][step["id"]] = {
-                    "output": result.output,
-                    "status": result.status,
-                    "error": result.error,
-                }
-                self.progress(step["id"], result.status)
-                if result.status == "failed":
-                    if step.get("on_error", "fail") == "continue":
-                        status = "partial"
-                    else:
-                        status, error = "failed", f"step '{step['id']}' failed: {result.error}"
-                        break
-        except KeyboardInterrupt:
-            status, error = "interrupted", "interrupted by the user (Ctrl-C)"
-
-        outputs = None
-        if status in ("success", "partial"):
+        # One session for the whole run, one transaction per phase (see _Run.session).
+        with self.db.run_session() as session:
+            run = self._start(session, loaded, customer_ref, inputs, reserve)
+            status = "success"
+            error: str | None = None
             try:
-                outputs = to_plain_json(render_value(recipe.get("outputs") or {}, run.context))
-            except TemplateError as exc:
-                run.warnings.append(f"outputs could not be rendered: {exc.message}")
-        used = sum((r.credits for r in run.results), ZERO)
-        available = self._finish(run, status, error, outputs, used)
+                for step in steps:
+                    result = self._run_step(step, run, options)
+                    run.context["steps"][step["id"]] = {
+                        "output": result.output,
+                        "status": result.status,
+                        "error": result.error,
+                    }
+                    self.progress(step["id"], result.status)
+                    if result.status == "failed":
+                        if step.get("on_error", "fail") == "continue":
+                            status = "partial"
+                        else:
+                            status = "failed"
+                            error = f"step '{step['id']}' failed: {result.error}"
+                            break
+            except KeyboardInterrupt:
+                status, error = "interrupted", "interrupted by the user (Ctrl-C)"
+
+            outputs = None
+            if status in ("success", "partial"):
+                try:
+                    outputs = to_plain_json(render_value(recipe.get("outputs") or {}, run.context))
+                except TemplateError as exc:
+                    run.warnings.append(f"outputs could not be rendered: {exc.message}")
+            used = sum((r.credits for r in run.results), ZERO)
+            available = self._finish(run, status, error, outputs, used)
         return RunResult(
             run.execution_id,
             recipe["slug"],
@@ -277,6 +286,7 @@ class Runner:
 
     def _start(
         self,
+        session: Session,
         loaded: LoadedRecipe,
         customer_ref: str | None,
         inputs: dict[str, Any],
@@ -288,7 +298,7 @@ class Runner:
         actor = self.settings.actor
         execution_id = uuid.uuid4()
         try:
-            with self.db.session() as session:
+            with session.begin():
                 customer = resolve_customer(session, customer_ref)
                 stored = self._recipe_version(session, loaded)
                 session.connection().execute(
@@ -341,9 +351,11 @@ class Runner:
                         "version": stored.version,
                     },
                 }
-                return _Run(execution_id, customer.id, customer.slug, stored.version, context)
+                return _Run(
+                    session, execution_id, customer.id, customer.slug, stored.version, context
+                )
         except InsufficientCreditsError as refused:
-            with self.db.session() as session:
+            with session.begin():
                 customer = resolve_customer(session, customer_ref)
                 append_audit(
                     session,
@@ -387,7 +399,8 @@ class Runner:
         if in_main:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
-            with self.db.session() as session:
+            session = run.session
+            with session.begin():
                 capture, release = ledger.capture_credits(
                     session,
                     run.execution_id,
@@ -395,17 +408,17 @@ class Runner:
                     actor=self.settings.actor,
                     idempotency_key=f"exec:{run.execution_id}:capture",
                 )
-                session.execute(
-                    update(Execution)
-                    .where(Execution.id == run.execution_id)
-                    .values(
-                        status=status,
-                        error=error,
-                        outputs=outputs,
-                        credits_used=used,
-                        warnings=list(run.warnings),
-                        finished_at=utcnow(),
-                    )
+                session.connection().execute(
+                    _EXECUTION_FINISH,
+                    {
+                        "eid": run.execution_id,
+                        "status": status,
+                        "error": error,
+                        "outputs": outputs,
+                        "credits_used": used,
+                        "warnings": list(run.warnings),
+                        "finished_at": utcnow(),
+                    },
                 )
                 append_audit(
                     session,
@@ -447,8 +460,8 @@ class Runner:
                 return self._record_failure(result, run, started, f"if: {exc.message}")
             if not should_run:
                 result.status = "skipped"
-                with self.db.session() as session:
-                    self._record(result, run, started, session)
+                with run.session.begin():
+                    self._record(result, run, started, run.session)
                 run.results.append(result)
                 return result
 
@@ -460,7 +473,8 @@ class Runner:
         for attempt in range(1, attempts + 1):
             result.attempts = attempt
             try:
-                with self.db.session() as session, _alarm(timeout):
+                session = run.session
+                with session.begin(), _alarm(timeout):
                     lazy = component.lazy_params
                     rendered = {
                         k: (v if k in lazy else render_value(v, context)) for k, v in params.items()
@@ -526,8 +540,8 @@ class Runner:
         self, result: StepResult, run: _Run, started: float, message: str
     ) -> StepResult:
         result.status, result.error, result.output = "failed", message, None
-        with self.db.session() as session:
-            self._record(result, run, started, session)
+        with run.session.begin():
+            self._record(result, run, started, run.session)
         run.results.append(result)
         return result
 
