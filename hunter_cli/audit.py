@@ -115,8 +115,9 @@ class AuditEntry:
 
 
 # Built once: constructing and keying these statements costs more than running them.
-_TAIL = select(AuditLog.seq, AuditLog.hash).order_by(AuditLog.seq.desc()).limit(1)
-_INSERT = insert(table_of(AuditLog))
+_AUDIT = table_of(AuditLog)
+_TAIL = select(_AUDIT.c.seq, _AUDIT.c.hash).order_by(_AUDIT.c.seq.desc()).limit(1)
+_INSERT = insert(_AUDIT)
 _PG_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
 
 
@@ -139,10 +140,11 @@ def append_audit(
         # Later appends in the same transaction already hold the lock and know the tail.
         seq, prev_hash = tail[1] + 1, tail[2]
     else:
-        if session.get_bind().dialect.name == "postgresql":
+        connection = session.connection()
+        if connection.dialect.name == "postgresql":
             # Two writers must not both read the same tail and fork the chain.
-            session.execute(_PG_LOCK, {"k": _PG_AUDIT_LOCK})
-        last = session.execute(_TAIL).first()
+            connection.execute(_PG_LOCK, {"k": _PG_AUDIT_LOCK})
+        last = connection.execute(_TAIL).first()
         seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
     entry = AuditEntry(
         id=uuid.uuid4(),
