@@ -2,26 +2,66 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
+from typer.main import get_group_from_info
+from typer.models import TyperInfo
 
 from hunter_cli import __version__
-from hunter_cli.cli import (
-    audit,
-    credits,
-    customers,
-    db,
-    executions,
-    leads,
-    outbox,
-    recipes,
-    suppress,
-    workspace,
-)
 from hunter_cli.cli import run as run_command
+from hunter_cli.cli import workspace
 from hunter_cli.cli.params import GlobalOptions
+
+# The command groups, each imported only when it is used: building every group's commands
+# cost more than a short command's own work. `hunter --help` still lists (so loads) them all.
+GROUPS: dict[str, tuple[str, str]] = {
+    "recipes": ("hunter_cli.cli.recipes", "app"),
+    "executions": ("hunter_cli.cli.executions", "app"),
+    "customers": ("hunter_cli.cli.customers", "customers_app"),
+    "plans": ("hunter_cli.cli.customers", "plans_app"),
+    "credits": ("hunter_cli.cli.credits", "app"),
+    "audit": ("hunter_cli.cli.audit", "app"),
+    "leads": ("hunter_cli.cli.leads", "app"),
+    "outbox": ("hunter_cli.cli.outbox", "app"),
+    "suppress": ("hunter_cli.cli.suppress", "app"),
+    "db": ("hunter_cli.cli.db", "app"),
+}
+
+
+class LazyGroup(TyperGroup):
+    """The root group: the top-level commands, plus the GROUPS built on first use (the
+    Click docs' "lazily loading subcommands", on Typer's group class)."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*super().list_commands(ctx), *GROUPS]
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        if args and args[0] not in self.commands and args[0] not in GROUPS:
+            # A mistyped name: load every group, so that "Did you mean" can suggest one.
+            for name in GROUPS:
+                self.get_command(ctx, name)
+        return super().resolve_command(ctx, args)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        found = super().get_command(ctx, cmd_name)
+        if found is not None or cmd_name not in GROUPS:
+            return found
+        module, attribute = GROUPS[cmd_name]
+        sub_app = getattr(importlib.import_module(module), attribute)
+        # As add_typer would have built it: named here, with the root app's plain help.
+        group = get_group_from_info(
+            TyperInfo(sub_app, name=cmd_name),
+            pretty_exceptions_short=app.pretty_exceptions_short,
+            rich_markup_mode=app.rich_markup_mode,
+            suggest_commands=app.suggest_commands,
+        )
+        self.add_command(group, cmd_name)
+        return group
+
 
 app = typer.Typer(
     name="hunter",
@@ -31,6 +71,7 @@ app = typer.Typer(
         "Every command takes --json for scripts; exit codes are listed in README.md."
     ),
     no_args_is_help=True,
+    cls=LazyGroup,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -76,16 +117,6 @@ def main(
 
 workspace.register(app)
 run_command.register(app)
-app.add_typer(recipes.app, name="recipes")
-app.add_typer(executions.app, name="executions")
-app.add_typer(customers.customers_app, name="customers")
-app.add_typer(customers.plans_app, name="plans")
-app.add_typer(credits.app, name="credits")
-app.add_typer(audit.app, name="audit")
-app.add_typer(leads.app, name="leads")
-app.add_typer(outbox.app, name="outbox")
-app.add_typer(suppress.app, name="suppress")
-app.add_typer(db.app, name="db")
 
 
 def run() -> None:

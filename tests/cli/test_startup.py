@@ -41,3 +41,40 @@ def test_usage_errors_use_the_json_envelope_with_json(tmp_path):
     assert document["status"] == "error"
     assert document["error"]["code"] == "usage_error"
     assert "--reason" in document["error"]["message"]
+
+
+def test_a_command_loads_only_its_own_group():
+    """Command groups are built on first use: `hunter credits ...` never imports the others."""
+    code = (
+        "import sys, json\n"
+        "from hunter_cli.cli.main import app\n"
+        "try:\n"
+        "    app(['credits', '--help'], prog_name='hunter')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('hunter_cli.cli.'))),"
+        " file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    loaded = json.loads(result.stderr.strip().splitlines()[-1])
+    assert "hunter_cli.cli.credits" in loaded
+    assert not {"hunter_cli.cli.outbox", "hunter_cli.cli.leads", "hunter_cli.cli.audit"} & set(
+        loaded
+    )
+    assert "Usage: hunter credits" in result.stdout
+
+
+def test_help_lists_every_group_and_a_typo_gets_a_suggestion():
+    from typer.testing import CliRunner
+
+    from hunter_cli.cli.main import GROUPS, app
+
+    runner = CliRunner()
+    listed = runner.invoke(app, ["--help"]).output
+    for name in ("init", "seed", "run", *GROUPS):
+        assert f"  {name} " in listed or f"  {name}\n" in listed, name
+    typo = runner.invoke(app, ["credit", "show"])
+    assert typo.exit_code == 2
+    assert "Did you mean 'credits'?" in typo.output
