@@ -122,7 +122,10 @@ def bench_raw(url: str, runs: int, via: str = "driver") -> float:
         cur = conn.cursor()
     else:
         conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+        # The engine's connection settings (hunter_cli/db/engine.py), foreign keys included.
         conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA busy_timeout=60000")
+        conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA synchronous=NORMAL")
         cur = conn.cursor()
 

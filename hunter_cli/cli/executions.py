@@ -139,3 +139,30 @@ def _dt(value: str | None):
     from datetime import datetime
 
     return datetime.fromisoformat(value) if value else None
+
+
+@app.command("resume")
+@handle_errors
+def resume(
+    ctx: typer.Context,
+    execution: Annotated[str, typer.Argument(help="Execution id (or a unique prefix).")],
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Bypass the AI response cache.")
+    ] = False,
+    send: Annotated[
+        bool,
+        typer.Option("--send", help="Really deliver messages (otherwise they go to the outbox)."),
+    ] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Continue a failed or interrupted execution from its first unfinished step.
+
+    Finished steps are kept (not run or charged again); the rest run under a new hold, with
+    the recipe exactly as it was first run. The execution keeps its id, so messages already
+    queued or sent are not sent again. Exit codes as for `hunter run`.
+    """
+    from hunter_cli.cli.run import report
+    from hunter_cli.engine import api
+
+    result = api.resume(settings_of(ctx), execution, no_cache=no_cache, send=send)
+    report(result, json_output=json_output)

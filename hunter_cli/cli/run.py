@@ -104,6 +104,12 @@ def run(
         if status is not None:
             status.stop()
 
+    report(result, json_output=json_output, plan=plan)
+
+
+def report(result, *, json_output: bool, plan: bool = False) -> None:
+    """Print a run's result (the JSON envelope, the plan or the summary) and exit with the
+    code for its status; `hunter executions resume` reports the same way."""
     if json_output:
         from hunter_cli.cli.output import print_json
 

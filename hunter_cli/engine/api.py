@@ -111,3 +111,22 @@ def run(
         )
     finally:
         db.dispose()
+
+
+def resume(
+    settings: Settings,
+    execution: str,
+    *,
+    no_cache: bool = False,
+    send: bool = False,
+    progress: Callable[[str, str], None] | None = None,
+):
+    from hunter_cli.db.engine import open_database
+    from hunter_cli.engine.runner import Runner, RunOptions
+
+    db = open_database(settings.require_database_url())
+    try:
+        runner = Runner(db, settings, progress=progress)
+        return runner.resume(execution, RunOptions(no_cache=no_cache, send=send))
+    finally:
+        db.dispose()

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from hunter_cli import ledger
@@ -29,11 +29,17 @@ from hunter_cli.components.base import StepContext, StepError, StepTimeout, Tran
 from hunter_cli.config import Settings
 from hunter_cli.customers import resolve_customer
 from hunter_cli.db.engine import Database
-from hunter_cli.db.models import Customer, Execution, table_of
+from hunter_cli.db.models import CreditTransaction, Customer, Execution, table_of
 from hunter_cli.db.types import to_credits, utcnow
 from hunter_cli.engine.inputs import prepare_inputs
 from hunter_cli.engine.recipes import store_recipe_version
-from hunter_cli.errors import HunterError, InsufficientCreditsError
+from hunter_cli.errors import (
+    HunterError,
+    InsufficientCreditsError,
+    NotFoundError,
+    UsageError,
+    ValidationError,
+)
 from hunter_cli.recipe import LoadedRecipe, split_step
 from hunter_cli.recipe.templates import TemplateError, evaluate_condition, render_value
 
@@ -198,10 +204,15 @@ class _Run:
     execution_id: uuid.UUID
     customer_id: uuid.UUID
     customer_slug: str
-    recipe_version: int
+    recipe_version: int | None
     context: dict[str, Any]
+    capture_key: str
+    reserved_total: Decimal
     results: list[StepResult] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # A resumed execution: how many results were kept from before, and what they cost.
+    kept: int = 0
+    used_before: Decimal = ZERO
 
 
 class Runner:
@@ -240,35 +251,56 @@ class Runner:
         # One session for the whole run, one transaction per phase (see _Run.session).
         with self.db.run_session() as session:
             run = self._start(session, loaded, customer_ref, inputs, reserve)
-            status = "success"
-            error: str | None = None
-            try:
-                for step in steps:
-                    result = self._run_step(step, run, options)
-                    run.context["steps"][step["id"]] = {
-                        "output": result.output,
-                        "status": result.status,
-                        "error": result.error,
-                    }
-                    self.progress(step["id"], result.status)
-                    if result.status == "failed":
-                        if step.get("on_error", "fail") == "continue":
-                            status = "partial"
-                        else:
-                            status = "failed"
-                            error = f"step '{step['id']}' failed: {result.error}"
-                            break
-            except KeyboardInterrupt:
-                status, error = "interrupted", "interrupted by the user (Ctrl-C)"
+            return self._execute(run, recipe, steps, options)
 
-            outputs = None
-            if status in ("success", "partial"):
-                try:
-                    outputs = to_plain_json(render_value(recipe.get("outputs") or {}, run.context))
-                except TemplateError as exc:
-                    run.warnings.append(f"outputs could not be rendered: {exc.message}")
-            used = sum((r.credits for r in run.results), ZERO)
-            available = self._finish(run, status, error, outputs, used)
+    def resume(self, execution_ref: str, options: RunOptions = RunOptions()) -> RunResult:
+        """Continue a failed or interrupted execution in place, from its first unfinished
+        step. Finished steps are kept: not run again, not charged again. The rest run under a
+        new hold. The execution id stays the same, so a correspondence step finds what it
+        already queued or sent by its message key and does not send it twice."""
+        with self.db.run_session() as session:
+            run, recipe, remaining = self._restart(session, execution_ref)
+            return self._execute(run, recipe, remaining, options)
+
+    def _execute(
+        self,
+        run: _Run,
+        recipe: dict[str, Any],
+        steps: list[dict[str, Any]],
+        options: RunOptions,
+    ) -> RunResult:
+        """Run `steps` in order, then capture what they used and release the rest."""
+        # A kept step that failed with on_error: continue still makes the run partial.
+        status = "partial" if any(r.status == "failed" for r in run.results) else "success"
+        error: str | None = None
+        try:
+            for step in steps:
+                result = self._run_step(step, run, options)
+                run.context["steps"][step["id"]] = {
+                    "output": result.output,
+                    "status": result.status,
+                    "error": result.error,
+                }
+                self.progress(step["id"], result.status)
+                if result.status == "failed":
+                    if step.get("on_error", "fail") == "continue":
+                        status = "partial"
+                    else:
+                        status = "failed"
+                        error = f"step '{step['id']}' failed: {result.error}"
+                        break
+        except KeyboardInterrupt:
+            status, error = "interrupted", "interrupted by the user (Ctrl-C)"
+
+        outputs = None
+        if status in ("success", "partial"):
+            try:
+                outputs = to_plain_json(render_value(recipe.get("outputs") or {}, run.context))
+            except TemplateError as exc:
+                run.warnings.append(f"outputs could not be rendered: {exc.message}")
+        # What this run (or this resumption) used; kept steps were paid for before.
+        used = sum((r.credits for r in run.results[run.kept :]), ZERO)
+        available = self._finish(run, status, error, outputs, used)
         return RunResult(
             run.execution_id,
             recipe["slug"],
@@ -277,8 +309,8 @@ class Runner:
             status,
             run.results,
             outputs,
-            reserve,
-            used,
+            run.reserved_total,
+            run.used_before + used,
             available,
             run.warnings,
             error,
@@ -352,7 +384,14 @@ class Runner:
                     },
                 }
                 return _Run(
-                    session, execution_id, customer.id, customer.slug, stored.version, context
+                    session,
+                    execution_id,
+                    customer.id,
+                    customer.slug,
+                    stored.version,
+                    context,
+                    capture_key=f"exec:{execution_id}:capture",
+                    reserved_total=reserve,
                 )
         except InsufficientCreditsError as refused:
             with session.begin():
@@ -369,6 +408,102 @@ class Runner:
                     },
                 )
             raise
+
+    def _restart(
+        self, session: Session, execution_ref: str
+    ) -> tuple[_Run, dict[str, Any], list[dict[str, Any]]]:
+        """Set a failed or interrupted execution running again, in one transaction: the
+        recipe as it was run, the steps still to do, a hold for them, and the context the
+        finished steps left (their outputs and the shared state)."""
+        from hunter_cli.executions import get_execution
+
+        actor = self.settings.actor
+        with session.begin():
+            execution = get_execution(session, execution_ref)
+            # Locked: two resumptions of one execution must not both start.
+            session.refresh(execution, with_for_update=True)
+            if execution.status not in RESUMABLE:
+                raise UsageError(
+                    f"execution {execution.id} is {execution.status}: only failed or "
+                    "interrupted executions can be resumed"
+                )
+            loaded = _stored_recipe(session, execution)
+            recipe = loaded.data
+            steps: list[dict[str, Any]] = recipe["steps"]
+            records = {r["id"]: r for r in execution.steps or [] if isinstance(r, dict)}
+            start = next(
+                (i for i, step in enumerate(steps) if _unfinished(records.get(step["id"]), step)),
+                None,
+            )
+            if start is None:
+                raise UsageError(
+                    f"every step of execution {execution.id} has finished: nothing to resume"
+                )
+            kept = [_result_from_record(records[step["id"]]) for step in steps[:start]]
+            remaining = steps[start:]
+            inputs = dict(execution.inputs or {})
+            # As for a new run: a missing key stops here, before anything is held.
+            require_ai_ready(remaining, self.settings)
+            preflight_lead_providers(remaining, inputs, self.settings)
+            customer = session.get(Customer, execution.customer_id)
+            assert customer is not None
+            reserve = max_cost(remaining)
+            rounds = session.scalar(_RESERVE_COUNT, {"eid": execution.id}) or 0
+            ledger.reserve_credits(
+                session,
+                customer,
+                reserve,
+                execution_id=execution.id,
+                actor=actor,
+                idempotency_key=f"exec:{execution.id}:resume{rounds}:reserve",
+                reason=f"hold for resuming {execution.recipe_slug} v{execution.recipe_version}",
+            )
+            execution.status = "running"
+            execution.error = None
+            execution.finished_at = None
+            execution.credits_reserved = execution.credits_reserved + reserve
+            append_audit(
+                session,
+                "execution.resume",
+                actor=actor,
+                customer_id=customer.id,
+                execution_id=execution.id,
+                details={
+                    "recipe": execution.recipe_slug,
+                    "version": execution.recipe_version,
+                    "from_step": remaining[0]["id"],
+                    "kept_steps": [r.id for r in kept],
+                    "max_cost": str(reserve),
+                },
+            )
+            context = {
+                "inputs": inputs,
+                "steps": {
+                    r.id: {"output": r.output, "status": r.status, "error": r.error} for r in kept
+                },
+                "state": _state_left_by(kept),
+                "customer": _customer_context(customer),
+                "execution": {
+                    "id": str(execution.id),
+                    "recipe": execution.recipe_slug,
+                    "version": execution.recipe_version,
+                },
+            }
+            run = _Run(
+                session,
+                execution.id,
+                customer.id,
+                customer.slug,
+                execution.recipe_version,
+                context,
+                capture_key=f"exec:{execution.id}:resume{rounds}:capture",
+                reserved_total=execution.credits_reserved,
+                results=kept,
+                warnings=list(execution.warnings or []),
+                kept=len(kept),
+                used_before=execution.credits_used,
+            )
+        return run, recipe, remaining
 
     def _recipe_version(self, session, loaded: LoadedRecipe) -> _StoredRecipe:
         """The stored version of this exact content; remembered, since a batch of runs
@@ -406,7 +541,7 @@ class Runner:
                     run.execution_id,
                     used,
                     actor=self.settings.actor,
-                    idempotency_key=f"exec:{run.execution_id}:capture",
+                    idempotency_key=run.capture_key,
                 )
                 session.connection().execute(
                     _EXECUTION_FINISH,
@@ -415,7 +550,7 @@ class Runner:
                         "status": status,
                         "error": error,
                         "outputs": outputs,
-                        "credits_used": used,
+                        "credits_used": run.used_before + used,
                         "warnings": list(run.warnings),
                         "finished_at": utcnow(),
                     },
@@ -429,7 +564,7 @@ class Runner:
                     details={
                         "status": status,
                         "error": error,
-                        "credits_used": str(used),
+                        "credits_used": str(run.used_before + used),
                         "steps": {r.id: r.status for r in run.results},
                     },
                 )
@@ -638,6 +773,67 @@ class Runner:
             None,
             plan,
         )
+
+
+RESUMABLE = ("failed", "interrupted")
+_RESERVE_COUNT = (
+    select(func.count())
+    .select_from(table_of(CreditTransaction))
+    .where(
+        table_of(CreditTransaction).c.execution_id == bindparam("eid"),
+        table_of(CreditTransaction).c.kind == "reserve",
+    )
+)
+
+
+def _stored_recipe(session: Session, execution: Execution) -> LoadedRecipe:
+    """The recipe exactly as this execution ran it (not today's file). It was validated
+    when the run started; a step it names that no longer exists fails when it is reached."""
+    from hunter_cli.db.models import Recipe
+    from hunter_cli.recipe import RecipeInvalid, load_recipe_text
+
+    stored = session.get(Recipe, execution.recipe_id) if execution.recipe_id else None
+    if stored is None:
+        raise NotFoundError(f"the recipe execution {execution.id} ran is no longer stored")
+    source = f"{stored.slug} v{stored.version} (as run)"
+    try:
+        return load_recipe_text(stored.content, source)
+    except RecipeInvalid as invalid:
+        lines = [str(p) for p in invalid.problems]
+        raise ValidationError(
+            f"recipe {source} cannot be read:\n  " + "\n  ".join(lines),
+            details={"problems": lines},
+        ) from None
+
+
+def _unfinished(record: dict[str, Any] | None, step: dict[str, Any]) -> bool:
+    """Where a resumption starts: a step never recorded, or the one whose failure stopped
+    the run (a failure with on_error: continue did not stop it, so it is kept)."""
+    if record is None:
+        return True
+    return record.get("status") == "failed" and step.get("on_error", "fail") != "continue"
+
+
+def _result_from_record(record: dict[str, Any]) -> StepResult:
+    return StepResult(
+        id=record["id"],
+        type=record.get("type", ""),
+        status=record.get("status", "ok"),
+        output=record.get("output"),
+        error=record.get("error"),
+        attempts=int(record.get("attempts") or 0),
+        duration_ms=int(record.get("duration_ms") or 0),
+        credits=to_credits(record.get("credits") or 0),
+        meta=record.get("meta") or {},
+    )
+
+
+def _state_left_by(kept: list[StepResult]) -> dict[str, Any]:
+    """The shared state as the kept steps left it: a state step's output is the whole state."""
+    for result in reversed(kept):
+        if result.type == "state" and result.status == "ok" and isinstance(result.output, dict):
+            return dict(result.output)
+    return {}
 
 
 def _step_cost(controls: dict[str, Any], ctx: StepContext, price: Decimal) -> Decimal:

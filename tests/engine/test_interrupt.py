@@ -3,6 +3,7 @@ that finished are kept and paid for, and the rest of the hold is released."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -21,19 +22,27 @@ from hunter_cli.db.models import Execution
 
 
 class SlowHandler(BaseHTTPRequestHandler):
+    """Slow on the first request (the run is interrupted there), quick afterwards (so the
+    resumed run gets through)."""
+
     arrived = threading.Event()
 
     def do_GET(self):  # noqa: N802 (http.server's naming)
-        SlowHandler.arrived.set()
-        time.sleep(20)
+        if not SlowHandler.arrived.is_set():
+            SlowHandler.arrived.set()
+            time.sleep(20)
+        body = b'{"ok": true}'
         self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
+        self.wfile.write(body)
 
     def log_message(self, *args):
         pass
 
 
-def test_sigint_marks_interrupted_and_releases_hold(seeded, tmp_path):
+def test_sigint_marks_interrupted_and_releases_hold_then_resume_finishes(seeded, tmp_path):
     SlowHandler.arrived.clear()  # one event per test: the other backend's case set it
     server = ThreadingHTTPServer(("127.0.0.1", 0), SlowHandler)
     server.daemon_threads = True
@@ -75,7 +84,6 @@ def test_sigint_marks_interrupted_and_releases_hold(seeded, tmp_path):
         out, err = proc.communicate(timeout=30)
     finally:
         proc.kill()
-        server.shutdown()
     assert proc.returncode == 130, err
     assert '"status": "interrupted"' in out
     with seeded.session() as session:
@@ -85,5 +93,31 @@ def test_sigint_marks_interrupted_and_releases_hold(seeded, tmp_path):
         assert str(execution.credits_used) == "0.0100"
         sub = ledger.active_subscription(session, resolve_customer(session, "acme"))
         assert sub.credits_held == 0
+        assert ledger.check_ledger(session) == []
+        assert verify_chain(session).ok
+
+    # `hunter executions resume` continues from the interrupted step; the first is kept.
+    from typer.testing import CliRunner
+
+    from hunter_cli.cli.main import app
+
+    try:
+        resumed = CliRunner().invoke(
+            app,
+            ["--database-url", seeded.url, "executions", "resume", str(execution.id), "--json"],
+        )
+    finally:
+        server.shutdown()
+    assert resumed.exit_code == 0, resumed.output
+    document = json.loads(resumed.output)
+    assert document["data"]["execution_id"] == str(execution.id)
+    assert [(s["id"], s["status"]) for s in document["data"]["steps"]] == [
+        ("first", "ok"),
+        ("wait", "ok"),
+        ("never", "ok"),
+    ]
+    assert document["data"]["credits"]["used"] == "5.0200"
+    with seeded.session() as session:
+        assert session.get(Execution, execution.id).status == "success"
         assert ledger.check_ledger(session) == []
         assert verify_chain(session).ok
