@@ -256,19 +256,39 @@ def bench_raw(url: str, runs: int, via: str = "driver") -> float:
     return runs / elapsed
 
 
-def backend_rows(runs: int, pg_url: str | None, workdir: Path, recipe: Path) -> list[tuple]:
+def backend_rows(
+    runs: int, rounds: int, pg_url: str | None, workdir: Path, recipe: Path
+) -> list[tuple]:
+    """Engine, raw driver and raw SQLAlchemy, interleaved in `rounds` rounds of runs/rounds
+    runs each, so that a machine that gets busier or quieter during the benchmark moves all
+    three alike; the ratio is the median of the rounds' ratios."""
     rows = []
     targets = [("SQLite", f"sqlite:///{workdir / 'engine.db'}", f"sqlite:///{workdir / 'raw.db'}")]
     if pg_url:
         targets.append(("PostgreSQL", *_pg_databases(pg_url)))
+    per_round = max(1, runs // rounds)
     for name, engine_url, raw_url in targets:
         db = prepare_db(engine_url)
-        engine_rate = bench_engine(db, recipe, runs)
-        db.dispose()
         prepare_db(raw_url).dispose()
-        raw_rate = bench_raw(raw_url, runs)
-        sa_rate = bench_raw(raw_url, runs, via="sqlalchemy")
-        rows.append((name, engine_rate, raw_rate, engine_rate / raw_rate, sa_rate))
+        engine, raw, sa, ratios = [], [], [], []
+        for _ in range(rounds):
+            engine.append(bench_engine(db, recipe, per_round))
+            raw.append(bench_raw(raw_url, per_round))
+            sa.append(bench_raw(raw_url, per_round, via="sqlalchemy"))
+            ratios.append(engine[-1] / raw[-1])
+        db.dispose()
+        median = statistics.median
+        rows.append(
+            (
+                name,
+                median(engine),
+                median(raw),
+                median(ratios),
+                min(ratios),
+                max(ratios),
+                median(sa),
+            )
+        )
     return rows
 
 
@@ -307,20 +327,26 @@ app()
 """
 
 
+def time_once(argv: list[str], cwd: Path, env: dict) -> float:
+    start = time.perf_counter()
+    subprocess.run(
+        argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False
+    )
+    return time.perf_counter() - start
+
+
 def time_command(argv: list[str], repeat: int, cwd: Path, env: dict) -> float:
-    samples = []
+    return statistics.median(time_once(argv, cwd, env) for _ in range(repeat))
+
+
+def time_commands(commands: dict[str, list[str]], repeat: int, cwd: Path, env: dict) -> dict:
+    """The median of each command, timed in turn (one of each per round), so that they are
+    compared under the same load."""
+    samples: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(repeat):
-        start = time.perf_counter()
-        subprocess.run(
-            argv,
-            cwd=cwd,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            check=False,
-        )
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+        for name, argv in commands.items():
+            samples[name].append(time_once(argv, cwd, env))
+    return {name: statistics.median(times) for name, times in samples.items()}
 
 
 def process_rows(workdir: Path, repeat: int, recipe: Path) -> list[tuple]:
@@ -341,13 +367,16 @@ def process_rows(workdir: Path, repeat: int, recipe: Path) -> list[tuple]:
     bare = workdir / "bare.py"
     bare.write_text(BARE_APP)
     py = sys.executable
-    return [
-        ("python -c pass", time_command([py, "-c", "pass"], repeat, ws, env)),
-        ("bare Typer app --help", time_command([py, str(bare), "--help"], repeat, ws, env)),
-        ("hunter --help", time_command([hunter, "--help"], repeat, ws, env)),
-        ("hunter credits show", time_command([hunter, "credits", "show"], repeat, ws, env)),
-        ("hunter run (3 steps)", time_command([hunter, "run", str(recipe)], repeat, ws, env)),
-    ]
+    for argv in ([hunter, "credits", "show"], [hunter, "run", str(recipe)]):
+        time_once(argv, ws, env)  # first use: SQLite file caches, the recipe's first version
+    commands = {
+        "python -c pass": [py, "-c", "pass"],
+        "bare Typer app --help": [py, str(bare), "--help"],
+        "hunter --help": [hunter, "--help"],
+        "hunter credits show": [hunter, "credits", "show"],
+        "hunter run (3 steps)": [hunter, "run", str(recipe)],
+    }
+    return list(time_commands(commands, repeat, ws, env).items())
 
 
 PREFECT_FLOW = """\
@@ -451,6 +480,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=200, help="runs per backend")
     parser.add_argument("--repeat", type=int, default=15, help="process timings (median)")
     parser.add_argument(
+        "--rounds", type=int, default=5, help="interleaved rounds of the throughput runs"
+    )
+    parser.add_argument(
         "--pg",
         default=os.environ.get("HUNTER_TEST_DATABASE_URL"),
         help="PostgreSQL server URL (default: $HUNTER_TEST_DATABASE_URL)",
@@ -462,15 +494,20 @@ def main() -> None:
         workdir = Path(tmp)
         recipe = workdir / "bench.yaml"
         recipe.write_text(RECIPE)
-        print(f"Engine throughput, {args.runs} runs of a 3-step data_processing recipe:")
         print(
-            f"  {'backend':<11} {'engine runs/s':>14} {'raw runs/s':>11} {'ratio':>6}  target"
-            f"   (same SQL via SQLAlchemy: runs/s, engine ratio)"
+            f"Engine throughput, {args.runs} runs of a 3-step data_processing recipe in "
+            f"{args.rounds} interleaved rounds (medians; ratio range over the rounds):"
         )
-        for name, engine, raw, ratio, sa in backend_rows(args.runs, args.pg, workdir, recipe):
+        print(
+            f"  {'backend':<11} {'engine runs/s':>14} {'raw runs/s':>11} {'ratio':>6} "
+            f"{'range':>11}  target   (same SQL via SQLAlchemy: runs/s, engine ratio)"
+        )
+        rows_ = backend_rows(args.runs, args.rounds, args.pg, workdir, recipe)
+        for name, engine, raw, ratio, low, high, sa in rows_:
             verdict = "ok" if ratio >= 0.5 else "BELOW 0.5"
             print(
-                f"  {name:<11} {engine:>14.1f} {raw:>11.1f} {ratio:>6.2f}  >= 0.5 {verdict}"
+                f"  {name:<11} {engine:>14.1f} {raw:>11.1f} {ratio:>6.2f} "
+                f"{f'{low:.2f}-{high:.2f}':>11}  >= 0.5 {verdict}"
                 f"   ({sa:.1f}, {engine / sa:.2f})"
             )
         print(f"\nWhole processes, median of {args.repeat}:")
