@@ -76,6 +76,8 @@ def execution_to_dict(execution: Execution, customer_slug: str | None = None) ->
         "credits_reserved": str(execution.credits_reserved),
         "credits_used": str(execution.credits_used),
         "actor": execution.actor,
+        "host": execution.host,
+        "pid": execution.pid,
         "created_at": execution.created_at.isoformat(),
         "started_at": execution.started_at.isoformat() if execution.started_at else None,
         "finished_at": execution.finished_at.isoformat() if execution.finished_at else None,

@@ -153,16 +153,26 @@ def resume(
         bool,
         typer.Option("--send", help="Really deliver messages (otherwise they go to the outbox)."),
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Resume an execution still marked running although its process cannot be "
+            "checked (another host): only when you know that process has stopped.",
+        ),
+    ] = False,
     json_output: JsonOption = False,
 ) -> None:
     """Continue a failed or interrupted execution from its first unfinished step.
 
     Finished steps are kept (not run or charged again); the rest run under a new hold, with
     the recipe exactly as it was first run. The execution keeps its id, so messages already
-    queued or sent are not sent again. Exit codes as for `hunter run`.
+    queued or sent are not sent again. A run left `running` by a process that died (killed,
+    crashed) is closed first: what its finished steps used is charged, the rest of its hold
+    released. Exit codes as for `hunter run`.
     """
     from hunter_cli.cli.run import report
     from hunter_cli.engine import api
 
-    result = api.resume(settings_of(ctx), execution, no_cache=no_cache, send=send)
+    result = api.resume(settings_of(ctx), execution, no_cache=no_cache, send=send, force=force)
     report(result, json_output=json_output)

@@ -144,6 +144,9 @@ class Execution(Base):
     credits_reserved: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
     credits_used: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
     actor: Mapped[str | None] = mapped_column(String(200))
+    # Where the run's process is (was): a run left `running` by a dead process is resumable.
+    host: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = _created()
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

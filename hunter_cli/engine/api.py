@@ -119,6 +119,7 @@ def resume(
     *,
     no_cache: bool = False,
     send: bool = False,
+    force: bool = False,
     progress: Callable[[str, str], None] | None = None,
 ):
     from hunter_cli.db.engine import open_database
@@ -127,6 +128,6 @@ def resume(
     db = open_database(settings.require_database_url())
     try:
         runner = Runner(db, settings, progress=progress)
-        return runner.resume(execution, RunOptions(no_cache=no_cache, send=send))
+        return runner.resume(execution, RunOptions(no_cache=no_cache, send=send), force=force)
     finally:
         db.dispose()

@@ -8,7 +8,9 @@ failed or interrupted step leaves nothing half-written and finished steps are ne
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
+import socket
 import threading
 import time
 import uuid
@@ -253,13 +255,20 @@ class Runner:
             run = self._start(session, loaded, customer_ref, inputs, reserve)
             return self._execute(run, recipe, steps, options)
 
-    def resume(self, execution_ref: str, options: RunOptions = RunOptions()) -> RunResult:
+    def resume(
+        self, execution_ref: str, options: RunOptions = RunOptions(), *, force: bool = False
+    ) -> RunResult:
         """Continue a failed or interrupted execution in place, from its first unfinished
         step. Finished steps are kept: not run again, not charged again. The rest run under a
         new hold. The execution id stays the same, so a correspondence step finds what it
-        already queued or sent by its message key and does not send it twice."""
+        already queued or sent by its message key and does not send it twice.
+
+        An execution still marked running whose process is gone (killed, crashed, rebooted)
+        is first closed as interrupted: what its finished steps used is captured and the
+        rest of its hold released. One whose process is alive is refused; one run on another
+        host, where that cannot be checked, only with `force`."""
         with self.db.run_session() as session:
-            run, recipe, remaining = self._restart(session, execution_ref)
+            run, recipe, remaining = self._restart(session, execution_ref, force=force)
             return self._execute(run, recipe, remaining, options)
 
     def _execute(
@@ -346,6 +355,8 @@ class Runner:
                         "inputs": to_plain_json(inputs),
                         "credits_reserved": reserve,
                         "actor": actor,
+                        "host": _HOST,
+                        "pid": os.getpid(),
                         "started_at": utcnow(),
                     },
                 )
@@ -410,7 +421,7 @@ class Runner:
             raise
 
     def _restart(
-        self, session: Session, execution_ref: str
+        self, session: Session, execution_ref: str, *, force: bool = False
     ) -> tuple[_Run, dict[str, Any], list[dict[str, Any]]]:
         """Set a failed or interrupted execution running again, in one transaction: the
         recipe as it was run, the steps still to do, a hold for them, and the context the
@@ -422,6 +433,8 @@ class Runner:
             execution = get_execution(session, execution_ref)
             # Locked: two resumptions of one execution must not both start.
             session.refresh(execution, with_for_update=True)
+            if execution.status == "running":
+                self._close_abandoned(session, execution, force=force)
             if execution.status not in RESUMABLE:
                 raise UsageError(
                     f"execution {execution.id} is {execution.status}: only failed or "
@@ -504,6 +517,56 @@ class Runner:
                 used_before=execution.credits_used,
             )
         return run, recipe, remaining
+
+    def _close_abandoned(self, session: Session, execution: Execution, *, force: bool) -> None:
+        """Close the books of a run whose process died, as Ctrl-C would have: capture what
+        its recorded steps used (each record committed with its step's work), release the
+        rest of the hold, and mark it interrupted."""
+        alive = _process_alive(execution.host, execution.pid)
+        where = f"process {execution.pid or '?'} on {execution.host or 'an unknown host'}"
+        if alive and not force:
+            raise UsageError(
+                f"execution {execution.id} is still running ({where}): resume it once that "
+                "process has stopped"
+            )
+        if alive is None and not force:
+            raise UsageError(
+                f"execution {execution.id} is marked running by {where}, which cannot be "
+                "checked from here; if that process has stopped, resume with --force"
+            )
+        try:
+            _, held = ledger.outstanding_hold(session, execution.id)
+        except NotFoundError:  # it never got as far as holding anything
+            held = ZERO
+        recorded = sum((to_credits(r.get("credits") or 0) for r in execution.steps or []), ZERO)
+        used = min(max(recorded - execution.credits_used, ZERO), held)
+        if held > 0:
+            rounds = session.scalar(_RESERVE_COUNT, {"eid": execution.id}) or 0
+            ledger.capture_credits(
+                session,
+                execution.id,
+                used,
+                actor=self.settings.actor,
+                idempotency_key=f"exec:{execution.id}:abandoned{rounds}:capture",
+            )
+            execution.credits_used = execution.credits_used + used
+        error = f"{where} stopped before the run finished"
+        execution.status = "interrupted"
+        execution.error = error
+        execution.finished_at = utcnow()
+        append_audit(
+            session,
+            "execution.interrupted",
+            actor=self.settings.actor,
+            customer_id=execution.customer_id,
+            execution_id=execution.id,
+            details={
+                "status": "interrupted",
+                "error": error,
+                "credits_used": str(execution.credits_used),
+                "forced": force,
+            },
+        )
 
     def _recipe_version(self, session, loaded: LoadedRecipe) -> _StoredRecipe:
         """The stored version of this exact content; remembered, since a batch of runs
@@ -776,6 +839,23 @@ class Runner:
 
 
 RESUMABLE = ("failed", "interrupted")
+_HOST = socket.gethostname()
+
+
+def _process_alive(host: str | None, pid: int | None) -> bool | None:
+    """Whether the process that ran an execution is still there; None when it cannot be
+    told (another host, or an execution from before hosts were recorded)."""
+    if not pid or host != _HOST:
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, as another user's
+    return True
+
+
 _RESERVE_COUNT = (
     select(func.count())
     .select_from(table_of(CreditTransaction))

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import yaml
@@ -18,7 +19,7 @@ from sqlalchemy import select
 from hunter_cli import ledger
 from hunter_cli.audit import verify_chain
 from hunter_cli.customers import resolve_customer
-from hunter_cli.db.models import Execution
+from hunter_cli.db.models import AuditLog, Execution
 
 
 class SlowHandler(BaseHTTPRequestHandler):
@@ -121,3 +122,85 @@ def test_sigint_marks_interrupted_and_releases_hold_then_resume_finishes(seeded,
         assert session.get(Execution, execution.id).status == "success"
         assert ledger.check_ledger(session) == []
         assert verify_chain(session).ok
+
+
+def test_a_killed_run_is_closed_and_resumed(seeded, tmp_path):
+    """kill -9 leaves no chance to clean up: the execution stays `running` with its hold.
+    `hunter executions resume` sees the process is gone, charges what the finished steps
+    used, releases the rest, and carries on from the step that was cut off."""
+    SlowHandler.arrived.clear()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), SlowHandler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    recipe = {
+        "slug": "slow",
+        "name": "Slow",
+        "version": 1,
+        "description": "waits on a slow API",
+        "inputs": {"type": "object", "properties": {}},
+        "steps": [
+            {"id": "first", "type": "state", "set": {"x": 1}, "credits": 2},
+            {
+                "id": "wait",
+                "type": "action",
+                "action": "api_call",
+                "url": f"http://127.0.0.1:{server.server_port}/slow",
+                "credits": 5,
+            },
+            {"id": "last", "type": "state", "set": {"y": 2}},
+        ],
+    }
+    path = tmp_path / "slow.yaml"
+    path.write_text(yaml.safe_dump(recipe, sort_keys=False))
+    (tmp_path / "hunter.toml").write_text('[workspace]\ndefault_customer = "acme"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUNTER_")}
+    env["HUNTER_DATABASE_URL"] = seeded.url
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hunter_cli", "run", str(path)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert SlowHandler.arrived.wait(30), "the run never reached the slow step"
+        proc.kill()
+        proc.wait(timeout=30)
+        with seeded.session() as session:
+            execution = session.scalars(select(Execution)).one()
+            assert execution.status == "running"
+            assert execution.pid == proc.pid
+            sub = ledger.active_subscription(session, resolve_customer(session, "acme"))
+            assert sub.credits_held == Decimal("7.0100")
+
+        from typer.testing import CliRunner
+
+        from hunter_cli.cli.main import app
+
+        resumed = CliRunner().invoke(
+            app,
+            ["--database-url", seeded.url, "executions", "resume", str(execution.id), "--json"],
+        )
+    finally:
+        server.shutdown()
+    assert resumed.exit_code == 0, resumed.output
+    steps = json.loads(resumed.output)["data"]["steps"]
+    assert [(s["id"], s["status"]) for s in steps] == [
+        ("first", "ok"),
+        ("wait", "ok"),
+        ("last", "ok"),
+    ]
+    with seeded.session() as session:
+        execution = session.get(Execution, execution.id)
+        assert execution.status == "success"
+        assert execution.credits_used == Decimal("7.0100")  # 2 + 5 + 0.01, each once
+        sub = ledger.active_subscription(session, resolve_customer(session, "acme"))
+        assert sub.credits_held == 0
+        assert ledger.check_ledger(session) == []
+        assert verify_chain(session).ok
+        actions = session.scalars(
+            select(AuditLog.action)
+            .where(AuditLog.execution_id == execution.id)
+            .order_by(AuditLog.seq)
+        ).all()
+        assert "execution.interrupted" in actions and "execution.resume" in actions

@@ -152,3 +152,35 @@ def test_a_step_that_queued_messages_is_not_run_again(seeded, tmp_path):
             select(OutboxMessage).where(OutboxMessage.execution_id == failed.execution_id)
         ).all()
         assert len(queued) == 1
+
+
+def _mark_running(db, execution_id, *, host: str, pid: int) -> None:
+    with db.session() as session:
+        execution = session.get(Execution, execution_id)
+        execution.status, execution.host, execution.pid = "running", host, pid
+
+
+def test_a_run_whose_process_is_alive_is_not_resumed(seeded, tmp_path):
+    import os
+    import socket
+
+    path, _, _ = three_steps(tmp_path)
+    failed = run(seeded, path)
+    _mark_running(seeded, failed.execution_id, host=socket.gethostname(), pid=os.getpid())
+    with pytest.raises(UsageError, match=r"is still running \(process \d+ on "):
+        resume(seeded, failed.execution_id)
+
+
+def test_a_run_marked_running_elsewhere_needs_force(seeded, tmp_path):
+    path, _, _ = three_steps(tmp_path)
+    failed = run(seeded, path)
+    _mark_running(seeded, failed.execution_id, host="elsewhere.example", pid=4242)
+    with pytest.raises(UsageError, match="cannot be checked from here.*--force"):
+        resume(seeded, failed.execution_id)
+    settings = load_settings(database_url=seeded.url, actor="tester", environ={})
+    result = Runner(seeded, settings).resume(str(failed.execution_id), force=True)
+    assert result.status == "success"
+    assert result.credits_used == Decimal("3.00")  # the books were already closed: once
+    with seeded.session() as session:
+        assert ledger.check_ledger(session) == []
+        assert verify_chain(session).ok
