@@ -191,6 +191,11 @@ def render_result(result) -> None:
     )
     if result.error:
         err_console.print(f"[red]error:[/] {escape(result.error)}")
+    if result.status in ("failed", "interrupted") and result.execution_id:
+        err_console.print(
+            "To continue from where it stopped (finished steps are kept and not charged "
+            f"again): hunter executions resume {str(result.execution_id)[:8]}"
+        )
 
 
 LEAD_COLUMNS = ["name", "title", "company", "email", "score", "tier"]

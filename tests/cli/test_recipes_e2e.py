@@ -144,3 +144,27 @@ def test_broken_recipe_reports_file_line_column(workspace, cli, tmp_path):
     result = cli("run", str(path))
     assert result.exit_code == 2
     assert "is invalid" in result.stderr
+
+
+def test_a_failed_run_says_how_to_resume_it_and_resume_finishes_it(workspace, cli, tmp_path):
+    """People see the resume command under a failed run; following it finishes the run."""
+    assert cli("seed").exit_code == 0
+    marker = tmp_path / "ready.json"
+    recipe = tmp_path / "needs-file.yaml"
+    recipe.write_text(
+        "slug: needs-file\nname: Needs a file\nversion: 1\ndescription: test\n"
+        "inputs: {type: object, properties: {}}\n"
+        "steps:\n"
+        "  - {id: first, type: state, set: {x: 1}}\n"
+        f"  - {{id: read, type: action, action: api_call, url: 'file://{marker}'}}\n"
+    )
+    failed = cli("run", str(recipe))
+    assert failed.exit_code == 1
+    hint = re.search(r"hunter executions resume ([0-9a-f]{8})", failed.stderr)
+    assert hint, failed.stderr
+    resumed = cli("executions", "resume", hint.group(1), "--json")
+    # Still failing (nothing changed), so still resumable: the same step fails again.
+    assert resumed.exit_code == 1
+    steps = resumed.json()["data"]["steps"]
+    assert [(s["id"], s["status"]) for s in steps] == [("first", "ok"), ("read", "failed")]
+    assert resumed.json()["data"]["credits"]["used"] == "0.0100"
