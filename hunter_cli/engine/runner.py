@@ -474,6 +474,8 @@ class Runner:
             execution.status = "running"
             execution.error = None
             execution.finished_at = None
+            # This process runs it now: another resume must find it alive, not abandoned.
+            execution.host, execution.pid = _HOST, os.getpid()
             execution.credits_reserved = execution.credits_reserved + reserve
             append_audit(
                 session,

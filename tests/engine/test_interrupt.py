@@ -194,6 +194,7 @@ def test_a_killed_run_is_closed_and_resumed(seeded, tmp_path):
         execution = session.get(Execution, execution.id)
         assert execution.status == "success"
         assert execution.credits_used == Decimal("7.0100")  # 2 + 5 + 0.01, each once
+        assert execution.pid == os.getpid()  # the resuming process took it over
         sub = ledger.active_subscription(session, resolve_customer(session, "acme"))
         assert sub.credits_held == 0
         assert ledger.check_ledger(session) == []
