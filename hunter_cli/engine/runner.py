@@ -529,7 +529,7 @@ class Runner:
         if alive and not force:
             raise UsageError(
                 f"execution {execution.id} is still running ({where}): resume it once that "
-                "process has stopped"
+                "process has stopped (--force if you are sure it has, and the id was reused)"
             )
         if alive is None and not force:
             raise UsageError(
