@@ -131,6 +131,16 @@ def show(
             console.print(f"[yellow]warning:[/] {escape(warning)}")
         if data["error"]:
             console.print(f"[red]error:[/] {escape(data['error'])}")
+        if data["status"] == "running":
+            where = f"process {data['pid'] or '?'} on {data['host'] or 'an unknown host'}"
+            console.print(
+                f"Running in {escape(where)}. If that process died, `hunter executions resume "
+                f"{data['id'][:8]}` closes it and carries on."
+            )
+        elif data["status"] in ("failed", "interrupted"):
+            console.print(
+                f"To continue from where it stopped: hunter executions resume {data['id'][:8]}"
+            )
 
     emit(data, json_output=json_output, render=render)
 
