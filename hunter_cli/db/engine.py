@@ -87,8 +87,10 @@ class Database:
     @contextmanager
     def run_session(self) -> Iterator[Session]:
         """A session for a sequence of transactions, each begun with `session.begin()`
-        (committed at its end, rolled back on any error): a recipe run's phases."""
-        with self.sessions() as session, wrap_connection_errors(self.url):
+        (committed at its end, rolled back on any error): a recipe run's phases. What it
+        loaded expires at each commit, so every phase reads the rows afresh, as a new
+        session would (another process may have changed them in between)."""
+        with self.sessions(expire_on_commit=True) as session, wrap_connection_errors(self.url):
             yield session
 
     def dispose(self) -> None:
