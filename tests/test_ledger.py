@@ -98,6 +98,26 @@ def test_capture_less_than_held_releases_the_rest_exactly(db, make_customer, mak
     _assert_consistent(db)
 
 
+def test_an_orm_copy_of_the_subscription_follows_core_holds_and_captures(
+    db, make_customer, make_execution
+):
+    """Holds and captures write the balance with Core statements; a Subscription the same
+    session already loaded must show the new figures (nothing is flushed back over them)."""
+    cid = make_customer(db, "pay", "10")
+    ex = make_execution(db, cid)
+    with db.session() as session:
+        sub = _sub(session, cid)
+        assert sub.credits_held == 0
+        ledger.reserve_credits(session, _customer(session, cid), "3", execution_id=ex, actor="t")
+        assert (sub.credits_held, sub.credits_available) == (Decimal("3"), Decimal("7"))
+        ledger.capture_credits(session, ex, "1", actor="t")
+        assert (sub.credits_held, sub.credits_used) == (Decimal("0"), Decimal("1"))
+        assert not session.dirty
+    balance = _balance(db, cid)
+    assert (balance.held, balance.used, balance.available) == (0, Decimal("1"), Decimal("9"))
+    _assert_consistent(db)
+
+
 def test_capture_of_everything_held_releases_nothing(db, make_customer, make_execution):
     cid = make_customer(db, "pay", "10")
     ex = make_execution(db, cid)
