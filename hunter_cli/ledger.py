@@ -210,7 +210,7 @@ class LockedBalance:
             "credits_held": self.credits_held,
         }
         session.connection().execute(_SET_BALANCES, {"sid": self.id, **values})
-        # An ORM copy of the row in this session must not go stale (expire_on_commit is off).
+        # An ORM copy of the row in this session must not go stale: nothing reloads it.
         mapped = session.identity_map.get(session.identity_key(Subscription, self.id))
         if mapped is not None:
             for name, value in values.items():
