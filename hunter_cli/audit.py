@@ -118,7 +118,7 @@ class AuditEntry:
 _AUDIT = table_of(AuditLog)
 _TAIL = select(_AUDIT.c.seq, _AUDIT.c.hash).order_by(_AUDIT.c.seq.desc()).limit(1)
 _INSERT = insert(_AUDIT)
-_PG_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
+_PG_LOCKED_TAIL = text("SELECT seq, hash FROM hunter_audit_tail(:k)")
 
 
 def append_audit(
@@ -142,9 +142,11 @@ def append_audit(
     else:
         connection = session.connection()
         if connection.dialect.name == "postgresql":
-            # Two writers must not both read the same tail and fork the chain.
-            connection.execute(_PG_LOCK, {"k": _PG_AUDIT_LOCK})
-        last = connection.execute(_TAIL).first()
+            # Two writers must not both read the same tail and fork the chain: the lock, then
+            # the tail read after it (migration 0006), in one round trip.
+            last = connection.execute(_PG_LOCKED_TAIL, {"k": _PG_AUDIT_LOCK}).first()
+        else:  # SQLite: BEGIN IMMEDIATE already holds the only write lock
+            last = connection.execute(_TAIL).first()
         seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
     entry = AuditEntry(
         id=uuid.uuid4(),

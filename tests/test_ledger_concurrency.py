@@ -222,3 +222,57 @@ def test_racing_retries_with_one_key_have_one_effect(db, make_customer, make_exe
         assert sub.credits_held == 0
         assert ledger.check_ledger(session) == []
         assert verify_chain(session).ok
+
+
+def _appender(url: str, worker: int, entries: int, barrier, results) -> None:
+    """One process: append `entries` audit entries, each in its own transaction."""
+    from hunter_cli.audit import append_audit
+
+    db = Database(url)
+    try:
+        with db.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+            conn.rollback()
+        barrier.wait(timeout=START_TIMEOUT)
+        for n in range(entries):
+            with db.session() as session:
+                append_audit(session, "test.append", actor=f"w{worker}", details={"n": n})
+        outcome: tuple[str, str | None] = ("ok", None)
+    except BaseException as exc:
+        outcome = ("error", f"{type(exc).__name__}: {exc}")
+    finally:
+        db.dispose()
+    results.put(outcome)
+
+
+def test_processes_appending_at_once_keep_one_unbroken_chain(db, db_url):
+    """Nothing else serialises these appends (no shared row lock, unlike a hold): only the
+    audit's own append lock, and the tail read taken after it, keep the chain from forking."""
+    workers, entries = 8, 25
+    barrier = _CTX.Barrier(workers + 1)
+    results = _CTX.Queue()
+    processes = [
+        _CTX.Process(target=_appender, args=(db_url, w, entries, barrier, results))
+        for w in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    try:
+        barrier.wait(timeout=START_TIMEOUT)
+        outcomes = [results.get(timeout=START_TIMEOUT) for _ in processes]
+    finally:
+        for process in processes:
+            process.join(timeout=30)
+            if process.is_alive():
+                process.kill()
+    assert outcomes == [("ok", None)] * workers, outcomes
+    with db.session() as session:
+        seqs = session.scalars(select(AuditLog.seq).order_by(AuditLog.seq)).all()
+        appended = [s for s in seqs if s]  # the seed's entries come first
+        assert len(appended) == len(set(appended))
+        result = verify_chain(session)
+        assert result.ok, result.problem
+        count = session.scalar(
+            select(func.count()).select_from(AuditLog).where(AuditLog.action == "test.append")
+        )
+        assert count == workers * entries
