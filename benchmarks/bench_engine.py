@@ -135,7 +135,10 @@ def bench_raw(url: str, runs: int, via: str = "driver") -> float:
         cur.execute(sql.replace("?", ph), args)
         return cur
 
+    tail: list = []  # (seq, hash) of this transaction's last entry, as the engine keeps it
+
     def begin():
+        tail.clear()
         if sa_conn is not None:
             sa_conn.begin()  # BEGIN IMMEDIATE on SQLite, as the engine does
         elif not pg:
@@ -170,11 +173,16 @@ def bench_raw(url: str, runs: int, via: str = "driver") -> float:
         sa_conn.commit()
 
     def audit(action: str, exec_id):
-        if pg:
-            q("SELECT pg_advisory_xact_lock(1)")
-        row = q("SELECT seq, hash FROM audit_logs ORDER BY seq DESC LIMIT 1").fetchone()
-        seq, prev = (row[0] + 1, row[1]) if row else (1, "0" * 64)
+        # The lock and the tail once per transaction; later entries chain on the one before.
+        if tail:
+            seq, prev = tail[0] + 1, tail[1]
+        else:
+            if pg:
+                q("SELECT pg_advisory_xact_lock(1)")
+            row = q("SELECT seq, hash FROM audit_logs ORDER BY seq DESC LIMIT 1").fetchone()
+            seq, prev = (row[0] + 1, row[1]) if row else (1, "0" * 64)
         body = {"seq": seq, "action": action, "details": {"x": 1}}
+        entry_hash = _h(prev, body)
         q(
             "INSERT INTO audit_logs (id, seq, created_at, actor, customer_id, execution_id, "
             "action, details, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -187,8 +195,9 @@ def bench_raw(url: str, runs: int, via: str = "driver") -> float:
             action,
             json.dumps(body["details"]),
             prev,
-            _h(prev, body),
+            entry_hash,
         )
+        tail[:] = [seq, entry_hash]
 
     def ledger(kind: str, exec_id, value: str):
         q(
