@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 import uuid
 from typing import Any
 
@@ -11,6 +13,22 @@ from sqlalchemy.orm import Session
 
 from hunter_cli.db.models import Customer, Execution
 from hunter_cli.errors import NotFoundError, UsageError
+
+HOST = socket.gethostname()
+
+
+def process_alive(host: str | None, pid: int | None) -> bool | None:
+    """Whether the process that runs (ran) an execution is still there; None when that
+    cannot be told here (another host, or an execution from before hosts were recorded)."""
+    if not pid or host != HOST:
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, as another user's
+    return True
 
 
 def list_executions(
@@ -78,6 +96,10 @@ def execution_to_dict(execution: Execution, customer_slug: str | None = None) ->
         "actor": execution.actor,
         "host": execution.host,
         "pid": execution.pid,
+        # For a running execution: False when its process is gone (resume closes it).
+        "process_alive": process_alive(execution.host, execution.pid)
+        if execution.status == "running"
+        else None,
         "created_at": execution.created_at.isoformat(),
         "started_at": execution.started_at.isoformat() if execution.started_at else None,
         "finished_at": execution.finished_at.isoformat() if execution.finished_at else None,

@@ -65,7 +65,8 @@ def list_runs(
                         fmt_time(_dt(r["started_at"])),
                         f"{r['recipe']} v{r['recipe_version']}",
                         r["customer"],
-                        r["status"],
+                        r["status"]
+                        + (" (process gone)" if r.get("process_alive") is False else ""),
                         fmt_credits(r["credits_used"]),
                         r["duration_ms"],
                     )
@@ -133,9 +134,12 @@ def show(
             console.print(f"[red]error:[/] {escape(data['error'])}")
         if data["status"] == "running":
             where = f"process {data['pid'] or '?'} on {data['host'] or 'an unknown host'}"
+            state = {True: "still running", False: "gone"}.get(
+                data["process_alive"], "not checkable from here"
+            )
             console.print(
-                f"Running in {escape(where)}. If that process died, `hunter executions resume "
-                f"{data['id'][:8]}` closes it and carries on."
+                f"Run by {escape(where)} ({state}). If that process died, `hunter executions "
+                f"resume {data['id'][:8]}` closes it and carries on."
             )
         elif data["status"] in ("failed", "interrupted"):
             console.print(

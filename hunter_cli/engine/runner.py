@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import threading
 import time
 import uuid
@@ -42,6 +41,7 @@ from hunter_cli.errors import (
     UsageError,
     ValidationError,
 )
+from hunter_cli.executions import HOST, process_alive
 from hunter_cli.recipe import LoadedRecipe, split_step
 from hunter_cli.recipe.templates import TemplateError, evaluate_condition, render_value
 
@@ -356,7 +356,7 @@ class Runner:
                         "inputs": to_plain_json(inputs),
                         "credits_reserved": reserve,
                         "actor": actor,
-                        "host": _HOST,
+                        "host": HOST,
                         "pid": os.getpid(),
                         "started_at": utcnow(),
                     },
@@ -476,7 +476,7 @@ class Runner:
             execution.error = None
             execution.finished_at = None
             # This process runs it now: another resume must find it alive, not abandoned.
-            execution.host, execution.pid = _HOST, os.getpid()
+            execution.host, execution.pid = HOST, os.getpid()
             execution.credits_reserved = execution.credits_reserved + reserve
             append_audit(
                 session,
@@ -525,7 +525,7 @@ class Runner:
         """Close the books of a run whose process died, as Ctrl-C would have: capture what
         its recorded steps used (each record committed with its step's work), release the
         rest of the hold, and mark it interrupted."""
-        alive = _process_alive(execution.host, execution.pid)
+        alive = process_alive(execution.host, execution.pid)
         where = f"process {execution.pid or '?'} on {execution.host or 'an unknown host'}"
         if alive and not force:
             raise UsageError(
@@ -842,21 +842,6 @@ class Runner:
 
 
 RESUMABLE = ("failed", "interrupted")
-_HOST = socket.gethostname()
-
-
-def _process_alive(host: str | None, pid: int | None) -> bool | None:
-    """Whether the process that ran an execution is still there; None when it cannot be
-    told (another host, or an execution from before hosts were recorded)."""
-    if not pid or host != _HOST:
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # it exists, as another user's
-    return True
 
 
 _RESERVE_COUNT = (

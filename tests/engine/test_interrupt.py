@@ -177,7 +177,14 @@ def test_a_killed_run_is_closed_and_resumed(seeded, tmp_path):
 
         from hunter_cli.cli.main import app
 
-        resumed = CliRunner().invoke(
+        runner = CliRunner()
+        listed = runner.invoke(app, ["--database-url", seeded.url, "executions", "list", "--json"])
+        (row,) = json.loads(listed.output)["data"]
+        assert (row["status"], row["process_alive"]) == ("running", False)
+        human = runner.invoke(app, ["--database-url", seeded.url, "executions", "list"])
+        words = human.output.split()  # the table folds cells at the test terminal's width
+        assert "(process" in words and "gone)" in words
+        resumed = runner.invoke(
             app,
             ["--database-url", seeded.url, "executions", "resume", str(execution.id), "--json"],
         )
