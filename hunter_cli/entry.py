@@ -12,12 +12,21 @@ from __future__ import annotations
 
 import atexit
 import gc
+import sys
 
 
 def main() -> None:
     gc.set_threshold(200_000, 30, 30)
-    # At exit, skip the last full collection of everything still alive: the OS frees it.
-    atexit.register(gc.freeze)
+    atexit.register(_at_exit)
     from hunter_cli.cli.main import run
 
     run()
+
+
+def _at_exit() -> None:
+    # Close the databases a command opened, as the collection skipped below would have.
+    engine_module = sys.modules.get("hunter_cli.db.engine")  # None for --help: no import
+    if engine_module is not None:
+        engine_module.dispose_all()
+    # Then skip the last full collection of everything still alive: the OS frees it.
+    gc.freeze()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -73,6 +74,7 @@ class Database:
         self.url = url
         self.engine = create_db_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        _OPEN.add(self.engine)
 
     @property
     def backend(self) -> str:
@@ -95,6 +97,19 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+# Every engine not yet garbage (a Database object may be gone while its engine, kept by
+# reference cycles, still holds connections): the console script closes them at exit
+# (dispose_all), since it skips the final garbage collection that would have closed them.
+_OPEN: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def dispose_all() -> None:
+    """Close the pooled connections of every open engine (SQLite then checkpoints its
+    write-ahead log and removes it, as it does for a connection closed in the normal way)."""
+    for engine in list(_OPEN):
+        engine.dispose()
 
 
 @contextmanager

@@ -78,3 +78,24 @@ def test_help_lists_every_group_and_a_typo_gets_a_suggestion():
     typo = runner.invoke(app, ["credit", "show"])
     assert typo.exit_code == 2
     assert "Did you mean 'credits'?" in typo.output
+
+
+def test_a_command_closes_its_database_at_exit(tmp_path):
+    """The console script skips the final garbage collection, so it closes the databases
+    itself: SQLite checkpoints its write-ahead log and removes it, as on a normal close."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    ws = tmp_path / "ws"
+
+    def hunter(*args: str) -> None:
+        subprocess.run(
+            [sys.executable, "-m", "hunter_cli", *args],
+            cwd=ws if ws.exists() else tmp_path,
+            env=env,
+            capture_output=True,
+            check=True,
+        )
+
+    hunter("init", str(ws))
+    hunter("seed")
+    hunter("credits", "grant", "acme", "1", "--reason", "test")
+    assert sorted(p.name for p in (ws / ".hunter").iterdir()) == ["hunter.db"]
