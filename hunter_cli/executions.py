@@ -28,7 +28,18 @@ def process_alive(host: str | None, pid: int | None) -> bool | None:
         return False
     except PermissionError:
         return True  # it exists, as another user's
-    return True
+    return not _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    """A killed process its parent has not reaped yet still answers kill(pid, 0); on Linux,
+    /proc says it is a zombie. Elsewhere, it counts as alive (resume --force overrides)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            # "pid (comm) state ...": comm may hold spaces and parentheses, so split at the last ")"
+            return stat.read().rpartition(")")[2].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def list_executions(

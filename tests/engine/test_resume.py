@@ -184,3 +184,30 @@ def test_a_run_marked_running_elsewhere_needs_force(seeded, tmp_path):
     with seeded.session() as session:
         assert ledger.check_ledger(session) == []
         assert verify_chain(session).ok
+
+
+def test_a_killed_but_unreaped_process_counts_as_gone():
+    """kill(pid, 0) still finds a zombie; /proc tells it apart (Linux)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from hunter_cli.executions import HOST, process_alive
+
+    assert process_alive(HOST, os.getpid()) is True
+    assert process_alive("elsewhere.example", os.getpid()) is None
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert process_alive(HOST, child.pid) is True
+        os.kill(child.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while process_alive(HOST, child.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)  # not reaped: a zombie until wait() below
+        if os.path.exists(f"/proc/{child.pid}/stat"):
+            assert process_alive(HOST, child.pid) is False
+    finally:
+        child.kill()
+        child.wait()
+    assert process_alive(HOST, child.pid) is False
