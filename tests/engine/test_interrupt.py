@@ -43,7 +43,9 @@ class SlowHandler(BaseHTTPRequestHandler):
         pass
 
 
-def test_sigint_marks_interrupted_and_releases_hold_then_resume_finishes(seeded, tmp_path):
+def _start_slow_run(seeded, tmp_path, *, first: dict, json_output: bool):
+    """A run in its own process whose second step waits on the slow server: the server, and
+    the process once it has reached that step."""
     SlowHandler.arrived.clear()  # one event per test: the other backend's case set it
     server = ThreadingHTTPServer(("127.0.0.1", 0), SlowHandler)
     server.daemon_threads = True
@@ -55,7 +57,7 @@ def test_sigint_marks_interrupted_and_releases_hold_then_resume_finishes(seeded,
         "description": "waits on a slow API",
         "inputs": {"type": "object", "properties": {}},
         "steps": [
-            {"id": "first", "type": "state", "set": {"x": 1}},
+            {"id": "first", "type": "state", "set": {"x": 1}, **first},
             {
                 "id": "wait",
                 "type": "action",
@@ -63,7 +65,7 @@ def test_sigint_marks_interrupted_and_releases_hold_then_resume_finishes(seeded,
                 "url": f"http://127.0.0.1:{server.server_port}/slow",
                 "credits": 5,
             },
-            {"id": "never", "type": "state", "set": {"y": 2}},
+            {"id": "last", "type": "state", "set": {"y": 2}},
         ],
     }
     path = tmp_path / "slow.yaml"
@@ -72,15 +74,30 @@ def test_sigint_marks_interrupted_and_releases_hold_then_resume_finishes(seeded,
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUNTER_")}
     env["HUNTER_DATABASE_URL"] = seeded.url
     proc = subprocess.Popen(
-        [sys.executable, "-m", "hunter_cli", "run", str(path), "--json"],
+        [
+            sys.executable,
+            "-m",
+            "hunter_cli",
+            "run",
+            str(path),
+            *(["--json"] if json_output else []),
+        ],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+    if not SlowHandler.arrived.wait(30):
+        proc.kill()
+        server.shutdown()
+        raise AssertionError("the run never reached the slow step")
+    return server, proc
+
+
+def test_sigint_marks_interrupted_and_releases_hold_then_resume_finishes(seeded, tmp_path):
+    server, proc = _start_slow_run(seeded, tmp_path, first={}, json_output=True)
     try:
-        assert SlowHandler.arrived.wait(30), "the run never reached the slow step"
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
     finally:
@@ -115,7 +132,7 @@ def test_sigint_marks_interrupted_and_releases_hold_then_resume_finishes(seeded,
     assert [(s["id"], s["status"]) for s in document["data"]["steps"]] == [
         ("first", "ok"),
         ("wait", "ok"),
-        ("never", "ok"),
+        ("last", "ok"),
     ]
     assert document["data"]["credits"]["used"] == "5.0200"
     with seeded.session() as session:
@@ -128,42 +145,8 @@ def test_a_killed_run_is_closed_and_resumed(seeded, tmp_path):
     """kill -9 leaves no chance to clean up: the execution stays `running` with its hold.
     `hunter executions resume` sees the process is gone, charges what the finished steps
     used, releases the rest, and carries on from the step that was cut off."""
-    SlowHandler.arrived.clear()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), SlowHandler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    recipe = {
-        "slug": "slow",
-        "name": "Slow",
-        "version": 1,
-        "description": "waits on a slow API",
-        "inputs": {"type": "object", "properties": {}},
-        "steps": [
-            {"id": "first", "type": "state", "set": {"x": 1}, "credits": 2},
-            {
-                "id": "wait",
-                "type": "action",
-                "action": "api_call",
-                "url": f"http://127.0.0.1:{server.server_port}/slow",
-                "credits": 5,
-            },
-            {"id": "last", "type": "state", "set": {"y": 2}},
-        ],
-    }
-    path = tmp_path / "slow.yaml"
-    path.write_text(yaml.safe_dump(recipe, sort_keys=False))
-    (tmp_path / "hunter.toml").write_text('[workspace]\ndefault_customer = "acme"\n')
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HUNTER_")}
-    env["HUNTER_DATABASE_URL"] = seeded.url
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hunter_cli", "run", str(path)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server, proc = _start_slow_run(seeded, tmp_path, first={"credits": 2}, json_output=False)
     try:
-        assert SlowHandler.arrived.wait(30), "the run never reached the slow step"
         proc.kill()
         proc.wait(timeout=30)
         with seeded.session() as session:
