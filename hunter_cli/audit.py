@@ -12,10 +12,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import BigInteger, bindparam, insert, select, text
 from sqlalchemy.orm import Session
 
 from hunter_cli.db.models import AuditLog, table_of
+from hunter_cli.db.prepared import Prepared
 from hunter_cli.db.types import utcnow
 
 GENESIS_HASH = "0" * 64
@@ -116,9 +117,10 @@ class AuditEntry:
 
 # Built once: constructing and keying these statements costs more than running them.
 _AUDIT = table_of(AuditLog)
-_TAIL = select(_AUDIT.c.seq, _AUDIT.c.hash).order_by(_AUDIT.c.seq.desc()).limit(1)
-_INSERT = insert(_AUDIT)
-_PG_LOCKED_TAIL = text("SELECT seq, hash FROM hunter_audit_tail(:k)")
+_TAIL = Prepared(select(_AUDIT.c.seq, _AUDIT.c.hash).order_by(_AUDIT.c.seq.desc()).limit(1))
+_PG_LOCKED_TAIL = Prepared(
+    text("SELECT seq, hash FROM hunter_audit_tail(:k)").bindparams(bindparam("k", type_=BigInteger))
+)
 
 
 def append_audit(
@@ -140,13 +142,13 @@ def append_audit(
         # Later appends in the same transaction already hold the lock and know the tail.
         seq, prev_hash = tail[1] + 1, tail[2]
     else:
-        connection = session.connection()
-        if connection.dialect.name == "postgresql":
+        dialect = session.get_bind().dialect.name
+        if dialect == "postgresql":
             # Two writers must not both read the same tail and fork the chain: the lock, then
             # the tail read after it (migration 0006), in one round trip.
-            last = connection.execute(_PG_LOCKED_TAIL, {"k": _PG_AUDIT_LOCK}).first()
+            last = _PG_LOCKED_TAIL.first(session, {"k": _PG_AUDIT_LOCK})
         else:  # SQLite: BEGIN IMMEDIATE already holds the only write lock
-            last = connection.execute(_TAIL).first()
+            last = _TAIL.first(session)
         seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
     entry = AuditEntry(
         id=uuid.uuid4(),
@@ -162,7 +164,7 @@ def append_audit(
     entry.hash = compute_hash(entry)
     # A Core insert: the audit row is never read back or changed through the ORM.
     session.flush()  # pending ORM rows first, so the audit row follows what it records
-    session.connection().execute(_INSERT, {c: getattr(entry, c) for c in _AUDIT_COLUMNS})
+    _INSERT.execute(session, {c: getattr(entry, c) for c in _AUDIT_COLUMNS})
     session.info["audit_tail"] = (transaction, seq, entry.hash)
     return entry
 
@@ -179,6 +181,7 @@ _AUDIT_COLUMNS = (
     "prev_hash",
     "hash",
 )
+_INSERT = Prepared(insert(_AUDIT), columns=_AUDIT_COLUMNS)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from hunter_cli.db.models import (
     SubscriptionPlan,
     table_of,
 )
+from hunter_cli.db.prepared import Prepared
 from hunter_cli.db.types import to_credits, utcnow
 from hunter_cli.errors import (
     HunterError,
@@ -139,7 +140,7 @@ def _existing(session: Session, key: str | None) -> CreditTransaction | None:
     if key is None:
         return None
     # Almost always there is none: a cheap probe, and the ORM row only when there is one.
-    if session.connection().execute(_KEY_TAKEN, {"key": key}).first() is None:
+    if _KEY_TAKEN.first(session, {"key": key}) is None:
         return None
     return session.scalars(_BY_KEY, {"key": key}).first()
 
@@ -149,8 +150,7 @@ _TXS = table_of(CreditTransaction)
 _SUBS = table_of(Subscription)
 _PLANS = table_of(SubscriptionPlan)
 _BY_KEY = select(CreditTransaction).where(CreditTransaction.idempotency_key == bindparam("key"))
-_KEY_TAKEN = select(_TXS.c.id).where(_TXS.c.idempotency_key == bindparam("key"))
-_TX_INSERT = insert(_TXS)
+_KEY_TAKEN = Prepared(select(_TXS.c.id).where(_TXS.c.idempotency_key == bindparam("key")))
 _LOCKED_COLUMNS = (
     _SUBS.c.id,
     _SUBS.c.customer_id,
@@ -161,7 +161,7 @@ _LOCKED_COLUMNS = (
     _SUBS.c.credits_held,
 )
 # A customer's active subscription, locked (SQLite: BEGIN IMMEDIATE already holds the lock).
-_LOCK_ACTIVE = (
+_LOCK_ACTIVE = Prepared(
     select(*_LOCKED_COLUMNS)
     .join(_PLANS, _PLANS.c.id == _SUBS.c.plan_id)
     .where(_SUBS.c.customer_id == bindparam("customer_id"), _SUBS.c.status == "active")
@@ -170,7 +170,7 @@ _LOCK_ACTIVE = (
     .with_for_update(of=_SUBS)
 )
 # The subscription an execution's hold belongs to, locked, in one round trip.
-_LOCK_HOLDING = (
+_LOCK_HOLDING = Prepared(
     select(*_LOCKED_COLUMNS)
     .join(_PLANS, _PLANS.c.id == _SUBS.c.plan_id)
     .where(
@@ -182,7 +182,12 @@ _LOCK_HOLDING = (
     )
     .with_for_update(of=_SUBS)
 )
-_SET_BALANCES = update(_SUBS).where(_SUBS.c.id == bindparam("sid"))
+_BALANCE_COLUMNS = ("credits_granted", "credits_used", "credits_held", "updated_at")
+_SET_BALANCES = Prepared(
+    update(_SUBS)
+    .where(_SUBS.c.id == bindparam("sid"))
+    .values({name: bindparam(name) for name in _BALANCE_COLUMNS})
+)
 
 
 @dataclass
@@ -208,8 +213,9 @@ class LockedBalance:
             "credits_granted": self.credits_granted,
             "credits_used": self.credits_used,
             "credits_held": self.credits_held,
+            "updated_at": utcnow(),
         }
-        session.connection().execute(_SET_BALANCES, {"sid": self.id, **values})
+        _SET_BALANCES.execute(session, {"sid": self.id, **values})
         # An ORM copy of the row in this session must not go stale: nothing reloads it.
         mapped = session.identity_map.get(session.identity_key(Subscription, self.id))
         if mapped is not None:
@@ -217,10 +223,10 @@ class LockedBalance:
                 set_committed_value(mapped, name, value)
 
 
-def _locked(session: Session, statement: Any, params: dict[str, Any]) -> LockedBalance | None:
+def _locked(session: Session, statement: Prepared, params: dict[str, Any]) -> LockedBalance | None:
     # No autoflush on a Core statement: ORM changes to the row must reach it first.
     session.flush()
-    row = session.connection().execute(statement, params).first()
+    row = statement.first(session, params)
     return None if row is None else LockedBalance(*row)
 
 
@@ -244,6 +250,7 @@ _TX_COLUMNS = (
     "actor",
     "created_at",
 )
+_TX_INSERT = Prepared(insert(_TXS), columns=_TX_COLUMNS)
 
 
 def _record(
@@ -272,7 +279,7 @@ def _record(
     )
     # A Core insert: ledger rows are never changed, so the unit of work has nothing to track.
     session.flush()
-    session.connection().execute(_TX_INSERT, {c: getattr(tx, c) for c in _TX_COLUMNS})
+    _TX_INSERT.execute(session, {c: getattr(tx, c) for c in _TX_COLUMNS})
     details: dict[str, Any] = {
         "kind": kind,
         "amount": str(amount),
@@ -406,8 +413,8 @@ def reserve_credits(
     )
 
 
-_HOLD_ROWS = select(CreditTransaction.kind, CreditTransaction.amount).where(
-    CreditTransaction.execution_id == bindparam("execution_id")
+_HOLD_ROWS = Prepared(
+    select(_TXS.c.kind, _TXS.c.amount).where(_TXS.c.execution_id == bindparam("execution_id"))
 )
 
 
@@ -420,7 +427,7 @@ def outstanding_hold(session: Session, execution_id: uuid.UUID) -> tuple[LockedB
     # Summed only under the lock: rows read before it could miss a capture or release that
     # another process committed while we waited, and the hold would be spent twice.
     held = ZERO
-    for kind, amount in session.execute(_HOLD_ROWS, params):
+    for kind, amount in _HOLD_ROWS.execute(session, params):
         if kind == "reserve":
             held += amount
         elif kind in ("capture", "release"):

@@ -31,6 +31,7 @@ from hunter_cli.config import Settings
 from hunter_cli.customers import resolve_customer
 from hunter_cli.db.engine import Database
 from hunter_cli.db.models import CreditTransaction, Customer, Execution, table_of
+from hunter_cli.db.prepared import Prepared
 from hunter_cli.db.types import to_credits, utcnow
 from hunter_cli.engine.inputs import prepare_inputs
 from hunter_cli.engine.recipes import store_recipe_version
@@ -176,16 +177,42 @@ def _retry_policy(controls: dict[str, Any]) -> tuple[int, float, float]:
 
 
 # Built once: it runs after every step, and building it costs more than running it.
-_STEPS_UPDATE = (
-    update(table_of(Execution))
-    .where(table_of(Execution).c.id == bindparam("eid"))
-    .values(steps=bindparam("steps"))
+_EXECUTIONS = table_of(Execution)
+_STEPS_UPDATE = Prepared(
+    update(_EXECUTIONS).where(_EXECUTIONS.c.id == bindparam("eid")).values(steps=bindparam("steps"))
 )
-
-
-_EXECUTION_INSERT = insert(table_of(Execution))
-# The SET clause is the parameters given, other than eid.
-_EXECUTION_FINISH = update(table_of(Execution)).where(table_of(Execution).c.id == bindparam("eid"))
+_EXECUTION_INSERT = Prepared(
+    insert(_EXECUTIONS),
+    columns=(
+        "id",
+        "customer_id",
+        "recipe_id",
+        "recipe_slug",
+        "recipe_version",
+        "recipe_hash",
+        "status",
+        "inputs",
+        "steps",
+        "warnings",
+        "credits_reserved",
+        "credits_used",
+        "actor",
+        "host",
+        "pid",
+        "created_at",
+        "started_at",
+    ),
+)
+_EXECUTION_FINISH = Prepared(
+    update(_EXECUTIONS)
+    .where(_EXECUTIONS.c.id == bindparam("eid"))
+    .values(
+        {
+            name: bindparam(name)
+            for name in ("status", "error", "outputs", "credits_used", "warnings", "finished_at")
+        }
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -343,8 +370,9 @@ class Runner:
             with session.begin():
                 customer = resolve_customer(session, customer_ref)
                 stored = self._recipe_version(session, loaded)
-                session.connection().execute(
-                    _EXECUTION_INSERT,
+                now = utcnow()
+                _EXECUTION_INSERT.execute(
+                    session,
                     {
                         "id": execution_id,
                         "customer_id": customer.id,
@@ -354,11 +382,15 @@ class Runner:
                         "recipe_hash": stored.content_hash,
                         "status": "running",
                         "inputs": to_plain_json(inputs),
+                        "steps": [],
+                        "warnings": [],
                         "credits_reserved": reserve,
+                        "credits_used": ZERO,
                         "actor": actor,
                         "host": HOST,
                         "pid": os.getpid(),
-                        "started_at": utcnow(),
+                        "created_at": now,
+                        "started_at": now,
                     },
                 )
                 append_audit(
@@ -609,8 +641,8 @@ class Runner:
                     actor=self.settings.actor,
                     idempotency_key=run.capture_key,
                 )
-                session.connection().execute(
-                    _EXECUTION_FINISH,
+                _EXECUTION_FINISH.execute(
+                    session,
                     {
                         "eid": run.execution_id,
                         "status": status,
@@ -750,7 +782,7 @@ class Runner:
         """The step's record and audit entry, in the transaction of the step's own work."""
         result.duration_ms = int((time.monotonic() - started) * 1000)
         records = [*(r.to_dict() for r in run.results), result.to_dict()]
-        session.connection().execute(_STEPS_UPDATE, {"eid": run.execution_id, "steps": records})
+        _STEPS_UPDATE.execute(session, {"eid": run.execution_id, "steps": records})
         append_audit(
             session,
             f"step.{result.status}",

@@ -1,0 +1,136 @@
+"""Bookkeeping statements compiled once and run on the driver's cursor of the session's
+connection, inside its transaction.
+
+Every run writes about 25 bookkeeping rows (its execution, ledger and audit rows). Through
+SQLAlchemy's execution machinery each statement costs several times what the driver itself
+costs, and on SQLite that overhead was most of a run. These statements are still built with
+SQLAlchemy Core from the typed models, compiled by SQLAlchemy for the dialect, and their
+values converted by the models' own column types (bind and result processors): only the
+per-call execution machinery is skipped. A statement run here does not fire SQLAlchemy's
+cursor events (so `echo` does not log it); errors are raised as SQLAlchemy's own
+exception classes, as `Connection.execute` raises them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import exc
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
+
+_Processor = Callable[[Any], Any] | None
+
+
+@dataclass
+class _Compiled:
+    sql: str
+    positional: tuple[str, ...] | None  # names in order for qmark/format paramstyles
+    defaults: dict[str, Any]  # literal values the statement binds itself (LIMIT 1, 'active')
+    binds: dict[str, _Processor]
+    results: list[_Processor] | None = None  # learnt from the first result's description
+
+
+class Prepared:
+    """One Core statement, compiled per dialect on first use."""
+
+    def __init__(self, statement: ClauseElement, *, columns: Sequence[str] | None = None) -> None:
+        """`columns`: for an INSERT, the columns every call gives (no defaults are filled)."""
+        self.statement = statement
+        self.columns = list(columns) if columns is not None else None
+        self._compiled: dict[str, _Compiled] = {}
+
+    def _compile(self, dialect: Dialect) -> _Compiled:
+        compiled = self.statement.compile(dialect=dialect, column_keys=self.columns)
+        assert isinstance(compiled, SQLCompiler)
+        names = list(compiled.params)
+        binds: dict[str, _Processor] = {}
+        for name in names:
+            bind_type = compiled.binds[name].type
+            binds[name] = bind_type.dialect_impl(dialect).bind_processor(dialect)
+        positional = tuple(compiled.positiontup) if compiled.positiontup is not None else None
+        defaults = {k: v for k, v in compiled.params.items() if v is not None}
+        return _Compiled(compiled.string, positional, defaults, binds)
+
+    def _result_processors(self, compiled: _Compiled, dialect: Dialect, description) -> None:
+        columns = list(getattr(self.statement, "selected_columns", ()))
+        processors: list[_Processor] = []
+        for index, column_desc in enumerate(description):
+            if index < len(columns):
+                impl = columns[index].type.dialect_impl(dialect)
+                processors.append(impl.result_processor(dialect, column_desc[1]))
+            else:
+                processors.append(None)
+        compiled.results = processors
+
+    def execute(self, session: Session, params: dict[str, Any] | None = None) -> Any:
+        """Run in the session's current transaction; returns the driver's cursor."""
+        connection = session.connection()
+        dialect = connection.dialect
+        compiled = self._compiled.get(dialect.name)
+        if compiled is None:
+            compiled = self._compiled[dialect.name] = self._compile(dialect)
+        values = {**compiled.defaults, **(params or {})}
+        converted: dict[str, Any] = {}
+        for name, processor in compiled.binds.items():
+            try:
+                value = values[name]
+            except KeyError:
+                raise exc.ArgumentError(f"no value for bound parameter {name!r}") from None
+            converted[name] = value if processor is None or value is None else processor(value)
+        arguments: Any = (
+            converted
+            if compiled.positional is None
+            else tuple(converted[name] for name in compiled.positional)
+        )
+        cursor = connection.connection.cursor()
+        try:
+            cursor.execute(compiled.sql, arguments)
+        except dialect.loaded_dbapi.Error as err:
+            raise exc.DBAPIError.instance(
+                compiled.sql, arguments, err, dialect.loaded_dbapi.Error, dialect=dialect
+            ) from err
+        if cursor.description is None:  # a write: nothing to fetch
+            rows = _Rows(cursor, None)
+            cursor.close()
+            return rows
+        if compiled.results is None:
+            self._result_processors(compiled, dialect, cursor.description)
+        return _Rows(cursor, compiled.results)
+
+    def first(self, session: Session, params: dict[str, Any] | None = None) -> tuple | None:
+        return self.execute(session, params).first()
+
+
+class _Rows:
+    """A result's rows with the columns' result processors applied."""
+
+    def __init__(self, cursor: Any, processors: list[_Processor] | None) -> None:
+        self.cursor = cursor
+        self.processors = processors
+        self.rowcount: int = cursor.rowcount
+
+    def _convert(self, row: Sequence[Any]) -> tuple:
+        if not self.processors:
+            return tuple(row)
+        return tuple(
+            value if processor is None or value is None else processor(value)
+            for processor, value in zip(self.processors, row, strict=False)
+        )
+
+    def first(self) -> tuple | None:
+        row = self.cursor.fetchone()
+        self.cursor.close()
+        return None if row is None else self._convert(row)
+
+    def all(self) -> list[tuple]:
+        rows = self.cursor.fetchall()
+        self.cursor.close()
+        return [self._convert(row) for row in rows]
+
+    def __iter__(self):
+        return iter(self.all())
