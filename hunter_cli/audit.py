@@ -80,6 +80,20 @@ def to_plain_json(value: Any) -> Any:
     return _plain_number(json.loads(json.dumps(value, default=_json_default)))
 
 
+_FLAT = (str, int, type(None))  # bool is an int
+
+
+def _flat_details(details: dict[str, Any]) -> dict[str, Any] | None:
+    """The bookkeeping entries (ledger, steps): text and integers under text keys, already
+    what the database hands back, redacted without a JSON round trip. None for others."""
+    plain: dict[str, Any] = {}
+    for key, value in details.items():
+        if type(key) is not str or not isinstance(value, _FLAT):
+            return None
+        plain[key] = REDACTED if value and is_secret_key(key) else value
+    return plain
+
+
 def _canonical(entry: AuditLog | AuditEntry) -> bytes:
     body = {
         "seq": entry.seq,
@@ -158,7 +172,7 @@ def append_audit(
         customer_id=customer_id,
         execution_id=execution_id,
         action=action,
-        details=to_plain_json(redact(details or {})),
+        details=_flat_details(details or {}) or to_plain_json(redact(details or {})),
         prev_hash=prev_hash,
     )
     entry.hash = compute_hash(entry)

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from hunter_cli.audit import append_audit
+from hunter_cli.customers import CustomerRef
 from hunter_cli.db.models import (
     CreditTransaction,
     Customer,
@@ -100,7 +101,7 @@ def balance_of(sub: Subscription) -> Balance:
 
 
 def active_subscription(
-    session: Session, customer: Customer, *, lock: bool = False
+    session: Session, customer: Customer | CustomerRef, *, lock: bool = False
 ) -> Subscription:
     query = (
         select(Subscription)
@@ -230,7 +231,7 @@ def _locked(session: Session, statement: Prepared, params: dict[str, Any]) -> Lo
     return None if row is None else LockedBalance(*row)
 
 
-def lock_active_balance(session: Session, customer: Customer) -> LockedBalance:
+def lock_active_balance(session: Session, customer: Customer | CustomerRef) -> LockedBalance:
     locked = _locked(session, _LOCK_ACTIVE, {"customer_id": customer.id})
     if locked is None:
         raise NotFoundError(f"customer {customer.slug!r} has no active subscription")
@@ -373,7 +374,7 @@ def grant_credits(
 
 def reserve_credits(
     session: Session,
-    customer: Customer,
+    customer: Customer | CustomerRef,
     amount: Decimal | int | str,
     *,
     execution_id: uuid.UUID | None,

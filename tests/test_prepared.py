@@ -122,3 +122,17 @@ def test_literal_values_of_the_statement_are_kept(db, make_customer):
     none_yet = Prepared(select(table_of(CreditTransaction).c.id).limit(1))
     with db.session() as session:
         assert none_yet.first(session) is None
+
+
+def test_a_savepoint_that_rolls_back_takes_its_writes_with_it(db, make_customer):
+    customer_id = make_customer(db, "acme")
+    kept, undone = uuid.uuid4(), uuid.uuid4()
+    with db.session() as session:
+        INSERT.execute(session, _execution(customer_id, kept))
+        with pytest.raises(RuntimeError), session.begin_nested():
+            INSERT.execute(session, _execution(customer_id, undone))
+            raise RuntimeError("the step failed")
+        assert READ.first(session, {"eid": undone}) is None
+    with db.session() as session:
+        assert session.get(Execution, kept) is not None
+        assert session.get(Execution, undone) is None

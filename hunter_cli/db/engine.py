@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+import sqlite3
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -64,7 +65,14 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(conn) -> None:
         # IMMEDIATE takes the write lock up front, so two processes reserving credits queue
         # instead of both reading the same balance and one failing to upgrade its lock.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Sent by the driver itself: every transaction begins here, and SQLAlchemy's
+        # statement machinery cost more than the statement.
+        try:
+            conn.connection.driver_connection.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as err:
+            raise exc.DBAPIError.instance(
+                "BEGIN IMMEDIATE", (), err, sqlite3.Error, dialect=conn.dialect
+            ) from err
 
 
 class Database:
@@ -92,7 +100,13 @@ class Database:
         (committed at its end, rolled back on any error): a recipe run's phases. What it
         loaded expires at each commit, so every phase reads the rows afresh, as a new
         session would (another process may have changed them in between)."""
-        with self.sessions(expire_on_commit=True) as session, wrap_connection_errors(self.url):
+        # One connection for the whole run: each phase's checkout from the pool and return
+        # to it (with its reset) cost more than a short phase's statements.
+        with (
+            wrap_connection_errors(self.url),
+            self.engine.connect() as connection,
+            self.sessions(bind=connection, expire_on_commit=True) as session,
+        ):
             yield session
 
     def dispose(self) -> None:

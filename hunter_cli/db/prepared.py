@@ -24,6 +24,7 @@ from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
 _Processor = Callable[[Any], Any] | None
+_CONNECTION_KEY = "hunter_prepared_connection"
 
 
 @dataclass
@@ -69,8 +70,18 @@ class Prepared:
 
     def execute(self, session: Session, params: dict[str, Any] | None = None) -> Any:
         """Run in the session's current transaction; returns the driver's cursor."""
-        connection = session.connection()
-        dialect = connection.dialect
+        # The session's connection, once per transaction: asking the session for it on
+        # every statement cost more than the statement. The innermost one, since asking is
+        # also what makes a savepoint begun with begin_nested() start on the connection.
+        transaction = session.get_nested_transaction() or session.get_transaction()
+        cached = session.info.get(_CONNECTION_KEY)
+        if cached is not None and transaction is not None and cached[0] is transaction:
+            dbapi_connection, dialect = cached[1], cached[2]
+        else:
+            connection = session.connection()  # begins the transaction if need be
+            dbapi_connection, dialect = connection.connection, connection.dialect
+            transaction = session.get_nested_transaction() or session.get_transaction()
+            session.info[_CONNECTION_KEY] = (transaction, dbapi_connection, dialect)
         compiled = self._compiled.get(dialect.name)
         if compiled is None:
             compiled = self._compiled[dialect.name] = self._compile(dialect)
@@ -87,7 +98,7 @@ class Prepared:
             if compiled.positional is None
             else tuple(converted[name] for name in compiled.positional)
         )
-        cursor = connection.connection.cursor()
+        cursor = dbapi_connection.cursor()
         try:
             cursor.execute(compiled.sql, arguments)
         except dialect.loaded_dbapi.Error as err:

@@ -28,7 +28,7 @@ from hunter_cli.components.actions.lead_search import preflight_lead_providers
 from hunter_cli.components.ai import require_ai_ready
 from hunter_cli.components.base import StepContext, StepError, StepTimeout, TransientStepError
 from hunter_cli.config import Settings
-from hunter_cli.customers import resolve_customer
+from hunter_cli.customers import CustomerRef, find_customer, resolve_customer
 from hunter_cli.db.engine import Database
 from hunter_cli.db.models import CreditTransaction, Customer, Execution, table_of
 from hunter_cli.db.prepared import Prepared
@@ -125,7 +125,7 @@ def max_cost(steps: list[dict[str, Any]]) -> Decimal:
     return sum((estimate_step_credits(step) for step in steps), ZERO)
 
 
-def _customer_context(customer: Customer) -> dict[str, Any]:
+def _customer_context(customer: Customer | CustomerRef) -> dict[str, Any]:
     from hunter_cli.audit import redact
 
     return {
@@ -368,7 +368,7 @@ class Runner:
         execution_id = uuid.uuid4()
         try:
             with session.begin():
-                customer = resolve_customer(session, customer_ref)
+                customer = find_customer(session, customer_ref)
                 stored = self._recipe_version(session, loaded)
                 now = utcnow()
                 _EXECUTION_INSERT.execute(
@@ -439,7 +439,7 @@ class Runner:
                 )
         except InsufficientCreditsError as refused:
             with session.begin():
-                customer = resolve_customer(session, customer_ref)
+                customer = find_customer(session, customer_ref)
                 append_audit(
                     session,
                     "execution.refused",
