@@ -137,20 +137,20 @@ def _positive(amount: Decimal | int | str | float, what: str) -> Decimal:
     return value
 
 
-def _existing(session: Session, key: str | None) -> CreditTransaction | None:
+def _existing(session: Session, key: str | None) -> LedgerEntry | None:
     if key is None:
         return None
-    # Almost always there is none: a cheap probe, and the ORM row only when there is one.
+    # Almost always there is none: a cheap probe, and the whole row only when there is one.
     if _KEY_TAKEN.first(session, {"key": key}) is None:
         return None
-    return session.scalars(_BY_KEY, {"key": key}).first()
+    row = _BY_KEY.first(session, {"key": key})
+    return None if row is None else LedgerEntry(*row)
 
 
 # Built once: the ledger runs these on every run's hold and capture.
 _TXS = table_of(CreditTransaction)
 _SUBS = table_of(Subscription)
 _PLANS = table_of(SubscriptionPlan)
-_BY_KEY = select(CreditTransaction).where(CreditTransaction.idempotency_key == bindparam("key"))
 _KEY_TAKEN = Prepared(select(_TXS.c.id).where(_TXS.c.idempotency_key == bindparam("key")))
 _LOCKED_COLUMNS = (
     _SUBS.c.id,
@@ -252,6 +252,30 @@ _TX_COLUMNS = (
     "created_at",
 )
 _TX_INSERT = Prepared(insert(_TXS), columns=_TX_COLUMNS)
+_BY_KEY = Prepared(
+    select(*(_TXS.c[name] for name in _TX_COLUMNS)).where(
+        _TXS.c.idempotency_key == bindparam("key")
+    )
+)
+
+
+@dataclass(slots=True)
+class LedgerEntry:
+    """A ledger row as written or found by its idempotency key. Rows are never changed, so
+    no ORM object is needed to track them (and making one cost more than writing the row).
+    The fields are _TX_COLUMNS, in order."""
+
+    id: uuid.UUID
+    subscription_id: uuid.UUID
+    customer_id: uuid.UUID
+    execution_id: uuid.UUID | None
+    kind: str
+    amount: Decimal
+    balance_after: Decimal
+    idempotency_key: str | None
+    reason: str | None
+    actor: str | None
+    created_at: datetime
 
 
 def _record(
@@ -264,8 +288,8 @@ def _record(
     execution_id: uuid.UUID | None,
     idempotency_key: str | None,
     reason: str | None,
-) -> CreditTransaction:
-    tx = CreditTransaction(
+) -> LedgerEntry:
+    tx = LedgerEntry(
         id=uuid.uuid4(),
         subscription_id=sub.id,
         customer_id=sub.customer_id,
@@ -346,7 +370,7 @@ def grant_credits(
     reason: str,
     actor: str,
     idempotency_key: str | None = None,
-) -> CreditTransaction:
+) -> LedgerEntry:
     value = _positive(amount, "amount")
     if not reason or not reason.strip():
         raise ValidationError("a grant needs a reason (--reason)")
@@ -381,7 +405,7 @@ def reserve_credits(
     actor: str,
     idempotency_key: str | None = None,
     reason: str | None = None,
-) -> CreditTransaction:
+) -> LedgerEntry:
     """Hold the most a piece of work can cost, before any side effect; fails with
     InsufficientCreditsError (nothing written) when the balance cannot cover it."""
     value = to_credits(amount)
@@ -444,7 +468,7 @@ def capture_credits(
     actor: str,
     idempotency_key: str | None = None,
     release_rest: bool = True,
-) -> tuple[CreditTransaction | None, CreditTransaction | None]:
+) -> tuple[LedgerEntry | None, LedgerEntry | None]:
     """Turn what a run really used into spent credits and (by default) release the rest of
     its hold. Returns (capture, release); either is None when its amount is zero."""
     value = to_credits(amount)
@@ -497,7 +521,7 @@ def release_credits(
     actor: str,
     idempotency_key: str | None = None,
     reason: str | None = None,
-) -> CreditTransaction | None:
+) -> LedgerEntry | None:
     """Release everything an execution still holds (a failed or interrupted run)."""
     sub, held = outstanding_hold(session, execution_id)
     if (done := _existing(session, idempotency_key)) is not None:

@@ -212,7 +212,7 @@ def test_racing_retries_with_one_key_have_one_effect(db, make_customer, make_exe
 
     second = _race(db, capture if operation == "capture" else release)
 
-    assert isinstance(second, CreditTransaction), second
+    assert isinstance(second, ledger.LedgerEntry), second
     assert second.idempotency_key == "k"
     with db.session() as session:
         assert session.scalar(select(func.count()).select_from(CreditTransaction)) == (
