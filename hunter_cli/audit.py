@@ -75,9 +75,14 @@ def _plain_number(value: Any) -> Any:
     return value
 
 
+# Built once: json.dumps with any option builds a new encoder on every call.
+_PLAIN_ENCODER = json.JSONEncoder(default=_json_default)
+_CANONICAL_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def to_plain_json(value: Any) -> Any:
     """What the database will hand back: only JSON types, so the hash survives a round trip."""
-    return _plain_number(json.loads(json.dumps(value, default=_json_default)))
+    return _plain_number(json.loads(_PLAIN_ENCODER.encode(value)))
 
 
 _FLAT = (str, int, type(None))  # bool is an int
@@ -105,7 +110,7 @@ def _canonical(entry: AuditLog | AuditEntry) -> bytes:
         "details": entry.details,
         "prev_hash": entry.prev_hash,
     }
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return _CANONICAL_ENCODER.encode(body).encode()
 
 
 def compute_hash(entry: AuditLog | AuditEntry) -> str:

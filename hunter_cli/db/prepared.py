@@ -66,7 +66,8 @@ class Prepared:
                 processors.append(impl.result_processor(dialect, column_desc[1]))
             else:
                 processors.append(None)
-        compiled.results = processors
+        # Empty when no column needs converting: rows are then taken as they come.
+        compiled.results = processors if any(processors) else []
 
     def execute(self, session: Session, params: dict[str, Any] | None = None) -> Any:
         """Run in the session's current transaction; returns the driver's cursor."""

@@ -46,10 +46,25 @@ def _coerce(name: str, raw: Any, schema: dict[str, Any]) -> Any:
     return raw  # leave it; validation names the field and the expected type
 
 
-def prepare_inputs(schema: dict[str, Any] | None, given: dict[str, Any]) -> dict[str, Any]:
-    """Coerce, default and validate; raises ValidationError listing every bad field."""
+_VALIDATORS: dict[str, Any] = {}
+
+
+def _validator(schema: dict[str, Any]) -> Any:
+    """One validator per input schema (keyed by its text): a batch of runs of one recipe
+    would otherwise build it again for every run."""
     from jsonschema import Draft202012Validator
 
+    key = json.dumps(schema, sort_keys=True, default=repr)
+    validator = _VALIDATORS.get(key)
+    if validator is None:
+        if len(_VALIDATORS) >= 64:
+            _VALIDATORS.clear()
+        validator = _VALIDATORS[key] = Draft202012Validator(schema)
+    return validator
+
+
+def prepare_inputs(schema: dict[str, Any] | None, given: dict[str, Any]) -> dict[str, Any]:
+    """Coerce, default and validate; raises ValidationError listing every bad field."""
     schema = schema or {"type": "object"}
     properties: dict[str, Any] = schema.get("properties", {})
     values: dict[str, Any] = {}
@@ -68,7 +83,7 @@ def prepare_inputs(schema: dict[str, Any] | None, given: dict[str, Any]) -> dict
         f"unknown input '{name}'; this recipe takes: {', '.join(properties) or 'none'}"
         for name in unknown
     ]
-    validator = Draft202012Validator(schema)
+    validator = _validator(schema)
     for error in sorted(validator.iter_errors(values), key=lambda e: list(e.absolute_path)):
         if error.validator == "required":
             missing = error.message.split("'")[1] if "'" in error.message else error.message
