@@ -439,12 +439,20 @@ def reserve_credits(
 
 
 _HOLD_ROWS = Prepared(
-    select(_TXS.c.kind, _TXS.c.amount).where(_TXS.c.execution_id == bindparam("execution_id"))
+    select(_TXS.c.kind, _TXS.c.amount, _TXS.c.idempotency_key).where(
+        _TXS.c.execution_id == bindparam("execution_id")
+    )
 )
 
 
 def outstanding_hold(session: Session, execution_id: uuid.UUID) -> tuple[LockedBalance, Decimal]:
     """The balance an execution's hold is on, locked, and how much it still holds."""
+    sub, held, _ = _hold(session, execution_id)
+    return sub, held
+
+
+def _hold(session: Session, execution_id: uuid.UUID) -> tuple[LockedBalance, Decimal, set[str]]:
+    """outstanding_hold, and the idempotency keys already used for the execution."""
     params = {"execution_id": execution_id}
     sub = _locked(session, _LOCK_HOLDING, params)
     if sub is None:
@@ -452,12 +460,15 @@ def outstanding_hold(session: Session, execution_id: uuid.UUID) -> tuple[LockedB
     # Summed only under the lock: rows read before it could miss a capture or release that
     # another process committed while we waited, and the hold would be spent twice.
     held = ZERO
-    for kind, amount in _HOLD_ROWS.execute(session, params):
+    keys: set[str] = set()
+    for kind, amount, key in _HOLD_ROWS.execute(session, params):
         if kind == "reserve":
             held += amount
         elif kind in ("capture", "release"):
             held -= amount
-    return sub, held
+        if key is not None:
+            keys.add(key)
+    return sub, held, keys
 
 
 def capture_credits(
@@ -474,10 +485,12 @@ def capture_credits(
     value = to_credits(amount)
     if value < 0:
         raise ValidationError(f"cannot capture a negative amount ({value})")
-    sub, held = outstanding_hold(session, execution_id)
+    sub, held, keys = _hold(session, execution_id)
     # Checked under the lock, so a concurrent retry with the same key waits and sees it.
-    if idempotency_key and (done := _existing(session, idempotency_key)) is not None:
-        return done, _existing(session, f"{idempotency_key}:release")
+    # A capture's key is one of its execution's rows (one used by another execution fails
+    # on the unique constraint instead): the rows just read say, with no probe of its own.
+    if idempotency_key and idempotency_key in keys:
+        return _existing(session, idempotency_key), _existing(session, f"{idempotency_key}:release")
     if value > held:
         raise HunterError(
             f"cannot capture {value} credits for execution {execution_id}: only {held} are held"
@@ -523,9 +536,9 @@ def release_credits(
     reason: str | None = None,
 ) -> LedgerEntry | None:
     """Release everything an execution still holds (a failed or interrupted run)."""
-    sub, held = outstanding_hold(session, execution_id)
-    if (done := _existing(session, idempotency_key)) is not None:
-        return done
+    sub, held, keys = _hold(session, execution_id)
+    if idempotency_key and idempotency_key in keys:
+        return _existing(session, idempotency_key)
     if held <= 0:
         return None
     sub.credits_held -= held

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from hunter_cli import ledger
 from hunter_cli.audit import verify_chain
@@ -337,6 +338,24 @@ def test_release_with_the_same_key_twice_has_one_effect(db, make_customer, make_
     assert first is not None and again is not None and again.id == first.id
     assert _rows(db) == before
     assert _balance(db, cid).held == Decimal("2")  # the retry did not release the new hold
+    _assert_consistent(db)
+
+
+def test_a_key_used_by_another_execution_is_refused_not_taken_as_done(
+    db, make_customer, make_execution
+):
+    """A capture's key is looked for among its own execution's rows: the key of another
+    execution's capture is a unique-constraint error, never that capture handed back."""
+    cid = make_customer(db, "pay", "10")
+    first, second = make_execution(db, cid), make_execution(db, cid)
+    _reserve(db, cid, "3", first)
+    _reserve(db, cid, "3", second)
+    with db.session() as session:
+        ledger.capture_credits(session, first, "1", actor="t", idempotency_key="shared")
+    before = _rows(db)
+    with pytest.raises(IntegrityError), db.session() as session:
+        ledger.capture_credits(session, second, "1", actor="t", idempotency_key="shared")
+    assert _rows(db) == before
     _assert_consistent(db)
 
 

@@ -30,9 +30,10 @@ _CONNECTION_KEY = "hunter_prepared_connection"
 @dataclass
 class _Compiled:
     sql: str
-    positional: tuple[str, ...] | None  # names in order for qmark/format paramstyles
+    positional: bool  # qmark/format paramstyles take a tuple, the others a dict
+    # (name, converter) in the order the driver takes them (a name may come twice).
+    order: tuple[tuple[str, _Processor], ...]
     defaults: dict[str, Any]  # literal values the statement binds itself (LIMIT 1, 'active')
-    binds: dict[str, _Processor]
     results: list[_Processor] | None = None  # learnt from the first result's description
 
 
@@ -48,14 +49,15 @@ class Prepared:
     def _compile(self, dialect: Dialect) -> _Compiled:
         compiled = self.statement.compile(dialect=dialect, column_keys=self.columns)
         assert isinstance(compiled, SQLCompiler)
-        names = list(compiled.params)
-        binds: dict[str, _Processor] = {}
-        for name in names:
-            bind_type = compiled.binds[name].type
-            binds[name] = bind_type.dialect_impl(dialect).bind_processor(dialect)
-        positional = tuple(compiled.positiontup) if compiled.positiontup is not None else None
+        processors: dict[str, _Processor] = {
+            name: compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+            for name in compiled.params
+        }
+        positional = compiled.positiontup is not None
+        names = list(compiled.positiontup) if compiled.positiontup is not None else processors
         defaults = {k: v for k, v in compiled.params.items() if v is not None}
-        return _Compiled(compiled.string, positional, defaults, binds)
+        order = tuple((name, processors[name]) for name in names)
+        return _Compiled(compiled.string, positional, order, defaults)
 
     def _result_processors(self, compiled: _Compiled, dialect: Dialect, description) -> None:
         columns = list(getattr(self.statement, "selected_columns", ()))
@@ -69,37 +71,43 @@ class Prepared:
         # Empty when no column needs converting: rows are then taken as they come.
         compiled.results = processors if any(processors) else []
 
-    def execute(self, session: Session, params: dict[str, Any] | None = None) -> Any:
-        """Run in the session's current transaction; returns the driver's cursor."""
-        # The session's connection, once per transaction: asking the session for it on
-        # every statement cost more than the statement. The innermost one, since asking is
-        # also what makes a savepoint begun with begin_nested() start on the connection.
+    def _connection(self, session: Session) -> tuple[Any, Dialect]:
+        """The driver's connection under the session's, asked of the session once per
+        transaction: asking on every statement cost more than the statement. The innermost
+        transaction, since asking is also what starts a savepoint of begin_nested() on the
+        connection."""
         transaction = session.get_nested_transaction() or session.get_transaction()
         cached = session.info.get(_CONNECTION_KEY)
         if cached is not None and transaction is not None and cached[0] is transaction:
-            dbapi_connection, dialect = cached[1], cached[2]
-        else:
-            connection = session.connection()  # begins the transaction if need be
-            dbapi_connection, dialect = connection.connection, connection.dialect
-            transaction = session.get_nested_transaction() or session.get_transaction()
-            session.info[_CONNECTION_KEY] = (transaction, dbapi_connection, dialect)
+            return cached[1], cached[2]
+        connection = session.connection()  # begins the transaction if need be
+        driver, dialect = connection.connection.driver_connection, connection.dialect
+        transaction = session.get_nested_transaction() or session.get_transaction()
+        session.info[_CONNECTION_KEY] = (transaction, driver, dialect)
+        return driver, dialect
+
+    def execute(self, session: Session, params: dict[str, Any] | None = None) -> _Rows:
+        """Run in the session's current transaction."""
+        driver, dialect = self._connection(session)
         compiled = self._compiled.get(dialect.name)
         if compiled is None:
             compiled = self._compiled[dialect.name] = self._compile(dialect)
-        values = {**compiled.defaults, **(params or {})}
-        converted: dict[str, Any] = {}
-        for name, processor in compiled.binds.items():
-            try:
+        values = params or {}
+        if compiled.defaults:
+            values = {**compiled.defaults, **values}
+        converted = []
+        try:
+            for name, processor in compiled.order:
                 value = values[name]
-            except KeyError:
-                raise exc.ArgumentError(f"no value for bound parameter {name!r}") from None
-            converted[name] = value if processor is None or value is None else processor(value)
+                converted.append(value if processor is None or value is None else processor(value))
+        except KeyError as missing:
+            raise exc.ArgumentError(f"no value for bound parameter {missing}") from None
         arguments: Any = (
-            converted
-            if compiled.positional is None
-            else tuple(converted[name] for name in compiled.positional)
+            tuple(converted)
+            if compiled.positional
+            else dict(zip((name for name, _ in compiled.order), converted, strict=True))
         )
-        cursor = dbapi_connection.cursor()
+        cursor = driver.cursor()
         try:
             cursor.execute(compiled.sql, arguments)
         except dialect.loaded_dbapi.Error as err:
