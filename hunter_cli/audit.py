@@ -16,7 +16,7 @@ from sqlalchemy import BigInteger, bindparam, insert, select, text
 from sqlalchemy.orm import Session
 
 from hunter_cli.db.models import AuditLog, table_of
-from hunter_cli.db.prepared import Prepared
+from hunter_cli.db.prepared import Prepared, transaction_key
 from hunter_cli.db.types import utcnow
 
 GENESIS_HASH = "0" * 64
@@ -155,7 +155,10 @@ def append_audit(
     (or roll back) together."""
     # The innermost transaction: a savepoint that rolls back takes its appends with it, so a
     # tail learnt inside one must not outlive it.
-    transaction = session.get_nested_transaction() or session.get_transaction()
+    transaction = transaction_key(session)
+    if transaction is None:  # not begun yet: begin, so the tail is keyed to its transaction
+        session.connection()
+        transaction = transaction_key(session)
     tail = session.info.get("audit_tail")
     if tail is not None and tail[0] is transaction:
         # Later appends in the same transaction already hold the lock and know the tail.

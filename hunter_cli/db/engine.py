@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, exc, text
+from sqlalchemy import Connection, Engine, create_engine, event, exc, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -96,21 +96,45 @@ class Database:
 
     @contextmanager
     def run_session(self) -> Iterator[Session]:
-        """A session for a sequence of transactions, each begun with `session.begin()`
+        """A session for a sequence of transactions, each one a `run_phase(session)`
         (committed at its end, rolled back on any error): a recipe run's phases. What it
         loaded expires at each commit, so every phase reads the rows afresh, as a new
         session would (another process may have changed them in between)."""
         # One connection for the whole run: each phase's checkout from the pool and return
-        # to it (with its reset) cost more than a short phase's statements.
+        # to it (with its reset) cost more than a short phase's statements. The connection
+        # owns each phase's transaction; the session joins it only when something uses the
+        # session (see run_phase).
         with (
             wrap_connection_errors(self.url),
             self.engine.connect() as connection,
-            self.sessions(bind=connection, expire_on_commit=True) as session,
+            self.sessions(
+                bind=connection, expire_on_commit=True, join_transaction_mode="rollback_only"
+            ) as session,
         ):
             yield session
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+@contextmanager
+def run_phase(session: Session) -> Iterator[Session]:
+    """One transaction of a run_session: begun on its connection, committed at the end of
+    the block or rolled back on any error (Ctrl-C included). A phase that never touches the
+    session (a step that computes, writing only its record and audit entry through prepared
+    statements) costs no ORM transaction at all; one that does has the session join the
+    phase's transaction, flushed and expired as the phase commits."""
+    connection = session.bind
+    assert isinstance(connection, Connection), "run_phase needs a Database.run_session()"
+    with connection.begin():
+        try:
+            yield session
+        except BaseException:
+            if session.in_transaction():
+                session.rollback()  # joined with rollback_only: the phase's rollback too
+            raise
+        if session.in_transaction():
+            session.commit()  # flush and expire; the connection commits as the block ends
 
 
 # Every engine not yet garbage (a Database object may be gone while its engine, kept by

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import exc
+from sqlalchemy import Connection, exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
@@ -35,6 +35,19 @@ class _Compiled:
     order: tuple[tuple[str, _Processor], ...]
     defaults: dict[str, Any]  # literal values the statement binds itself (LIMIT 1, 'active')
     results: list[_Processor] | None = None  # learnt from the first result's description
+
+
+def transaction_key(session: Session) -> object | None:
+    """What identifies the database transaction a session's next statement runs in (None
+    when it has none yet): its innermost savepoint; else, in a run phase, the transaction
+    of its connection, whether or not the session has joined it; else its own."""
+    nested = session.get_nested_transaction()
+    if nested is not None:
+        return nested
+    bind = session.bind
+    if isinstance(bind, Connection) and bind.in_transaction():
+        return bind.get_transaction()
+    return session.get_transaction()
 
 
 class Prepared:
@@ -73,16 +86,20 @@ class Prepared:
 
     def _connection(self, session: Session) -> tuple[Any, Dialect]:
         """The driver's connection under the session's, asked of the session once per
-        transaction: asking on every statement cost more than the statement. The innermost
-        transaction, since asking is also what starts a savepoint of begin_nested() on the
-        connection."""
-        transaction = session.get_nested_transaction() or session.get_transaction()
+        transaction: asking on every statement cost more than the statement."""
+        transaction = transaction_key(session)
         cached = session.info.get(_CONNECTION_KEY)
-        if cached is not None and transaction is not None and cached[0] is transaction:
+        if cached is not None and cached[0] is transaction:
             return cached[1], cached[2]
-        connection = session.connection()  # begins the transaction if need be
+        bind = session.bind
+        if transaction is not None and isinstance(bind, Connection) and bind.in_transaction():
+            connection = bind  # a run phase (run_phase): its connection's own transaction
+        else:
+            # Asking the session begins its transaction if need be, and starts the
+            # savepoint of a begin_nested() on the connection.
+            connection = session.connection()
+            transaction = transaction_key(session)
         driver, dialect = connection.connection.driver_connection, connection.dialect
-        transaction = session.get_nested_transaction() or session.get_transaction()
         session.info[_CONNECTION_KEY] = (transaction, driver, dialect)
         return driver, dialect
 

@@ -29,7 +29,7 @@ from hunter_cli.components.ai import require_ai_ready
 from hunter_cli.components.base import StepContext, StepError, StepTimeout, TransientStepError
 from hunter_cli.config import Settings
 from hunter_cli.customers import CustomerRef, find_customer, resolve_customer
-from hunter_cli.db.engine import Database
+from hunter_cli.db.engine import Database, run_phase
 from hunter_cli.db.models import CreditTransaction, Customer, Execution, table_of
 from hunter_cli.db.prepared import Prepared
 from hunter_cli.db.types import to_credits, utcnow
@@ -227,7 +227,7 @@ class _StoredRecipe:
 class _Run:
     """What one execution carries from step to step. Its session lives as long as the run
     (a new Session and pool checkout per phase cost about 0.1 ms each, five or more times a
-    run); each phase is still its own transaction, `with session.begin()`, committed as it
+    run); each phase is still its own transaction, `with run_phase(session)`, committed as it
     ends, and what it loaded expires then (see Database.run_session)."""
 
     session: Session
@@ -367,7 +367,7 @@ class Runner:
         actor = self.settings.actor
         execution_id = uuid.uuid4()
         try:
-            with session.begin():
+            with run_phase(session):
                 customer = find_customer(session, customer_ref)
                 stored = self._recipe_version(session, loaded)
                 now = utcnow()
@@ -438,7 +438,7 @@ class Runner:
                     reserved_total=reserve,
                 )
         except InsufficientCreditsError as refused:
-            with session.begin():
+            with run_phase(session):
                 customer = find_customer(session, customer_ref)
                 append_audit(
                     session,
@@ -462,7 +462,7 @@ class Runner:
         from hunter_cli.executions import get_execution
 
         actor = self.settings.actor
-        with session.begin():
+        with run_phase(session):
             execution = get_execution(session, execution_ref)
             # Locked: two resumptions of one execution must not both start.
             session.refresh(execution, with_for_update=True)
@@ -633,7 +633,7 @@ class Runner:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
             session = run.session
-            with session.begin():
+            with run_phase(session):
                 capture, release = ledger.capture_credits(
                     session,
                     run.execution_id,
@@ -693,7 +693,7 @@ class Runner:
                 return self._record_failure(result, run, started, f"if: {exc.message}")
             if not should_run:
                 result.status = "skipped"
-                with run.session.begin():
+                with run_phase(run.session):
                     self._record(result, run, started, run.session)
                 run.results.append(result)
                 return result
@@ -707,7 +707,7 @@ class Runner:
             result.attempts = attempt
             try:
                 session = run.session
-                with session.begin(), _alarm(timeout):
+                with run_phase(session), _alarm(timeout):
                     lazy = component.lazy_params
                     rendered = {
                         k: (v if k in lazy else render_value(v, context)) for k, v in params.items()
@@ -773,7 +773,7 @@ class Runner:
         self, result: StepResult, run: _Run, started: float, message: str
     ) -> StepResult:
         result.status, result.error, result.output = "failed", message, None
-        with run.session.begin():
+        with run_phase(run.session):
             self._record(result, run, started, run.session)
         run.results.append(result)
         return result
