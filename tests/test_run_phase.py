@@ -3,11 +3,13 @@ connection, with the session joining it only when something uses the session."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from hunter_cli.audit import append_audit, verify_chain
-from hunter_cli.db.engine import run_phase
+from hunter_cli.db.engine import Database, run_phase
 from hunter_cli.db.models import AuditLog, Customer
 
 
@@ -64,3 +66,40 @@ def test_a_phase_reads_afresh_what_an_earlier_phase_loaded(db):
             other.scalars(select(Customer)).one().name = "Acme Ltd"
         with run_phase(session):
             assert session.scalars(select(Customer)).one().name == "Acme Ltd"
+
+
+def test_appends_first_then_orm_work_commit_together(db):
+    """The phase's transaction begun by a prepared statement, then joined by the session."""
+    with db.run_session() as session:
+        with run_phase(session):
+            append_audit(session, "first", actor="t")
+            session.add(Customer(slug="acme", name="Acme"))
+            session.flush()
+            append_audit(session, "second", actor="t")
+        with pytest.raises(RuntimeError), run_phase(session):
+            append_audit(session, "undone", actor="t")
+            session.add(Customer(slug="beta", name="Beta"))
+            session.flush()
+            raise RuntimeError("the step failed")
+    with db.session() as session:
+        assert session.scalars(select(Customer.slug)).all() == ["acme"]
+    assert _actions(db) == ["first", "second"]
+
+
+def test_a_phase_holds_no_lock_until_it_writes(db):
+    """A step that waits on the network must not keep other processes from writing: on
+    SQLite the phase's BEGIN IMMEDIATE (the only write lock) waits for its first statement."""
+    with db.run_session() as session, run_phase(session):
+        assert not session.bind.in_transaction()
+        other = Database(db.url)
+        try:
+            with other.engine.connect() as conn:
+                if other.backend == "sqlite":
+                    # Fail fast, not in 60 s (on the driver: no transaction begins for it).
+                    conn.connection.driver_connection.execute("PRAGMA busy_timeout=1000")
+                with conn.begin():
+                    conn.execute(insert(Customer).values(id=uuid.uuid4(), slug="x", name="X"))
+        finally:
+            other.dispose()
+        append_audit(session, "after", actor="t")
+    assert _actions(db) == ["after"]

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from email.utils import formataddr
 from typing import Any, ClassVar
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from hunter_cli.audit import append_audit, to_plain_json
@@ -190,7 +191,8 @@ class CorrespondenceStep:
         from hunter_cli.delivery import QUEUED, Deliverer, session_transaction
 
         _check_session_unused(ctx)
-        transaction = session_transaction(ctx.session.get_bind())
+        # On the engine, not the step's connection: these transactions commit on their own.
+        transaction = session_transaction(ctx.session.get_bind().engine)
         with Deliverer(
             transaction,
             ctx.settings,
@@ -461,7 +463,9 @@ def _check_session_unused(ctx: StepContext) -> None:
     if ctx.session.get_bind().dialect.name != "sqlite":
         return
     transaction = ctx.session.get_transaction()
-    if transaction is not None and getattr(transaction, "_connections", None):
+    bind = ctx.session.get_bind()
+    begun = isinstance(bind, Connection) and bind.in_transaction()  # a run phase's own
+    if begun or transaction is not None and getattr(transaction, "_connections", None):
         raise StepError(
             "internal error: a sending correspondence step must not use the step's "
             "transaction before it delivers (a bug, please report)"

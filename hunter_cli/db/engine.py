@@ -117,24 +117,35 @@ class Database:
         self.engine.dispose()
 
 
+PHASE_KEY = "hunter_run_phase"
+
+
 @contextmanager
 def run_phase(session: Session) -> Iterator[Session]:
-    """One transaction of a run_session: begun on its connection, committed at the end of
-    the block or rolled back on any error (Ctrl-C included). A phase that never touches the
-    session (a step that computes, writing only its record and audit entry through prepared
-    statements) costs no ORM transaction at all; one that does has the session join the
-    phase's transaction, flushed and expired as the phase commits."""
+    """One transaction of a run_session, committed at the end of the block or rolled back
+    on any error (Ctrl-C included). It begins on first use, as a session's does: on SQLite
+    BEGIN IMMEDIATE takes the only write lock, which a step must not hold while it waits on
+    the network. Prepared statements begin it on the run's connection, and a phase that never
+    touches the session (a step that computes, then writes its record and audit entry) costs
+    no ORM transaction at all; a session used in the phase begins it, or joins it."""
     connection = session.bind
     assert isinstance(connection, Connection), "run_phase needs a Database.run_session()"
-    with connection.begin():
-        try:
-            yield session
-        except BaseException:
-            if session.in_transaction():
-                session.rollback()  # joined with rollback_only: the phase's rollback too
-            raise
+    session.info[PHASE_KEY] = True
+    try:
+        yield session
+    except BaseException:
         if session.in_transaction():
-            session.commit()  # flush and expire; the connection commits as the block ends
+            session.rollback()  # its own transaction, or (rollback_only) the one it joined
+        if connection.in_transaction():
+            connection.rollback()
+        raise
+    else:
+        if session.in_transaction():
+            session.commit()  # flush and expire; commits the transaction if the session began it
+        if connection.in_transaction():
+            connection.commit()
+    finally:
+        session.info.pop(PHASE_KEY, None)
 
 
 # Every engine not yet garbage (a Database object may be gone while its engine, kept by

@@ -23,6 +23,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from hunter_cli.db.engine import PHASE_KEY
+
 _Processor = Callable[[Any], Any] | None
 _CONNECTION_KEY = "hunter_prepared_connection"
 
@@ -89,18 +91,25 @@ class Prepared:
         transaction: asking on every statement cost more than the statement."""
         transaction = transaction_key(session)
         cached = session.info.get(_CONNECTION_KEY)
-        if cached is not None and cached[0] is transaction:
+        if transaction is not None and cached is not None and cached[0] is transaction:
             return cached[1], cached[2]
         bind = session.bind
-        if transaction is not None and isinstance(bind, Connection) and bind.in_transaction():
-            connection = bind  # a run phase (run_phase): its connection's own transaction
+        if (
+            isinstance(bind, Connection)
+            and session.info.get(PHASE_KEY)
+            and session.get_nested_transaction() is None
+        ):
+            # A run phase (run_phase): the transaction of the run's connection, begun here
+            # on the phase's first statement; the session joins it if it is used later.
+            if not bind.in_transaction():
+                bind.begin()
+            connection = bind
         else:
             # Asking the session begins its transaction if need be, and starts the
             # savepoint of a begin_nested() on the connection.
             connection = session.connection()
-            transaction = transaction_key(session)
         driver, dialect = connection.connection.driver_connection, connection.dialect
-        session.info[_CONNECTION_KEY] = (transaction, driver, dialect)
+        session.info[_CONNECTION_KEY] = (transaction_key(session), driver, dialect)
         return driver, dialect
 
     def execute(self, session: Session, params: dict[str, Any] | None = None) -> _Rows:
