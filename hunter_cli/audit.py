@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -33,6 +34,7 @@ _NOT_SECRET = {"idempotency_key", "message_key", "cache_key", "sort_key", "dedup
 _PG_AUDIT_LOCK = 0x68756E74
 
 
+@functools.lru_cache(maxsize=4096)  # the same few keys, on every audit entry
 def is_secret_key(key: str) -> bool:
     lowered = key.lower()
     return lowered not in _NOT_SECRET and bool(_SECRET_KEY.search(lowered))

@@ -218,6 +218,8 @@ class LockedBalance:
         }
         _SET_BALANCES.execute(session, {"sid": self.id, **values})
         # An ORM copy of the row in this session must not go stale: nothing reloads it.
+        if not len(session.identity_map):  # a run's session usually holds no ORM rows
+            return
         mapped = session.identity_map.get(session.identity_key(Subscription, self.id))
         if mapped is not None:
             for name, value in values.items():
