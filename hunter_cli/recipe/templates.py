@@ -225,11 +225,16 @@ def render_value(value: Any, context: Mapping[str, Any]) -> Any:
     string. Strings without ``{{``/``{%`` and non-string scalars are returned unchanged.
     """
     if isinstance(value, str):
-        return _render_string(value, context) if is_template(value) else value
-    if isinstance(value, Mapping):
+        return _render_string(value, context) if "{{" in value or "{%" in value else value
+    # dict and list first: the Mapping check is an ABC check, slow for every scalar.
+    if isinstance(value, dict):
         return {k: render_value(v, context) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [render_value(v, context) for v in value]
+    if isinstance(value, int | float | bool) or value is None:
+        return value
+    if isinstance(value, Mapping):
+        return {k: render_value(v, context) for k, v in value.items()}
     return value
 
 
