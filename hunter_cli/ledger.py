@@ -407,13 +407,15 @@ def reserve_credits(
     actor: str,
     idempotency_key: str | None = None,
     reason: str | None = None,
+    locked: LockedBalance | None = None,
 ) -> LedgerEntry:
     """Hold the most a piece of work can cost, before any side effect; fails with
-    InsufficientCreditsError (nothing written) when the balance cannot cover it."""
+    InsufficientCreditsError (nothing written) when the balance cannot cover it.
+    `locked`: the customer's balance as the caller locked it earlier in this transaction."""
     value = to_credits(amount)
     if value < 0:
         raise ValidationError(f"cannot reserve a negative amount ({value})")
-    sub = lock_active_balance(session, customer)
+    sub = locked if locked is not None else lock_active_balance(session, customer)
     if (done := _existing(session, idempotency_key)) is not None:
         return done
     if sub.period_end <= utcnow():  # rare: renew through the ORM, then read it again

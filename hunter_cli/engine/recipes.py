@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hunter_cli.db.models import Recipe
-from hunter_cli.errors import NotFoundError
+from hunter_cli.errors import HunterError, NotFoundError
 from hunter_cli.resources import recipe_dirs
 
 
@@ -54,22 +55,32 @@ def store_recipe_version(
     agent_id=None,
 ) -> tuple[Recipe, bool]:
     """The stored row for this exact content; a changed file becomes a new version."""
-    existing = session.scalars(
-        select(Recipe).where(Recipe.slug == slug, Recipe.content_hash == content_hash)
-    ).first()
-    if existing is not None:
-        return existing, False
-    latest = session.scalar(select(func.max(Recipe.version)).where(Recipe.slug == slug)) or 0
-    recipe = Recipe(
-        slug=slug,
-        name=name,
-        description=description,
-        version=latest + 1,
-        content_hash=content_hash,
-        content=content,
-        source_path=source_path,
-        agent_id=agent_id,
-    )
-    session.add(recipe)
-    session.flush()
-    return recipe, True
+    for _ in range(_STORE_ATTEMPTS):
+        existing = session.scalars(
+            select(Recipe).where(Recipe.slug == slug, Recipe.content_hash == content_hash)
+        ).first()
+        if existing is not None:
+            return existing, False
+        latest = session.scalar(select(func.max(Recipe.version)).where(Recipe.slug == slug)) or 0
+        recipe = Recipe(
+            slug=slug,
+            name=name,
+            description=description,
+            version=latest + 1,
+            content_hash=content_hash,
+            content=content,
+            source_path=source_path,
+            agent_id=agent_id,
+        )
+        try:
+            # Another process may store this content, or another version, at the same time
+            # (PostgreSQL; SQLite has one writer): its row wins, and we look again.
+            with session.begin_nested():
+                session.add(recipe)
+            return recipe, True
+        except IntegrityError:
+            continue
+    raise HunterError(f"could not store a new version of recipe {slug!r}: too many at once")
+
+
+_STORE_ATTEMPTS = 5

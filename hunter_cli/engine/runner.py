@@ -370,6 +370,9 @@ class Runner:
             with run_phase(session):
                 customer = find_customer(session, customer_ref)
                 stored = self._recipe_version(session, loaded)
+                # The balance's row lock before the audit's append lock, in the order a
+                # capture takes them: two processes taking them in opposite orders deadlock.
+                balance = ledger.lock_active_balance(session, customer)
                 now = utcnow()
                 _EXECUTION_INSERT.execute(
                     session,
@@ -415,6 +418,7 @@ class Runner:
                     actor=actor,
                     idempotency_key=f"exec:{execution_id}:reserve",
                     reason=f"hold for {stored.slug} v{stored.version}",
+                    locked=balance,
                 )
                 context = {
                     "inputs": inputs,
