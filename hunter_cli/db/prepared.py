@@ -164,8 +164,10 @@ class _Rows:
         if not self.processors:
             return tuple(row)
         return tuple(
-            value if processor is None or value is None else processor(value)
-            for processor, value in zip(self.processors, row, strict=False)
+            [
+                value if processor is None or value is None else processor(value)
+                for processor, value in zip(self.processors, row, strict=False)
+            ]
         )
 
     def first(self) -> tuple | None:

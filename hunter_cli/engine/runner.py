@@ -259,6 +259,7 @@ class Runner:
         self.settings = settings
         self.progress = progress or (lambda _step, _status: None)
         self._recipes: dict[tuple[str, str], _StoredRecipe] = {}
+        self._steps: dict[int, tuple[dict[str, Any], dict[str, Any], dict[str, Any], Decimal]] = {}
 
     # -- the whole run ----------------------------------------------------------------------
     def run(
@@ -374,6 +375,7 @@ class Runner:
                 # capture takes them: two processes taking them in opposite orders deadlock.
                 balance = ledger.lock_active_balance(session, customer)
                 now = utcnow()
+                plain_inputs = to_plain_json(inputs)
                 _EXECUTION_INSERT.execute(
                     session,
                     {
@@ -384,7 +386,7 @@ class Runner:
                         "recipe_version": stored.version,
                         "recipe_hash": stored.content_hash,
                         "status": "running",
-                        "inputs": to_plain_json(inputs),
+                        "inputs": plain_inputs,
                         "steps": [],
                         "warnings": [],
                         "credits_reserved": reserve,
@@ -406,7 +408,7 @@ class Runner:
                         "recipe": stored.slug,
                         "version": stored.version,
                         "content_hash": stored.content_hash,
-                        "inputs": to_plain_json(inputs),
+                        "inputs": plain_inputs,
                         "max_cost": str(reserve),
                     },
                 )
@@ -681,8 +683,18 @@ class Runner:
                 signal.signal(signal.SIGINT, previous)
 
     # -- one step ---------------------------------------------------------------------------
+    def _step_parts(self, step: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], Decimal]:
+        """A step's controls, parameters and price, worked out once per loaded step: a batch
+        of runs of one recipe would otherwise split and price every step on every run. The
+        step itself is kept with them, so its id cannot be reused while it is cached."""
+        cached = self._steps.get(id(step))
+        if cached is None or cached[0] is not step:
+            controls, params = split_step(step)
+            cached = self._steps[id(step)] = (step, controls, params, estimate_step_credits(step))
+        return cached[1], cached[2], cached[3]
+
     def _run_step(self, step: dict[str, Any], run: _Run, options: RunOptions) -> StepResult:
-        controls, params = split_step(step)
+        controls, params, price = self._step_parts(step)
         step_id, step_type = step["id"], step["type"]
         component = get_component(step_type)
         started = time.monotonic()
@@ -704,7 +716,6 @@ class Runner:
 
         attempts, backoff, max_backoff = _retry_policy(controls)
         timeout = controls.get("timeout")
-        price = estimate_step_credits(step)
         last_error = "unknown error"
         paid = ZERO
         for attempt in range(1, attempts + 1):
