@@ -3,6 +3,7 @@ values, the same transaction and the same exceptions as through SQLAlchemy."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -136,3 +137,11 @@ def test_a_savepoint_that_rolls_back_takes_its_writes_with_it(db, make_customer)
     with db.session() as session:
         assert session.get(Execution, kept) is not None
         assert session.get(Execution, undone) is None
+
+
+def test_statements_are_logged_where_sqlalchemy_logs_its_own(db, make_customer, caplog):
+    customer_id = make_customer(db, "acme")
+    with caplog.at_level(logging.INFO, logger="sqlalchemy.engine.Engine"), db.session() as s:
+        INSERT.execute(s, _execution(customer_id, uuid.uuid4()))
+    logged = [r.getMessage() for r in caplog.records if "[prepared]" in r.getMessage()]
+    assert len(logged) == 1 and logged[0].startswith("INSERT INTO executions")

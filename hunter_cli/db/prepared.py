@@ -7,12 +7,14 @@ costs, and on SQLite that overhead was most of a run. These statements are still
 SQLAlchemy Core from the typed models, compiled by SQLAlchemy for the dialect, and their
 values converted by the models' own column types (bind and result processors): only the
 per-call execution machinery is skipped. A statement run here does not fire SQLAlchemy's
-cursor events (so `echo` does not log it); errors are raised as SQLAlchemy's own
-exception classes, as `Connection.execute` raises them.
+cursor events; it is logged on SQLAlchemy's engine logger, as `echo` logs the others, and
+errors are raised as SQLAlchemy's own exception classes, as `Connection.execute` raises
+them.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +29,7 @@ from hunter_cli.db.engine import PHASE_KEY
 
 _Processor = Callable[[Any], Any] | None
 _CONNECTION_KEY = "hunter_prepared_connection"
+_LOG = logging.getLogger("sqlalchemy.engine.Engine")
 
 
 @dataclass
@@ -133,6 +136,8 @@ class Prepared:
             if compiled.positional
             else dict(zip((name for name, _ in compiled.order), converted, strict=True))
         )
+        if _LOG.isEnabledFor(logging.INFO):  # what create_engine(echo=True) turns on
+            _LOG.info("%s\n[prepared] %r", compiled.sql, arguments)
         cursor = driver.cursor()
         try:
             cursor.execute(compiled.sql, arguments)
