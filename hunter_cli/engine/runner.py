@@ -32,7 +32,7 @@ from hunter_cli.customers import CustomerRef, find_customer, resolve_customer
 from hunter_cli.db.engine import Database, run_phase
 from hunter_cli.db.models import CreditTransaction, Customer, Execution, table_of
 from hunter_cli.db.prepared import Prepared
-from hunter_cli.db.types import to_credits, utcnow
+from hunter_cli.db.types import JSONType, to_credits, utcnow
 from hunter_cli.engine.inputs import prepare_inputs
 from hunter_cli.engine.recipes import store_recipe_version
 from hunter_cli.errors import (
@@ -178,9 +178,22 @@ def _retry_policy(controls: dict[str, Any]) -> tuple[int, float, float]:
 
 # Built once: it runs after every step, and building it costs more than running it.
 _EXECUTIONS = table_of(Execution)
-_STEPS_UPDATE = Prepared(
-    update(_EXECUTIONS).where(_EXECUTIONS.c.id == bindparam("eid")).values(steps=bindparam("steps"))
-)
+# A step's record is appended to the execution's list by the database: rewriting the whole
+# list after every step made a long run's bookkeeping grow with the square of its output.
+_RECORD = bindparam("record", type_=JSONType())
+_STEPS_APPEND = {
+    # '$[#]' is one past the end of the array (SQLite 3.31 and later).
+    "sqlite": Prepared(
+        update(_EXECUTIONS)
+        .where(_EXECUTIONS.c.id == bindparam("eid"))
+        .values(steps=func.json_insert(_EXECUTIONS.c.steps, "$[#]", func.json(_RECORD)))
+    ),
+    "postgresql": Prepared(
+        update(_EXECUTIONS)
+        .where(_EXECUTIONS.c.id == bindparam("eid"))
+        .values(steps=_EXECUTIONS.c.steps.op("||")(func.jsonb_build_array(_RECORD)))
+    ),
+}
 _EXECUTION_INSERT = Prepared(
     insert(_EXECUTIONS),
     columns=(
@@ -513,6 +526,8 @@ class Runner:
             execution.status = "running"
             execution.error = None
             execution.finished_at = None
+            # The kept steps' records; the steps still to do append theirs as they finish.
+            execution.steps = [records[step["id"]] for step in steps[:start]]
             # This process runs it now: another resume must find it alive, not abandoned.
             execution.host, execution.pid = HOST, os.getpid()
             execution.credits_reserved = execution.credits_reserved + reserve
@@ -796,8 +811,8 @@ class Runner:
     def _record(self, result: StepResult, run: _Run, started: float, session) -> None:
         """The step's record and audit entry, in the transaction of the step's own work."""
         result.duration_ms = int((time.monotonic() - started) * 1000)
-        records = [*(r.to_dict() for r in run.results), result.to_dict()]
-        _STEPS_UPDATE.execute(session, {"eid": run.execution_id, "steps": records})
+        append = _STEPS_APPEND[session.get_bind().dialect.name]
+        append.execute(session, {"eid": run.execution_id, "record": result.to_dict()})
         append_audit(
             session,
             f"step.{result.status}",

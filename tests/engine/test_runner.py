@@ -289,3 +289,22 @@ def test_plan_has_no_side_effects(seeded, tmp_path):
     with seeded.session() as session:
         assert len(session.scalars(select(AuditLog.id)).all()) == audit_before
         assert session.scalars(select(Execution.id)).all() == []
+
+
+def test_each_step_record_is_stored_as_its_step_finishes(seeded, tmp_path):
+    """Records are appended by the database (not the whole list rewritten per step): the
+    stored list is the run's records, in order, each whole, with text that is not ASCII."""
+    path = write_recipe(
+        tmp_path,
+        [
+            {"id": "a", "type": "state", "set": {"name": "Zoë"}},
+            {"id": "b", "type": "state", "set": {"n": 2}, "if": "false"},
+            {"id": "c", "type": "state", "set": {"items": [{"k": 1}, {"k": 2}]}},
+        ],
+    )
+    result = run(seeded, path)
+    assert result.status == "success"
+    with seeded.session() as session:
+        stored = session.get(Execution, result.execution_id).steps
+    assert stored == [r.to_dict() for r in result.steps]
+    assert [(r["id"], r["status"]) for r in stored] == [("a", "ok"), ("b", "skipped"), ("c", "ok")]
