@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, case, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from hunter_cli import ledger
@@ -181,17 +181,31 @@ _EXECUTIONS = table_of(Execution)
 # A step's record is appended to the execution's list by the database: rewriting the whole
 # list after every step made a long run's bookkeeping grow with the square of its output.
 _RECORD = bindparam("record", type_=JSONType())
+_STEPS = _EXECUTIONS.c.steps
 _STEPS_APPEND = {
-    # '$[#]' is one past the end of the array (SQLite 3.31 and later).
+    # '$[#]' is one past the end of the array (SQLite 3.31 and later). A list that is not
+    # there, or not a list (a row written by something else), is taken as empty: the
+    # record must not be lost.
     "sqlite": Prepared(
         update(_EXECUTIONS)
         .where(_EXECUTIONS.c.id == bindparam("eid"))
-        .values(steps=func.json_insert(_EXECUTIONS.c.steps, "$[#]", func.json(_RECORD)))
+        .values(
+            steps=func.json_insert(
+                # The first character, not json_type(), which would parse the whole list.
+                case((func.substr(_STEPS, 1, 1) == "[", _STEPS), else_=func.json_array()),
+                "$[#]",
+                func.json(_RECORD),
+            )
+        )
     ),
     "postgresql": Prepared(
         update(_EXECUTIONS)
         .where(_EXECUTIONS.c.id == bindparam("eid"))
-        .values(steps=_EXECUTIONS.c.steps.op("||")(func.jsonb_build_array(_RECORD)))
+        .values(
+            steps=case(
+                (func.jsonb_typeof(_STEPS) == "array", _STEPS), else_=func.jsonb_build_array()
+            ).op("||")(func.jsonb_build_array(_RECORD))
+        )
     ),
 }
 _EXECUTION_INSERT = Prepared(

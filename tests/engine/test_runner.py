@@ -308,3 +308,21 @@ def test_each_step_record_is_stored_as_its_step_finishes(seeded, tmp_path):
         stored = session.get(Execution, result.execution_id).steps
     assert stored == [r.to_dict() for r in result.steps]
     assert [(r["id"], r["status"]) for r in stored] == [("a", "ok"), ("b", "skipped"), ("c", "ok")]
+
+
+def test_a_record_appended_where_there_is_no_list_starts_one(db, make_customer, make_execution):
+    """A steps value that is not a list (JSON null here, written by something else) is
+    taken as empty: the record is kept, not lost."""
+    from sqlalchemy import update
+
+    from hunter_cli.db.engine import run_phase
+    from hunter_cli.engine.runner import _STEPS_APPEND
+
+    execution_id = make_execution(db, make_customer(db, "acme"))
+    with db.session() as session:
+        session.execute(update(Execution).where(Execution.id == execution_id).values(steps=None))
+    with db.run_session() as session, run_phase(session):
+        append = _STEPS_APPEND[db.backend]
+        append.execute(session, {"eid": execution_id, "record": {"id": "a", "status": "ok"}})
+    with db.session() as session:
+        assert session.get(Execution, execution_id).steps == [{"id": "a", "status": "ok"}]
