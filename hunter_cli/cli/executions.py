@@ -15,7 +15,14 @@ from hunter_cli.cli.output import (
     handle_errors,
     table,
 )
-from hunter_cli.cli.params import CustomerFilterOption, JsonOption, database_of, settings_of
+from hunter_cli.cli.params import (
+    CustomerFilterOption,
+    JsonOption,
+    NoCacheOption,
+    SendOption,
+    database_of,
+    settings_of,
+)
 
 app = typer.Typer(
     help="Executions: every run of a recipe, with per-step results.", no_args_is_help=True
@@ -160,13 +167,8 @@ def _dt(value: str | None):
 def resume(
     ctx: typer.Context,
     execution: Annotated[str, typer.Argument(help="Execution id (or a unique prefix).")],
-    no_cache: Annotated[
-        bool, typer.Option("--no-cache", help="Bypass the AI response cache.")
-    ] = False,
-    send: Annotated[
-        bool,
-        typer.Option("--send", help="Really deliver messages (otherwise they go to the outbox)."),
-    ] = False,
+    no_cache: NoCacheOption = False,
+    send: SendOption = False,
     force: Annotated[
         bool,
         typer.Option(

@@ -8,7 +8,13 @@ from typing import Annotated
 import typer
 
 from hunter_cli.cli.output import console, err_console, escape, fmt_credits, handle_errors, table
-from hunter_cli.cli.params import CustomerOption, JsonOption, settings_of
+from hunter_cli.cli.params import (
+    CustomerOption,
+    JsonOption,
+    NoCacheOption,
+    SendOption,
+    settings_of,
+)
 from hunter_cli.errors import ExitCode
 
 EXIT_BY_STATUS = {
@@ -52,13 +58,8 @@ def run(
             "can cost; nothing is run or charged.",
         ),
     ] = False,
-    no_cache: Annotated[
-        bool, typer.Option("--no-cache", help="Bypass the AI response cache.")
-    ] = False,
-    send: Annotated[
-        bool,
-        typer.Option("--send", help="Really deliver messages (otherwise they go to the outbox)."),
-    ] = False,
+    no_cache: NoCacheOption = False,
+    send: SendOption = False,
     json_output: JsonOption = False,
 ) -> None:
     """Run a recipe for a customer.
