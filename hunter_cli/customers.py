@@ -14,18 +14,15 @@ from hunter_cli.db.models import Customer, table_of
 from hunter_cli.db.prepared import Prepared
 from hunter_cli.errors import NotFoundError, UsageError
 
-# Built once: every run resolves its customer, and building the query cost more than
-# running it. An id of NULL matches nothing.
-_MATCH = select(Customer).where(
-    or_(
-        func.lower(Customer.slug) == bindparam("needle"),
-        func.lower(Customer.name) == bindparam("needle"),
-        Customer.id == bindparam("id"),
-    )
-)
-
-
 _CUSTOMERS = table_of(Customer)
+# Slug, then name, case-insensitively, or the id; an id of NULL matches nothing. Built once:
+# every run resolves its customer, and building the query cost more than running it.
+_MATCHES = or_(
+    func.lower(_CUSTOMERS.c.slug) == bindparam("needle"),
+    func.lower(_CUSTOMERS.c.name) == bindparam("needle"),
+    _CUSTOMERS.c.id == bindparam("id", type_=_CUSTOMERS.c.id.type),
+)
+_MATCH = select(Customer).where(_MATCHES)
 # The same match as plain values, for a run: it needs the customer's fields, not an ORM object.
 _MATCH_ROWS = Prepared(
     select(
@@ -34,13 +31,7 @@ _MATCH_ROWS = Prepared(
         _CUSTOMERS.c.name,
         _CUSTOMERS.c.email,
         _CUSTOMERS.c.settings,
-    ).where(
-        or_(
-            func.lower(_CUSTOMERS.c.slug) == bindparam("needle"),
-            func.lower(_CUSTOMERS.c.name) == bindparam("needle"),
-            _CUSTOMERS.c.id == bindparam("id", type_=_CUSTOMERS.c.id.type),
-        )
-    )
+    ).where(_MATCHES)
 )
 
 
