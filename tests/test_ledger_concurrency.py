@@ -16,11 +16,11 @@ from hunter_cli.audit import verify_chain
 from hunter_cli.db.engine import Database
 from hunter_cli.db.models import AuditLog, CreditTransaction, Customer, Subscription
 from hunter_cli.errors import HunterError, InsufficientCreditsError
+from tests.processes import START_TIMEOUT, start_together
 
 WORKERS = 20
 FITS = 10
 AMOUNT = Decimal("1.2345")
-START_TIMEOUT = 120
 
 # forkserver: each worker is a fresh process (no inherited connections or locks), forked
 # from a server that has already imported SQLAlchemy and the models, so 20 start quickly.
@@ -67,23 +67,7 @@ def _worker(url: str, op: str, args: dict, barrier, results) -> None:
 
 
 def _run_together(url: str, jobs: list[tuple[str, dict]]) -> list[tuple[str, str | None]]:
-    barrier = _CTX.Barrier(len(jobs) + 1)
-    results = _CTX.Queue()
-    processes = [
-        _CTX.Process(target=_worker, args=(url, op, args, barrier, results)) for op, args in jobs
-    ]
-    for process in processes:
-        process.start()
-    try:
-        barrier.wait(timeout=START_TIMEOUT)  # every worker is connected: go
-        outcomes = [results.get(timeout=START_TIMEOUT) for _ in processes]
-    finally:
-        for process in processes:
-            process.join(timeout=30)
-            if process.is_alive():
-                process.kill()
-    assert all(p.exitcode == 0 for p in processes), [p.exitcode for p in processes]
-    return outcomes
+    return start_together(_CTX, _worker, [(url, op, args) for op, args in jobs])
 
 
 def _counts(session) -> dict[str, int]:
@@ -249,22 +233,7 @@ def test_processes_appending_at_once_keep_one_unbroken_chain(db, db_url):
     """Nothing else serialises these appends (no shared row lock, unlike a hold): only the
     audit's own append lock, and the tail read taken after it, keep the chain from forking."""
     workers, entries = 8, 25
-    barrier = _CTX.Barrier(workers + 1)
-    results = _CTX.Queue()
-    processes = [
-        _CTX.Process(target=_appender, args=(db_url, w, entries, barrier, results))
-        for w in range(workers)
-    ]
-    for process in processes:
-        process.start()
-    try:
-        barrier.wait(timeout=START_TIMEOUT)
-        outcomes = [results.get(timeout=START_TIMEOUT) for _ in processes]
-    finally:
-        for process in processes:
-            process.join(timeout=30)
-            if process.is_alive():
-                process.kill()
+    outcomes = start_together(_CTX, _appender, [(db_url, w, entries) for w in range(workers)])
     assert outcomes == [("ok", None)] * workers, outcomes
     with db.session() as session:
         seqs = session.scalars(select(AuditLog.seq).order_by(AuditLog.seq)).all()

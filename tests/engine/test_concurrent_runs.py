@@ -12,10 +12,10 @@ from sqlalchemy import func, select
 from hunter_cli import ledger
 from hunter_cli.audit import verify_chain
 from hunter_cli.db.models import Execution, Subscription
+from tests.processes import START_TIMEOUT, start_together
 
 WORKERS = 6
 RUNS_EACH = 4
-START_TIMEOUT = 120
 
 RECIPE = """\
 slug: tally
@@ -69,22 +69,8 @@ def test_runs_in_many_processes_spend_exactly_what_there_is(db, db_url, make_cus
     recipe = Path(tmp_path / "tally.yaml")
     recipe.write_text(RECIPE)
 
-    barrier = _CTX.Barrier(WORKERS + 1)
-    results = _CTX.Queue()
-    processes = [
-        _CTX.Process(target=_runner_process, args=(db_url, str(recipe), w, barrier, results))
-        for w in range(WORKERS)
-    ]
-    for process in processes:
-        process.start()
-    try:
-        barrier.wait(timeout=START_TIMEOUT)
-        outcomes = [o for _ in processes for o in results.get(timeout=START_TIMEOUT)]
-    finally:
-        for process in processes:
-            process.join(timeout=30)
-            if process.is_alive():
-                process.kill()
+    jobs = [(db_url, str(recipe), w) for w in range(WORKERS)]
+    outcomes = [o for each in start_together(_CTX, _runner_process, jobs) for o in each]
 
     assert set(outcomes) <= {"refused", "success"}, outcomes
     assert outcomes.count("success") == fits
