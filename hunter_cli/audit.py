@@ -82,9 +82,40 @@ _PLAIN_ENCODER = json.JSONEncoder(default=_json_default)
 _CANONICAL_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def to_plain_json(value: Any) -> Any:
-    """What the database will hand back: only JSON types, so the hash survives a round trip."""
+def _through_json(value: Any) -> Any:
     return _plain_number(json.loads(_PLAIN_ENCODER.encode(value)))
+
+
+def _plain_scalar(value: Any) -> Any:
+    if isinstance(value, Decimal | uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return _through_json(value)  # a str or int subclass, or a TypeError for the rest
+
+
+def to_plain_json(value: Any) -> Any:
+    """What the database will hand back: only JSON types, so the hash survives a round trip.
+
+    A fresh copy, so a component that changes its value later cannot change what was
+    recorded. The usual values (dicts with text keys, lists, text, numbers) are copied
+    directly; anything else takes the trip through the JSON encoder, which says exactly
+    what a JSON round trip would give (non-text keys, subclasses, unknown types)."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is dict:
+        copied = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                return _through_json(value)
+            copied[key] = to_plain_json(item)
+        return copied
+    if kind is list or kind is tuple:
+        return [to_plain_json(item) for item in value]
+    if kind is float:
+        return _plain_number(value)
+    return _plain_scalar(value)
 
 
 _FLAT = (str, int, type(None))  # bool is an int

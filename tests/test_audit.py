@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import exc, select, text
@@ -11,10 +15,12 @@ from sqlalchemy import exc, select, text
 from hunter_cli.audit import (
     GENESIS_HASH,
     REDACTED,
+    _through_json,
     append_audit,
     compute_hash,
     is_secret_key,
     redact,
+    to_plain_json,
     verify_chain,
 )
 from hunter_cli.db.engine import Database
@@ -309,3 +315,55 @@ def test_an_append_rolled_back_with_a_savepoint_leaves_no_gap(db):
     assert actions == ["test.kept", "test.after", "test.released", "test.last"]
     result = _verify(db)
     assert result.ok, result.problem
+
+
+class _Text(str):
+    pass
+
+
+class _Level(enum.IntEnum):
+    HIGH = 1
+
+
+_NAN = float("nan")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        True,
+        7,
+        1.5,
+        1e16,
+        -1e17,
+        _NAN,
+        float("inf"),
+        "text",
+        _Text("a str subclass"),
+        _Level.HIGH,
+        Decimal("1.50"),
+        uuid.UUID(int=5),
+        datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
+        {"a": [1, (2, 3), {"b": None}], "n": _NAN, "d": Decimal("2")},
+        {1: "int key", "y": 2},
+        {True: 1, None: 2},
+        {_Text("k"): "a str subclass key"},
+        ((), [], {}),
+    ],
+)
+def test_to_plain_json_copies_as_a_json_round_trip_would(value):
+    """The direct copy gives exactly what the trip through the encoder gives."""
+    direct = to_plain_json(value)
+    through = _through_json(value)
+    assert json.dumps(direct, sort_keys=True) == json.dumps(through, sort_keys=True)
+    assert type(direct) is type(through)
+
+
+def test_to_plain_json_is_a_copy_and_refuses_what_json_cannot_hold():
+    inner = {"leads": [{"name": "Ada"}]}
+    copied = to_plain_json(inner)
+    inner["leads"][0]["name"] = "changed later"
+    assert copied == {"leads": [{"name": "Ada"}]}
+    with pytest.raises(TypeError, match="not JSON serialisable: object"):
+        to_plain_json({"a": [object()]})
