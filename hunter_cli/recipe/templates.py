@@ -39,6 +39,7 @@ CONTEXT_VARIABLES = frozenset({"inputs", "steps", "state", "customer", "executio
 #: Extra names available where a step renders something once per element of ``items``.
 ITEM_VARIABLES = frozenset({"item", "index"})
 
+_MISSING = object()
 _FALSE_STRINGS = frozenset({"", "false", "no", "off", "0", "none", "null"})
 
 
@@ -208,7 +209,36 @@ def _translate(exc: Exception, source: str) -> TemplateError:
     return TemplateError(f"error evaluating {shown!r}: {type(exc).__name__}: {exc}")
 
 
+# "{{ steps.search.output.leads }}": a dotted name alone, the commonest template of all.
+_REFERENCE = re.compile(r"\{\{ *([A-Za-z]\w*(?:\.[A-Za-z]\w*)*) *\}\}")
+# Names Jinja reads as constants, not as variables.
+_CONSTANT_NAMES = frozenset({"true", "false", "none", "True", "False", "None"})
+
+
+@lru_cache(maxsize=2048)
+def _reference(source: str) -> tuple[str, ...] | None:
+    """The names of a template that is only a dotted name, or None for any other."""
+    match = _REFERENCE.fullmatch(source)
+    if match is None:
+        return None
+    names = tuple(match.group(1).split("."))
+    return None if names[0] in _CONSTANT_NAMES else names
+
+
 def _render_string(source: str, context: Mapping[str, Any]) -> Any:
+    path = _reference(source)
+    if path is not None:
+        # Followed through plain dicts directly, as the template would follow them (a
+        # dotted name on a mapping is its key): a render costs more than the lookups. Any
+        # other case, a missing name included, is left to Jinja and its messages.
+        value: Any = context.get(path[0], _MISSING)
+        for name in path[1:]:
+            if type(value) is not dict:
+                break
+            value = value.get(name, _MISSING)
+        else:
+            if value is not _MISSING and not isinstance(value, Undefined):
+                return value
     template = _compile_template(source)
     try:
         return template.render(context)

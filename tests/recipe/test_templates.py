@@ -156,3 +156,42 @@ def test_check_syntax() -> None:
     assert check_syntax("line one\n{{ x }\n") == "unexpected '}' (template line 2)"
     with pytest.raises(TemplateError, match="template syntax error"):
         referenced_steps("{{ x")
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ steps.search.output.leads }}",
+        "{{steps.search.output.items}}",
+        "{{ inputs.zip }}",
+        "{{ state }}",
+        "{{ true }}",
+        "{{ none }}",
+        "{{ inputs.city.lower }}",  # a method on text: left to Jinja
+        " {{ inputs.limit }}",  # text around it: a string
+    ],
+)
+def test_a_lone_dotted_name_renders_as_jinja_renders_it(ctx: dict[str, Any], template: str) -> None:
+    """Plain dotted names are followed directly (the fast path); the value is Jinja's own,
+    the same object, not a copy."""
+    from hunter_cli.recipe.templates import _compile_template
+
+    expected = _compile_template(template).render(ctx)
+    got = render_value(template, ctx)
+    if callable(expected):
+        assert callable(got)
+    else:
+        assert got == expected and type(got) is type(expected)
+    if template == "{{ steps.search.output.leads }}":
+        assert got is ctx["steps"]["search"]["output"]["leads"]
+
+
+def test_a_lone_dotted_name_that_is_missing_gives_jinjas_message(ctx: dict[str, Any]) -> None:
+    with pytest.raises(TemplateUndefinedError) as caught:
+        render_value("{{ steps.search.output.nope }}", ctx)
+    assert str(caught.value) == (
+        "undefined value in '{{ steps.search.output.nope }}': "
+        "'nope' is undefined (available keys: items, leads)"
+    )
+    with pytest.raises(TemplateUndefinedError, match="'nothing' is undefined"):
+        render_value("{{ nothing.at.all }}", ctx)
