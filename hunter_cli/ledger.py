@@ -408,15 +408,19 @@ def reserve_credits(
     idempotency_key: str | None = None,
     reason: str | None = None,
     locked: LockedBalance | None = None,
+    new_key: bool = False,
 ) -> LedgerEntry:
     """Hold the most a piece of work can cost, before any side effect; fails with
     InsufficientCreditsError (nothing written) when the balance cannot cover it.
-    `locked`: the customer's balance as the caller locked it earlier in this transaction."""
+    `locked`: the customer's balance as the caller locked it earlier in this transaction.
+    `new_key`: the key names something made in this transaction (a new execution's id), so
+    no earlier hold can hold it and there is nothing to look up; were it taken after all,
+    the unique constraint refuses the row."""
     value = to_credits(amount)
     if value < 0:
         raise ValidationError(f"cannot reserve a negative amount ({value})")
     sub = locked if locked is not None else lock_active_balance(session, customer)
-    if (done := _existing(session, idempotency_key)) is not None:
+    if not new_key and (done := _existing(session, idempotency_key)) is not None:
         return done
     if sub.period_end <= utcnow():  # rare: renew through the ORM, then read it again
         renew_if_due(session, active_subscription(session, customer, lock=True), actor=actor)

@@ -487,3 +487,37 @@ def test_balance_after_follows_every_row(db, make_customer, make_execution):
         ("capture", Decimal("6")),
         ("release", Decimal("9")),
     ]
+
+
+def test_a_new_key_is_not_looked_up_and_a_taken_one_is_still_refused(
+    db, make_customer, make_execution
+):
+    """new_key (a run's hold on the execution it has just made) skips the lookup; a key
+    that was taken after all is a unique-constraint error, nothing written."""
+    cid = make_customer(db, "fresh", "10")
+    first, second = make_execution(db, cid), make_execution(db, cid)
+    with db.session() as session:
+        customer = session.get(Customer, cid)
+        ledger.reserve_credits(
+            session,
+            customer,
+            "2",
+            execution_id=first,
+            actor="t",
+            idempotency_key="k",
+            new_key=True,
+        )
+    before = _rows(db)
+    with pytest.raises(IntegrityError), db.session() as session:
+        customer = session.get(Customer, cid)
+        ledger.reserve_credits(
+            session,
+            customer,
+            "2",
+            execution_id=second,
+            actor="t",
+            idempotency_key="k",
+            new_key=True,
+        )
+    assert _rows(db) == before
+    _assert_consistent(db)

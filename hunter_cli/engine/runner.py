@@ -448,6 +448,7 @@ class Runner:
                     idempotency_key=f"exec:{execution_id}:reserve",
                     reason=f"hold for {stored.slug} v{stored.version}",
                     locked=balance,
+                    new_key=True,  # the execution was inserted just above
                 )
                 context = {
                     "inputs": inputs,
