@@ -219,7 +219,7 @@ def append_audit(
     entry.hash = compute_hash(entry)
     # A Core insert: the audit row is never read back or changed through the ORM.
     session.flush()  # pending ORM rows first, so the audit row follows what it records
-    _INSERT.execute(session, {c: getattr(entry, c) for c in _AUDIT_COLUMNS})
+    _INSERT.execute(session, entry.__dict__)  # the dataclass's fields are _AUDIT_COLUMNS
     session.info["audit_tail"] = (transaction, seq, entry.hash)
     return entry
 

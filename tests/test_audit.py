@@ -367,3 +367,13 @@ def test_to_plain_json_is_a_copy_and_refuses_what_json_cannot_hold():
     assert copied == {"leads": [{"name": "Ada"}]}
     with pytest.raises(TypeError, match="not JSON serialisable: object"):
         to_plain_json({"a": [object()]})
+
+
+def test_an_entry_has_exactly_the_columns_it_is_inserted_with():
+    """append_audit inserts an AuditEntry's fields as they are: they must be the columns."""
+    import dataclasses
+
+    from hunter_cli.audit import _AUDIT_COLUMNS, AuditEntry
+
+    assert tuple(f.name for f in dataclasses.fields(AuditEntry)) == _AUDIT_COLUMNS
+    assert set(_AUDIT_COLUMNS) == set(AuditLog.__table__.columns.keys())

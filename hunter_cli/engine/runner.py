@@ -664,9 +664,7 @@ class Runner:
     ) -> Decimal:
         # A second Ctrl-C here must not leave the hold in place: finish first.
         in_main = threading.current_thread() is threading.main_thread()
-        previous = signal.getsignal(signal.SIGINT) if in_main else None
-        if in_main:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main else None
         try:
             session = run.session
             with run_phase(session):
@@ -709,7 +707,7 @@ class Runner:
                 assert customer is not None
                 return ledger.active_subscription(session, customer).credits_available
         finally:
-            if in_main:
+            if in_main and previous is not None:  # None: not set from Python, none to restore
                 signal.signal(signal.SIGINT, previous)
 
     # -- one step ---------------------------------------------------------------------------
