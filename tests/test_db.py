@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -132,6 +133,35 @@ def test_timestamps_come_back_in_utc(db):
     with db.session() as session:
         created = session.query(Customer).one().created_at
     assert created.utcoffset().total_seconds() == 0
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
+        datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),  # no microseconds: still written out
+        datetime(2026, 1, 2, 3, 4, 5, 7, tzinfo=timezone(timedelta(hours=-5))),
+        datetime(2026, 1, 2, 3, 4, 5, 8),  # naive: taken as UTC
+        datetime(999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    ],
+)
+def test_timestamps_are_stored_in_sqlalchemys_sqlite_format(value):
+    """UTCDateTime writes SQLite's text itself; it must be SQLAlchemy's own storage format
+    (what its DATETIME writes and reads), or ordering and comparisons in SQL would break."""
+    from sqlalchemy.dialects import sqlite
+    from sqlalchemy.dialects.sqlite import DATETIME
+
+    from hunter_cli.db.types import UTCDateTime
+
+    dialect = sqlite.dialect()
+    ours = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+    theirs = DATETIME().bind_processor(dialect)
+    utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    expected = theirs(utc.replace(tzinfo=None))
+    assert ours(value) == expected
+    assert ours(None) is None
+    back = UTCDateTime().dialect_impl(dialect).result_processor(dialect, None)(expected)
+    assert back == utc
 
 
 def test_head_revision_matches_alembic():
