@@ -49,14 +49,15 @@ def _coerce(name: str, raw: Any, schema: dict[str, Any]) -> Any:
 _VALIDATORS: dict[str, Any] = {}
 # The last schema object seen, with its validator: a batch of runs of one loaded recipe
 # hands the same object every time, and keying it by its text cost more than validating.
-_LAST: list[tuple[dict[str, Any], Any]] = []
+_LAST: list[tuple[dict[str, Any], Any]] = []  # at most one entry
 
 
 def _validator(schema: dict[str, Any]) -> Any:
     """One validator per input schema (keyed by its text): a batch of runs of one recipe
     would otherwise build it again for every run."""
-    if _LAST and _LAST[0][0] is schema:
-        return _LAST[0][1]
+    last = _LAST[0] if _LAST else None  # one read: another thread may replace it
+    if last is not None and last[0] is schema:
+        return last[1]
     from jsonschema import Draft202012Validator
 
     key = json.dumps(schema, sort_keys=True, default=repr)

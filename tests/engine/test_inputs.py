@@ -1,0 +1,47 @@
+"""A run's input: typed from the command line, defaults applied, checked field by field."""
+
+from __future__ import annotations
+
+import pytest
+
+from hunter_cli.engine.inputs import prepare_inputs
+from hunter_cli.errors import ValidationError
+
+NEEDS_QUERY = {
+    "type": "object",
+    "properties": {
+        "query": {"type": "string", "description": "what to search for"},
+        "limit": {"type": "integer", "default": 10, "maximum": 50},
+    },
+    "required": ["query"],
+}
+ANYTHING = {"type": "object", "properties": {"limit": {"type": "number"}}}
+
+
+def test_strings_are_typed_and_defaults_applied():
+    assert prepare_inputs(NEEDS_QUERY, {"query": "SaaS", "limit": "5"}) == {
+        "query": "SaaS",
+        "limit": 5,
+    }
+    assert prepare_inputs(NEEDS_QUERY, {"query": "SaaS"}) == {"query": "SaaS", "limit": 10}
+
+
+def test_every_bad_field_is_named():
+    with pytest.raises(ValidationError) as caught:
+        prepare_inputs(NEEDS_QUERY, {"limit": "99"})
+    assert caught.value.details["problems"] == [
+        "missing input 'query': what to search for",
+        "input 'limit': 99 is greater than the maximum of 50",
+    ]
+
+
+def test_each_schema_is_checked_by_its_own_rules_whatever_came_before():
+    """Validators are kept between runs (the last schema object by identity, others by
+    their text): alternating schemas must never borrow each other's rules."""
+    for _ in range(3):
+        with pytest.raises(ValidationError, match="missing input 'query'"):
+            prepare_inputs(NEEDS_QUERY, {})
+        assert prepare_inputs(ANYTHING, {"limit": "2.5"}) == {"limit": 2.5}
+        # An equal schema in a new object is found by its text.
+        with pytest.raises(ValidationError, match="missing input 'query'"):
+            prepare_inputs(dict(NEEDS_QUERY), {})
