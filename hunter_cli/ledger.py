@@ -446,6 +446,45 @@ def reserve_credits(
     )
 
 
+def extend_hold(
+    session: Session,
+    execution_id: uuid.UUID,
+    amount: Decimal | int | str,
+    *,
+    actor: str,
+    key_prefix: str,
+    reason: str,
+) -> LedgerEntry:
+    """Hold more for an execution that already holds credits, on the same balance: work whose
+    size is known only as it starts (an AI step asked once per item). Fails with
+    InsufficientCreditsError, nothing written, when the balance cannot cover it. Its key is
+    `key_prefix:N`, N counting this execution's earlier extensions under that prefix, so each
+    one has its own key and a capture releases them all with the rest of the hold."""
+    value = to_credits(amount)
+    if value <= 0:
+        raise ValidationError(f"cannot extend a hold by {value}")
+    sub, _, keys = _hold(session, execution_id)
+    if value > sub.credits_available:
+        raise InsufficientCreditsError(
+            f"insufficient credits: {value} more are needed but {sub.credits_available} are "
+            f"available ({sub.plan_name} plan)",
+            details={"needed": str(value), "available": str(sub.credits_available)},
+        )
+    number = 1 + sum(1 for key in keys if key.startswith(f"{key_prefix}:"))
+    sub.credits_held += value
+    sub.save(session)
+    return _record(
+        session,
+        sub,
+        "reserve",
+        value,
+        actor=actor,
+        execution_id=execution_id,
+        idempotency_key=f"{key_prefix}:{number}",
+        reason=reason,
+    )
+
+
 _HOLD_ROWS = Prepared(
     select(_TXS.c.kind, _TXS.c.amount, _TXS.c.idempotency_key).where(
         _TXS.c.execution_id == bindparam("execution_id")

@@ -521,3 +521,27 @@ def test_a_new_key_is_not_looked_up_and_a_taken_one_is_still_refused(
         )
     assert _rows(db) == before
     _assert_consistent(db)
+
+
+def test_a_hold_is_extended_on_its_own_balance_and_released_with_the_rest(
+    db, make_customer, make_execution
+):
+    cid = make_customer(db, "grow", "10")
+    eid = make_execution(db, cid)
+    _reserve(db, cid, "2", eid)
+    with db.session() as session:
+        first = ledger.extend_hold(session, eid, "3", actor="t", key_prefix="p", reason="more")
+        second = ledger.extend_hold(session, eid, "1", actor="t", key_prefix="p", reason="more")
+    assert (first.idempotency_key, second.idempotency_key) == ("p:1", "p:2")
+    assert first.kind == "reserve" and first.balance_after == Decimal("5.0000")
+    before = _rows(db)
+    refused = pytest.raises(InsufficientCreditsError, match="5.0000 more are needed but 4.0000")
+    with refused, db.session() as session:
+        ledger.extend_hold(session, eid, "5", actor="t", key_prefix="p", reason="too much")
+    assert _rows(db) == before  # nothing written
+    with db.session() as session:
+        capture, release = ledger.capture_credits(session, eid, "4", actor="t")
+    assert capture is not None and release is not None
+    assert release.amount == Decimal("2.0000")  # 2 + 3 + 1 held, 4 used
+    assert _balance(db, cid).available == Decimal("6.0000")
+    _assert_consistent(db)

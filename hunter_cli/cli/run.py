@@ -136,8 +136,13 @@ def render_plan(result) -> None:
         f"Plan for {result.recipe} (customer {result.customer}): nothing is run or charged."
     )
     rows = []
+    per_item_unknown = False
     for entry in result.plan or []:
         sends = entry.get("sends")
+        credits = fmt_credits(entry["credits"])
+        if "credits_per_item" in entry:
+            credits += " per item"  # how many items is known only when the step starts
+            per_item_unknown = True
         rows.append(
             (
                 entry["id"],
@@ -145,7 +150,7 @@ def render_plan(result) -> None:
                 entry.get("provider") or "",
                 entry.get("if", ""),
                 sends if sends is not None else "",
-                fmt_credits(entry["credits"]),
+                credits,
             )
         )
     console.print(
@@ -158,7 +163,12 @@ def render_plan(result) -> None:
     )
     console.print(
         f"Most this run can cost: {fmt_credits(result.credits_reserved)} credits "
-        f"(available: {fmt_credits(result.credits_available)})."
+        f"(available: {fmt_credits(result.credits_available)})"
+        + (
+            ", plus one call's worth for each further item of a step marked 'per item'."
+            if per_item_unknown
+            else "."
+        )
     )
 
 

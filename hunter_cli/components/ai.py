@@ -193,6 +193,8 @@ class AiStep:
     type: ClassVar[str] = "ai"
     # Rendered here, once per item when `items` is given.
     lazy_params: ClassVar[frozenset[str]] = frozenset({"prompt", "system", "input"})
+    # One call per element of `items`: a per-token price is held per element.
+    per_item_calls: ClassVar[str] = "items"
 
     def run(self, params: dict[str, Any], ctx: StepContext) -> Any:
         from hunter_cli.providers.ai import get_provider

@@ -97,7 +97,11 @@ class StepContext:
 
 
 class Component(Protocol):
-    """A step type. `lazy_params` are left unrendered for the component to render per item."""
+    """A step type. `lazy_params` are left unrendered for the component to render per item.
+
+    A component that calls its provider once per element of a parameter names it in an
+    optional `per_item_calls` class attribute (the ai step: "items"): a step priced per token
+    then holds one call's worth per element as it starts (see Runner._hold_per_item)."""
 
     type: ClassVar[str]
     lazy_params: ClassVar[frozenset[str]]

@@ -742,6 +742,17 @@ class Runner:
                 run.results.append(result)
                 return result
 
+        cap = price  # the most its work is charged: what is held for it
+        per_item = getattr(component, "per_item_calls", None)
+        if per_item in params and _per_token(controls):
+            try:
+                cap = self._hold_per_item(step_id, params[per_item], price, run)
+            except TemplateError:
+                pass  # the attempt renders it again and fails with the usual message
+            except InsufficientCreditsError as exc:
+                message = f"cannot hold one call's worth of credits per item: {exc.message}"
+                return self._record_failure(result, run, started, message)
+
         attempts, backoff, max_backoff = _retry_policy(controls)
         timeout = controls.get("timeout")
         last_error = "unknown error"
@@ -777,7 +788,7 @@ class Runner:
                     result.output = output
                     result.meta = to_plain_json(ctx.meta)
                     # Work paid for by failed transient attempts is charged too.
-                    result.credits = _step_cost(controls, ctx, price) + paid
+                    result.credits = _step_cost(controls, ctx, cap) + paid
                     for warning in ctx.warnings:
                         if warning not in run.warnings:
                             run.warnings.append(warning)
@@ -811,6 +822,28 @@ class Runner:
                 break
         result.credits = paid
         return self._record_failure(result, run, started, last_error)
+
+    def _hold_per_item(self, step_id: str, items: Any, price: Decimal, run: _Run) -> Decimal:
+        """A step priced per token that calls its provider once per item: the run's hold has
+        one call's worth (max_tokens) for it; hold the same again for every further item,
+        in a transaction of its own before any call (a step that cannot be paid for fails
+        here, having cost nothing). Returns what the step may be charged at most."""
+        rendered = render_value(items, run.context)
+        count = len(rendered) if isinstance(rendered, list) else 1  # not a list: the step says
+        if count <= 1 or price <= 0:
+            return price
+        extra = price * (count - 1)
+        with run_phase(run.session):
+            ledger.extend_hold(
+                run.session,
+                run.execution_id,
+                extra,
+                actor=self.settings.actor,
+                key_prefix=f"exec:{run.execution_id}:{step_id}:items",
+                reason=f"step {step_id}: {count} items at {price} each",
+            )
+        run.reserved_total += extra
+        return price * count
 
     def _record_failure(
         self, result: StepResult, run: _Run, started: float, message: str
@@ -880,6 +913,16 @@ class Runner:
                         )
                     except TemplateError:
                         rendered[key] = value  # depends on an earlier step's output
+                per_item = getattr(component, "per_item_calls", None)
+                if per_item in params and _per_token(controls):
+                    # Held per item as the step starts (see _hold_per_item).
+                    price = estimate_step_credits(step)
+                    items = rendered[per_item]
+                    if not isinstance(items, list):  # known only when the step starts
+                        entry["credits_per_item"] = str(price)
+                    elif len(items) > 1:
+                        entry["credits"] = str(price * len(items))
+                        reserve += price * (len(items) - 1)
                 ctx = StepContext(
                     session=session,
                     settings=self.settings,
@@ -977,6 +1020,11 @@ def _state_left_by(kept: list[StepResult]) -> dict[str, Any]:
         if result.type == "state" and result.status == "ok" and isinstance(result.output, dict):
             return dict(result.output)
     return {}
+
+
+def _per_token(controls: dict[str, Any]) -> bool:
+    credits = controls.get("credits")
+    return isinstance(credits, dict) and "per_1k_tokens" in credits
 
 
 def _step_cost(controls: dict[str, Any], ctx: StepContext, price: Decimal) -> Decimal:

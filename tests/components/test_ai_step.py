@@ -19,6 +19,7 @@ import yaml
 from sqlalchemy import func, select
 
 from hunter_cli import ledger
+from hunter_cli.audit import verify_chain
 from hunter_cli.components.ai import OFFLINE_WARNING, AiStep
 from hunter_cli.components.base import StepContext, StepError
 from hunter_cli.config import Settings
@@ -556,3 +557,128 @@ def test_bundled_recipes_end_to_end_on_groq(workspace, cli, monkeypatch, db):
     with db.session() as session:
         assert session.scalar(select(func.count()).select_from(AiResponseCache)) >= 4
         assert session.scalar(select(func.count()).select_from(Execution)) == 5
+
+
+# --- per-token prices over items -------------------------------------------------------------
+
+
+def _ledger_rows(db, execution_id) -> list[tuple[str, Decimal, str | None]]:
+    with db.session() as session:
+        rows = session.execute(
+            select(
+                CreditTransaction.kind,
+                CreditTransaction.amount,
+                CreditTransaction.idempotency_key,
+            )
+            .where(CreditTransaction.execution_id == execution_id)
+            .order_by(CreditTransaction.created_at)
+        )
+        return [tuple(row) for row in rows]
+
+
+def _run_for(db, tmp_path, ai, steps, customer):
+    recipe = {
+        "slug": "ai-items",
+        "name": "AI items",
+        "version": 1,
+        "description": "an ai step over items",
+        "inputs": {"type": "object", "properties": {}},
+        "steps": steps,
+    }
+    path = tmp_path / "ai-items.yaml"
+    path.write_text(yaml.safe_dump(recipe, sort_keys=False))
+    return Runner(db, settings_for(db, ai)).run(load_and_validate(str(path)), customer, {})
+
+
+def test_a_per_token_step_over_items_holds_and_charges_every_call(
+    db, tmp_path, fake, make_customer
+):
+    """One call's worth (max_tokens) is held with the run; the step holds as much again for
+    every further item before its first call, and is charged every call's tokens."""
+    make_customer(db, "items", "10")
+    for _ in range(3):
+        fake.then(Completion("Hello", prompt_tokens=500, completion_tokens=100))
+    step = ai_step(
+        items=["Acme", "Globex", "Initech"],
+        prompt="Subject for {{ item }}",
+        max_tokens=1000,
+        credits={"per_1k_tokens": 1},
+    )
+    result = _run_for(db, tmp_path, groq_ai(fake), [step], "items")
+    assert result.status == "success", result.error
+    assert len(fake.requests) == 3
+    assert result.steps[0].credits == Decimal("1.8000")  # 3 x 600 tokens at 1 per 1000
+    assert result.credits_reserved == Decimal("3.0000")  # 1 with the run, 2 as the step began
+    assert result.credits_used == Decimal("1.8000")
+    assert result.credits_available == Decimal("8.2000")
+    eid = result.execution_id
+    assert _ledger_rows(db, eid) == [
+        ("reserve", Decimal("1.0000"), f"exec:{eid}:reserve"),
+        ("reserve", Decimal("2.0000"), f"exec:{eid}:ask:items:1"),
+        ("capture", Decimal("1.8000"), f"exec:{eid}:capture"),
+        ("release", Decimal("1.2000"), f"exec:{eid}:capture:release"),
+    ]
+    with db.session() as session:
+        assert ledger.check_ledger(session) == []
+        assert verify_chain(session).ok
+
+
+def test_items_the_balance_cannot_cover_fail_the_step_before_any_call(
+    db, tmp_path, fake, make_customer
+):
+    make_customer(db, "short", "2")
+    step = ai_step(
+        items=["Acme", "Globex", "Initech"],
+        prompt="Subject for {{ item }}",
+        max_tokens=1000,
+        credits={"per_1k_tokens": 1},
+    )
+    result = _run_for(db, tmp_path, groq_ai(fake), [step], "short")
+    assert result.status == "failed"
+    assert fake.requests == []
+    [failed] = result.steps
+    assert failed.status == "failed" and failed.credits == 0
+    assert failed.error == (
+        "cannot hold one call's worth of credits per item: insufficient credits: 2.0000 more "
+        "are needed but 1.0000 are available (Plan short plan)"
+    )
+    assert result.credits_used == 0 and result.credits_available == Decimal("2.0000")
+    eid = result.execution_id
+    assert [kind for kind, _, _ in _ledger_rows(db, eid)] == ["reserve", "release"]
+    with db.session() as session:
+        assert ledger.check_ledger(session) == []
+        assert verify_chain(session).ok
+
+
+def test_a_fixed_price_over_items_is_still_one_price(db, tmp_path, fake, make_customer):
+    make_customer(db, "fixed", "10")
+    step = ai_step(items=["Acme", "Globex"], prompt="Subject for {{ item }}", credits=0.5)
+    result = _run_for(db, tmp_path, groq_ai(fake), [step], "fixed")
+    assert result.status == "success", result.error
+    assert result.credits_reserved == Decimal("0.5000") == result.credits_used
+
+
+def test_the_plan_counts_every_item_it_can_see(db, tmp_path, fake, make_customer):
+    make_customer(db, "plan", "10")
+    priced = {"max_tokens": 1000, "credits": {"per_1k_tokens": 1}, "prompt": "Hi {{ item }}"}
+    steps = [
+        ai_step(id="known", items=["Acme", "Globex", "Initech"], **priced),
+        ai_step(id="later", items="{{ steps.known.output }}", **priced),
+    ]
+    recipe = {
+        "slug": "ai-plan",
+        "name": "AI plan",
+        "version": 1,
+        "description": "plan of ai steps over items",
+        "inputs": {"type": "object", "properties": {}},
+        "steps": steps,
+    }
+    path = tmp_path / "ai-plan.yaml"
+    path.write_text(yaml.safe_dump(recipe, sort_keys=False))
+    runner = Runner(db, settings_for(db, groq_ai(fake)))
+    plan = runner.run(load_and_validate(str(path)), "plan", {}, RunOptions(plan_only=True))
+    known, later = plan.plan
+    assert known["credits"] == "3.0000" and "credits_per_item" not in known
+    assert later["credits"] == "1.0000" and later["credits_per_item"] == "1.0000"
+    assert plan.credits_reserved == Decimal("4.0000")  # 1 + 1 held with the run, 2 more later
+    assert fake.requests == []
