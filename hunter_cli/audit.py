@@ -132,13 +132,17 @@ def _flat_details(details: dict[str, Any]) -> dict[str, Any] | None:
     return plain
 
 
+# The same few ids (a run's customer and execution) on every entry: their text once each.
+_text = functools.lru_cache(maxsize=256)(str)
+
+
 def _canonical(entry: AuditLog | AuditEntry) -> bytes:
     body = {
         "seq": entry.seq,
         "created_at": entry.created_at.isoformat(timespec="microseconds"),
         "actor": entry.actor,
-        "customer_id": str(entry.customer_id) if entry.customer_id else None,
-        "execution_id": str(entry.execution_id) if entry.execution_id else None,
+        "customer_id": _text(entry.customer_id) if entry.customer_id else None,
+        "execution_id": _text(entry.execution_id) if entry.execution_id else None,
         "action": entry.action,
         "details": entry.details,
         "prev_hash": entry.prev_hash,
