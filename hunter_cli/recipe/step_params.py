@@ -93,7 +93,8 @@ _RETRY = _p(
 
 _CREDITS = _p(
     "Credits",
-    "Credits this step costs: a fixed number per run, or rates such as {per_1k_tokens: 0.5}.",
+    "Credits this step costs: a fixed number per run, or for an ai step a price per 1,000 "
+    "tokens, {per_1k_tokens: 0.5} (held at max_tokens' worth per call).",
     anyOf=[
         {
             "title": "Fixed cost",
@@ -102,12 +103,12 @@ _CREDITS = _p(
             "minimum": 0,
         },
         {
-            "title": "Rates",
-            "description": "Credits per unit of usage, keyed by unit: per_1k_tokens, per_item, ...",
+            "title": "Per token",
+            "description": "Credits per 1,000 tokens the step uses (ai steps only).",
             "type": "object",
-            "minProperties": 1,
-            "propertyNames": {"pattern": "^[a-z][a-z0-9_]*$"},
-            "additionalProperties": {"type": "number", "minimum": 0},
+            "required": ["per_1k_tokens"],
+            "properties": {"per_1k_tokens": {"type": "number", "minimum": 0}},
+            "additionalProperties": False,
         },
     ],
 )

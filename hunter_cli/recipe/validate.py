@@ -297,6 +297,19 @@ class _TemplateChecker:
                     if is_template(text):
                         self.check(text, sub_path, expression=False, current=index)
 
+    def check_prices(self) -> None:
+        """A price per token on a step that uses no tokens would make it free."""
+        for index, step in enumerate(self.steps):
+            if not isinstance(step, dict) or step.get("type") in (None, "ai"):
+                continue
+            credits = step.get("credits")
+            if isinstance(credits, dict) and "per_1k_tokens" in credits:
+                self.add(
+                    ("steps", index, "credits"),
+                    f"per_1k_tokens prices a step by the AI tokens it uses, and a "
+                    f"{step['type']!r} step uses none: give it a fixed number of credits",
+                )
+
     def check_outputs(self) -> None:
         outputs = self.loaded.data.get("outputs")
         if not isinstance(outputs, dict):
@@ -342,6 +355,7 @@ def validate_recipe(
     checker = _TemplateChecker(loaded)
     checker.check_ids()
     checker.check_steps()
+    checker.check_prices()
     checker.check_outputs()
     problems.extend(checker.problems)
 
