@@ -479,8 +479,13 @@ def competitor_rows(
             [pf, "config", "set", "telemetry.enabled=false"], env=env, capture_output=True
         )
         argv = [pf, "flow", "test", "--flow", str(flow_dir)]
-        subprocess.run(argv, env=env, capture_output=True, check=True)
-        rows.append(("promptflow flow test", time_command(argv, repeat, workdir, env)))
+        try:
+            subprocess.run(argv, env=env, capture_output=True, check=True)
+            rows.append(("promptflow flow test", time_command(argv, repeat, workdir, env)))
+        finally:
+            # `pf flow test` leaves its trace service running in the background: stop it, or
+            # it outlives the benchmark and loads the machine for whatever is measured next.
+            subprocess.run([pf, "service", "stop"], env=env, capture_output=True)
     return rows
 
 
