@@ -432,6 +432,19 @@ def reserve_credits(
             f"{sub.period_end.date()})",
             details={"needed": str(value), "available": str(sub.credits_available)},
         )
+    return _add_to_hold(session, sub, value, actor, execution_id, idempotency_key, reason)
+
+
+def _add_to_hold(
+    session: Session,
+    sub: LockedBalance,
+    value: Decimal,
+    actor: str,
+    execution_id: uuid.UUID | None,
+    idempotency_key: str | None,
+    reason: str | None,
+) -> LedgerEntry:
+    """Hold `value` more on a balance locked and checked by the caller, and record it."""
     sub.credits_held += value
     sub.save(session)
     return _record(
@@ -471,18 +484,7 @@ def extend_hold(
             details={"needed": str(value), "available": str(sub.credits_available)},
         )
     number = 1 + sum(1 for key in keys if key.startswith(f"{key_prefix}:"))
-    sub.credits_held += value
-    sub.save(session)
-    return _record(
-        session,
-        sub,
-        "reserve",
-        value,
-        actor=actor,
-        execution_id=execution_id,
-        idempotency_key=f"{key_prefix}:{number}",
-        reason=reason,
-    )
+    return _add_to_hold(session, sub, value, actor, execution_id, f"{key_prefix}:{number}", reason)
 
 
 _HOLD_ROWS = Prepared(

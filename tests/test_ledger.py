@@ -53,7 +53,7 @@ def _assert_consistent(db) -> None:
         assert verify_chain(session).ok
 
 
-def _reserve(db, customer_id, amount, execution_id, key=None):
+def _reserve(db, customer_id, amount, execution_id, key=None, *, new_key=False):
     with db.session() as session:
         return ledger.reserve_credits(
             session,
@@ -62,6 +62,7 @@ def _reserve(db, customer_id, amount, execution_id, key=None):
             execution_id=execution_id,
             actor="tester",
             idempotency_key=key,
+            new_key=new_key,
         )
 
 
@@ -496,29 +497,10 @@ def test_a_new_key_is_not_looked_up_and_a_taken_one_is_still_refused(
     that was taken after all is a unique-constraint error, nothing written."""
     cid = make_customer(db, "fresh", "10")
     first, second = make_execution(db, cid), make_execution(db, cid)
-    with db.session() as session:
-        customer = session.get(Customer, cid)
-        ledger.reserve_credits(
-            session,
-            customer,
-            "2",
-            execution_id=first,
-            actor="t",
-            idempotency_key="k",
-            new_key=True,
-        )
+    _reserve(db, cid, "2", first, "k", new_key=True)
     before = _rows(db)
-    with pytest.raises(IntegrityError), db.session() as session:
-        customer = session.get(Customer, cid)
-        ledger.reserve_credits(
-            session,
-            customer,
-            "2",
-            execution_id=second,
-            actor="t",
-            idempotency_key="k",
-            new_key=True,
-        )
+    with pytest.raises(IntegrityError):
+        _reserve(db, cid, "2", second, "k", new_key=True)
     assert _rows(db) == before
     _assert_consistent(db)
 

@@ -64,7 +64,9 @@ def settings_for(db, ai: dict | None) -> Settings:
     return Settings(None, None, db.url, "acme", "tester", sections)
 
 
-def run_steps(db, tmp_path: Path, ai: dict | None, steps: list[dict], **options):
+def run_steps(
+    db, tmp_path: Path, ai: dict | None, steps: list[dict], customer: str = "acme", **options
+):
     recipe = {
         "slug": "ai-test",
         "name": "AI test",
@@ -76,7 +78,7 @@ def run_steps(db, tmp_path: Path, ai: dict | None, steps: list[dict], **options)
     path = tmp_path / "ai-test.yaml"
     path.write_text(yaml.safe_dump(recipe, sort_keys=False))
     runner = Runner(db, settings_for(db, ai))
-    return runner.run(load_and_validate(str(path)), "acme", {}, RunOptions(**options))
+    return runner.run(load_and_validate(str(path)), customer, {}, RunOptions(**options))
 
 
 def ai_step(**params) -> dict:
@@ -576,20 +578,6 @@ def _ledger_rows(db, execution_id) -> list[tuple[str, Decimal, str | None]]:
         return [tuple(row) for row in rows]
 
 
-def _run_for(db, tmp_path, ai, steps, customer):
-    recipe = {
-        "slug": "ai-items",
-        "name": "AI items",
-        "version": 1,
-        "description": "an ai step over items",
-        "inputs": {"type": "object", "properties": {}},
-        "steps": steps,
-    }
-    path = tmp_path / "ai-items.yaml"
-    path.write_text(yaml.safe_dump(recipe, sort_keys=False))
-    return Runner(db, settings_for(db, ai)).run(load_and_validate(str(path)), customer, {})
-
-
 def test_a_per_token_step_over_items_holds_and_charges_every_call(
     db, tmp_path, fake, make_customer
 ):
@@ -604,7 +592,7 @@ def test_a_per_token_step_over_items_holds_and_charges_every_call(
         max_tokens=1000,
         credits={"per_1k_tokens": 1},
     )
-    result = _run_for(db, tmp_path, groq_ai(fake), [step], "items")
+    result = run_steps(db, tmp_path, groq_ai(fake), [step], "items")
     assert result.status == "success", result.error
     assert len(fake.requests) == 3
     assert result.steps[0].credits == Decimal("1.8000")  # 3 x 600 tokens at 1 per 1000
@@ -633,7 +621,7 @@ def test_items_the_balance_cannot_cover_fail_the_step_before_any_call(
         max_tokens=1000,
         credits={"per_1k_tokens": 1},
     )
-    result = _run_for(db, tmp_path, groq_ai(fake), [step], "short")
+    result = run_steps(db, tmp_path, groq_ai(fake), [step], "short")
     assert result.status == "failed"
     assert fake.requests == []
     [failed] = result.steps
@@ -653,7 +641,7 @@ def test_items_the_balance_cannot_cover_fail_the_step_before_any_call(
 def test_a_fixed_price_over_items_is_still_one_price(db, tmp_path, fake, make_customer):
     make_customer(db, "fixed", "10")
     step = ai_step(items=["Acme", "Globex"], prompt="Subject for {{ item }}", credits=0.5)
-    result = _run_for(db, tmp_path, groq_ai(fake), [step], "fixed")
+    result = run_steps(db, tmp_path, groq_ai(fake), [step], "fixed")
     assert result.status == "success", result.error
     assert result.credits_reserved == Decimal("0.5000") == result.credits_used
 
@@ -665,18 +653,7 @@ def test_the_plan_counts_every_item_it_can_see(db, tmp_path, fake, make_customer
         ai_step(id="known", items=["Acme", "Globex", "Initech"], **priced),
         ai_step(id="later", items="{{ steps.known.output }}", **priced),
     ]
-    recipe = {
-        "slug": "ai-plan",
-        "name": "AI plan",
-        "version": 1,
-        "description": "plan of ai steps over items",
-        "inputs": {"type": "object", "properties": {}},
-        "steps": steps,
-    }
-    path = tmp_path / "ai-plan.yaml"
-    path.write_text(yaml.safe_dump(recipe, sort_keys=False))
-    runner = Runner(db, settings_for(db, groq_ai(fake)))
-    plan = runner.run(load_and_validate(str(path)), "plan", {}, RunOptions(plan_only=True))
+    plan = run_steps(db, tmp_path, groq_ai(fake), steps, "plan", plan_only=True)
     known, later = plan.plan
     assert known["credits"] == "3.0000" and "credits_per_item" not in known
     assert later["credits"] == "1.0000" and later["credits_per_item"] == "1.0000"
