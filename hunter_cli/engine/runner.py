@@ -1052,4 +1052,7 @@ def _check_output(output: Any, schema: dict[str, Any]) -> None:
     if errors:
         first = errors[0]
         where = "/".join(str(p) for p in first.absolute_path) or "(output)"
-        raise StepError(f"output does not match output_schema at {where}: {first.message}")
+        # A recipe author's description of the part that failed says what it means.
+        described = first.schema.get("description") if isinstance(first.schema, dict) else None
+        hint = f" ({described})" if isinstance(described, str) and described else ""
+        raise StepError(f"output does not match output_schema at {where}: {first.message}{hint}")

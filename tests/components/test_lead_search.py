@@ -212,3 +212,14 @@ def test_discovery_in_a_real_run(seeded, tmp_path: Path):
     assert result.outputs["count"] == 15
     assert all(FOUNDERISH.search(title) for title in result.outputs["titles"])
     assert result.steps[1].meta["provider"] == "local"
+
+
+def test_a_domain_filter_that_is_no_domain_is_an_error_not_no_filter():
+    from hunter_cli.providers.leads.base import LeadProviderError
+    from hunter_cli.providers.leads.local import _Filters
+
+    for value in ("...", "  ", "https://", 3):
+        with pytest.raises(LeadProviderError, match="is not a domain"):
+            _Filters({"domain": value})
+    assert _Filters({"domain": ""}).domain is None  # an empty template: no filter
+    assert _Filters({"domain": "https://www.Acme.example/x"}).domain == "acme.example"

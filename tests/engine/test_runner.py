@@ -205,6 +205,20 @@ def test_output_schema_mismatch_fails_before_next_step(seeded, tmp_path):
     assert len(result.steps) == 1
 
 
+def test_output_schema_description_of_the_failing_part_is_in_the_message(seeded, tmp_path):
+    schema = {
+        "type": "object",
+        "properties": {"x": {"type": "array", "minItems": 1, "description": "nobody found"}},
+    }
+    path = write_recipe(
+        tmp_path, [{"id": "a", "type": "state", "set": {"x": []}, "output_schema": schema}]
+    )
+    result = run(seeded, path)
+    assert result.steps[0].error == (
+        "output does not match output_schema at x: [] should be non-empty (nobody found)"
+    )
+
+
 def test_bug_in_a_step_fails_the_run_and_keeps_the_books(seeded, tmp_path):
     path = write_recipe(tmp_path, [{"id": "b", "type": "boom"}])
     result = run(seeded, path)

@@ -87,8 +87,8 @@ def summarize_company(data: dict[str, Any]) -> dict[str, Any]:
         company = {**data["data"], "name": data.get("company"), "domain": data.get("domain")}
     else:
         company = data
-    name = company.get("name") or company.get("domain") or "This company"
-    parts = [str(name)]
+    name = company.get("name") or company.get("domain")
+    parts = [str(name or "This company")]
     industry = company.get("industry")
     size = company.get("size") or company.get("employees")
     location = company.get("location") or {}
@@ -97,7 +97,8 @@ def summarize_company(data: dict[str, Any]) -> dict[str, Any]:
         if isinstance(location, dict)
         else str(location)
     )
-    description = f"is a {industry} company" if industry else "is a company"
+    article = "an" if str(industry)[:1].lower() in "aeiou" else "a"
+    description = f"is {article} {industry} company" if industry else "is a company"
     if size:
         description += f" of about {size} people"
     if where:
@@ -110,6 +111,13 @@ def summarize_company(data: dict[str, Any]) -> dict[str, Any]:
     technologies = company.get("technologies") or []
     if technologies:
         parts.append("Uses " + ", ".join(map(str, technologies)) + ".")
+    if len(parts) == 2 and description == "is a company":
+        # Nothing known but (at most) a name: say so rather than "X is a company."
+        parts = [
+            f"Nothing is known about {name} beyond its name."
+            if name
+            else "Nothing is known about this company."
+        ]
     signals = []
     if isinstance(size, int):
         signals.append("small team" if size <= 50 else "mid-size" if size <= 1000 else "large")

@@ -239,6 +239,10 @@ class _Filters:
         self.size_min = _as_int("size_min", given["size_min"]) if "size_min" in given else None
         self.size_max = _as_int("size_max", given["size_max"]) if "size_max" in given else None
         self.domain = normalise_domain(given["domain"]) if "domain" in given else None
+        if "domain" in given and (self.domain is None or not isinstance(given["domain"], str)):
+            # Not "no filter": searching everyone for a domain that is not one would hand
+            # strangers to the steps after.
+            raise LeadProviderError(f"filter domain {given['domain']!r} is not a domain")
 
     def company_ok(self, company: dict[str, Any]) -> bool:
         place = company.get("location")
