@@ -70,7 +70,7 @@ def run(
         hunter run discovery --query "SaaS founders" --limit 5
 
     Exit codes: 0 success, 5 partial, 1 failed, 2 bad input or recipe, 3 unknown recipe or
-    customer, 4 insufficient credits (nothing charged), 130 interrupted.
+    customer, 4 insufficient credits (nothing charged), 130 interrupted (Ctrl-C or SIGTERM).
     """
     from hunter_cli.engine import api
 

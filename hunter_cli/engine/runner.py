@@ -137,6 +137,14 @@ def _customer_context(customer: Customer | CustomerRef) -> dict[str, Any]:
     }
 
 
+class Stopped(KeyboardInterrupt):
+    """SIGTERM arrived during a run's steps: the run is closed as Ctrl-C closes it."""
+
+
+def _stop(_signum: int, _frame: Any) -> None:
+    raise Stopped()
+
+
 @contextlib.contextmanager
 def _alarm(seconds: float | None) -> Iterator[None]:
     """Interrupt a step that overruns its timeout (main thread only; elsewhere components
@@ -337,6 +345,25 @@ class Runner:
         """Run `steps` in order, then capture what they used and release the rest."""
         # A kept step that failed with on_error: continue still makes the run partial.
         status = "partial" if any(r.status == "failed" for r in run.results) else "success"
+        # SIGTERM (cron's `timeout`, `kill`, a container stopping) ends the run as Ctrl-C
+        # does; once the steps are over it is ignored until the books are closed.
+        in_main = threading.current_thread() is threading.main_thread()
+        previous_term = signal.signal(signal.SIGTERM, _stop) if in_main else None
+        try:
+            return self._steps_then_finish(run, recipe, steps, options, status, in_main)
+        finally:
+            if in_main:
+                signal.signal(signal.SIGTERM, previous_term or signal.SIG_DFL)
+
+    def _steps_then_finish(
+        self,
+        run: _Run,
+        recipe: dict[str, Any],
+        steps: list[dict[str, Any]],
+        options: RunOptions,
+        status: str,
+        in_main: bool,
+    ) -> RunResult:
         error: str | None = None
         try:
             for step in steps:
@@ -354,8 +381,13 @@ class Runner:
                         status = "failed"
                         error = f"step '{step['id']}' failed: {result.error}"
                         break
+        except Stopped:
+            status, error = "interrupted", "stopped by SIGTERM"
         except KeyboardInterrupt:
             status, error = "interrupted", "interrupted by the user (Ctrl-C)"
+        finally:
+            if in_main:
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
         outputs = None
         if status in ("success", "partial"):

@@ -141,6 +141,28 @@ def test_sigint_marks_interrupted_and_releases_hold_then_resume_finishes(seeded,
         assert verify_chain(session).ok
 
 
+def test_sigterm_is_handled_as_ctrl_c(seeded, tmp_path):
+    """cron's `timeout`, `kill` and a stopping container send SIGTERM: the run is closed as
+    interrupted, its finished step paid for and the rest of its hold released."""
+    server, proc = _start_slow_run(seeded, tmp_path, first={}, json_output=False)
+    try:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+        server.shutdown()
+    assert proc.returncode == 130, err
+    assert "stopped by SIGTERM" in err and "Traceback" not in err
+    with seeded.session() as session:
+        execution = session.scalars(select(Execution)).one()
+        assert (execution.status, execution.error) == ("interrupted", "stopped by SIGTERM")
+        assert str(execution.credits_used) == "0.0100"
+        sub = ledger.active_subscription(session, resolve_customer(session, "acme"))
+        assert sub.credits_held == 0
+        assert ledger.check_ledger(session) == []
+        assert verify_chain(session).ok
+
+
 def test_a_killed_run_is_closed_and_resumed(seeded, tmp_path):
     """kill -9 leaves no chance to clean up: the execution stays `running` with its hold.
     `hunter executions resume` sees the process is gone, charges what the finished steps
