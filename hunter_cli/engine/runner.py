@@ -391,10 +391,7 @@ class Runner:
 
         outputs = None
         if status in ("success", "partial"):
-            try:
-                outputs = to_plain_json(render_value(recipe.get("outputs") or {}, run.context))
-            except TemplateError as exc:
-                run.warnings.append(f"outputs could not be rendered: {exc.message}")
+            outputs = self._outputs(recipe.get("outputs") or {}, run)
         # What this run (or this resumption) used; kept steps were paid for before.
         used = sum((r.credits for r in run.results[run.kept :]), ZERO)
         available = self._finish(run, status, error, outputs, used)
@@ -690,6 +687,19 @@ class Runner:
                 stored.id, stored.slug, stored.version, stored.content_hash
             )
         return self._recipes[key]
+
+    @staticmethod
+    def _outputs(declared: dict[str, Any], run: _Run) -> dict[str, Any]:
+        """The run's outputs, each rendered on its own: one that cannot be rendered is null,
+        with a warning naming it, and the others are still returned."""
+        outputs: dict[str, Any] = {}
+        for name, template in declared.items():
+            try:
+                outputs[name] = to_plain_json(render_value(template, run.context))
+            except TemplateError as exc:
+                outputs[name] = None
+                run.warnings.append(f"output '{name}' could not be rendered: {exc.message}")
+        return outputs
 
     def _finish(
         self, run: _Run, status: str, error: str | None, outputs: Any, used: Decimal

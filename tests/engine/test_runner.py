@@ -340,3 +340,15 @@ def test_a_record_appended_where_there_is_no_list_starts_one(db, make_customer, 
         append.execute(session, {"eid": execution_id, "record": {"id": "a", "status": "ok"}})
     with db.session() as session:
         assert session.get(Execution, execution_id).steps == [{"id": "a", "status": "ok"}]
+
+
+def test_an_output_that_cannot_be_rendered_is_null_and_the_others_are_kept(seeded, tmp_path):
+    path = write_recipe(
+        tmp_path,
+        [{"id": "a", "type": "state", "set": {"x": 1}}],
+        outputs={"good": "{{ steps.a.output.x }}", "bad": "{{ steps.a.output.nope }}"},
+    )
+    result = run(seeded, path)
+    assert result.status == "success"
+    assert result.outputs == {"good": 1, "bad": None}
+    assert [w for w in result.warnings if "output 'bad' could not be rendered" in w]
