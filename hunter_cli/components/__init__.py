@@ -57,6 +57,16 @@ def estimate_step_credits(step: dict[str, Any]) -> Decimal:
             to_credits(0),
         )
     credits = step.get("credits", DEFAULT_STEP_CREDITS)
+    amount = step.get("amount")
+    if (
+        step.get("type") == "subscription"
+        and step.get("operation") == "charge"
+        and isinstance(amount, int | float | Decimal)
+        and not isinstance(amount, bool)
+    ):
+        # An explicit charge is part of what the run costs: held with the rest, charged as
+        # the step's price.
+        return to_credits(credits) + to_credits(amount)
     if isinstance(credits, dict):
         per_1k = to_credits(credits.get("per_1k_tokens", 0))
         max_tokens = int(step.get("max_tokens") or DEFAULT_MAX_TOKENS)

@@ -27,34 +27,14 @@ class SubscriptionStep:
                 "plan": sub.plan.name,
                 "period_end": sub.period_end.isoformat(),
             }
-        # charge: a separate hold and capture under this step's own key, so a retried step
-        # cannot charge twice.
-        amount = to_credits(params["amount"])
+        # charge: the amount is part of the step's price (estimate_step_credits), so it is
+        # held with the run's hold and captured with the rest when the run closes: a retried
+        # or resumed step cannot charge twice, and a run that cannot afford it never starts.
         key = f"exec:{ctx.execution_id}:step:{ctx.step_id}:charge"
-        charge_id = uuid.uuid5(uuid.NAMESPACE_URL, key)
-        ledger.reserve_credits(
-            ctx.session,
-            ctx.customer,
-            amount,
-            execution_id=ctx.execution_id,
-            actor=ctx.actor,
-            idempotency_key=f"{key}:reserve",
-            reason=params.get("reason") or f"charge by step {ctx.step_id}",
-        )
-        ledger.capture_credits(
-            ctx.session,
-            ctx.execution_id,
-            amount,
-            actor=ctx.actor,
-            idempotency_key=f"{key}:capture",
-            release_rest=False,
-        )
         return {
-            "charged": str(amount),
-            "charge_id": str(charge_id),
-            "available": str(
-                ledger.active_subscription(ctx.session, ctx.customer).credits_available
-            ),
+            "charged": str(to_credits(params["amount"])),
+            "charge_id": str(uuid.uuid5(uuid.NAMESPACE_URL, key)),
+            "available": str(sub.credits_available),
         }
 
     def plan(self, params: dict[str, Any], ctx: StepContext) -> dict[str, Any]:

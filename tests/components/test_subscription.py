@@ -1,0 +1,61 @@
+"""The subscription step's charge is part of what a run costs: in its plan, its hold and what
+it is charged (before, it was taken beside the run and reported as 0 used), on SQLite and
+PostgreSQL."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from hunter_cli import ledger
+from hunter_cli.config import load_settings
+from hunter_cli.db.models import CreditTransaction, Execution
+from hunter_cli.engine.runner import Runner, RunOptions
+from hunter_cli.errors import InsufficientCreditsError
+from tests.engine import plugins
+from tests.engine.test_runner import available, write_recipe
+
+FEE = {"id": "fee", "type": "subscription", "operation": "charge", "reason": "setup fee"}
+
+
+def _run(db, path, inputs=None, plan=False):
+    settings = load_settings(database_url=db.url, actor="tester", environ={})
+    options = RunOptions(plan_only=plan)
+    return Runner(db, settings).run(plugins.load(path), "acme", inputs or {}, options)
+
+
+def _kinds(db) -> list[tuple[str, Decimal]]:
+    with db.session() as session:
+        rows = session.scalars(select(CreditTransaction)).all()
+        return sorted((row.kind, row.amount) for row in rows if row.execution_id is not None)
+
+
+def test_a_literal_charge_is_planned_held_and_charged_with_the_run(seeded, tmp_path):
+    path = write_recipe(tmp_path, [{**FEE, "amount": 0.5}, {"id": "b", "type": "state", "set": {}}])
+    plan = _run(seeded, path, plan=True)
+    assert plan.credits_reserved == Decimal("0.52")
+    assert plan.plan[0]["credits"] == "0.5100"
+
+    before = available(seeded)
+    result = _run(seeded, path)
+    assert result.status == "success"
+    assert (result.credits_reserved, result.credits_used) == (Decimal("0.52"), Decimal("0.52"))
+    assert result.steps[0].credits == Decimal("0.51")
+    assert result.steps[0].output["charged"] == "0.5000"
+    assert before - available(seeded) == Decimal("0.52")
+    assert _kinds(seeded) == [("capture", Decimal("0.52")), ("reserve", Decimal("0.52"))]
+    with seeded.session() as session:
+        assert ledger.check_ledger(session) == []
+        assert session.scalars(select(Execution)).one().credits_used == Decimal("0.52")
+
+
+def test_a_charge_the_balance_cannot_cover_stops_the_run_before_anything(seeded, tmp_path):
+    path = write_recipe(
+        tmp_path, [{"id": "a", "type": "state", "set": {}}, {**FEE, "amount": 5000}]
+    )
+    with pytest.raises(InsufficientCreditsError):
+        _run(seeded, path)
+    with seeded.session() as session:
+        assert session.scalars(select(Execution)).all() == []
