@@ -278,6 +278,7 @@ class LedgerEntry:
     reason: str | None
     actor: str | None
     created_at: datetime
+    replayed: bool = False  # found by its idempotency key: written by an earlier call
 
 
 def _record(
@@ -378,6 +379,26 @@ def grant_credits(
         raise ValidationError("a grant needs a reason (--reason)")
     sub = active_subscription(session, customer, lock=True)
     if (done := _existing(session, idempotency_key)) is not None:
+        same = (done.kind, done.customer_id, done.amount, done.reason) == (
+            "grant",
+            customer.id,
+            value,
+            reason.strip(),
+        )
+        if not same:
+            what = (
+                f"a grant of {done.amount} credits"
+                + ("" if done.customer_id == customer.id else " to another customer")
+                + ("" if done.reason == reason.strip() else f" for {done.reason!r}")
+                if done.kind == "grant"
+                else f"a {done.kind} of {done.amount} credits"
+            )
+            raise ValidationError(
+                f"idempotency key {idempotency_key!r} already names another ledger entry "
+                f"({what}); use a new key for a new grant",
+                details={"idempotency_key": idempotency_key, "entry": str(done.id)},
+            )
+        done.replayed = True
         return done
     renew_if_due(session, sub, actor=actor)
     if sub.credits_granted + value > MAX_CREDITS:

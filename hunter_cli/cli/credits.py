@@ -104,11 +104,21 @@ def grant(
             idempotency_key=idempotency_key,
         )
         data = _tx_dict(tx, who.slug)
+        data["already_applied"] = tx.replayed
+        # A replay's row holds the balance of its day; say what is available now.
+        data["available"] = str(ledger.active_subscription(session, who).credits_available)
 
     def render() -> None:
+        if tx.replayed:
+            console.print(
+                f"Already granted under this idempotency key on {data['created_at'][:19]}: "
+                f"{fmt_credits(data['amount'])} credits to {who.slug}; nothing added. "
+                f"Available now {fmt_credits(data['available'])}."
+            )
+            return
         console.print(
             f"Granted {fmt_credits(data['amount'])} credits to {who.slug}; "
-            f"available now {fmt_credits(data['balance_after'])}."
+            f"available now {fmt_credits(data['available'])}."
         )
 
     emit(data, json_output=json_output, render=render)

@@ -61,8 +61,40 @@ def test_grant_with_an_idempotency_key_twice_grants_once(ready):
     second = ready(*args).ok()
     assert first["id"] == second["id"]
     assert second["idempotency_key"] == "k1"
+    assert (first["already_applied"], second["already_applied"]) == (False, True)
+    assert second["available"] == "1005.0000"
     [acme] = ready("credits", "show", "--customer", "acme", "--json").ok()
     assert acme["granted"] == "1005.0000"
+    human = ready("credits", "grant", "acme", "5", "--reason", "x", "--idempotency-key", "k1")
+    assert "Already granted under this idempotency key on " in human.stdout
+    assert "nothing added. Available now 1,005.00." in human.stdout
+
+
+def test_a_reused_idempotency_key_for_another_entry_is_refused(ready):
+    ready("credits", "grant", "acme", "5", "-r", "x", "--idempotency-key", "k1", "--json").ok()
+    for args, what in (
+        (("techstartup", "5", "--reason", "x"), "a grant of 5.0000 credits to another customer"),
+        (("acme", "7", "--reason", "x"), "a grant of 5.0000 credits"),
+        (("acme", "5", "--reason", "other"), "a grant of 5.0000 credits for 'x'"),
+    ):
+        result = ready("credits", "grant", *args, "--idempotency-key", "k1", "--json")
+        assert result.exit_code == 2, result.stdout
+        message = result.json()["error"]["message"]
+        assert message == (
+            f"idempotency key 'k1' already names another ledger entry ({what}); use a new key "
+            "for a new grant"
+        )
+    # A run's own keys are not grants either.
+    assert ready("run", "discovery", "--query", "SaaS", "--limit", "1").exit_code == 0
+    hold = next(
+        r for r in ready("credits", "history", "acme", "--json").ok() if r["kind"] == "reserve"
+    )
+    result = ready(
+        "credits", "grant", "acme", "7", "-r", "x", "--idempotency-key", hold["idempotency_key"]
+    )
+    assert result.exit_code == 2 and "(a reserve of 0.0500 credits)" in result.stderr
+    balances = {b["customer"]: b["available"] for b in ready("credits", "show", "--json").ok()}
+    assert (balances["acme"], balances["techstartup"]) == ("1004.9500", "100.0000")
 
 
 def test_history_is_newest_first(ready):
