@@ -201,8 +201,11 @@ def test_without_send_nothing_leaves_and_send_true_in_hunter_toml_sends(
     assert send_requested(configured, "acme") and not send_requested(configured, "global")
     sent = run(seeded, configured, tmp_path, [mail_step()], send=False)
     assert sent.steps[0].output["sent"] == 3 and len(smtp_server.received) == 3
-    # The dry run's messages are still queued: nothing sent them behind our back.
-    assert {r.status for r in rows(seeded, execution_id=dry.execution_id)} == {"queued"}
+    # The messages the dry run queued are the ones delivered: no second message each.
+    assert {r.status for r in rows(seeded, execution_id=dry.execution_id)} == {"sent"}
+    assert rows(seeded, execution_id=sent.execution_id) == []
+    again = run(seeded, configured, tmp_path, [mail_step()], send=False)
+    assert again.steps[0].output["duplicates"] == 3 and len(smtp_server.received) == 3
 
     bad = settings_for(seeded, tmp_path, '[customers.acme]\nsend = "yes"\n')
     with pytest.raises(ConfigError, match=r"\[customers.acme\] send must be true or false"):
@@ -622,7 +625,8 @@ def test_no_secret_reaches_a_row_an_audit_entry_or_a_log(
     with Deliverer(
         session_transaction(seeded.engine), settings, actor="t", environ=monkey_env
     ) as sender:
-        failed = run(seeded, settings, tmp_path, [mail_step()], send=False)
+        again = mail_step(once_per_recipient=False)  # the same people once more, on purpose
+        failed = run(seeded, settings, tmp_path, [again], send=False)
         with seeded.session() as session:
             ids = queued_ids(session, execution_id=failed.execution_id)
         sender.deliver(ids)

@@ -455,7 +455,13 @@ def test_no_secret_leaks_anywhere(
     )
     assert failed.exit_code == 1 and "HUNTER_API_KEY" in failed.stdout, failed.stdout
     monkeypatch.setenv("SMTP_PASSWORD", WRONG_SMTP_PASSWORD)
-    queued = run.ok("run", "outreach", "--lead-ids", scenario.chosen[0]["id"])
+    mailed = {m.rcpt_tos[0] for m in services.smtp.received}
+    # Someone outreach already wrote to is not written to again by another run of it...
+    again = run.ok("run", "outreach", "--lead-ids", scenario.chosen[0]["id"], "--send")
+    assert again["outputs"]["queued"] == 0 and len(services.smtp.received) == len(mailed)
+    # ...so the refused login is met by a message to someone it has not written to.
+    fresh = next(lead for lead in scenario.chosen if lead["email"] not in mailed)
+    queued = run.ok("run", "outreach", "--lead-ids", fresh["id"])
     assert queued["outputs"]["queued"] == 1
     refused = run("outbox", "send", "--all-queued", "--json")
     assert refused.exit_code == 1, refused.stdout + refused.stderr
@@ -476,7 +482,7 @@ def test_no_secret_leaks_anywhere(
     audit = run("audit", "list", "--limit", "100000", "--json")
     assert audit.exit_code == 0 and len(audit.json()["data"]) > 50
     executions = run.ok("executions", "list", "--limit", "1000")
-    assert len(executions) == 7 + len(scenario.chosen)
+    assert len(executions) == 8 + len(scenario.chosen)
     for execution in executions:
         assert run("executions", "show", execution["id"], "--json").exit_code == 0
         assert run("executions", "show", execution["id"]).exit_code == 0

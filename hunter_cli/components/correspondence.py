@@ -236,9 +236,21 @@ class CorrespondenceStep:
         sender = _sender(customer, ctx.warnings) if channel == "email" else {}
         tally = _Tally(channel, dry_run=dry_run)
         seen: dict[str, uuid.UUID] = {}
+        earlier = (
+            _earlier_recipients(session, ctx, customer, channel)
+            if channel in ("email", "sms") and params.get("once_per_recipient", True)
+            else {}
+        )
+        items = unrendered = 0
+        first_problem: str | None = None
         for index, extra in _item_contexts(params):
             ctx.check_deadline()
-            for draft in self._drafts(params, ctx, channel, index, extra, sender):
+            drafts, problem = self._drafts(params, ctx, channel, index, extra, sender)
+            items += 1
+            if problem is not None:  # its messages are skipped with the reason
+                unrendered += 1
+                first_problem = first_problem or problem
+            for draft in drafts:
                 key = message_key(ctx.execution_id, ctx.step_id, channel, draft.recipient_key)
                 if key in seen:
                     tally.add(
@@ -246,6 +258,22 @@ class CorrespondenceStep:
                         seen[key],
                         "duplicate",
                         "same recipient as an earlier message of this step",
+                    )
+                    continue
+                before = earlier.get(draft.recipient.value or "")
+                if before is not None and before[1] == "queued" and not dry_run:
+                    # Queued by an earlier run and never sent (a dry run, say): that message
+                    # is the one to deliver now, not a second one.
+                    seen[key] = before[0]
+                    tally.to_deliver(draft, before[0], None)
+                    continue
+                if before is not None:
+                    tally.add(
+                        draft,
+                        before[0],
+                        "duplicate",
+                        f"already {before[1]} to this recipient by an earlier run of this step "
+                        "(once_per_recipient)",
                     )
                     continue
                 reason = draft.reason
@@ -288,6 +316,9 @@ class CorrespondenceStep:
                     tally.to_deliver(draft, message.id, None)
                 else:
                     tally.add(draft, message.id, status, reason)
+        if items and unrendered == items:
+            # Not one message could be written: a mistake in the recipe, not a lead's gap.
+            raise StepError(f"no message could be rendered: {first_problem}")
         return tally
 
     def _drafts(
@@ -298,8 +329,9 @@ class CorrespondenceStep:
         index: int | None,
         extra: dict[str, Any] | None,
         sender: dict[str, Any],
-    ) -> list[_Draft]:
-        """The messages of one item: one per recipient, each checked for its channel."""
+    ) -> tuple[list[_Draft], str | None]:
+        """The messages of one item: one per recipient, each checked for its channel; and
+        the first template that could not be rendered for it, if any."""
         rendered: dict[str, Any] = {}
         problems: list[str] = []
         for name in sorted(self.lazy_params & params.keys()):
@@ -335,7 +367,7 @@ class CorrespondenceStep:
                     reason=reason,
                 )
             )
-        return drafts
+        return drafts, problems[0] if problems else None
 
     def _audit(
         self,
@@ -410,6 +442,32 @@ class CorrespondenceStep:
         else:
             result["sends"] = len(items) if isinstance(items, list) else 1
         return result
+
+
+def _earlier_recipients(
+    session: Session, ctx: StepContext, customer: Customer, channel: str
+) -> dict[str, tuple[uuid.UUID, str]]:
+    """Recipients this step of this recipe already wrote to for the customer in earlier
+    runs, with the message and its status: queued, sent, or delivered-or-not (unknown)."""
+    from sqlalchemy import select
+
+    from hunter_cli.db.models import Execution, OutboxMessage
+
+    recipe = select(Execution.recipe_slug).where(Execution.id == ctx.execution_id)
+    rows = session.execute(
+        select(OutboxMessage.recipient, OutboxMessage.id, OutboxMessage.status)
+        .join(Execution, Execution.id == OutboxMessage.execution_id)
+        .where(
+            OutboxMessage.customer_id == customer.id,
+            OutboxMessage.channel == channel,
+            OutboxMessage.step_id == ctx.step_id,
+            OutboxMessage.status.in_(("queued", "sending", "sent", "unknown")),
+            OutboxMessage.execution_id != ctx.execution_id,
+            Execution.recipe_slug == recipe.scalar_subquery(),
+        )
+        .order_by(OutboxMessage.created_at)
+    )
+    return {recipient: (message_id, status) for recipient, message_id, status in rows}
 
 
 def _channel(params: dict[str, Any]) -> str:

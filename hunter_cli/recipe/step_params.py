@@ -677,14 +677,15 @@ _ACTION: dict[str, Any] = {
 # Per channel: the parameters it accepts and the one naming the recipient (required). Whether
 # the content is there (subject/body, payload/body) is checked when the step runs.
 _CORRESPONDENCE_CHANNELS: dict[str, tuple[set[str], str]] = {
-    "email": ({"to", "subject", "body", "html", "payload"}, "to"),
-    "sms": ({"to", "body", "payload"}, "to"),
+    "email": ({"to", "subject", "body", "html", "payload", "once_per_recipient"}, "to"),
+    "sms": ({"to", "body", "payload", "once_per_recipient"}, "to"),
     "webhook": ({"url", "topic", "payload", "body"}, "url"),
     "push": ({"topic", "subject", "body", "url", "payload", "priority", "tags"}, "topic"),
 }
 _CORRESPONDENCE_OPTIONAL = {"to", "subject", "body", "html", "url", "topic", "payload"} | {
     "priority",
     "tags",
+    "once_per_recipient",
 }
 
 
@@ -758,6 +759,14 @@ _CORRESPONDENCE: dict[str, Any] = {
             anyOf=[{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
         ),
         "items": _items("Send one message per element of this list."),
+        "once_per_recipient": _p(
+            "Once per recipient",
+            "email and sms: skip a recipient who already has a message from this step of this "
+            "recipe for this customer, queued or sent by any earlier run (default true), so "
+            "running a recipe again does not write to the same people again. false sends "
+            "again; a follow-up is better written as a step of its own.",
+            type="boolean",
+        ),
     },
     "required": ["channel"],
     "additionalProperties": False,

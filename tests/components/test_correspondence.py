@@ -264,11 +264,63 @@ def test_running_the_same_step_twice_in_one_execution_queues_nothing_new(seeded,
     assert len(_messages(seeded, execution_id)) == 4
     assert len(_audit(seeded, "correspondence.queued")) == audit_before
 
-    # Another execution (or another step) is another send.
-    other, _ = _run(seeded, tmp_path, _email(), _execution(seeded))
-    assert other["queued"] == 3
+    # Another step is another send.
     renamed, _ = _run(seeded, tmp_path, _email(), execution_id, step_id="mail_again")
     assert renamed["queued"] == 3
+
+
+def test_another_run_of_the_recipe_does_not_write_to_the_same_people_again(seeded, tmp_path):
+    first, _ = _run(seeded, tmp_path, _email(), _execution(seeded))
+    assert first["queued"] == 3
+
+    again, _ = _run(seeded, tmp_path, _email(), rerun := _execution(seeded))
+    assert (again["queued"], again["duplicates"]) == (0, 3)
+    assert [m["id"] for m in again["messages"]] == [m["id"] for m in first["messages"]]
+    assert again["messages"][0]["reason"] == (
+        "already queued to this recipient by an earlier run of this step (once_per_recipient)"
+    )
+    assert _messages(seeded, rerun) == []
+
+    # Unless the step says so; and another recipe is another send.
+    resend, _ = _run(seeded, tmp_path, _email(once_per_recipient=False), _execution(seeded))
+    assert resend["queued"] == 3
+    with seeded.session() as session:
+        other = Execution(
+            customer_id=resolve_customer(session, "acme").id, recipe_slug="other", status="running"
+        )
+        session.add(other)
+        session.flush()
+        other_id = other.id
+    elsewhere, _ = _run(seeded, tmp_path, _email(), other_id)
+    assert elsewhere["queued"] == 3
+
+
+def test_a_body_no_item_can_render_fails_the_step_and_one_that_some_can_skips_those(
+    seeded, tmp_path
+):
+    execution_id = _execution(seeded)
+    with pytest.raises(StepError) as failed:
+        _run(seeded, tmp_path, _email(body="Hello {{ item.data.nosuch }}"), execution_id)
+    assert str(failed.value).startswith("no message could be rendered: cannot render body: ")
+    assert _messages(seeded, execution_id) == []
+
+    items = [{**LEADS[0], "data": {"city": "Oslo"}}, LEADS[1]]
+    output, _ = _run(
+        seeded, tmp_path, _email(items=items, body="In {{ item.data.city }}"), execution_id
+    )
+    assert (output["queued"], output["skipped"]) == (1, 1)
+    assert output["messages"][1]["reason"].startswith("cannot render body: ")
+
+    items = [{**LEADS[0], "data": {"email": "ann@example.com"}}, LEADS[1]]
+    output, _ = _run(
+        seeded,
+        tmp_path,
+        _email(items=items, to="{{ item.data.email }}"),
+        execution_id,
+        step_id="to",
+    )
+    assert (output["queued"], output["skipped"]) == (1, 1)
+    assert output["messages"][1]["reason"].startswith("cannot render to: ")
 
 
 def test_webhook_per_item_to_one_endpoint_and_push(seeded, tmp_path):
