@@ -353,6 +353,14 @@ class AiStep:
             parsed, problem = check_json_answer(result.text, schema)
             if problem is None:
                 return result, parsed, request.messages, usage
+            if result.offline:
+                # Rules, not a model: asking again gives the same answer.
+                raise StepError(
+                    scrub(
+                        f"the offline provider's answer {problem}: its rules found nothing to "
+                        "work with in this input (a configured AI provider may do better)"
+                    )
+                )
             bad_text = result.text
         conversation = [
             *request.messages,

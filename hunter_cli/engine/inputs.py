@@ -98,7 +98,9 @@ def prepare_inputs(schema: dict[str, Any] | None, given: dict[str, Any]) -> dict
             problems.append(f"missing input '{missing}'" + (f": {hint}" if hint else ""))
             continue
         field = ".".join(str(p) for p in error.absolute_path) or "(input)"
-        problems.append(f"input '{field}': {error.message}")
+        top = properties.get(str(error.absolute_path[0])) if error.absolute_path else None
+        hint = top.get("description") if isinstance(top, dict) else None
+        problems.append(f"input '{field}': {error.message}" + (f" ({hint})" if hint else ""))
     if problems:
         raise ValidationError(
             "invalid input:\n  " + "\n  ".join(problems), details={"problems": problems}

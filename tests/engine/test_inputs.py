@@ -45,3 +45,13 @@ def test_each_schema_is_checked_by_its_own_rules_whatever_came_before():
         # An equal schema in a new object is found by its text.
         with pytest.raises(ValidationError, match="missing input 'query'"):
             prepare_inputs(dict(NEEDS_QUERY), {})
+
+
+def test_a_bad_field_is_reported_with_its_description():
+    schema = {
+        "type": "object",
+        "properties": {"query": {"type": "string", "pattern": "\\w", "description": "What"}},
+    }
+    with pytest.raises(ValidationError) as bad:
+        prepare_inputs(schema, {"query": "!!"})
+    assert bad.value.details["problems"] == ["input 'query': '!!' does not match '\\\\w' (What)"]
