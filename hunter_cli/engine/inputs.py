@@ -70,6 +70,20 @@ def _validator(schema: dict[str, Any]) -> Any:
     return validator
 
 
+def _one_of_required(error: Any) -> list[str]:
+    """For `anyOf`/`oneOf: [{required: [a]}, {required: [b]}]` at the top, failed: [a, b]."""
+    if error.validator not in ("anyOf", "oneOf") or error.absolute_path:
+        return []
+    branches = error.validator_value
+    if not isinstance(branches, list) or not all(
+        isinstance(b, dict) and set(b) == {"required"} for b in branches
+    ):
+        return []
+    names = [name for b in branches for name in b["required"]]
+    given = error.instance if isinstance(error.instance, dict) else {}
+    return [] if any(name in given for name in names) else names
+
+
 def prepare_inputs(schema: dict[str, Any] | None, given: dict[str, Any]) -> dict[str, Any]:
     """Coerce, default and validate; raises ValidationError listing every bad field."""
     schema = schema or {"type": "object"}
@@ -92,6 +106,10 @@ def prepare_inputs(schema: dict[str, Any] | None, given: dict[str, Any]) -> dict
     ]
     validator = _validator(schema)
     for error in sorted(validator.iter_errors(values), key=lambda e: list(e.absolute_path)):
+        options = _one_of_required(error)
+        if options:
+            problems.append("missing input: give one of " + ", ".join(f"'{o}'" for o in options))
+            continue
         if error.validator == "required":
             missing = error.message.split("'")[1] if "'" in error.message else error.message
             hint = properties.get(missing, {}).get("description")

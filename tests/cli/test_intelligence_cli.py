@@ -58,3 +58,23 @@ def test_domains_that_are_not_domains_find_nobody(workspace, cli):
     assert result.exit_code == 1
     assert "knows no company at that domain" in result.json()["error"]["message"]
     assert _leads(cli) == []
+
+
+def test_an_unknown_lead_provider_stops_the_run_before_anything_is_charged(workspace, cli):
+    cli("seed")
+    result = cli("run", "discovery", "--query", "SaaS", "--provider", "bogus", "--json")
+    assert result.exit_code == 2
+    assert result.json()["error"]["message"] == (
+        "step 'search': unknown lead provider 'bogus'; known providers: local, csv, hunter_io, "
+        "apollo"
+    )
+    assert cli("executions", "list", "--json").json()["data"] == []
+
+
+def test_an_input_that_must_be_one_of_several_says_which(workspace, cli):
+    cli("seed")
+    result = cli("run", "intelligence", "--json")
+    assert result.exit_code == 2
+    assert result.json()["error"]["details"]["problems"] == [
+        "missing input: give one of 'lead', 'domain'"
+    ]

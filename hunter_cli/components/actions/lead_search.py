@@ -220,7 +220,19 @@ def missing_provider_keys(
 ) -> list[str]:
     """One line per lead_search step (or waterfall with no usable provider) whose provider's
     API key variable is not set. Providers decided by earlier steps are not checked here."""
+    problems, _ = _provider_problems(steps, inputs, settings)
+    return problems
+
+
+def _provider_problems(
+    steps: list[dict[str, Any]], inputs: dict[str, Any], settings: Any
+) -> tuple[list[str], list[str]]:
+    """Missing keys (as missing_provider_keys), and unknown provider names, each as one
+    line per step."""
+    from hunter_cli.providers.leads import PROVIDERS
+
     problems: list[str] = []
+    unusable: list[str] = []
     for step in steps:
         if step.get("type") != "action" or not _may_run(step, inputs):
             continue
@@ -240,10 +252,16 @@ def missing_provider_keys(
             if not isinstance(name, str):
                 missing = []  # decided at run time: cannot judge the step now
                 break
+            if name.strip() not in PROVIDERS:
+                unusable.append(
+                    f"step '{step.get('id')}': unknown lead provider {name.strip()!r}; known "
+                    "providers: " + ", ".join(PROVIDERS)
+                )
+                continue
             try:
                 status = key_status(build_provider(name.strip(), settings))
             except StepError:
-                continue  # the step itself reports an unknown provider or a bad setting
+                continue  # a bad setting (a csv path the step gives, say): the step reports it
             if status is not None and not status["set"]:
                 missing.append(f"{status['name']} (for {name.strip()})")
         if missing and (action == "lead_search" or len(missing) == len(names)):
@@ -252,7 +270,7 @@ def missing_provider_keys(
                 + ", ".join(missing)
                 + " is not set"
             )
-    return problems
+    return problems, unusable
 
 
 def preflight_lead_providers(
@@ -262,7 +280,9 @@ def preflight_lead_providers(
     runner calls this just before reserving credits."""
     from hunter_cli.errors import ConfigError
 
-    problems = missing_provider_keys(steps, inputs, settings)
+    problems, unusable = _provider_problems(steps, inputs, settings)
+    if unusable:
+        raise ConfigError("; ".join(unusable))
     if problems:
         raise ConfigError(
             "; ".join(problems)
