@@ -76,6 +76,11 @@ class _Undefined(StrictUndefined):
             keys = sorted(str(k) for k in obj)
             shown = ", ".join(keys[:20]) + (", ..." if len(keys) > 20 else "")
             return f"{name!r} is undefined (available keys: {shown or 'none'})"
+        if obj is None:
+            return (
+                f"cannot take {name!r} of none (the output of a skipped step is none: check it "
+                "first, e.g. `steps.ID.output.x if steps.ID.output`)"
+            )
         return f"{type(obj).__name__} value has no attribute or item {name!r}"
 
 

@@ -74,6 +74,13 @@ def test_strict_undefined_names_the_variable(ctx: dict[str, Any]) -> None:
         evaluate_expression("inputs.missing", ctx)
 
 
+def test_a_key_of_a_skipped_steps_output_says_what_none_is(ctx: dict[str, Any]) -> None:
+    skipped = {**ctx, "steps": {"maybe": {"output": None, "status": "skipped"}}}
+    with pytest.raises(TemplateError) as caught:
+        render_value("{{ steps.maybe.output.leads }}", skipped)
+    assert "cannot take 'leads' of none (the output of a skipped step is none" in str(caught.value)
+
+
 @pytest.mark.parametrize(
     "template",
     [
