@@ -163,34 +163,70 @@ def dispose_all() -> None:
 
 @contextmanager
 def wrap_connection_errors(url: str) -> Iterator[None]:
+    """A database that cannot be reached, opened or written becomes one line and exit 6."""
     try:
         yield
-    except exc.OperationalError as err:
-        if _is_connection_error(err):
-            reason = str(err.orig).strip().splitlines()[0] if err.orig else str(err)
-            password = make_url(url).password
-            if password:
-                reason = reason.replace(str(password), "***")
-            raise DatabaseUnavailableError(
-                f"cannot connect to {describe_url(url)}: {reason}"
-            ) from err
-        raise
+    except exc.DatabaseError as err:
+        fault = database_fault(url, err)
+        if fault is None:
+            raise
+        raise fault from err
 
 
-def _is_connection_error(err: exc.OperationalError) -> bool:
-    if err.connection_invalidated:
-        return True
-    text_ = str(err.orig or err).lower()
-    return any(
-        marker in text_
-        for marker in (
-            "connection",
-            "could not connect",
-            "unable to open database",
-            "could not translate host",
-            "timeout expired",
-        )
-    )
+# What the drivers' words mean for the user: (marker, what is wrong, what to do). A message
+# leads with the database it is about; the driver's own words follow in parentheses.
+_FAULTS: tuple[tuple[str, str, str], ...] = (
+    (
+        "readonly database",
+        "is read-only",
+        "make the file and its folder writable for this user (SQLite writes beside the file)",
+    ),
+    (
+        "file is not a database",
+        "is not a database file",
+        "check --database-url, HUNTER_DATABASE_URL or [database] url",
+    ),
+    ("disk image is malformed", "is damaged", "restore it from a backup"),
+    ("disk is full", "cannot be written: the disk is full", "free some space and retry"),
+    ("disk i/o error", "cannot be read or written (disk I/O error)", "check the disk"),
+    (
+        "unable to open database",
+        "cannot be opened",
+        "check that its folder exists and is readable and writable",
+    ),
+    ("database is locked", "is locked by another process", "retry when it has finished"),
+    (
+        "failed to resolve host",
+        "cannot be reached: unknown host",
+        "check the host name in the database URL",
+    ),
+    (
+        "could not translate host",
+        "cannot be reached: unknown host",
+        "check the host name in the database URL",
+    ),
+)
+# Connection failures: the existing "cannot connect to ..." wording.
+_CONNECTION_MARKERS = ("connection", "could not connect", "timeout expired")
+
+
+def database_fault(url: str, err: exc.DatabaseError) -> DatabaseUnavailableError | None:
+    """The user's side of a driver error (a database that cannot be reached, opened or
+    written), or None for an error in hunter's own SQL, which is a bug."""
+    reason = str(err.orig).strip().splitlines()[0] if err.orig else str(err).splitlines()[0]
+    password = make_url(url).password if "://" in url else None
+    if password:
+        reason = reason.replace(str(password), "***")
+    where = describe_url(url)
+    lowered = reason.lower()
+    for marker, problem, advice in _FAULTS:
+        if marker in lowered:
+            return DatabaseUnavailableError(f"{where} {problem} ({reason}): {advice}")
+    if isinstance(err, exc.OperationalError) and (
+        err.connection_invalidated or any(marker in lowered for marker in _CONNECTION_MARKERS)
+    ):
+        return DatabaseUnavailableError(f"cannot connect to {where}: {reason}")
+    return None
 
 
 @functools.cache

@@ -161,3 +161,39 @@ def test_a_relative_sqlite_url_works_from_a_subfolder(bare_env, cli, monkeypatch
     monkeypatch.chdir(sub)
     assert len(cli("customers", "list", "--json").ok()) == 3
     assert not (sub / "state").exists()
+
+
+# --- a database that cannot be opened or written: exit 6 and one line, never a traceback ----
+
+
+def test_a_read_only_sqlite_database_is_exit_6_naming_it(bare_env, cli, sqlite_template):
+    """Regression: `attempt to write a readonly database` was a traceback and exit 1 (with
+    --json an internal_error quoting the SQL)."""
+    import shutil
+
+    path = bare_env / "h.db"
+    shutil.copyfile(sqlite_template, path)
+    assert cli("--database-url", f"sqlite:///{path}", "seed").exit_code == 0
+    read_only = f"sqlite:///file:{path}?mode=ro&uri=true"
+    run = ("--database-url", read_only, "run", "discovery", "-c", "acme", "--query", "saas")
+    line = cli(*run).one_line(6)
+    assert f"{path} is read-only" in line and "writable" in line
+    error = cli(*run, "--json").error(6)
+    assert error["code"] == "database_unavailable"
+    assert "INSERT" not in error["message"]
+
+
+def test_a_file_that_is_not_a_database_is_exit_6(bare_env, cli):
+    garbage = bare_env / "g.db"
+    garbage.write_text("garbage\n" * 200)
+    line = cli("--database-url", f"sqlite:///{garbage}", "credits", "show").one_line(6)
+    assert f"{garbage} is not a database file" in line
+    assert garbage.read_text() == "garbage\n" * 200
+
+
+def test_an_unknown_postgresql_host_is_exit_6(bare_env, cli):
+    url = "postgresql+psycopg://postgres@nohost.invalid:5432/x"
+    line = cli("--database-url", url, "credits", "show").one_line(6)
+    assert "nohost.invalid:5432" in line and "unknown host" in line
+    error = cli("--database-url", url, "credits", "show", "--json").error(6)
+    assert error["code"] == "database_unavailable"
