@@ -48,8 +48,9 @@ def settings_of(ctx: typer.Context) -> Settings:
     )
 
 
-def database_of(settings: Settings) -> Database:
-    """Open the configured database, upgrading SQLite on first use (see open_database)."""
+def database_of(settings: Settings, *, create: bool = False) -> Database:
+    """Open the configured database, upgrading SQLite on first use (see open_database); a
+    missing SQLite file is created only for the commands that set one up (create=True)."""
     from hunter_cli.db.engine import open_database
 
-    return open_database(settings.require_database_url())
+    return open_database(settings.require_database_url(), create=create)

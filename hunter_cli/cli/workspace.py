@@ -55,7 +55,7 @@ def seed(ctx: typer.Context, json_output: JsonOption = False) -> None:
     from hunter_cli.seeding import apply_seed
 
     settings = settings_of(ctx)
-    db = database_of(settings)
+    db = database_of(settings, create=True)
     with db.session() as session:
         report = apply_seed(
             session, bundled_dir("seeds"), recipe_dirs(settings.workspace), actor=settings.actor

@@ -32,15 +32,40 @@ def describe_url(url: str) -> str:
     return f"PostgreSQL at {host}:{port} (database '{parsed.database}')"
 
 
-def create_db_engine(url: str) -> Engine:
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names; None for another database or an in-memory one."""
+    try:
+        parsed = make_url(url)
+    except exc.ArgumentError:
+        return None
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    if database.startswith("file:"):  # a URI (?uri=true): its path, without the query
+        database = database[len("file:") :].partition("?")[0]
+        if not database or database == ":memory:" or "mode=memory" in url:
+            return None
+    return Path(database)
+
+
+def create_db_engine(url: str, *, create: bool = True) -> Engine:
+    """An engine for the URL. With create=False a SQLite file that does not exist is refused
+    instead of created empty: a lost database must not pass for a new, empty one."""
     try:
         parsed = make_url(url)
     except exc.ArgumentError as err:
         raise UsageError(f"not a database URL: {url!r}") from err
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        path = sqlite_file(url)
+        if path is not None and not path.exists():
+            if not create:
+                raise DatabaseUnavailableError(
+                    f"{describe_url(url)} does not exist: `hunter init` creates a workspace's "
+                    "database (`hunter db upgrade` one given by --database-url); if it held "
+                    "your data, restore it from a backup"
+                )
+            path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(parsed, connect_args={"timeout": 60})
         _configure_sqlite(engine)
         return engine
@@ -78,9 +103,9 @@ def _configure_sqlite(engine: Engine) -> None:
 class Database:
     """An engine plus a session factory for one database URL."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = url
-        self.engine = create_db_engine(url)
+        self.engine = create_db_engine(url, create=create)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         _OPEN.add(self.engine)
 
@@ -260,10 +285,12 @@ def current_revision(db: Database) -> str | None:
     return row[0] if row else None
 
 
-def open_database(url: str, *, auto_upgrade_sqlite: bool = True) -> Database:
+def open_database(url: str, *, create: bool = False, auto_upgrade_sqlite: bool = True) -> Database:
     """Open the database, upgrading an embedded SQLite workspace on first use; a PostgreSQL
-    schema that is behind is the user's decision (`hunter db upgrade`), not ours."""
-    db = Database(url)
+    schema that is behind is the user's decision (`hunter db upgrade`), not ours. A SQLite
+    file is created only when asked (`hunter init`, `seed`, `db upgrade`): any other command
+    refuses one that is missing (see create_db_engine)."""
+    db = Database(url, create=create)
     current = current_revision(db)
     head = head_revision()
     if current == head:

@@ -125,8 +125,8 @@ def test_database_url_flag_beats_the_environment(workspace, seeded, db_url, cli,
 
 def test_database_url_environment_variable_is_honoured(workspace, seeded, db_url, cli, monkeypatch):
     monkeypatch.delenv("HUNTER_DATABASE_URL")
-    # Without it, the workspace's own SQLite database (empty) is used...
-    assert cli("customers", "list", "--json").ok() == []
+    # Without it, the workspace's own SQLite database is used (not created yet)...
+    assert ".hunter/hunter.db does not exist" in cli("customers", "list").one_line(6)
     # ...with it, the seeded test database.
     monkeypatch.setenv("DATABASE_URL", db_url)
     assert len(cli("customers", "list", "--json").ok()) == 3
@@ -197,3 +197,24 @@ def test_an_unknown_postgresql_host_is_exit_6(bare_env, cli):
     assert "nohost.invalid:5432" in line and "unknown host" in line
     error = cli("--database-url", url, "credits", "show", "--json").error(6)
     assert error["code"] == "database_unavailable"
+
+
+def test_a_deleted_workspace_database_is_exit_6_not_an_empty_one(bare_env, cli):
+    """Regression: after .hunter/hunter.db was deleted, `audit verify` said "Audit trail
+    intact: 0 entries verified." (exit 0) on a new empty database; a cron check passed."""
+    assert cli("init", ".").exit_code == 0
+    assert cli("seed").exit_code == 0
+    database = bare_env / ".hunter" / "hunter.db"
+    for path in database.parent.glob("hunter.db*"):
+        path.unlink()
+    for command in (("audit", "verify"), ("credits", "show"), ("db", "current")):
+        line = cli(*command).one_line(6)
+        assert f"{database} does not exist: `hunter init` creates" in line
+    assert cli("executions", "list", "--json").error(6)["code"] == "database_unavailable"
+    assert not database.exists()
+    elsewhere = bare_env / "no" / "dir" / "x.db"
+    cli("--database-url", f"sqlite:///{elsewhere}", "credits", "show").one_line(6)
+    assert not (bare_env / "no").exists()
+    # The commands that set a database up still do.
+    assert cli("seed").exit_code == 0
+    assert "intact" in cli("audit", "verify").stdout
