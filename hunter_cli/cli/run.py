@@ -77,7 +77,7 @@ def run(
     settings = settings_of(ctx)
     inputs = {}
     if input_json:
-        inputs.update(api.read_input_json(input_json, sys.stdin.read))
+        inputs.update(api.read_input_json(input_json, _read_stdin))
     inputs.update(api.parse_input_pairs(input_pairs or []))
     inputs.update(api.parse_extra_inputs(list(ctx.args)))
 
@@ -106,6 +106,12 @@ def run(
             status.stop()
 
     report(result, json_output=json_output, plan=plan)
+
+
+def _read_stdin() -> str:
+    """Standard input decoded strictly, as a file is: other bytes are an error, not U+FFFD."""
+    stream = getattr(sys.stdin, "buffer", None)
+    return stream.read().decode("utf-8") if stream is not None else sys.stdin.read()
 
 
 def report(result, *, json_output: bool, plan: bool = False) -> None:

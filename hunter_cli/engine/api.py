@@ -74,6 +74,10 @@ def read_input_json(source: str, stdin_reader: Callable[[], str]) -> dict[str, A
         text = stdin_reader() if source == "-" else Path(source).read_text(encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot read --input-json {source}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"--input-json {source} is not valid UTF-8 (byte {exc.start}): save it as UTF-8"
+        ) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
