@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 
 def test_input_json_that_is_not_utf8_is_a_usage_error(workspace, cli):
     """Regression: a UnicodeDecodeError traceback and exit 1 (--json: internal_error)."""
@@ -20,3 +22,54 @@ def test_a_hunter_toml_that_is_not_utf8_is_a_config_error(workspace, cli):
     line = cli("credits", "show").one_line(2)
     assert "hunter.toml is not valid UTF-8 (byte 32)" in line
     assert cli("run", "discovery", "--json").error(2)["code"] == "config_error"
+
+
+FLAGS_RECIPE = """\
+slug: flags
+name: Flags
+version: 1
+inputs:
+  type: object
+  properties:
+    query: {type: string}
+    limit: {type: integer, default: 5}
+    dry: {type: boolean, default: false}
+steps:
+  - {id: a, type: state, set: {dry: "{{ inputs.dry }}", query: "{{ inputs.query }}"}}
+outputs:
+  dry: "{{ inputs.dry }}"
+"""
+
+
+@pytest.fixture
+def flags_recipe(workspace, cli):
+    assert cli("seed").exit_code == 0
+    path = workspace / "flags.yaml"
+    path.write_text(FLAGS_RECIPE)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("args", "name"),
+    [
+        (("--query",), "query"),  # last on the line
+        (("--query", "--dry"), "query"),  # followed by another flag
+        (("--query", "x", "--limit"), "limit"),  # was "'true' is not of type 'integer'"
+    ],
+)
+def test_an_input_flag_without_a_value_needs_one(flags_recipe, cli, args, name):
+    """Regression: `--query` alone became the string "true"; the run succeeded, charged."""
+    before = cli("credits", "show", "--json").ok()
+    line = cli("run", flags_recipe, *args).stderr
+    assert f"input '{name}' needs a value: --{name} VALUE" in line
+    error = cli("run", flags_recipe, *args, "--json").error(2)
+    assert error["details"]["problems"] == [f"input '{name}' needs a value: --{name} VALUE"]
+    assert cli("executions", "list", "--json").ok() == []
+    assert cli("credits", "show", "--json").ok() == before
+
+
+def test_a_boolean_input_may_be_a_bare_flag(flags_recipe, cli):
+    data = cli("run", flags_recipe, "--dry", "--query", "x", "--json").ok()
+    assert data["outputs"]["dry"] is True
+    data = cli("run", flags_recipe, "--query", "x", "--dry", "--json").ok()
+    assert data["outputs"]["dry"] is True
