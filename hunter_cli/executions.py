@@ -76,7 +76,10 @@ def get_execution(session: Session, ref: str) -> Execution:
         found = session.get(Execution, as_uuid)
     else:
         if not re.fullmatch(r"[0-9a-f-]{6,36}", text):
-            raise UsageError(f"not an execution id: {ref!r}")
+            raise UsageError(
+                f"not an execution id: {ref!r}: give the id or a unique prefix of at least "
+                "6 hex digits (see `hunter executions list`)"
+            )
         # Uuid is stored as 32 hex chars on SQLite and as a uuid on PostgreSQL.
         bare = text.replace("-", "")
         column = cast(Execution.id, String)

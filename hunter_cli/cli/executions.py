@@ -100,7 +100,9 @@ def list_runs(
 @handle_errors
 def show(
     ctx: typer.Context,
-    execution_id: Annotated[str, typer.Argument(help="Execution id or a unique prefix.")],
+    execution_id: Annotated[
+        str, typer.Argument(help="Execution id, or a unique prefix of 6+ hex digits.")
+    ],
     json_output: JsonOption = False,
 ) -> None:
     """One execution: inputs, each step's status, error, attempts, credits and duration."""
@@ -176,7 +178,9 @@ def _dt(value: str | None):
 @handle_errors
 def resume(
     ctx: typer.Context,
-    execution: Annotated[str, typer.Argument(help="Execution id (or a unique prefix).")],
+    execution: Annotated[
+        str, typer.Argument(help="Execution id, or a unique prefix of 6+ hex digits.")
+    ],
     no_cache: NoCacheOption = False,
     send: SendOption = False,
     force: Annotated[
