@@ -73,3 +73,32 @@ def test_a_boolean_input_may_be_a_bare_flag(flags_recipe, cli):
     assert data["outputs"]["dry"] is True
     data = cli("run", flags_recipe, "--query", "x", "--dry", "--json").ok()
     assert data["outputs"]["dry"] is True
+
+
+def test_a_plan_the_balance_cannot_cover_exits_4(workspace, cli):
+    """Regression: "Most this run can cost: 10.00 credits (available: 1.02)" and exit 0."""
+    assert cli("seed").exit_code == 0
+    expensive = workspace / "expensive.yaml"
+    expensive.write_text(
+        "slug: expensive\nname: E\nversion: 1\ndescription: d\n"
+        "inputs: {type: object, properties: {}}\n"
+        "steps:\n  - {id: a, type: state, set: {x: 1}, credits: 5000}\n"
+    )
+    result = cli("run", str(expensive), "--plan")
+    assert result.exit_code == 4
+    assert "Most this run can cost: 5,000.00 credits" in result.stdout
+    assert "insufficient credits: acme has 1,000.00 available but this run can cost" in (
+        result.stderr
+    )
+    document = cli("run", str(expensive), "--plan", "--json")
+    assert document.exit_code == 4
+    body = document.json()  # the plan stays in data, next to the error
+    assert body["status"] == "error" and body["error"]["code"] == "insufficient_credits"
+    assert body["data"]["plan"][0]["id"] == "a"
+    assert cli("executions", "list", "--json").ok() == []
+    # One it can cover is still 0.
+    assert cli("run", "discovery", "--plan", "--query", "SaaS founders").exit_code == 0
+
+
+def test_run_help_lists_exit_code_6(cli):
+    assert "6 database unavailable" in " ".join(cli("run", "--help").stdout.split())
