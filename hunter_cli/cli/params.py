@@ -43,9 +43,15 @@ def settings_of(ctx: typer.Context) -> Settings:
 
     root = ctx.find_root()
     options = root.obj if isinstance(root.obj, GlobalOptions) else GlobalOptions()
-    return load_settings(
+    settings = load_settings(
         config=options.config, database_url=options.database_url, actor=options.actor
     )
+    if settings.warnings:
+        from hunter_cli.cli.output import err_console, escape
+
+        for warning in settings.warnings:
+            err_console.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
+    return settings
 
 
 def database_of(settings: Settings, *, create: bool = False) -> Database:

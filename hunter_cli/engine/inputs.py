@@ -17,6 +17,10 @@ class BareFlag(str):
         return super().__new__(cls, "true")
 
 
+# hunter's global options, as input names: given after the command they reach the recipe.
+GLOBAL_OPTIONS = {"config": "--config", "database_url": "--database-url", "actor": "--actor"}
+
+
 def _is_boolean(schema: dict[str, Any]) -> bool:
     kind = schema.get("type") if isinstance(schema, dict) else None
     return kind == "boolean" or (isinstance(kind, list) and "boolean" in kind)
@@ -92,7 +96,9 @@ def prepare_inputs(schema: dict[str, Any] | None, given: dict[str, Any]) -> dict
     needs_value = []
     for name, raw in given.items():
         key = name.replace("-", "_")
-        if key not in properties and schema.get("additionalProperties") is False:
+        if key not in properties and (
+            schema.get("additionalProperties") is False or key in GLOBAL_OPTIONS
+        ):
             unknown.append(key)
             continue
         if isinstance(raw, BareFlag) and not _is_boolean(properties.get(key, {})):
@@ -104,7 +110,10 @@ def prepare_inputs(schema: dict[str, Any] | None, given: dict[str, Any]) -> dict
             values[name] = prop["default"]
 
     problems = [
-        f"unknown input '{name}'; this recipe takes: {', '.join(properties) or 'none'}"
+        f"{GLOBAL_OPTIONS[name]} is a global option: give it before the command "
+        f"(hunter {GLOBAL_OPTIONS[name]} VALUE run ...)"
+        if name in GLOBAL_OPTIONS
+        else f"unknown input '{name}'; this recipe takes: {', '.join(properties) or 'none'}"
         for name in unknown
     ]
     problems += [

@@ -218,3 +218,18 @@ def test_a_deleted_workspace_database_is_exit_6_not_an_empty_one(bare_env, cli):
     # The commands that set a database up still do.
     assert cli("seed").exit_code == 0
     assert "intact" in cli("audit", "verify").stdout
+
+
+def test_a_mistyped_key_in_hunter_toml_is_a_warning_naming_the_known_ones(toml_ws, cli):
+    """Regression: `defalt_customer` was ignored without a word (and no default customer)."""
+    (toml_ws / "hunter.toml").write_text('[workspace]\ndefalt_customer = "acme"\n')
+    assert cli("init", ".").exit_code == 0
+    result = cli("db", "current", "--json")
+    assert result.exit_code == 0
+    assert result.json()["status"] == "ok"  # stdout stays one JSON document
+    assert (
+        "warning: " + str(toml_ws / "hunter.toml") + ": unknown key 'defalt_customer' in "
+        "[workspace] (ignored); known: default_customer"
+    ) in " ".join(result.stderr.split())
+    (toml_ws / "hunter.toml").write_text('[workspace]\ndefault_customer = "acme"\n')
+    assert cli("db", "current").stderr == ""

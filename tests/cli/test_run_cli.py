@@ -102,3 +102,14 @@ def test_a_plan_the_balance_cannot_cover_exits_4(workspace, cli):
 
 def test_run_help_lists_exit_code_6(cli):
     assert "6 database unavailable" in " ".join(cli("run", "--help").stdout.split())
+
+
+def test_a_global_option_after_the_command_says_where_it_goes(workspace, cli):
+    """Regression: `hunter run discovery --database-url X` said "unknown input
+    'database_url'"."""
+    args = ("run", "discovery", "--query", "SaaS", "--database-url", "sqlite:///x.db")
+    error = cli(*args, "--json").error(2)
+    assert error["details"]["problems"] == [
+        "--database-url is a global option: give it before the command "
+        "(hunter --database-url VALUE run ...)"
+    ]
