@@ -19,6 +19,12 @@ DEFAULT_DB_NAME = "hunter.db"
 
 # Sections hunter.toml may hold; an unknown section is almost always a typo.
 KNOWN_SECTIONS = {"workspace", "database", "ai", "providers", "channels", "customers", "limits"}
+# The keys of the sections this module reads itself; a key not among them is a warning (a
+# typo such as `defalt_customer` would otherwise be ignored without a word).
+KNOWN_KEYS: dict[str, tuple[str, ...]] = {
+    "workspace": ("default_customer",),
+    "database": ("url",),
+}
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,8 @@ class Settings:
     default_customer: str | None
     actor: str
     sections: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    # What is odd but not fatal in hunter.toml, for the CLI to show on stderr.
+    warnings: tuple[str, ...] = ()
 
     def section(self, name: str) -> dict[str, Any]:
         return dict(self.sections.get(name, {}))
@@ -63,6 +71,10 @@ def read_config_file(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path} is not valid UTF-8 (byte {exc.start}): save it as UTF-8"
+        ) from exc
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -81,6 +93,19 @@ def read_config_file(path: Path) -> dict[str, Any]:
         if not isinstance(value, dict):
             raise ConfigError(f"{path}: '{name}' must be a [{name}] table")
     return data
+
+
+def unknown_keys(data: dict[str, Any], path: Path | None) -> tuple[str, ...]:
+    """One warning per key hunter does not know in [workspace] and [database]."""
+    found = []
+    for section, known in KNOWN_KEYS.items():
+        for key in data.get(section, {}):
+            if key not in known:
+                found.append(
+                    f"{path}: unknown key '{key}' in [{section}] (ignored); known: "
+                    + ", ".join(known)
+                )
+    return tuple(found)
 
 
 def _default_actor() -> str:
@@ -134,6 +159,7 @@ def load_settings(
         raise ConfigError(f"{config_path}: [workspace] default_customer must be a string")
 
     return Settings(
+        warnings=unknown_keys(data, config_path),
         workspace=workspace,
         config_path=config_path,
         database_url=url,

@@ -16,6 +16,9 @@ from hunter_cli.errors import NotFoundError, UsageError
 
 HOST = socket.gethostname()
 
+# Every status an execution can have; `executions list --status` takes one of these.
+STATUSES: tuple[str, ...] = ("pending", "running", "success", "partial", "failed", "interrupted")
+
 
 def process_alive(host: str | None, pid: int | None) -> bool | None:
     """Whether the process that runs (ran) an execution is still there; None when that
@@ -50,6 +53,8 @@ def list_executions(
     recipe: str | None = None,
     limit: int = 20,
 ) -> list[Execution]:
+    if status is not None and status not in STATUSES:
+        raise UsageError(f"unknown execution status {status!r}; choose from {', '.join(STATUSES)}")
     query = select(Execution).order_by(Execution.created_at.desc()).limit(limit)
     if customer is not None:
         query = query.where(Execution.customer_id == customer.id)
@@ -71,7 +76,10 @@ def get_execution(session: Session, ref: str) -> Execution:
         found = session.get(Execution, as_uuid)
     else:
         if not re.fullmatch(r"[0-9a-f-]{6,36}", text):
-            raise UsageError(f"not an execution id: {ref!r}")
+            raise UsageError(
+                f"not an execution id: {ref!r}: give the id or a unique prefix of at least "
+                "6 hex digits (see `hunter executions list`)"
+            )
         # Uuid is stored as 32 hex chars on SQLite and as a uuid on PostgreSQL.
         bare = text.replace("-", "")
         column = cast(Execution.id, String)

@@ -24,6 +24,8 @@ class SeedReport:
     created: dict[str, int] = field(default_factory=dict)
     updated: dict[str, int] = field(default_factory=dict)
     recipes: list[dict[str, Any]] = field(default_factory=list)
+    # Recipe files not registered because they are invalid: {"path", "problems"} each.
+    skipped: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -39,6 +41,7 @@ class SeedReport:
             "created": self.created,
             "updated": self.updated,
             "recipes": self.recipes,
+            "skipped": self.skipped,
         }
 
 
@@ -190,9 +193,16 @@ def register_recipe_file(session: Session, path: Path, *, agent_id=None) -> tupl
 def register_recipes(
     session: Session, dirs: list[Path], report: SeedReport, *, agent_id=None
 ) -> None:
+    from hunter_cli.engine.catalog import recipe_problems
     from hunter_cli.engine.recipes import recipe_files
 
     for slug, path in recipe_files(dirs).items():
+        # Validated as `hunter recipes validate` does: a file that could never run is not
+        # stored as a version, and one bad file does not stop the rest from loading.
+        problems = recipe_problems(path)
+        if problems:
+            report.skipped.append({"path": str(path), "problems": problems})
+            continue
         recipe, created = register_recipe_file(session, path, agent_id=agent_id)
         if created:
             report.count("created", "recipe_versions")

@@ -270,7 +270,9 @@ def import_suppressions(
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: not UTF-8 text; save it as UTF-8") from None
+    except OSError as exc:
         why = getattr(exc, "strerror", None) or exc
         raise UsageError(f"{path}: cannot read it ({why})") from None
     rows = list(csv.reader(io.StringIO(text)))

@@ -56,7 +56,7 @@ def init_workspace(directory: Path, *, database_url: str | None = None) -> InitR
     url = settings.require_database_url()
     report = InitReport(directory.resolve(), written, copied, describe_url(url))
     if url.startswith("sqlite"):
-        db = open_database(url)
+        db = open_database(url, create=True)
         report.schema_revision = current_revision(db)
         db.dispose()
     return report

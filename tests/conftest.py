@@ -227,7 +227,7 @@ def cli():
 
     runner = CliRunner()
 
-    def invoke(*args: str, input: str | None = None) -> CliResult:
+    def invoke(*args: str, input: str | bytes | None = None) -> CliResult:
         result = runner.invoke(app, list(args), input=input, catch_exceptions=False)
         return CliResult(result.exit_code, result.stdout, result.stderr)
 

@@ -156,3 +156,16 @@ def test_settings_are_frozen(ws):
         settings.database_url = "sqlite:///x.db"  # type: ignore[misc]
     assert settings.section("workspace") == {"default_customer": "acme"}
     assert settings.section("ai") == {}
+
+
+def test_unknown_keys_of_the_sections_read_here_are_warnings(tmp_path):
+    (tmp_path / "hunter.toml").write_text(
+        '[workspace]\ndefalt_customer = "acme"\n[database]\nurl = "sqlite:///h.db"\nuri = 1\n'
+        '[ai]\nanything = "goes"\n'
+    )
+    settings = load_settings(cwd=tmp_path, environ={})
+    assert settings.default_customer is None
+    assert [w.split(": ", 1)[1] for w in settings.warnings] == [
+        "unknown key 'defalt_customer' in [workspace] (ignored); known: default_customer",
+        "unknown key 'uri' in [database] (ignored); known: url",
+    ]

@@ -43,12 +43,20 @@ def test_upgrade_at_head_is_a_no_op(db):
 
 def test_a_new_sqlite_file_is_upgraded_on_first_use(tmp_path):
     url = f"sqlite:///{tmp_path}/nested/dir/new.db"
-    db = open_database(url)
+    db = open_database(url, create=True)
     try:
         assert current_revision(db) == head_revision()
         assert (tmp_path / "nested" / "dir" / "new.db").is_file()
     finally:
         db.dispose()
+
+
+def test_a_missing_sqlite_file_is_refused_unless_asked_to_create_it(tmp_path):
+    """Regression: a deleted database came back empty, and `audit verify` passed on it."""
+    url = f"sqlite:///{tmp_path}/nested/dir/new.db"
+    with pytest.raises(DatabaseUnavailableError, match="new.db does not exist: `hunter init`"):
+        open_database(url)
+    assert not (tmp_path / "nested").exists()
 
 
 def test_an_empty_postgresql_database_must_be_upgraded_by_the_user(empty_pg_url):

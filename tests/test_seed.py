@@ -97,7 +97,9 @@ def test_a_changed_recipe_file_becomes_a_new_version(db, tmp_path):
     recipes = tmp_path / "recipes"
     recipes.mkdir()
     demo = recipes / "demo.yaml"
-    demo.write_text("slug: demo\nname: Demo\nsteps: []\n")
+    demo.write_text(
+        "slug: demo\nname: Demo\nversion: 1\nsteps: [{id: a, type: state, set: {x: 1}}]\n"
+    )
 
     first = _seed(db, [recipes])
     assert first.created["recipe_versions"] == 1
@@ -107,7 +109,9 @@ def test_a_changed_recipe_file_becomes_a_new_version(db, tmp_path):
     assert not unchanged.changed
     assert unchanged.recipes[0]["new"] is False
 
-    demo.write_text("slug: demo\nname: Demo v2\nsteps: []\n")
+    demo.write_text(
+        "slug: demo\nname: Demo v2\nversion: 1\nsteps: [{id: a, type: state, set: {x: 1}}]\n"
+    )
     second = _seed(db, [recipes])
     assert second.changed
     assert second.created == {"recipe_versions": 1}
@@ -125,13 +129,18 @@ def test_a_changed_recipe_file_becomes_a_new_version(db, tmp_path):
 
 def test_register_recipe_file_directly(db, tmp_path):
     path = tmp_path / "other-name.yaml"
-    path.write_text("slug: demo\nname: Demo\nsteps: []\n")
+    path.write_text(
+        "slug: demo\nname: Demo\nversion: 1\nsteps: [{id: a, type: state, set: {x: 1}}]\n"
+    )
     with db.session() as session:
         recipe, created = register_recipe_file(session, path)
         assert (recipe.slug, recipe.version, created) == ("demo", 1, True)
         again, created_again = register_recipe_file(session, path)
         assert (again.id, created_again) == (recipe.id, False)
-        path.write_text("slug: demo\nname: Demo\nsteps: []\n# a comment counts as a change\n")
+        path.write_text(
+            "slug: demo\nname: Demo\nversion: 1\nsteps: [{id: a, type: state, set: {x: 1}}]\n"
+            "# a comment counts as a change\n"
+        )
         newer, created_newer = register_recipe_file(session, path)
         assert (newer.version, created_newer) == (2, True)
 
@@ -140,8 +149,12 @@ def test_the_workspace_recipe_wins_over_a_bundled_one_of_the_same_slug(db, tmp_p
     mine, bundled = tmp_path / "mine", tmp_path / "bundled"
     mine.mkdir()
     bundled.mkdir()
-    (mine / "demo.yaml").write_text("slug: demo\nname: Mine\nsteps: []\n")
-    (bundled / "demo.yaml").write_text("slug: demo\nname: Bundled\nsteps: []\n")
+    (mine / "demo.yaml").write_text(
+        "slug: demo\nname: Mine\nversion: 1\nsteps: [{id: a, type: state, set: {x: 1}}]\n"
+    )
+    (bundled / "demo.yaml").write_text(
+        "slug: demo\nname: Bundled\nversion: 1\nsteps: [{id: a, type: state, set: {x: 1}}]\n"
+    )
     report = _seed(db, [mine, bundled])
     assert [r["path"] for r in report.recipes] == [str(mine / "demo.yaml")]
 

@@ -19,7 +19,10 @@ def list_entries(
     ctx: typer.Context,
     customer: CustomerFilterOption = None,
     execution: Annotated[
-        str | None, typer.Option("--execution", "-e", help="Execution id.")
+        str | None,
+        typer.Option(
+            "--execution", "-e", help="Execution id, or a unique prefix of 6+ hex digits."
+        ),
     ] = None,
     action: Annotated[
         str | None,
@@ -37,7 +40,7 @@ def list_entries(
 
     from hunter_cli.customers import resolve_customer
     from hunter_cli.db.models import AuditLog
-    from hunter_cli.errors import UsageError
+    from hunter_cli.executions import get_execution
 
     db = database_of(settings_of(ctx))
     with db.session() as session:
@@ -46,9 +49,10 @@ def list_entries(
             query = query.where(AuditLog.customer_id == resolve_customer(session, customer).id)
         if execution:
             try:
-                query = query.where(AuditLog.execution_id == uuid.UUID(execution))
-            except ValueError:
-                raise UsageError(f"not an execution id: {execution!r}") from None
+                execution_id = uuid.UUID(execution)
+            except ValueError:  # a prefix, as `hunter run` and `executions list` show
+                execution_id = get_execution(session, execution).id
+            query = query.where(AuditLog.execution_id == execution_id)
         if action:
             query = query.where(
                 AuditLog.action.startswith(action[:-1])

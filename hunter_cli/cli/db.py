@@ -37,7 +37,7 @@ def current(ctx: typer.Context, json_output: JsonOption = False) -> None:
     from hunter_cli.db.engine import Database, current_revision, describe_url, head_revision
 
     url = settings_of(ctx).require_database_url()
-    revision = current_revision(Database(url))
+    revision = current_revision(Database(url, create=False))
     head = head_revision()
     data = {
         "database": describe_url(url),

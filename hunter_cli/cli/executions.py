@@ -36,7 +36,7 @@ def list_runs(
     customer: CustomerFilterOption = None,
     status: Annotated[
         str | None,
-        typer.Option("--status", help="success, partial, failed, interrupted or running."),
+        typer.Option("--status", help="success, partial, failed, interrupted, running or pending."),
     ] = None,
     recipe: Annotated[str | None, typer.Option("--recipe", help="Recipe slug.")] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Newest N runs.")] = 20,
@@ -60,7 +60,17 @@ def list_runs(
 
     def render() -> None:
         if not rows:
-            console.print('No executions yet: try `hunter run discovery --query "SaaS founders"`.')
+            filters = [
+                f"--{name} {value}"
+                for name, value in (("customer", customer), ("status", status), ("recipe", recipe))
+                if value
+            ]
+            if filters:
+                console.print(f"No executions match the filters ({', '.join(filters)}).")
+            else:
+                console.print(
+                    'No executions yet: try `hunter run discovery --query "SaaS founders"`.'
+                )
             return
         console.print(
             table(
@@ -90,7 +100,9 @@ def list_runs(
 @handle_errors
 def show(
     ctx: typer.Context,
-    execution_id: Annotated[str, typer.Argument(help="Execution id or a unique prefix.")],
+    execution_id: Annotated[
+        str, typer.Argument(help="Execution id, or a unique prefix of 6+ hex digits.")
+    ],
     json_output: JsonOption = False,
 ) -> None:
     """One execution: inputs, each step's status, error, attempts, credits and duration."""
@@ -166,7 +178,9 @@ def _dt(value: str | None):
 @handle_errors
 def resume(
     ctx: typer.Context,
-    execution: Annotated[str, typer.Argument(help="Execution id (or a unique prefix).")],
+    execution: Annotated[
+        str, typer.Argument(help="Execution id, or a unique prefix of 6+ hex digits.")
+    ],
     no_cache: NoCacheOption = False,
     send: SendOption = False,
     force: Annotated[

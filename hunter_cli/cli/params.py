@@ -43,13 +43,20 @@ def settings_of(ctx: typer.Context) -> Settings:
 
     root = ctx.find_root()
     options = root.obj if isinstance(root.obj, GlobalOptions) else GlobalOptions()
-    return load_settings(
+    settings = load_settings(
         config=options.config, database_url=options.database_url, actor=options.actor
     )
+    if settings.warnings:
+        from hunter_cli.cli.output import err_console, escape
+
+        for warning in settings.warnings:
+            err_console.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
+    return settings
 
 
-def database_of(settings: Settings) -> Database:
-    """Open the configured database, upgrading SQLite on first use (see open_database)."""
+def database_of(settings: Settings, *, create: bool = False) -> Database:
+    """Open the configured database, upgrading SQLite on first use (see open_database); a
+    missing SQLite file is created only for the commands that set one up (create=True)."""
     from hunter_cli.db.engine import open_database
 
-    return open_database(settings.require_database_url())
+    return open_database(settings.require_database_url(), create=create)

@@ -70,14 +70,16 @@ def run(
         hunter run discovery --query "SaaS founders" --limit 5
 
     Exit codes: 0 success, 5 partial, 1 failed, 2 bad input or recipe, 3 unknown recipe or
-    customer, 4 insufficient credits (nothing charged), 130 interrupted (Ctrl-C or SIGTERM).
+    customer, 4 insufficient credits (nothing charged; with --plan: the plan is shown, but
+    the balance cannot cover the most the run can cost), 6 database unavailable or its
+    schema behind, 130 interrupted (Ctrl-C or SIGTERM).
     """
     from hunter_cli.engine import api
 
     settings = settings_of(ctx)
     inputs = {}
     if input_json:
-        inputs.update(api.read_input_json(input_json, sys.stdin.read))
+        inputs.update(api.read_input_json(input_json, _read_stdin))
     inputs.update(api.parse_input_pairs(input_pairs or []))
     inputs.update(api.parse_extra_inputs(list(ctx.args)))
 
@@ -108,9 +110,17 @@ def run(
     report(result, json_output=json_output, plan=plan)
 
 
+def _read_stdin() -> str:
+    """Standard input decoded strictly, as a file is: other bytes are an error, not U+FFFD."""
+    stream = getattr(sys.stdin, "buffer", None)
+    return stream.read().decode("utf-8") if stream is not None else sys.stdin.read()
+
+
 def report(result, *, json_output: bool, plan: bool = False) -> None:
     """Print a run's result (the JSON envelope, the plan or the summary) and exit with the
-    code for its status; `hunter executions resume` reports the same way."""
+    code for its status; `hunter executions resume` reports the same way. A plan the balance
+    cannot cover exits 4, as the run itself would, so a script learns it before running."""
+    shortfall = plan_shortfall(result) if plan else None
     if json_output:
         from hunter_cli.cli.output import print_json
 
@@ -123,12 +133,31 @@ def report(result, *, json_output: bool, plan: bool = False) -> None:
                 "code": f"run_{result.status}",
                 "message": result.error or f"run {result.status}",
             }
+        if shortfall:
+            document["status"] = "error"
+            document["error"] = {"code": "insufficient_credits", "message": shortfall}
         print_json(document)
     elif plan:
         render_plan(result)
+        if shortfall:
+            err_console.print(f"[bold red]error:[/] {escape(shortfall)}", soft_wrap=True)
     else:
         render_result(result)
+    if shortfall:
+        raise typer.Exit(ExitCode.INSUFFICIENT_CREDITS)
     raise typer.Exit(EXIT_BY_STATUS.get(result.status, ExitCode.FAILURE))
+
+
+def plan_shortfall(result) -> str | None:
+    """Why the run a plan describes would be refused for credits, or None if it would not."""
+    needed, available = result.credits_reserved, result.credits_available
+    if needed is None or available is None or needed <= available:
+        return None
+    return (
+        f"insufficient credits: {result.customer} has {fmt_credits(available)} available but "
+        f"this run can cost {fmt_credits(needed)}: a real run would be refused (exit 4) "
+        "before doing anything"
+    )
 
 
 def render_plan(result) -> None:

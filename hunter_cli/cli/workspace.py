@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from hunter_cli.cli.output import console, emit, handle_errors, table
+from hunter_cli.cli.output import console, emit, err_console, escape, handle_errors, table
 from hunter_cli.cli.params import JsonOption, database_of, settings_of
 
 
@@ -55,10 +55,19 @@ def seed(ctx: typer.Context, json_output: JsonOption = False) -> None:
     from hunter_cli.seeding import apply_seed
 
     settings = settings_of(ctx)
-    db = database_of(settings)
+    db = database_of(settings, create=True)
     with db.session() as session:
         report = apply_seed(
             session, bundled_dir("seeds"), recipe_dirs(settings.workspace), actor=settings.actor
+        )
+
+    for skipped in report.skipped:  # on stderr, with --json too: a script's log shows them
+        first, more = skipped["problems"][0], len(skipped["problems"]) - 1
+        err_console.print(
+            f"[yellow]warning:[/] {escape(first)}"
+            + (f" (and {more} more)" if more else "")
+            + " (recipe not loaded: run `hunter recipes validate`)",
+            soft_wrap=True,
         )
 
     def render() -> None:

@@ -32,15 +32,40 @@ def describe_url(url: str) -> str:
     return f"PostgreSQL at {host}:{port} (database '{parsed.database}')"
 
 
-def create_db_engine(url: str) -> Engine:
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names; None for another database or an in-memory one."""
+    try:
+        parsed = make_url(url)
+    except exc.ArgumentError:
+        return None
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    if database.startswith("file:"):  # a URI (?uri=true): its path, without the query
+        database = database[len("file:") :].partition("?")[0]
+        if not database or database == ":memory:" or "mode=memory" in url:
+            return None
+    return Path(database)
+
+
+def create_db_engine(url: str, *, create: bool = True) -> Engine:
+    """An engine for the URL. With create=False a SQLite file that does not exist is refused
+    instead of created empty: a lost database must not pass for a new, empty one."""
     try:
         parsed = make_url(url)
     except exc.ArgumentError as err:
         raise UsageError(f"not a database URL: {url!r}") from err
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        path = sqlite_file(url)
+        if path is not None and not path.exists():
+            if not create:
+                raise DatabaseUnavailableError(
+                    f"{describe_url(url)} does not exist: `hunter init` creates a workspace's "
+                    "database (`hunter db upgrade` one given by --database-url); if it held "
+                    "your data, restore it from a backup"
+                )
+            path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(parsed, connect_args={"timeout": 60})
         _configure_sqlite(engine)
         return engine
@@ -78,9 +103,9 @@ def _configure_sqlite(engine: Engine) -> None:
 class Database:
     """An engine plus a session factory for one database URL."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = url
-        self.engine = create_db_engine(url)
+        self.engine = create_db_engine(url, create=create)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         _OPEN.add(self.engine)
 
@@ -163,34 +188,70 @@ def dispose_all() -> None:
 
 @contextmanager
 def wrap_connection_errors(url: str) -> Iterator[None]:
+    """A database that cannot be reached, opened or written becomes one line and exit 6."""
     try:
         yield
-    except exc.OperationalError as err:
-        if _is_connection_error(err):
-            reason = str(err.orig).strip().splitlines()[0] if err.orig else str(err)
-            password = make_url(url).password
-            if password:
-                reason = reason.replace(str(password), "***")
-            raise DatabaseUnavailableError(
-                f"cannot connect to {describe_url(url)}: {reason}"
-            ) from err
-        raise
+    except exc.DatabaseError as err:
+        fault = database_fault(url, err)
+        if fault is None:
+            raise
+        raise fault from err
 
 
-def _is_connection_error(err: exc.OperationalError) -> bool:
-    if err.connection_invalidated:
-        return True
-    text_ = str(err.orig or err).lower()
-    return any(
-        marker in text_
-        for marker in (
-            "connection",
-            "could not connect",
-            "unable to open database",
-            "could not translate host",
-            "timeout expired",
-        )
-    )
+# What the drivers' words mean for the user: (marker, what is wrong, what to do). A message
+# leads with the database it is about; the driver's own words follow in parentheses.
+_FAULTS: tuple[tuple[str, str, str], ...] = (
+    (
+        "readonly database",
+        "is read-only",
+        "make the file and its folder writable for this user (SQLite writes beside the file)",
+    ),
+    (
+        "file is not a database",
+        "is not a database file",
+        "check --database-url, HUNTER_DATABASE_URL or [database] url",
+    ),
+    ("disk image is malformed", "is damaged", "restore it from a backup"),
+    ("disk is full", "cannot be written: the disk is full", "free some space and retry"),
+    ("disk i/o error", "cannot be read or written (disk I/O error)", "check the disk"),
+    (
+        "unable to open database",
+        "cannot be opened",
+        "check that its folder exists and is readable and writable",
+    ),
+    ("database is locked", "is locked by another process", "retry when it has finished"),
+    (
+        "failed to resolve host",
+        "cannot be reached: unknown host",
+        "check the host name in the database URL",
+    ),
+    (
+        "could not translate host",
+        "cannot be reached: unknown host",
+        "check the host name in the database URL",
+    ),
+)
+# Connection failures: the existing "cannot connect to ..." wording.
+_CONNECTION_MARKERS = ("connection", "could not connect", "timeout expired")
+
+
+def database_fault(url: str, err: exc.DatabaseError) -> DatabaseUnavailableError | None:
+    """The user's side of a driver error (a database that cannot be reached, opened or
+    written), or None for an error in hunter's own SQL, which is a bug."""
+    reason = str(err.orig).strip().splitlines()[0] if err.orig else str(err).splitlines()[0]
+    password = make_url(url).password if "://" in url else None
+    if password:
+        reason = reason.replace(str(password), "***")
+    where = describe_url(url)
+    lowered = reason.lower()
+    for marker, problem, advice in _FAULTS:
+        if marker in lowered:
+            return DatabaseUnavailableError(f"{where} {problem} ({reason}): {advice}")
+    if isinstance(err, exc.OperationalError) and (
+        err.connection_invalidated or any(marker in lowered for marker in _CONNECTION_MARKERS)
+    ):
+        return DatabaseUnavailableError(f"cannot connect to {where}: {reason}")
+    return None
 
 
 @functools.cache
@@ -224,10 +285,12 @@ def current_revision(db: Database) -> str | None:
     return row[0] if row else None
 
 
-def open_database(url: str, *, auto_upgrade_sqlite: bool = True) -> Database:
+def open_database(url: str, *, create: bool = False, auto_upgrade_sqlite: bool = True) -> Database:
     """Open the database, upgrading an embedded SQLite workspace on first use; a PostgreSQL
-    schema that is behind is the user's decision (`hunter db upgrade`), not ours."""
-    db = Database(url)
+    schema that is behind is the user's decision (`hunter db upgrade`), not ours. A SQLite
+    file is created only when asked (`hunter init`, `seed`, `db upgrade`): any other command
+    refuses one that is missing (see create_db_engine)."""
+    db = Database(url, create=create)
     current = current_revision(db)
     head = head_revision()
     if current == head:

@@ -40,7 +40,10 @@ def _display_path(path: Path) -> str:
 
 
 def parse_extra_inputs(args: list[str]) -> dict[str, Any]:
-    """`--query "SaaS founders" --limit 5 --dry` -> {"query": ..., "limit": "5", "dry": True}."""
+    """`--query "SaaS founders" --limit 5 --dry` -> {"query": ..., "limit": "5", "dry": BareFlag()}
+    (a bare flag is true for a boolean input, an error for any other: see prepare_inputs)."""
+    from hunter_cli.engine.inputs import BareFlag
+
     values: dict[str, Any] = {}
     i = 0
     while i < len(args):
@@ -54,7 +57,7 @@ def parse_extra_inputs(args: list[str]) -> dict[str, Any]:
         elif i + 1 < len(args) and not args[i + 1].startswith("--"):
             value, i = args[i + 1], i + 2
         else:
-            value, i = "true", i + 1
+            value, i = BareFlag(), i + 1
         values[name.replace("-", "_")] = value
     return values
 
@@ -74,6 +77,10 @@ def read_input_json(source: str, stdin_reader: Callable[[], str]) -> dict[str, A
         text = stdin_reader() if source == "-" else Path(source).read_text(encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot read --input-json {source}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"--input-json {source} is not valid UTF-8 (byte {exc.start}): save it as UTF-8"
+        ) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -54,6 +54,12 @@ def _check(path: Path) -> tuple[dict[str, Any], list[str]]:
         return {}, [f"{_display(path)}: cannot read: {exc.strerror or exc}"]
 
 
+def recipe_problems(path: Path) -> list[str]:
+    """What `hunter recipes validate` says about one file (file:line:column: path: message
+    lines), empty when it is valid."""
+    return _check(path)[1]
+
+
 def list_recipes(workspace: Path | None) -> list[CatalogEntry]:
     bundled = bundled_dir("recipes").resolve()
     entries = []

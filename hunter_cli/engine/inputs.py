@@ -9,6 +9,23 @@ from typing import Any
 from hunter_cli.errors import ValidationError
 
 
+class BareFlag(str):
+    """An input flag given with no value (`--dry`, last on the line or before another flag):
+    true for a boolean input; any other input needs a value, so it is an error there."""
+
+    def __new__(cls) -> BareFlag:
+        return super().__new__(cls, "true")
+
+
+# hunter's global options, as input names: given after the command they reach the recipe.
+GLOBAL_OPTIONS = {"config": "--config", "database_url": "--database-url", "actor": "--actor"}
+
+
+def _is_boolean(schema: dict[str, Any]) -> bool:
+    kind = schema.get("type") if isinstance(schema, dict) else None
+    return kind == "boolean" or (isinstance(kind, list) and "boolean" in kind)
+
+
 def _coerce(name: str, raw: Any, schema: dict[str, Any]) -> Any:
     if not isinstance(raw, str):
         return raw
@@ -90,10 +107,16 @@ def prepare_inputs(schema: dict[str, Any] | None, given: dict[str, Any]) -> dict
     properties: dict[str, Any] = schema.get("properties", {})
     values: dict[str, Any] = {}
     unknown = []
+    needs_value = []
     for name, raw in given.items():
         key = name.replace("-", "_")
-        if key not in properties and schema.get("additionalProperties") is False:
+        if key not in properties and (
+            schema.get("additionalProperties") is False or key in GLOBAL_OPTIONS
+        ):
             unknown.append(key)
+            continue
+        if isinstance(raw, BareFlag) and not _is_boolean(properties.get(key, {})):
+            needs_value.append(key)  # "--query" alone must not run a search for "true"
             continue
         values[key] = _coerce(key, raw, properties.get(key, {}))
     for name, prop in properties.items():
@@ -101,8 +124,14 @@ def prepare_inputs(schema: dict[str, Any] | None, given: dict[str, Any]) -> dict
             values[name] = prop["default"]
 
     problems = [
-        f"unknown input '{name}'; this recipe takes: {', '.join(properties) or 'none'}"
+        f"{GLOBAL_OPTIONS[name]} is a global option: give it before the command "
+        f"(hunter {GLOBAL_OPTIONS[name]} VALUE run ...)"
+        if name in GLOBAL_OPTIONS
+        else f"unknown input '{name}'; this recipe takes: {', '.join(properties) or 'none'}"
         for name in unknown
+    ]
+    problems += [
+        f"input '{name}' needs a value: --{name.replace('_', '-')} VALUE" for name in needs_value
     ]
     validator = _validator(schema)
     for error in sorted(validator.iter_errors(values), key=lambda e: list(e.absolute_path)):
@@ -112,6 +141,8 @@ def prepare_inputs(schema: dict[str, Any] | None, given: dict[str, Any]) -> dict
             continue
         if error.validator == "required":
             missing = error.message.split("'")[1] if "'" in error.message else error.message
+            if missing in needs_value:
+                continue  # already said: given without a value
             hint = properties.get(missing, {}).get("description")
             problems.append(f"missing input '{missing}'" + (f": {hint}" if hint else ""))
             continue

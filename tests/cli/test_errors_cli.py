@@ -125,8 +125,8 @@ def test_database_url_flag_beats_the_environment(workspace, seeded, db_url, cli,
 
 def test_database_url_environment_variable_is_honoured(workspace, seeded, db_url, cli, monkeypatch):
     monkeypatch.delenv("HUNTER_DATABASE_URL")
-    # Without it, the workspace's own SQLite database (empty) is used...
-    assert cli("customers", "list", "--json").ok() == []
+    # Without it, the workspace's own SQLite database is used (not created yet)...
+    assert ".hunter/hunter.db does not exist" in cli("customers", "list").one_line(6)
     # ...with it, the seeded test database.
     monkeypatch.setenv("DATABASE_URL", db_url)
     assert len(cli("customers", "list", "--json").ok()) == 3
@@ -161,3 +161,75 @@ def test_a_relative_sqlite_url_works_from_a_subfolder(bare_env, cli, monkeypatch
     monkeypatch.chdir(sub)
     assert len(cli("customers", "list", "--json").ok()) == 3
     assert not (sub / "state").exists()
+
+
+# --- a database that cannot be opened or written: exit 6 and one line, never a traceback ----
+
+
+def test_a_read_only_sqlite_database_is_exit_6_naming_it(bare_env, cli, sqlite_template):
+    """Regression: `attempt to write a readonly database` was a traceback and exit 1 (with
+    --json an internal_error quoting the SQL)."""
+    import shutil
+
+    path = bare_env / "h.db"
+    shutil.copyfile(sqlite_template, path)
+    assert cli("--database-url", f"sqlite:///{path}", "seed").exit_code == 0
+    read_only = f"sqlite:///file:{path}?mode=ro&uri=true"
+    run = ("--database-url", read_only, "run", "discovery", "-c", "acme", "--query", "saas")
+    line = cli(*run).one_line(6)
+    assert f"{path} is read-only" in line and "writable" in line
+    error = cli(*run, "--json").error(6)
+    assert error["code"] == "database_unavailable"
+    assert "INSERT" not in error["message"]
+
+
+def test_a_file_that_is_not_a_database_is_exit_6(bare_env, cli):
+    garbage = bare_env / "g.db"
+    garbage.write_text("garbage\n" * 200)
+    line = cli("--database-url", f"sqlite:///{garbage}", "credits", "show").one_line(6)
+    assert f"{garbage} is not a database file" in line
+    assert garbage.read_text() == "garbage\n" * 200
+
+
+def test_an_unknown_postgresql_host_is_exit_6(bare_env, cli):
+    url = "postgresql+psycopg://postgres@nohost.invalid:5432/x"
+    line = cli("--database-url", url, "credits", "show").one_line(6)
+    assert "nohost.invalid:5432" in line and "unknown host" in line
+    error = cli("--database-url", url, "credits", "show", "--json").error(6)
+    assert error["code"] == "database_unavailable"
+
+
+def test_a_deleted_workspace_database_is_exit_6_not_an_empty_one(bare_env, cli):
+    """Regression: after .hunter/hunter.db was deleted, `audit verify` said "Audit trail
+    intact: 0 entries verified." (exit 0) on a new empty database; a cron check passed."""
+    assert cli("init", ".").exit_code == 0
+    assert cli("seed").exit_code == 0
+    database = bare_env / ".hunter" / "hunter.db"
+    for path in database.parent.glob("hunter.db*"):
+        path.unlink()
+    for command in (("audit", "verify"), ("credits", "show"), ("db", "current")):
+        line = cli(*command).one_line(6)
+        assert f"{database} does not exist: `hunter init` creates" in line
+    assert cli("executions", "list", "--json").error(6)["code"] == "database_unavailable"
+    assert not database.exists()
+    elsewhere = bare_env / "no" / "dir" / "x.db"
+    cli("--database-url", f"sqlite:///{elsewhere}", "credits", "show").one_line(6)
+    assert not (bare_env / "no").exists()
+    # The commands that set a database up still do.
+    assert cli("seed").exit_code == 0
+    assert "intact" in cli("audit", "verify").stdout
+
+
+def test_a_mistyped_key_in_hunter_toml_is_a_warning_naming_the_known_ones(toml_ws, cli):
+    """Regression: `defalt_customer` was ignored without a word (and no default customer)."""
+    (toml_ws / "hunter.toml").write_text('[workspace]\ndefalt_customer = "acme"\n')
+    assert cli("init", ".").exit_code == 0
+    result = cli("db", "current", "--json")
+    assert result.exit_code == 0
+    assert result.json()["status"] == "ok"  # stdout stays one JSON document
+    assert (
+        "warning: " + str(toml_ws / "hunter.toml") + ": unknown key 'defalt_customer' in "
+        "[workspace] (ignored); known: default_customer"
+    ) in " ".join(result.stderr.split())
+    (toml_ws / "hunter.toml").write_text('[workspace]\ndefault_customer = "acme"\n')
+    assert cli("db", "current").stderr == ""

@@ -100,3 +100,9 @@ def test_help(workspace, cli):
     for command in ("add", "remove", "list", "import", "sms-reply"):
         assert command in words
     assert "subdomains" in words
+
+
+def test_import_of_a_file_that_is_not_utf8_says_so(ws, cli):
+    (ws / "optouts.csv").write_bytes(b"email\n\xff\xfe@x.example\n")
+    line = cli("suppress", "import", "optouts.csv").one_line(2)
+    assert line == "error: optouts.csv: not UTF-8 text; save it as UTF-8"

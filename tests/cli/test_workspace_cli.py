@@ -63,11 +63,46 @@ def test_seed_twice_reports_no_change(workspace, cli):
 def test_seed_registers_workspace_recipes(workspace, cli):
     recipes = workspace / "recipes"
     recipes.mkdir()
-    (recipes / "demo.yaml").write_text("slug: demo\nname: Demo\nsteps: []\n")
+    (recipes / "demo.yaml").write_text(
+        "slug: demo\nname: Demo\nversion: 1\nsteps: [{id: a, type: state, set: {x: 1}}]\n"
+    )
     first = cli("seed", "--json").ok()
     demo = next(r for r in first["recipes"] if r["slug"] == "demo")
     assert (demo["version"], demo["new"]) == (1, True)
-    (recipes / "demo.yaml").write_text("slug: demo\nname: Demo 2\nsteps: []\n")
+    (recipes / "demo.yaml").write_text(
+        "slug: demo\nname: Demo 2\nversion: 1\nsteps: [{id: a, type: state, set: {x: 1}}]\n"
+    )
     second = cli("seed", "--json").ok()
     assert second["created"] == {"recipe_versions": 1}
     assert next(r for r in second["recipes"] if r["slug"] == "demo")["version"] == 2
+
+
+def test_seed_skips_invalid_recipe_files_with_a_warning_each(workspace, cli):
+    """Regression: a non-UTF-8 file was a traceback, a tab-indented one aborted the whole
+    seed with PyYAML's message, and schema-invalid ones were stored as recipe versions."""
+    recipes = workspace / "recipes"
+    recipes.mkdir()
+    (recipes / "bin.yaml").write_bytes(b"\xff\xfe")
+    (recipes / "tabbed.yaml").write_text("slug: tabbed\nsteps:\n\t- id: a\n")
+    (recipes / "empty.yaml").write_text("")
+    (recipes / "wrong.yaml").write_text("slug: wrong\nname: 5\nversion: x\nsteps: 3\n")
+    result = cli("seed")
+    assert result.exit_code == 0, result.stderr
+    warnings = result.stderr.strip().splitlines()
+    assert len(warnings) == 4, result.stderr
+    assert all(w.endswith("(recipe not loaded: run `hunter recipes validate`)") for w in warnings)
+    assert "warning: recipes/bin.yaml:1:1: (root): recipe file is not valid UTF-8" in warnings[0]
+    assert warnings[2].startswith("warning: recipes/tabbed.yaml:3:1: (root): invalid YAML")
+    assert "recipes/wrong.yaml:2:7: name: 5 is not of type 'string' (and 1 more)" in warnings[3]
+    # Everything else was loaded; nothing invalid was stored.
+    data = cli("seed", "--json").ok()
+    slugs = {r["slug"] for r in data["recipes"]}
+    assert {"discovery", "intelligence", "outreach"} <= slugs
+    assert not slugs & {"bin", "tabbed", "empty", "wrong"}
+    assert [s["path"].rsplit("/", 1)[1] for s in data["skipped"]] == [
+        "bin.yaml",
+        "empty.yaml",
+        "tabbed.yaml",
+        "wrong.yaml",
+    ]
+    assert cli("customers", "list", "--json").ok()

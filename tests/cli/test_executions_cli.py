@@ -1,0 +1,46 @@
+"""`hunter executions`: listing, filtering and naming past runs."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def ran(workspace, cli):
+    """A seeded workspace with one successful discovery run; returns its id."""
+    assert cli("seed").exit_code == 0
+    data = cli("run", "discovery", "--query", "SaaS founders", "--json").ok()
+    return data["execution_id"]
+
+
+def test_an_unknown_status_is_a_usage_error(ran, cli):
+    """Regression: `--status bogus` said "No executions yet" with exit 0."""
+    line = cli("executions", "list", "--status", "bogus").one_line(2)
+    assert "unknown execution status 'bogus'; choose from pending, running, success" in line
+    assert cli("executions", "list", "--status", "bogus", "--json").error(2)["code"]
+
+
+def test_filters_that_match_nothing_say_so(ran, cli):
+    result = cli("executions", "list", "--recipe", "nosuch")
+    assert result.exit_code == 0
+    assert "No executions match the filters (--recipe nosuch)." in result.stdout
+    assert "No executions yet" not in result.stdout
+    assert cli("executions", "list", "--status", "failed", "--json").ok() == []
+    assert len(cli("executions", "list", "--status", "success", "--json").ok()) == 1
+
+
+def test_a_prefix_too_short_says_how_long_one_must_be(ran, cli):
+    """Regression: `resume 84007` said only "not an execution id" though README promised
+    prefixes."""
+    line = cli("executions", "resume", ran[:5]).one_line(2)
+    assert "a unique prefix of at least 6 hex digits" in line
+    assert cli("executions", "show", ran[:6], "--json").ok()["id"] == ran
+
+
+def test_audit_list_takes_an_execution_prefix(ran, cli):
+    """Regression: `audit list --execution` needed the full id; `hunter run` shows 8 digits."""
+    full = cli("audit", "list", "--execution", ran, "--json").ok()
+    assert full and all(entry["execution_id"] == ran for entry in full)
+    assert cli("audit", "list", "-e", ran[:8], "--json").ok() == full
+    assert "at least 6 hex digits" in cli("audit", "list", "-e", ran[:4]).one_line(2)
+    assert cli("audit", "list", "-e", "ffffffff").one_line(3).startswith("error: no execution")

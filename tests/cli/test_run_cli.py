@@ -1,0 +1,115 @@
+"""`hunter run` as a script meets it: inputs from flags and files, and the exit codes."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def test_input_json_that_is_not_utf8_is_a_usage_error(workspace, cli):
+    """Regression: a UnicodeDecodeError traceback and exit 1 (--json: internal_error)."""
+    (workspace / "bin.json").write_bytes(b"\xff\xfe")
+    line = cli("run", "discovery", "--input-json", "bin.json").one_line(2)
+    assert "--input-json bin.json is not valid UTF-8 (byte 0)" in line
+    error = cli("run", "discovery", "--input-json", "bin.json", "--json").error(2)
+    assert "--input-json bin.json is not valid UTF-8" in error["message"]
+    # From standard input too (it was decoded leniently, then "Expecting value").
+    from_stdin = cli("run", "discovery", "--input-json", "-", "--json", input=b"\xff\xfe")
+    assert "--input-json - is not valid UTF-8" in from_stdin.error(2)["message"]
+
+
+def test_a_hunter_toml_that_is_not_utf8_is_a_config_error(workspace, cli):
+    (workspace / "hunter.toml").write_bytes(b'[workspace]\ndefault_customer = "\xff"\n')
+    line = cli("credits", "show").one_line(2)
+    assert "hunter.toml is not valid UTF-8 (byte 32)" in line
+    assert cli("run", "discovery", "--json").error(2)["code"] == "config_error"
+
+
+FLAGS_RECIPE = """\
+slug: flags
+name: Flags
+version: 1
+inputs:
+  type: object
+  properties:
+    query: {type: string}
+    limit: {type: integer, default: 5}
+    dry: {type: boolean, default: false}
+steps:
+  - {id: a, type: state, set: {dry: "{{ inputs.dry }}", query: "{{ inputs.query }}"}}
+outputs:
+  dry: "{{ inputs.dry }}"
+"""
+
+
+@pytest.fixture
+def flags_recipe(workspace, cli):
+    assert cli("seed").exit_code == 0
+    path = workspace / "flags.yaml"
+    path.write_text(FLAGS_RECIPE)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("args", "name"),
+    [
+        (("--query",), "query"),  # last on the line
+        (("--query", "--dry"), "query"),  # followed by another flag
+        (("--query", "x", "--limit"), "limit"),  # was "'true' is not of type 'integer'"
+    ],
+)
+def test_an_input_flag_without_a_value_needs_one(flags_recipe, cli, args, name):
+    """Regression: `--query` alone became the string "true"; the run succeeded, charged."""
+    before = cli("credits", "show", "--json").ok()
+    line = cli("run", flags_recipe, *args).stderr
+    assert f"input '{name}' needs a value: --{name} VALUE" in line
+    error = cli("run", flags_recipe, *args, "--json").error(2)
+    assert error["details"]["problems"] == [f"input '{name}' needs a value: --{name} VALUE"]
+    assert cli("executions", "list", "--json").ok() == []
+    assert cli("credits", "show", "--json").ok() == before
+
+
+def test_a_boolean_input_may_be_a_bare_flag(flags_recipe, cli):
+    data = cli("run", flags_recipe, "--dry", "--query", "x", "--json").ok()
+    assert data["outputs"]["dry"] is True
+    data = cli("run", flags_recipe, "--query", "x", "--dry", "--json").ok()
+    assert data["outputs"]["dry"] is True
+
+
+def test_a_plan_the_balance_cannot_cover_exits_4(workspace, cli):
+    """Regression: "Most this run can cost: 10.00 credits (available: 1.02)" and exit 0."""
+    assert cli("seed").exit_code == 0
+    expensive = workspace / "expensive.yaml"
+    expensive.write_text(
+        "slug: expensive\nname: E\nversion: 1\ndescription: d\n"
+        "inputs: {type: object, properties: {}}\n"
+        "steps:\n  - {id: a, type: state, set: {x: 1}, credits: 5000}\n"
+    )
+    result = cli("run", str(expensive), "--plan")
+    assert result.exit_code == 4
+    assert "Most this run can cost: 5,000.00 credits" in result.stdout
+    assert "insufficient credits: acme has 1,000.00 available but this run can cost" in (
+        result.stderr
+    )
+    document = cli("run", str(expensive), "--plan", "--json")
+    assert document.exit_code == 4
+    body = document.json()  # the plan stays in data, next to the error
+    assert body["status"] == "error" and body["error"]["code"] == "insufficient_credits"
+    assert body["data"]["plan"][0]["id"] == "a"
+    assert cli("executions", "list", "--json").ok() == []
+    # One it can cover is still 0.
+    assert cli("run", "discovery", "--plan", "--query", "SaaS founders").exit_code == 0
+
+
+def test_run_help_lists_exit_code_6(cli):
+    assert "6 database unavailable" in " ".join(cli("run", "--help").stdout.split())
+
+
+def test_a_global_option_after_the_command_says_where_it_goes(workspace, cli):
+    """Regression: `hunter run discovery --database-url X` said "unknown input
+    'database_url'"."""
+    args = ("run", "discovery", "--query", "SaaS", "--database-url", "sqlite:///x.db")
+    error = cli(*args, "--json").error(2)
+    assert error["details"]["problems"] == [
+        "--database-url is a global option: give it before the command "
+        "(hunter --database-url VALUE run ...)"
+    ]
