@@ -7,7 +7,11 @@ from typing import Any
 __all__ = [
     "CONTROL_KEYS",
     "DEFAULT_STEP_PARAMS",
+    "CREDIT_STEP",
     "EXPRESSION_PARAMS",
+    "MAX_BACKOFF",
+    "MAX_CREDITS",
+    "MAX_TIMEOUT",
     "STEP_CONTROLS_SCHEMA",
     "TEMPLATE_PATTERN",
     "VARIANT_KEY",
@@ -21,9 +25,36 @@ VARIANT_KEY = "x-hunter-variant"
 #: Pattern a string must match to count as a template where a literal is also allowed.
 TEMPLATE_PATTERN = r"\{\{|\{%"
 
+#: The most credits one amount in a recipe may be: the whole part of the largest balance the
+#: ledger's NUMERIC(18, 4) columns hold (hunter_cli.ledger.MAX_CREDITS; a test keeps them equal).
+MAX_CREDITS = 99_999_999_999_999
+#: Credits are exact to 4 decimal places (the ledger's scale); a finer amount would be rounded.
+CREDIT_STEP = 0.0001
+#: Most tokens an ai step may ask for: far above any model's window, and small enough that
+#: a per-token hold (price x tokens) stays a number the ledger can compute.
+MAX_TOKENS = 10_000_000
+#: Longest step timeout, in seconds (a day).
+MAX_TIMEOUT = 86_400
+#: Longest wait between two attempts of a step, in seconds (an hour).
+MAX_BACKOFF = 3_600
+
 
 def _p(title: str, description: str, **schema: Any) -> dict[str, Any]:
     return {"title": title, "description": description, **schema}
+
+
+def _credits(title: str, description: str, *, positive: bool = False) -> dict[str, Any]:
+    """A number of credits: at least 0 (above 0 if ``positive``), at most what the ledger
+    holds, to 4 decimal places."""
+    lower = {"exclusiveMinimum": 0} if positive else {"minimum": 0}
+    return _p(
+        title,
+        f"{description} At most {MAX_CREDITS:,}, to 4 decimal places.",
+        type="number",
+        **lower,
+        maximum=MAX_CREDITS,
+        multipleOf=CREDIT_STEP,
+    )
 
 
 def _template(title: str, description: str) -> dict[str, Any]:
@@ -74,15 +105,19 @@ _RETRY = _p(
                 ),
                 "backoff": _p(
                     "Backoff",
-                    "Seconds to wait before the first retry; doubles on each further retry.",
+                    "Seconds to wait before the first retry; doubles on each further retry. "
+                    f"At most {MAX_BACKOFF} (an hour).",
                     type="number",
                     minimum=0,
+                    maximum=MAX_BACKOFF,
                 ),
                 "max_backoff": _p(
                     "Maximum backoff",
-                    "Upper bound in seconds for the wait between attempts.",
+                    "Upper bound in seconds for the wait between attempts (default 30). At "
+                    f"most {MAX_BACKOFF} (an hour).",
                     type="number",
                     minimum=0,
+                    maximum=MAX_BACKOFF,
                 ),
             },
             "required": ["attempts"],
@@ -96,18 +131,15 @@ _CREDITS = _p(
     "Credits this step costs: a fixed number per run, or for an ai step a price per 1,000 "
     "tokens, {per_1k_tokens: 0.5} (held at max_tokens' worth per call).",
     anyOf=[
-        {
-            "title": "Fixed cost",
-            "description": "Credits charged per run.",
-            "type": "number",
-            "minimum": 0,
-        },
+        _credits("Fixed cost", "Credits charged per run."),
         {
             "title": "Per token",
             "description": "Credits per 1,000 tokens the step uses (ai steps only).",
             "type": "object",
             "required": ["per_1k_tokens"],
-            "properties": {"per_1k_tokens": {"type": "number", "minimum": 0}},
+            "properties": {
+                "per_1k_tokens": _credits("Per 1,000 tokens", "Credits per 1,000 tokens.")
+            },
             "additionalProperties": False,
         },
     ],
@@ -139,9 +171,10 @@ STEP_CONTROLS_SCHEMA: dict[str, Any] = {
         ),
         "timeout": _p(
             "Timeout",
-            "Seconds the step may take before it is cancelled.",
+            f"Seconds the step may take before it is cancelled; at most {MAX_TIMEOUT} (a day).",
             type="number",
             exclusiveMinimum=0,
+            maximum=MAX_TIMEOUT,
         ),
         "retry": _RETRY,
         "on_error": _p(
@@ -209,9 +242,11 @@ _AI: dict[str, Any] = {
         "max_tokens": _p(
             "Maximum tokens",
             "Upper bound on tokens generated (reasoning models spend some of it thinking). "
-            "Per-token pricing holds this many tokens' worth of credits.",
+            "Per-token pricing holds this many tokens' worth of credits. At most "
+            f"{MAX_TOKENS:,}.",
             type="integer",
             minimum=1,
+            maximum=MAX_TOKENS,
         ),
         "task": _p(
             "Task",
@@ -410,12 +445,7 @@ _ACTION_PARAMS: dict[str, dict[str, Any]] = {
                 "provider": _p(
                     "Provider", "Lead provider: hunter_io, apollo, local or csv.", type="string"
                 ),
-                "credits": _p(
-                    "Credits",
-                    "Price of asking this provider (default 0.01).",
-                    type="number",
-                    minimum=0,
-                ),
+                "credits": _credits("Credits", "Price of asking this provider (default 0.01)."),
                 "accept": _p(
                     "Accept",
                     "What counts as an answer: {field, in|equals|min|max|exists} (or a list, "
@@ -817,11 +847,11 @@ _SUBSCRIPTION: dict[str, Any] = {
             "minimum; charge deducts amount.",
             enum=["check_balance", "charge"],
         ),
-        "amount": _p("Amount", "Credits to charge.", type="number", exclusiveMinimum=0),
+        "amount": _credits("Amount", "Credits to charge.", positive=True),
         "reason": _p(
             "Reason", "Why the credits are charged; recorded in the ledger.", type="string"
         ),
-        "minimum": _p("Minimum", "Balance required by check_balance.", type="number", minimum=0),
+        "minimum": _credits("Minimum", "Balance required by check_balance."),
     },
     "required": ["operation"],
     "additionalProperties": False,

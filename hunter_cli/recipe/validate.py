@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError, best_match
 
 from hunter_cli.recipe.loader import LoadedRecipe, NodePath, load_recipe_file, load_recipe_text
@@ -47,10 +49,62 @@ _TYPE_WORDS = {
 
 _FORMAT_WORDS = {"regex": "regular expression", "uri": "URI", "email": "e-mail address"}
 
-_validators: dict[str, Draft202012Validator] = {}
+_STOCK_MULTIPLE_OF = Draft202012Validator.VALIDATORS["multipleOf"]
+_BOUNDS = frozenset({"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"})
 
 
-def _validator_for(step_params: dict[str, dict[str, Any]]) -> Draft202012Validator:
+def _multiple_of(
+    validator: Any, step: Any, instance: Any, schema: Any
+) -> Iterator[ValidationError]:
+    """multipleOf, exact for decimal steps such as 0.0001 (the stock check divides floats:
+    0.0003 / 0.0001 is 2.9999999999999996), and saying what the value would become."""
+    if not validator.is_type(instance, "number") or not math.isfinite(instance):
+        return  # a non-finite number is reported on its own (_non_finite_problems)
+    unit = Decimal(str(step))
+    places = -unit.as_tuple().exponent  # type: ignore[operator]
+    if unit != Decimal(1).scaleb(-places):
+        yield from _STOCK_MULTIPLE_OF(validator, step, instance, schema)
+        return
+    exact = Decimal(str(instance))
+    if exact.as_tuple().exponent < -places:  # type: ignore[operator]
+        yield ValidationError(
+            f"{exact:f} has more than {places} decimal places: amounts are exact to {unit:f}, "
+            f"so it would count as {exact.quantize(unit):f}"
+        )
+
+
+_RecipeValidator = validators.extend(Draft202012Validator, {"multipleOf": _multiple_of})
+
+_validators: dict[str, Any] = {}
+
+
+def _non_finite(value: Any) -> bool:
+    return isinstance(value, float) and not math.isfinite(value)
+
+
+def _non_finite_problems(loaded: LoadedRecipe) -> Iterator[RecipeProblem]:
+    """NaN and infinities (YAML's .nan, .inf) anywhere: no amount, limit or schema can use them."""
+    stack: list[tuple[NodePath, Any]] = [((), loaded.data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(((*path, k), v) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend(((*path, i), v) for i, v in enumerate(value))
+        elif _non_finite(value):
+            written = ".nan" if math.isnan(value) else ("-.inf" if value < 0 else ".inf")
+            what = "not a number" if math.isnan(value) else "infinite"
+            line, col = loaded.position_of(path)
+            yield RecipeProblem(
+                loaded.source,
+                line,
+                col,
+                render_path(path),
+                f"{written} is {what}: write a finite number",
+            )
+
+
+def _validator_for(step_params: dict[str, dict[str, Any]]) -> Any:
     key = json.dumps(step_params, sort_keys=True, default=repr)
     validator = _validators.get(key)
     if validator is None:
@@ -59,7 +113,7 @@ def _validator_for(step_params: dict[str, dict[str, Any]]) -> Draft202012Validat
         from hunter_cli.recipe.schema import build_recipe_schema
 
         schema = build_recipe_schema(step_params)
-        validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+        validator = _RecipeValidator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
         _validators[key] = validator
     return validator
 
@@ -100,6 +154,9 @@ class _SchemaErrorMapper:
     def map(self, error: ValidationError) -> Iterator[RecipeProblem]:
         path: NodePath = tuple(error.absolute_path)
         validator = error.validator
+
+        if validator in _BOUNDS and _non_finite(error.instance):
+            return  # reported once, by _non_finite_problems
 
         if "propertyNames" in error.absolute_schema_path:
             # The instance is the offending key itself; point at the key.
@@ -351,6 +408,7 @@ def validate_recipe(
     mapper = _SchemaErrorMapper(loaded, params)
     for error in _validator_for(params).iter_errors(loaded.data):
         problems.extend(mapper.map(error))
+    problems.extend(_non_finite_problems(loaded))
 
     checker = _TemplateChecker(loaded)
     checker.check_ids()
