@@ -91,7 +91,18 @@ def prepare_inputs(schema: dict[str, Any] | None, given: dict[str, Any]) -> dict
         for name in unknown
     ]
     validator = _validator(schema)
-    for error in sorted(validator.iter_errors(values), key=lambda e: list(e.absolute_path)):
+    from referencing.exceptions import Unresolvable
+
+    try:
+        errors = sorted(validator.iter_errors(values), key=lambda e: list(e.absolute_path))
+    except Unresolvable as exc:
+        from hunter_cli.recipe.refs import explain_unresolvable
+
+        raise ValidationError(
+            "the recipe's inputs schema has a $ref that cannot be resolved: "
+            f"{explain_unresolvable(exc)} (`hunter recipes validate` shows where)"
+        ) from None
+    for error in errors:
         if error.validator == "required":
             missing = error.message.split("'")[1] if "'" in error.message else error.message
             hint = properties.get(missing, {}).get("description")

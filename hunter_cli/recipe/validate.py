@@ -104,6 +104,23 @@ def _non_finite_problems(loaded: LoadedRecipe) -> Iterator[RecipeProblem]:
             )
 
 
+def _broken_ref_problems(loaded: LoadedRecipe) -> Iterator[RecipeProblem]:
+    """A `$ref` in the inputs schema or a step's output/data schema that points nowhere would
+    fail every run (or step) that reaches it."""
+    from hunter_cli.recipe.refs import unresolvable_refs
+
+    schemas: list[tuple[NodePath, Any]] = [(("inputs",), loaded.data.get("inputs"))]
+    steps = loaded.data.get("steps")
+    for index, step in enumerate(steps if isinstance(steps, list) else []):
+        if isinstance(step, dict):
+            for key in ("output_schema", "data_schema"):
+                schemas.append((("steps", index, key), step.get(key)))
+    for where, schema in schemas:
+        for path, message in unresolvable_refs(schema, where):
+            line, col = loaded.position_of(path)
+            yield RecipeProblem(loaded.source, line, col, render_path(path), message)
+
+
 def _validator_for(step_params: dict[str, dict[str, Any]]) -> Any:
     key = json.dumps(step_params, sort_keys=True, default=repr)
     validator = _validators.get(key)
@@ -409,6 +426,7 @@ def validate_recipe(
     for error in _validator_for(params).iter_errors(loaded.data):
         problems.extend(mapper.map(error))
     problems.extend(_non_finite_problems(loaded))
+    problems.extend(_broken_ref_problems(loaded))
 
     checker = _TemplateChecker(loaded)
     checker.check_ids()

@@ -45,3 +45,14 @@ def test_each_schema_is_checked_by_its_own_rules_whatever_came_before():
         # An equal schema in a new object is found by its text.
         with pytest.raises(ValidationError, match="missing input 'query'"):
             prepare_inputs(dict(NEEDS_QUERY), {})
+
+
+def test_a_ref_to_nowhere_in_the_input_schema_is_a_clear_error():
+    # A recipe run without `recipes validate` can still carry one.
+    schema = {"type": "object", "properties": {"m": {"$ref": "#/$defs/nope"}}}
+    with pytest.raises(ValidationError) as caught:
+        prepare_inputs(schema, {"m": "x"})
+    assert caught.value.message == (
+        "the recipe's inputs schema has a $ref that cannot be resolved: there is nothing at "
+        "'#/$defs/nope' in this schema (`hunter recipes validate` shows where)"
+    )
