@@ -575,7 +575,7 @@ _ACTION_PARAMS: dict[str, dict[str, Any]] = {
     ),
     "tiers": _p(
         "Tiers",
-        "scoring: minimum score for each tier; items below C get no tier.",
+        "scoring: minimum score for each tier, A >= B >= C; items below C get no tier.",
         type="object",
         default={"A": 80, "B": 60, "C": 40},
         properties={

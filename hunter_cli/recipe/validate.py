@@ -121,6 +121,35 @@ def _broken_ref_problems(loaded: LoadedRecipe) -> Iterator[RecipeProblem]:
             yield RecipeProblem(loaded.source, line, col, render_path(path), message)
 
 
+def _tier_order_problems(loaded: LoadedRecipe) -> Iterator[RecipeProblem]:
+    """Scoring tiers A, B, C are minimums from best to worst; out of order, a score of 90
+    would land in C. JSON Schema cannot compare sibling values, so this is checked here."""
+    steps = loaded.data.get("steps")
+    for index, step in enumerate(steps if isinstance(steps, list) else []):
+        if not isinstance(step, dict) or step.get("type") != "action":
+            continue
+        tiers = step.get("tiers")
+        if step.get("action") != "scoring" or not isinstance(tiers, dict):
+            continue
+        given = [
+            (name, tiers[name])
+            for name in ("A", "B", "C")
+            if isinstance(tiers.get(name), int | float) and not isinstance(tiers[name], bool)
+        ]
+        for (better, above), (worse, below) in zip(given, given[1:], strict=False):
+            if below > above:
+                path: NodePath = ("steps", index, "tiers", worse)
+                line, col = loaded.position_of(path)
+                yield RecipeProblem(
+                    loaded.source,
+                    line,
+                    col,
+                    render_path(path),
+                    f"tier {worse} needs {below}, more than tier {better} ({above}): "
+                    "tiers are minimum scores from best to worst, A >= B >= C",
+                )
+
+
 def _validator_for(step_params: dict[str, dict[str, Any]]) -> Any:
     key = json.dumps(step_params, sort_keys=True, default=repr)
     validator = _validators.get(key)
@@ -427,6 +456,7 @@ def validate_recipe(
         problems.extend(mapper.map(error))
     problems.extend(_non_finite_problems(loaded))
     problems.extend(_broken_ref_problems(loaded))
+    problems.extend(_tier_order_problems(loaded))
 
     checker = _TemplateChecker(loaded)
     checker.check_ids()
