@@ -165,8 +165,9 @@ STEP_CONTROLS_SCHEMA: dict[str, Any] = {
         ),
         "if": _p(
             "Condition",
-            "Run the step only when this is true: a bare expression (inputs.limit > 5) or a "
-            "template ('{{ inputs.limit > 5 }}'). A boolean is accepted as a constant.",
+            "Run the step only when this is true: a bare expression (inputs.limit > 5) or one "
+            "template around all of it ('{{ inputs.limit > 5 }}'), never text mixed with a "
+            "template. A boolean is accepted as a constant.",
             type=["string", "boolean"],
         ),
         "timeout": _p(

@@ -27,6 +27,7 @@ from hunter_cli.recipe.templates import (
     ITEM_VARIABLES,
     check_syntax,
     environment,
+    is_single_expression,
     is_template,
     referenced_names,
 )
@@ -346,6 +347,23 @@ def _walk_strings(value: Any, path: NodePath) -> Iterator[tuple[NodePath, str]]:
             yield from _walk_strings(item, (*path, index))
 
 
+_TEMPLATE_BLOCK = re.compile(r"\{\{-?\s*(.*?)\s*-?\}\}", re.DOTALL)
+
+
+def _mixed_condition_message(text: str) -> str:
+    """Why an `if` that is not one expression is wrong, and how to write it."""
+    bare = _TEMPLATE_BLOCK.sub(r"\1", text).strip()
+    if "{%" not in text and check_syntax(bare, expression=True) is None:
+        return (
+            "mixes a template with other text, so it renders to text, which is always true; "
+            f"write one expression: {bare!r} (or {'{{ ' + bare + ' }}'!r})"
+        )
+    return (
+        "an 'if' must be one expression (inputs.limit > 5) or one '{{ ... }}' around all of "
+        "it, not text rendered from a template"
+    )
+
+
 class _TemplateChecker:
     """Checks template syntax and what templates refer to: steps, context names, inputs."""
 
@@ -394,6 +412,8 @@ class _TemplateChecker:
                     continue
                 path: NodePath = ("steps", index, key)
                 if key in expressions and isinstance(value, str):
+                    if key == "if" and not is_single_expression(value):
+                        self.add(path, _mixed_condition_message(value))
                     self.check(value, path, expression=True, current=index)
                     continue
                 for sub_path, text in _walk_strings(value, path):
