@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from hunter_cli.providers.ai import PROVIDERS as AI_PROVIDERS
+from hunter_cli.providers.leads import PROVIDERS as LEAD_PROVIDERS
+
 __all__ = [
     "CONTROL_KEYS",
     "DEFAULT_STEP_PARAMS",
@@ -54,6 +57,16 @@ def _credits(title: str, description: str, *, positive: bool = False) -> dict[st
         **lower,
         maximum=MAX_CREDITS,
         multipleOf=CREDIT_STEP,
+    )
+
+
+def _provider(title: str, description: str, known: dict[str, str]) -> dict[str, Any]:
+    """A provider's name, one of the registered ``known`` (whether or not hunter.toml sets it
+    up: that is checked when a run starts), or a template choosing one."""
+    return _p(
+        title,
+        description,
+        anyOf=[{"enum": sorted(known)}, {"type": "string", "pattern": TEMPLATE_PATTERN}],
     )
 
 
@@ -221,11 +234,11 @@ _AI: dict[str, Any] = {
     "properties": {
         "prompt": _template("Prompt", "The user prompt."),
         "system": _template("System prompt", "Instructions given to the model before the prompt."),
-        "provider": _p(
-            "Provider",
+        "provider": _provider(
+            "AI provider",
             "AI provider: groq, openai (any OpenAI-compatible server) or offline. Default: "
             "hunter.toml [ai] provider, else groq when GROQ_API_KEY is set, else offline.",
-            type="string",
+            AI_PROVIDERS,
         ),
         "model": _p(
             "Model",
@@ -386,14 +399,16 @@ _ACTION_PARAMS: dict[str, dict[str, Any]] = {
         enum=["lead_search", "waterfall", "api_call", "db_query", "data_processing", "scoring"],
     ),
     # lead_search
-    "provider": _p(
-        "Provider",
-        "lead_search: lead source to query: local (the bundled sample dataset, the default), "
-        "csv (your own file), hunter_io (one company by domain) or apollo. Settings and the "
-        "API key's variable come from hunter.toml [providers.NAME].",
-        type="string",
-        default="local",
-    ),
+    "provider": {
+        **_provider(
+            "Lead provider",
+            "lead_search: lead source to query: local (the bundled sample dataset, the "
+            "default), csv (your own file), hunter_io (one company by domain) or apollo. "
+            "Settings and the API key's variable come from hunter.toml [providers.NAME].",
+            LEAD_PROVIDERS,
+        ),
+        "default": "local",
+    },
     "query": _p(
         "Query",
         "lead_search: free-text search (template); for hunter_io a domain such as stripe.com. "
@@ -443,8 +458,10 @@ _ACTION_PARAMS: dict[str, dict[str, Any]] = {
         items={
             "type": "object",
             "properties": {
-                "provider": _p(
-                    "Provider", "Lead provider: hunter_io, apollo, local or csv.", type="string"
+                "provider": _provider(
+                    "Lead provider",
+                    "Lead provider: hunter_io, apollo, local or csv.",
+                    LEAD_PROVIDERS,
                 ),
                 "credits": _credits("Credits", "Price of asking this provider (default 0.01)."),
                 "accept": _p(

@@ -48,6 +48,8 @@ _TYPE_WORDS = {
     "null": "null",
 }
 
+_TEMPLATE_WORDS = "a template string ('{{ ... }}')"
+
 _FORMAT_WORDS = {"regex": "regular expression", "uri": "URI", "email": "e-mail address"}
 
 _STOCK_MULTIPLE_OF = Draft202012Validator.VALIDATORS["multipleOf"]
@@ -283,6 +285,21 @@ class _SchemaErrorMapper:
             names = ", ".join(repr(b["required"][0]) for b in branches)
             yield self.problem(path, f"at least one of {names} is required")
             return
+        # A name from a list, or a template choosing one (a provider): say which names exist.
+        names = [b["enum"] for b in branches if isinstance(b, dict) and "enum" in b]
+        if (
+            len(branches) == 2
+            and len(names) == 1
+            and isinstance(error.instance, str)
+            and not re.search(TEMPLATE_PATTERN, error.instance)
+            and any(_describe(b) == _TEMPLATE_WORDS for b in branches)
+        ):
+            title = str(error.schema.get("title", "value"))  # type: ignore[union-attr]
+            if not title[:2].isupper():  # "Lead provider" -> "lead provider", "AI" stays
+                title = title[:1].lower() + title[1:]
+            known = ", ".join(str(n) for n in names[0])
+            yield self.problem(path, f"unknown {title} {error.instance!r}; known: {known}")
+            return
         by_branch: dict[int, list[ValidationError]] = {}
         for sub in error.context or []:
             by_branch.setdefault(sub.relative_schema_path[0], []).append(sub)
@@ -329,7 +346,7 @@ def _describe(schema: Any) -> str | None:
     kind = schema.get("type")
     if isinstance(kind, str) and kind in _TYPE_WORDS:
         if kind == "string" and schema.get("pattern") == TEMPLATE_PATTERN:
-            return "a template string ('{{ ... }}')"
+            return _TEMPLATE_WORDS
         return _TYPE_WORDS[kind]
     if "enum" in schema:
         return "one of " + ", ".join(repr(v) for v in schema["enum"])
