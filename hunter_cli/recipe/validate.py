@@ -209,7 +209,15 @@ class _SchemaErrorMapper:
 
         if "propertyNames" in error.absolute_schema_path:
             # The instance is the offending key itself; point at the key.
-            yield self.problem((*path, error.instance), error.message, key=True)
+            message = error.message
+            if validator == "not" and path == ("inputs", "properties"):
+                option = str(error.instance).replace("_", "-")
+                message = (
+                    f"input {error.instance!r} cannot be given to `hunter run`, whose own "
+                    f"--{option} option takes it; rename the input, e.g. "
+                    f"'{str(error.instance).replace('-', '_')}_input'"
+                )
+            yield self.problem((*path, error.instance), message, key=True)
             return
         if validator in ("anyOf", "oneOf"):
             yield from self._alternatives(error, path)
