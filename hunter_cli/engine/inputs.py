@@ -65,7 +65,9 @@ def _validator(schema: dict[str, Any]) -> Any:
     if validator is None:
         if len(_VALIDATORS) >= 64:
             _VALIDATORS.clear()
-        validator = _VALIDATORS[key] = Draft202012Validator(schema)
+        validator = _VALIDATORS[key] = Draft202012Validator(
+            schema, format_checker=Draft202012Validator.FORMAT_CHECKER
+        )
     _LAST[:] = [(schema, validator)]
     return validator
 

@@ -153,6 +153,57 @@ def _tier_order_problems(loaded: LoadedRecipe) -> Iterator[RecipeProblem]:
                 )
 
 
+def _input_schema_problems(loaded: LoadedRecipe) -> Iterator[RecipeProblem]:
+    """The inputs schema against itself: a default that its own input refuses fails every run
+    that leaves the input out, and `required` naming an undeclared input is a typo."""
+    from jsonschema.exceptions import SchemaError
+    from referencing.exceptions import Unresolvable
+
+    inputs = loaded.data.get("inputs")
+    properties = inputs.get("properties") if isinstance(inputs, dict) else None
+    if not isinstance(inputs, dict) or not isinstance(properties, dict):
+        return
+
+    def problem(path: NodePath, message: str) -> RecipeProblem:
+        line, col = loaded.position_of(path)
+        return RecipeProblem(loaded.source, line, col, render_path(path), message)
+
+    required = inputs.get("required")
+    if isinstance(required, list):
+        declared = ", ".join(str(name) for name in properties) or "nothing"
+        for index, name in enumerate(required):
+            if isinstance(name, str) and name not in properties:
+                yield problem(
+                    ("inputs", "required", index),
+                    f"required input {name!r} is not declared in properties; "
+                    f"properties declares: {declared}",
+                )
+
+    defaults = {
+        name: prop["default"]
+        for name, prop in properties.items()
+        if isinstance(prop, dict) and "default" in prop
+    }
+    if not defaults:
+        return
+    try:
+        Draft202012Validator.check_schema(inputs)
+    except SchemaError:
+        return  # the meta-schema check reports it
+    # The defaults as one input, checked by the whole schema so $refs to $defs resolve;
+    # only what is wrong inside a defaulted field counts.
+    checker = Draft202012Validator(inputs, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    try:
+        errors = list(checker.iter_errors(defaults))
+    except Unresolvable:
+        return  # reported at the $ref
+    for error in errors:
+        where = list(error.absolute_path)
+        if where and where[0] in defaults:
+            path: NodePath = ("inputs", "properties", where[0], "default", *where[1:])
+            yield problem(path, f"the default does not fit this input: {error.message}")
+
+
 def _validator_for(step_params: dict[str, dict[str, Any]]) -> Any:
     key = json.dumps(step_params, sort_keys=True, default=repr)
     validator = _validators.get(key)
@@ -502,6 +553,7 @@ def validate_recipe(
     problems.extend(_non_finite_problems(loaded))
     problems.extend(_broken_ref_problems(loaded))
     problems.extend(_tier_order_problems(loaded))
+    problems.extend(_input_schema_problems(loaded))
 
     checker = _TemplateChecker(loaded)
     checker.check_ids()

@@ -56,3 +56,11 @@ def test_a_ref_to_nowhere_in_the_input_schema_is_a_clear_error():
         "the recipe's inputs schema has a $ref that cannot be resolved: there is nothing at "
         "'#/$defs/nope' in this schema (`hunter recipes validate` shows where)"
     )
+
+
+def test_formats_are_checked():
+    schema = {"type": "object", "properties": {"since": {"type": "string", "format": "date"}}}
+    assert prepare_inputs(schema, {"since": "2025-01-31"}) == {"since": "2025-01-31"}
+    with pytest.raises(ValidationError) as caught:
+        prepare_inputs(schema, {"since": "last week"})
+    assert caught.value.details["problems"] == ["input 'since': 'last week' is not a 'date'"]
