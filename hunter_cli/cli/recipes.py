@@ -126,7 +126,8 @@ def validate(
     for entry in report:
         if entry["problems"]:
             for line in entry["problems"]:
-                err_console.print(line, markup=False, highlight=False)
+                # One problem per line however long: editors jump to file:line:column.
+                err_console.print(line, markup=False, highlight=False, soft_wrap=True)
         else:
             console.print(f"{entry['path']}: ok")
     if problems:

@@ -141,6 +141,11 @@ def test_broken_recipe_reports_file_line_column(workspace, cli, tmp_path):
     assert result.exit_code == 2
     assert ":10:14: steps[0].timeout: 'soon' is not of type 'number'" in result.stderr
     assert "steps[1].type: unknown step type 'emial'" in result.stderr
+    # However long, each problem stays on one line (the runner's pipe is 80 columns wide).
+    assert (
+        "broken.yaml:12:11: steps[1].type: unknown step type 'emial'; known types: action, "
+        "ai, audit, correspondence, state, subscription\n"
+    ) in result.stderr
     result = cli("run", str(path))
     assert result.exit_code == 2
     assert "is invalid" in result.stderr
