@@ -540,12 +540,36 @@ class _TemplateChecker:
                 self.add(path, f"unknown input {name!r} in template; inputs declares: {declared}")
 
 
+def _slug_problems(loaded: LoadedRecipe, file_slug: str | None) -> Iterator[RecipeProblem]:
+    slug = loaded.data.get("slug")
+    if file_slug is None or not isinstance(slug, str) or slug == file_slug:
+        return
+    line, col = loaded.position_of(("slug",))
+    yield RecipeProblem(
+        loaded.source,
+        line,
+        col,
+        "slug",
+        f"slug {slug!r} differs from the file name {file_slug!r}: a recipe in a recipes "
+        f"folder is listed and run by its file name; write slug: {file_slug}, or rename the "
+        f"file to {slug}.yaml",
+    )
+
+
 def validate_recipe(
-    loaded: LoadedRecipe, step_params: dict[str, dict[str, Any]] | None = None
+    loaded: LoadedRecipe,
+    step_params: dict[str, dict[str, Any]] | None = None,
+    *,
+    file_slug: str | None = None,
 ) -> list[RecipeProblem]:
-    """Every problem in ``loaded``, sorted by position; an empty list means the recipe is valid."""
+    """Every problem in ``loaded``, sorted by position; an empty list means the recipe is valid.
+
+    ``file_slug`` is the slug a recipe must have because of where it lives (its file name, in
+    a recipes folder).
+    """
     params = DEFAULT_STEP_PARAMS if step_params is None else step_params
     problems: list[RecipeProblem] = list(loaded.load_problems)
+    problems.extend(_slug_problems(loaded, file_slug))
 
     mapper = _SchemaErrorMapper(loaded, params)
     for error in _validator_for(params).iter_errors(loaded.data):
@@ -570,8 +594,10 @@ def load_and_validate(
     *,
     text: str | None = None,
     step_params: dict[str, dict[str, Any]] | None = None,
+    file_slug: str | None = None,
 ) -> LoadedRecipe:
-    """Load a recipe file (or ``text``, labelled ``source``) and validate it.
+    """Load a recipe file (or ``text``, labelled ``source``) and validate it (``file_slug``:
+    see ``validate_recipe``).
 
     Raises ``RecipeInvalid`` with every problem; ``OSError`` if the file cannot be read.
     """
@@ -579,7 +605,7 @@ def load_and_validate(
         loaded = load_recipe_text(text, os.fspath(source))
     else:
         loaded = load_recipe_file(source)
-    problems = validate_recipe(loaded, step_params)
+    problems = validate_recipe(loaded, step_params, file_slug=file_slug)
     if problems:
         raise RecipeInvalid(problems)
     return loaded

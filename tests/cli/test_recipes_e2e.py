@@ -128,6 +128,29 @@ def test_bundled_recipes_and_readme_example_validate(workspace, cli, tmp_path):
     assert result.exit_code == 0, result.stderr
 
 
+def test_a_recipe_in_recipes_must_be_named_by_its_slug(workspace, cli, tmp_path):
+    text = (
+        "slug: other-name\nname: O\nversion: 1\ninputs: {type: object, properties: {}}\n"
+        "steps:\n  - {id: a, type: state, set: {x: 1}}\n"
+    )
+    (workspace / "recipes").mkdir()
+    (workspace / "recipes" / "myrecipe.yaml").write_text(text)
+    expected = (
+        "recipes/myrecipe.yaml:1:7: slug: slug 'other-name' differs from the file name "
+        "'myrecipe': a recipe in a recipes folder is listed and run by its file name; write "
+        "slug: myrecipe, or rename the file to other-name.yaml"
+    )
+    result = cli("recipes", "validate", "recipes/myrecipe.yaml")
+    assert result.exit_code == 2
+    assert expected in result.stderr
+    result = cli("run", "myrecipe", "--plan")
+    assert result.exit_code == 2
+    assert expected in result.stderr
+    # Anywhere else the slug is free.
+    (tmp_path / "elsewhere.yaml").write_text(text)
+    assert cli("recipes", "validate", str(tmp_path / "elsewhere.yaml")).exit_code == 0
+
+
 def test_broken_recipe_reports_file_line_column(workspace, cli, tmp_path):
     path = tmp_path / "broken.yaml"
     path.write_text(
