@@ -331,6 +331,11 @@ class _SchemaErrorMapper:
             what = _FORMAT_WORDS.get(error.validator_value, f"{error.validator_value} value")
             yield self.problem(path, f"{error.instance!r} is not a valid {what}")
             return
+        if validator == "type" and _numeric(error.validator_value):
+            hint = _number_hint(error.instance)
+            if hint:
+                yield self.problem(path, f"{error.message}; {hint}")
+                return
         if validator == "const":
             message = f"must be {error.validator_value!r}, not {error.instance!r}"
             yield self.problem(path, message)
@@ -379,13 +384,43 @@ class _SchemaErrorMapper:
         wanted = [_describe(b) for b in branches]
         if all(wanted) and not fitting:
             expected = " or ".join(dict.fromkeys(w for w in wanted if w))
-            yield self.problem(path, f"{error.instance!r} is not valid: expected {expected}")
+            message = f"{error.instance!r} is not valid: expected {expected}"
+            hint = _number_hint(error.instance)
+            if hint and any(_numeric(b.get("type")) for b in branches if isinstance(b, dict)):
+                message += f"; {hint}"
+            yield self.problem(path, message)
             return
         best = best_match(error.context or [])
         if best is None:
             yield self.problem(path, error.message)
         else:
             yield from self.map(best)
+
+
+# What YAML 1.1 (PyYAML) reads as text although it looks like a number: an exponent
+# without a dot in the mantissa or without a sign (1e-3, 1e308, 2.5e3).
+_NUMBER_AS_TEXT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
+def _numeric(kind: Any) -> bool:
+    kinds = kind if isinstance(kind, list) else [kind]
+    return "number" in kinds or "integer" in kinds
+
+
+def _number_hint(value: Any) -> str | None:
+    """How to write a number YAML took for text, or None if ``value`` does not look like one."""
+    if not isinstance(value, str) or not _NUMBER_AS_TEXT.fullmatch(value.strip()):
+        return None
+    text = value.strip()
+    mantissa, exponent = re.split("[eE]", text)
+    if "." not in mantissa:
+        mantissa += ".0"
+    if exponent[0] not in "+-":
+        exponent = "+" + exponent
+    written = f"{mantissa}e{exponent}"
+    plain = f"{Decimal(text).normalize():f}"
+    choices = written if len(plain) > 12 else f"{plain}, or {written}"
+    return f"write {choices}: YAML reads {text} as text"
 
 
 def _is_kind_mismatch(error: ValidationError) -> bool:
