@@ -11,6 +11,7 @@ __all__ = [
     "CONTROL_KEYS",
     "DEFAULT_STEP_PARAMS",
     "CREDIT_STEP",
+    "DB_WRITE_QUERIES",
     "EXPRESSION_PARAMS",
     "MAX_BACKOFF",
     "MAX_CREDITS",
@@ -36,6 +37,9 @@ CREDIT_STEP = 0.0001
 #: Most tokens an ai step may ask for: far above any model's window, and small enough that
 #: a per-token hold (price x tokens) stays a number the ledger can compute.
 MAX_TOKENS = 10_000_000
+#: db_query queries that change data: a step running one must say `write: true` (the
+#: component refuses it otherwise; a test keeps the two lists equal).
+DB_WRITE_QUERIES = ("update_lead", "upsert_leads")
 #: Longest step timeout, in seconds (a day).
 MAX_TIMEOUT = 86_400
 #: Longest wait between two attempts of a step, in seconds (an hour).
@@ -519,7 +523,9 @@ _ACTION_PARAMS: dict[str, dict[str, Any]] = {
     ),
     "write": _p(
         "Write",
-        "db_query: set true to allow a query that modifies data.",
+        "db_query: set true to allow a query that modifies data (required by "
+        + " and ".join(DB_WRITE_QUERIES)
+        + ").",
         type="boolean",
         default=False,
     ),
@@ -691,6 +697,16 @@ def _action_branches() -> list[dict[str, Any]]:
         then: dict[str, Any] = {"properties": properties}
         if required:
             then["required"] = required
+        if action == "db_query":
+            then["allOf"] = [
+                {
+                    "if": {
+                        "properties": {"query": {"enum": list(DB_WRITE_QUERIES)}},
+                        "required": ["query"],
+                    },
+                    "then": {"properties": {"write": {"const": True}}, "required": ["write"]},
+                }
+            ]
         if action == "data_processing":
             then["allOf"] = [
                 {

@@ -251,6 +251,18 @@ class _SchemaErrorMapper:
                 return f"{variant_key} {step[variant_key]!r}"
         return f"step type {step_type!r}"
 
+    def _is_unmarked_write(self, error: ValidationError, path: NodePath) -> bool:
+        """A db_query that writes without `write: true` (missing, or not true)."""
+        if error.validator == "required" and _is_step(path):
+            return "write" in error.validator_value and error.message.startswith("'write' ")
+        return (
+            error.validator == "const"
+            and error.validator_value is True
+            and len(path) == 3
+            and _is_step(path[:2])
+            and path[2] == "write"
+        )
+
     def map(self, error: ValidationError) -> Iterator[RecipeProblem]:
         path: NodePath = tuple(error.absolute_path)
         validator = error.validator
@@ -299,6 +311,11 @@ class _SchemaErrorMapper:
             else:
                 message = f"field {path[-1]!r} is not allowed here"
             yield self.problem(path, message, key=True)
+            return
+        if self._is_unmarked_write(error, path):
+            step_path = path if validator == "required" else path[:-1]
+            query = self._step(step_path).get("query")
+            yield self.problem(path, f"db_query {query} writes: add `write: true` to the step")
             return
         if validator == "required":
             name = next(

@@ -129,3 +129,10 @@ def test_amounts_to_four_places_are_accepted(amount: str) -> None:
         f"credits: {amount}}}\n"
     )
     assert validate_recipe(load_recipe_text(text, "t.yaml")) == []
+
+
+def test_write_queries_are_the_components() -> None:
+    from hunter_cli.components.actions.db_query import WRITES
+    from hunter_cli.recipe.step_params import DB_WRITE_QUERIES
+
+    assert set(DB_WRITE_QUERIES) == WRITES
