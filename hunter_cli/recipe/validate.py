@@ -367,10 +367,10 @@ class _SchemaErrorMapper:
             yield self.problem(path, f"at least one of {names} is required")
             return
         # A name from a list, or a template choosing one (a provider): say which names exist.
-        names = [b["enum"] for b in branches if isinstance(b, dict) and "enum" in b]
+        lists = [b["enum"] for b in branches if isinstance(b, dict) and "enum" in b]
         if (
             len(branches) == 2
-            and len(names) == 1
+            and len(lists) == 1
             and isinstance(error.instance, str)
             and not re.search(TEMPLATE_PATTERN, error.instance)
             and any(_describe(b) == _TEMPLATE_WORDS for b in branches)
@@ -378,7 +378,7 @@ class _SchemaErrorMapper:
             title = str(error.schema.get("title", "value"))  # type: ignore[union-attr]
             if not title[:2].isupper():  # "Lead provider" -> "lead provider", "AI" stays
                 title = title[:1].lower() + title[1:]
-            known = ", ".join(str(n) for n in names[0])
+            known = ", ".join(str(n) for n in lists[0])
             yield self.problem(path, f"unknown {title} {error.instance!r}; known: {known}")
             return
         by_branch: dict[int, list[ValidationError]] = {}
