@@ -102,7 +102,9 @@ def validate(
     ctx: typer.Context,
     files: Annotated[
         list[Path] | None,
-        typer.Argument(help="Recipe files (default: every recipe the workspace can run)."),
+        typer.Argument(
+            help="Recipe files or folders of them (default: every recipe the workspace can run)."
+        ),
     ] = None,
     json_output: JsonOption = False,
 ) -> None:

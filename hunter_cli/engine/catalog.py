@@ -73,9 +73,23 @@ def list_recipes(workspace: Path | None) -> list[CatalogEntry]:
     return entries
 
 
+def _recipe_files_in(folder: Path) -> list[Path]:
+    return sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
+
+
 def validate_files(files: list[Path] | None, workspace: Path | None) -> list[dict[str, Any]]:
-    paths = files if files else list(available_recipes(workspace).values())
-    report = []
+    """One entry per file; a folder stands for the recipe files (*.yaml, *.yml) in it."""
+    report: list[dict[str, Any]] = []
+    paths: list[Path] = []
+    for given in files or list(available_recipes(workspace).values()):
+        if Path(given).is_dir():
+            found = _recipe_files_in(Path(given))
+            if not found:
+                message = f"{given}: no recipe files (*.yaml, *.yml) in this folder"
+                report.append({"path": str(given), "ok": False, "problems": [message]})
+            paths.extend(found)
+        else:
+            paths.append(Path(given))
     for path in paths:
         if not Path(path).is_file():
             report.append({"path": str(path), "ok": False, "problems": [f"{path}: file not found"]})

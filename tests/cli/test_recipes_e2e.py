@@ -151,6 +151,27 @@ def test_a_recipe_in_recipes_must_be_named_by_its_slug(workspace, cli, tmp_path)
     assert cli("recipes", "validate", str(tmp_path / "elsewhere.yaml")).exit_code == 0
 
 
+def test_validate_a_folder_checks_every_recipe_in_it(workspace, cli):
+    folder = workspace / "recipes"
+    folder.mkdir()
+    (folder / "good.yaml").write_text(
+        "slug: good\nname: G\nversion: 1\nsteps:\n  - {id: a, type: state, set: {x: 1}}\n"
+    )
+    (folder / "bad.yml").write_text(
+        "slug: bad\nname: B\nversion: 1\nsteps:\n  - {id: a, type: state, timeout: soon}\n"
+    )
+    (folder / "notes.txt").write_text("not a recipe")
+    result = cli("recipes", "validate", "recipes")
+    assert result.exit_code == 2
+    assert "recipes/good.yaml: ok" in result.stdout
+    assert "recipes/bad.yml:5:5: steps[0]: at least one of" in result.stderr
+    assert "notes.txt" not in result.stdout + result.stderr
+    (workspace / "empty").mkdir()
+    result = cli("recipes", "validate", "empty")
+    assert result.exit_code == 2
+    assert "empty: no recipe files (*.yaml, *.yml) in this folder" in result.stderr
+
+
 def test_broken_recipe_reports_file_line_column(workspace, cli, tmp_path):
     path = tmp_path / "broken.yaml"
     path.write_text(
