@@ -102,7 +102,9 @@ def validate(
     ctx: typer.Context,
     files: Annotated[
         list[Path] | None,
-        typer.Argument(help="Recipe files (default: every recipe the workspace can run)."),
+        typer.Argument(
+            help="Recipe files or folders of them (default: every recipe the workspace can run)."
+        ),
     ] = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -126,7 +128,8 @@ def validate(
     for entry in report:
         if entry["problems"]:
             for line in entry["problems"]:
-                err_console.print(line, markup=False, highlight=False)
+                # One problem per line however long: editors jump to file:line:column.
+                err_console.print(line, markup=False, highlight=False, soft_wrap=True)
         else:
             console.print(f"{entry['path']}: ok")
     if problems:

@@ -15,13 +15,13 @@ from hunter_cli.recipe import LoadedRecipe, RecipeInvalid
 
 def load_recipe(ref: str, workspace: Path | None) -> LoadedRecipe:
     """Resolve a slug or path and validate it; every problem becomes one line."""
-    from hunter_cli.engine.recipes import resolve_recipe_path
+    from hunter_cli.engine.recipes import resolve_recipe_path, slug_of_file
     from hunter_cli.recipe import load_and_validate
 
     path = resolve_recipe_path(ref, workspace)
     source = _display_path(path)
     try:
-        return load_and_validate(source)
+        return load_and_validate(source, file_slug=slug_of_file(path, workspace))
     except RecipeInvalid as invalid:
         lines = [str(p) for p in invalid.problems]
         raise ValidationError(

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hunter_cli.engine.recipes import available_recipes, resolve_recipe_path
+from hunter_cli.engine.recipes import available_recipes, resolve_recipe_path, slug_of_file
 from hunter_cli.recipe import RecipeInvalid, load_and_validate, load_recipe_file, split_step
 from hunter_cli.resources import bundled_dir
 
@@ -40,9 +40,9 @@ def _display(path: Path) -> str:
     return relative if not relative.startswith("../..") else str(path)
 
 
-def _check(path: Path) -> tuple[dict[str, Any], list[str]]:
+def _check(path: Path, workspace: Path | None) -> tuple[dict[str, Any], list[str]]:
     try:
-        loaded = load_and_validate(_display(path))
+        loaded = load_and_validate(_display(path), file_slug=slug_of_file(path, workspace))
         return loaded.data, []
     except RecipeInvalid as invalid:
         try:
@@ -64,7 +64,7 @@ def list_recipes(workspace: Path | None) -> list[CatalogEntry]:
     bundled = bundled_dir("recipes").resolve()
     entries = []
     for slug, path in sorted(available_recipes(workspace).items()):
-        data, problems = _check(path)
+        data, problems = _check(path, workspace)
         origin = "bundled" if path.resolve().parent == bundled else "workspace"
         entries.append(
             CatalogEntry(
@@ -79,14 +79,28 @@ def list_recipes(workspace: Path | None) -> list[CatalogEntry]:
     return entries
 
 
+def _recipe_files_in(folder: Path) -> list[Path]:
+    return sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
+
+
 def validate_files(files: list[Path] | None, workspace: Path | None) -> list[dict[str, Any]]:
-    paths = files if files else list(available_recipes(workspace).values())
-    report = []
+    """One entry per file; a folder stands for the recipe files (*.yaml, *.yml) in it."""
+    report: list[dict[str, Any]] = []
+    paths: list[Path] = []
+    for given in files or list(available_recipes(workspace).values()):
+        if Path(given).is_dir():
+            found = _recipe_files_in(Path(given))
+            if not found:
+                message = f"{given}: no recipe files (*.yaml, *.yml) in this folder"
+                report.append({"path": str(given), "ok": False, "problems": [message]})
+            paths.extend(found)
+        else:
+            paths.append(Path(given))
     for path in paths:
         if not Path(path).is_file():
             report.append({"path": str(path), "ok": False, "problems": [f"{path}: file not found"]})
             continue
-        _, problems = _check(Path(path))
+        _, problems = _check(Path(path), workspace)
         report.append({"path": _display(Path(path)), "ok": not problems, "problems": problems})
     return report
 

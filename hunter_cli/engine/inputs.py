@@ -82,7 +82,9 @@ def _validator(schema: dict[str, Any]) -> Any:
     if validator is None:
         if len(_VALIDATORS) >= 64:
             _VALIDATORS.clear()
-        validator = _VALIDATORS[key] = Draft202012Validator(schema)
+        validator = _VALIDATORS[key] = Draft202012Validator(
+            schema, format_checker=Draft202012Validator.FORMAT_CHECKER
+        )
     _LAST[:] = [(schema, validator)]
     return validator
 
@@ -134,7 +136,18 @@ def prepare_inputs(schema: dict[str, Any] | None, given: dict[str, Any]) -> dict
         f"input '{name}' needs a value: --{name.replace('_', '-')} VALUE" for name in needs_value
     ]
     validator = _validator(schema)
-    for error in sorted(validator.iter_errors(values), key=lambda e: list(e.absolute_path)):
+    from referencing.exceptions import Unresolvable
+
+    try:
+        errors = sorted(validator.iter_errors(values), key=lambda e: list(e.absolute_path))
+    except Unresolvable as exc:
+        from hunter_cli.recipe.refs import explain_unresolvable
+
+        raise ValidationError(
+            "the recipe's inputs schema has a $ref that cannot be resolved: "
+            f"{explain_unresolvable(exc)} (`hunter recipes validate` shows where)"
+        ) from None
+    for error in errors:
         options = _one_of_required(error)
         if options:
             problems.append("missing input: give one of " + ", ".join(f"'{o}'" for o in options))

@@ -29,6 +29,15 @@ def available_recipes(workspace: Path | None) -> dict[str, Path]:
     return recipe_files(recipe_dirs(workspace))
 
 
+def slug_of_file(path: Path, workspace: Path | None) -> str | None:
+    """The slug a recipe file must declare: its file name when it sits in a recipes folder
+    (where `recipes list` and `hunter run SLUG` know it by that name), else None."""
+    folder = path.resolve().parent
+    if folder.name == "recipes" or folder in {d.resolve() for d in recipe_dirs(workspace)}:
+        return path.stem
+    return None
+
+
 def resolve_recipe_path(ref: str, workspace: Path | None) -> Path:
     """A slug (workspace recipes first, then bundled) or a path to a YAML file."""
     candidate = Path(ref).expanduser()

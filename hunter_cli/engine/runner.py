@@ -1089,8 +1089,17 @@ def _evaluate(expression: str, context: dict[str, Any]) -> Any:
 
 def _check_output(output: Any, schema: dict[str, Any]) -> None:
     from jsonschema import Draft202012Validator
+    from referencing.exceptions import Unresolvable
 
-    errors = sorted(Draft202012Validator(schema).iter_errors(output), key=lambda e: e.path)
+    try:
+        errors = sorted(Draft202012Validator(schema).iter_errors(output), key=lambda e: e.path)
+    except Unresolvable as exc:
+        from hunter_cli.recipe.refs import explain_unresolvable
+
+        raise StepError(
+            f"output_schema has a $ref that cannot be resolved: {explain_unresolvable(exc)} "
+            "(`hunter recipes validate` shows where)"
+        ) from None
     if errors:
         first = errors[0]
         where = "/".join(str(p) for p in first.absolute_path) or "(output)"

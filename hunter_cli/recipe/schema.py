@@ -18,6 +18,7 @@ __all__ = [
     "META_SCHEMA_URI",
     "RECIPE_SCHEMA_ID",
     "RECIPE_SCHEMA_PATH",
+    "RUN_OPTION_NAMES",
     "build_recipe_schema",
     "load_shipped_schema",
     "render_schema_json",
@@ -28,7 +29,17 @@ META_SCHEMA_URI = "https://json-schema.org/draft/2020-12/schema"
 RECIPE_SCHEMA_PATH = Path(__file__).with_name("recipe.schema.json")
 
 SLUG_PATTERN = "^[a-z0-9][a-z0-9_-]*$"
+
+#: `hunter run`'s own options, as input names: an input called `send` could not be given as
+#: --send, which turns on real delivery instead. A test keeps this equal to the command's.
+RUN_OPTION_NAMES = ("customer", "help", "input", "input_json", "json", "no_cache", "plan", "send")
 _CONTROL_NAMES = list(STEP_CONTROLS_SCHEMA["properties"])
+
+
+def _spellings(name: str) -> tuple[str, str]:
+    """An input name as written in the recipe, with underscores or with dashes (both reach
+    the same --option: dashes become underscores)."""
+    return name, name.replace("_", "-")
 
 
 def _step_def(type_name: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -133,7 +144,21 @@ def build_recipe_schema(step_params: dict[str, dict[str, Any]]) -> dict[str, Any
                         "title": "Input type",
                         "description": "The run's input is always an object.",
                         "const": "object",
-                    }
+                    },
+                    "properties": {
+                        "title": "Input fields",
+                        "description": "The inputs, given to `hunter run` as --NAME VALUE; a "
+                        "name may not be one of run's own options: "
+                        + ", ".join(RUN_OPTION_NAMES)
+                        + ".",
+                        "propertyNames": {
+                            "not": {
+                                "enum": sorted(
+                                    {n for name in RUN_OPTION_NAMES for n in _spellings(name)}
+                                )
+                            }
+                        },
+                    },
                 },
                 "required": ["type"],
             },

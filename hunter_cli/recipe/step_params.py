@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from hunter_cli.providers.ai import PROVIDERS as AI_PROVIDERS
+from hunter_cli.providers.leads import PROVIDERS as LEAD_PROVIDERS
+
 __all__ = [
     "CONTROL_KEYS",
     "DEFAULT_STEP_PARAMS",
+    "CREDIT_STEP",
+    "DB_WRITE_QUERIES",
     "EXPRESSION_PARAMS",
+    "MAX_BACKOFF",
+    "MAX_CREDITS",
+    "MAX_TIMEOUT",
     "STEP_CONTROLS_SCHEMA",
     "TEMPLATE_PATTERN",
     "VARIANT_KEY",
@@ -21,9 +29,49 @@ VARIANT_KEY = "x-hunter-variant"
 #: Pattern a string must match to count as a template where a literal is also allowed.
 TEMPLATE_PATTERN = r"\{\{|\{%"
 
+#: The most credits one amount in a recipe may be: the whole part of the largest balance the
+#: ledger's NUMERIC(18, 4) columns hold (hunter_cli.ledger.MAX_CREDITS; a test keeps them equal).
+MAX_CREDITS = 99_999_999_999_999
+#: Credits are exact to 4 decimal places (the ledger's scale); a finer amount would be rounded.
+CREDIT_STEP = 0.0001
+#: Most tokens an ai step may ask for: far above any model's window, and small enough that
+#: a per-token hold (price x tokens) stays a number the ledger can compute.
+MAX_TOKENS = 10_000_000
+#: db_query queries that change data: a step running one must say `write: true` (the
+#: component refuses it otherwise; a test keeps the two lists equal).
+DB_WRITE_QUERIES = ("update_lead", "upsert_leads")
+#: Longest step timeout, in seconds (a day).
+MAX_TIMEOUT = 86_400
+#: Longest wait between two attempts of a step, in seconds (an hour).
+MAX_BACKOFF = 3_600
+
 
 def _p(title: str, description: str, **schema: Any) -> dict[str, Any]:
     return {"title": title, "description": description, **schema}
+
+
+def _credits(title: str, description: str, *, positive: bool = False) -> dict[str, Any]:
+    """A number of credits: at least 0 (above 0 if ``positive``), at most what the ledger
+    holds, to 4 decimal places."""
+    lower = {"exclusiveMinimum": 0} if positive else {"minimum": 0}
+    return _p(
+        title,
+        f"{description} At most {MAX_CREDITS:,}, to 4 decimal places.",
+        type="number",
+        **lower,
+        maximum=MAX_CREDITS,
+        multipleOf=CREDIT_STEP,
+    )
+
+
+def _provider(title: str, description: str, known: dict[str, str]) -> dict[str, Any]:
+    """A provider's name, one of the registered ``known`` (whether or not hunter.toml sets it
+    up: that is checked when a run starts), or a template choosing one."""
+    return _p(
+        title,
+        description,
+        anyOf=[{"enum": sorted(known)}, {"type": "string", "pattern": TEMPLATE_PATTERN}],
+    )
 
 
 def _template(title: str, description: str) -> dict[str, Any]:
@@ -74,15 +122,19 @@ _RETRY = _p(
                 ),
                 "backoff": _p(
                     "Backoff",
-                    "Seconds to wait before the first retry; doubles on each further retry.",
+                    "Seconds to wait before the first retry; doubles on each further retry. "
+                    f"At most {MAX_BACKOFF} (an hour).",
                     type="number",
                     minimum=0,
+                    maximum=MAX_BACKOFF,
                 ),
                 "max_backoff": _p(
                     "Maximum backoff",
-                    "Upper bound in seconds for the wait between attempts.",
+                    "Upper bound in seconds for the wait between attempts (default 30). At "
+                    f"most {MAX_BACKOFF} (an hour).",
                     type="number",
                     minimum=0,
+                    maximum=MAX_BACKOFF,
                 ),
             },
             "required": ["attempts"],
@@ -96,18 +148,15 @@ _CREDITS = _p(
     "Credits this step costs: a fixed number per run, or for an ai step a price per 1,000 "
     "tokens, {per_1k_tokens: 0.5} (held at max_tokens' worth per call).",
     anyOf=[
-        {
-            "title": "Fixed cost",
-            "description": "Credits charged per run.",
-            "type": "number",
-            "minimum": 0,
-        },
+        _credits("Fixed cost", "Credits charged per run."),
         {
             "title": "Per token",
             "description": "Credits per 1,000 tokens the step uses (ai steps only).",
             "type": "object",
             "required": ["per_1k_tokens"],
-            "properties": {"per_1k_tokens": {"type": "number", "minimum": 0}},
+            "properties": {
+                "per_1k_tokens": _credits("Per 1,000 tokens", "Credits per 1,000 tokens.")
+            },
             "additionalProperties": False,
         },
     ],
@@ -133,15 +182,17 @@ STEP_CONTROLS_SCHEMA: dict[str, Any] = {
         ),
         "if": _p(
             "Condition",
-            "Run the step only when this is true: a bare expression (inputs.limit > 5) or a "
-            "template ('{{ inputs.limit > 5 }}'). A boolean is accepted as a constant.",
+            "Run the step only when this is true: a bare expression (inputs.limit > 5) or one "
+            "template around all of it ('{{ inputs.limit > 5 }}'), never text mixed with a "
+            "template. A boolean is accepted as a constant.",
             type=["string", "boolean"],
         ),
         "timeout": _p(
             "Timeout",
-            "Seconds the step may take before it is cancelled.",
+            f"Seconds the step may take before it is cancelled; at most {MAX_TIMEOUT} (a day).",
             type="number",
             exclusiveMinimum=0,
+            maximum=MAX_TIMEOUT,
         ),
         "retry": _RETRY,
         "on_error": _p(
@@ -187,11 +238,11 @@ _AI: dict[str, Any] = {
     "properties": {
         "prompt": _template("Prompt", "The user prompt."),
         "system": _template("System prompt", "Instructions given to the model before the prompt."),
-        "provider": _p(
-            "Provider",
+        "provider": _provider(
+            "AI provider",
             "AI provider: groq, openai (any OpenAI-compatible server) or offline. Default: "
             "hunter.toml [ai] provider, else groq when GROQ_API_KEY is set, else offline.",
-            type="string",
+            AI_PROVIDERS,
         ),
         "model": _p(
             "Model",
@@ -209,9 +260,11 @@ _AI: dict[str, Any] = {
         "max_tokens": _p(
             "Maximum tokens",
             "Upper bound on tokens generated (reasoning models spend some of it thinking). "
-            "Per-token pricing holds this many tokens' worth of credits.",
+            "Per-token pricing holds this many tokens' worth of credits. At most "
+            f"{MAX_TOKENS:,}.",
             type="integer",
             minimum=1,
+            maximum=MAX_TOKENS,
         ),
         "task": _p(
             "Task",
@@ -350,14 +403,16 @@ _ACTION_PARAMS: dict[str, dict[str, Any]] = {
         enum=["lead_search", "waterfall", "api_call", "db_query", "data_processing", "scoring"],
     ),
     # lead_search
-    "provider": _p(
-        "Provider",
-        "lead_search: lead source to query: local (the bundled sample dataset, the default), "
-        "csv (your own file), hunter_io (one company by domain) or apollo. Settings and the "
-        "API key's variable come from hunter.toml [providers.NAME].",
-        type="string",
-        default="local",
-    ),
+    "provider": {
+        **_provider(
+            "Lead provider",
+            "lead_search: lead source to query: local (the bundled sample dataset, the "
+            "default), csv (your own file), hunter_io (one company by domain) or apollo. "
+            "Settings and the API key's variable come from hunter.toml [providers.NAME].",
+            LEAD_PROVIDERS,
+        ),
+        "default": "local",
+    },
     "query": _p(
         "Query",
         "lead_search: free-text search (template); for hunter_io a domain such as stripe.com. "
@@ -407,15 +462,12 @@ _ACTION_PARAMS: dict[str, dict[str, Any]] = {
         items={
             "type": "object",
             "properties": {
-                "provider": _p(
-                    "Provider", "Lead provider: hunter_io, apollo, local or csv.", type="string"
+                "provider": _provider(
+                    "Lead provider",
+                    "Lead provider: hunter_io, apollo, local or csv.",
+                    LEAD_PROVIDERS,
                 ),
-                "credits": _p(
-                    "Credits",
-                    "Price of asking this provider (default 0.01).",
-                    type="number",
-                    minimum=0,
-                ),
+                "credits": _credits("Credits", "Price of asking this provider (default 0.01)."),
                 "accept": _p(
                     "Accept",
                     "What counts as an answer: {field, in|equals|min|max|exists} (or a list, "
@@ -471,7 +523,9 @@ _ACTION_PARAMS: dict[str, dict[str, Any]] = {
     ),
     "write": _p(
         "Write",
-        "db_query: set true to allow a query that modifies data.",
+        "db_query: set true to allow a query that modifies data (required by "
+        + " and ".join(DB_WRITE_QUERIES)
+        + ").",
         type="boolean",
         default=False,
     ),
@@ -545,7 +599,7 @@ _ACTION_PARAMS: dict[str, dict[str, Any]] = {
     ),
     "tiers": _p(
         "Tiers",
-        "scoring: minimum score for each tier; items below C get no tier.",
+        "scoring: minimum score for each tier, A >= B >= C; items below C get no tier.",
         type="object",
         default={"A": 80, "B": 60, "C": 40},
         properties={
@@ -643,6 +697,16 @@ def _action_branches() -> list[dict[str, Any]]:
         then: dict[str, Any] = {"properties": properties}
         if required:
             then["required"] = required
+        if action == "db_query":
+            then["allOf"] = [
+                {
+                    "if": {
+                        "properties": {"query": {"enum": list(DB_WRITE_QUERIES)}},
+                        "required": ["query"],
+                    },
+                    "then": {"properties": {"write": {"const": True}}, "required": ["write"]},
+                }
+            ]
         if action == "data_processing":
             then["allOf"] = [
                 {
@@ -826,11 +890,11 @@ _SUBSCRIPTION: dict[str, Any] = {
             "minimum; charge deducts amount.",
             enum=["check_balance", "charge"],
         ),
-        "amount": _p("Amount", "Credits to charge.", type="number", exclusiveMinimum=0),
+        "amount": _credits("Amount", "Credits to charge.", positive=True),
         "reason": _p(
             "Reason", "Why the credits are charged; recorded in the ledger.", type="string"
         ),
-        "minimum": _p("Minimum", "Balance required by check_balance.", type="number", minimum=0),
+        "minimum": _credits("Minimum", "Balance required by check_balance."),
     },
     "required": ["operation"],
     "additionalProperties": False,

@@ -28,6 +28,7 @@ __all__ = [
     "evaluate_condition",
     "evaluate_expression",
     "environment",
+    "is_single_expression",
     "is_template",
     "referenced_names",
     "referenced_steps",
@@ -180,6 +181,12 @@ def _single_expression(text: str) -> str | None:
     if "{{" in inner or "}}" in inner or "{%" in inner:
         return None
     return inner.strip().removeprefix("-").removesuffix("-").strip()
+
+
+def is_single_expression(text: str) -> bool:
+    """True for a bare expression or one ``{{ ... }}`` block: the forms a condition may take.
+    Anything else renders to text, and any non-empty text is true."""
+    return not is_template(text) or _single_expression(text) is not None
 
 
 def _syntax_message(exc: TemplateSyntaxError, source: str) -> str:
@@ -366,10 +373,11 @@ def referenced_names(template: str, *, expression: bool = False) -> dict[str, se
         free = {n.name for n in tree.find_all(nodes.Name) if n.ctx == "load"}
     found: dict[str, set[str]] = {name: set() for name in free}
     # x.items() is a method call, not a key named "items"; only .get('key') names a key.
-    method_lookups = {
-        id(call.node) for call in tree.find_all(nodes.Call) if isinstance(call.node, nodes.Getattr)
-    }
-    for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Call)):
+    calls = [*([tree] if isinstance(tree, nodes.Call) else []), *tree.find_all(nodes.Call)]
+    method_lookups = {id(call.node) for call in calls if isinstance(call.node, nodes.Getattr)}
+    # find_all skips the root, which is the whole lookup in a bare expression (inputs.x).
+    lookups = [tree] if isinstance(tree, nodes.Getattr | nodes.Getitem | nodes.Call) else []
+    for node in [*lookups, *tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Call))]:
         key: str | None = None
         target: nodes.Node | None = None
         if isinstance(node, nodes.Getattr):

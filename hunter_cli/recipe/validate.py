@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError, best_match
 
 from hunter_cli.recipe.loader import LoadedRecipe, NodePath, load_recipe_file, load_recipe_text
@@ -25,6 +27,7 @@ from hunter_cli.recipe.templates import (
     ITEM_VARIABLES,
     check_syntax,
     environment,
+    is_single_expression,
     is_template,
     referenced_names,
 )
@@ -45,12 +48,163 @@ _TYPE_WORDS = {
     "null": "null",
 }
 
+_TEMPLATE_WORDS = "a template string ('{{ ... }}')"
+
 _FORMAT_WORDS = {"regex": "regular expression", "uri": "URI", "email": "e-mail address"}
 
-_validators: dict[str, Draft202012Validator] = {}
+_STOCK_MULTIPLE_OF = Draft202012Validator.VALIDATORS["multipleOf"]
+_BOUNDS = frozenset({"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"})
 
 
-def _validator_for(step_params: dict[str, dict[str, Any]]) -> Draft202012Validator:
+def _multiple_of(
+    validator: Any, step: Any, instance: Any, schema: Any
+) -> Iterator[ValidationError]:
+    """multipleOf, exact for decimal steps such as 0.0001 (the stock check divides floats:
+    0.0003 / 0.0001 is 2.9999999999999996), and saying what the value would become."""
+    if not validator.is_type(instance, "number") or not math.isfinite(instance):
+        return  # a non-finite number is reported on its own (_non_finite_problems)
+    unit = Decimal(str(step))
+    places = -unit.as_tuple().exponent  # type: ignore[operator]
+    if unit != Decimal(1).scaleb(-places):
+        yield from _STOCK_MULTIPLE_OF(validator, step, instance, schema)
+        return
+    exact = Decimal(str(instance))
+    if exact.as_tuple().exponent < -places:  # type: ignore[operator]
+        yield ValidationError(
+            f"{exact:f} has more than {places} decimal places: amounts are exact to {unit:f}, "
+            f"so it would count as {exact.quantize(unit):f}"
+        )
+
+
+_RecipeValidator = validators.extend(Draft202012Validator, {"multipleOf": _multiple_of})
+
+_validators: dict[str, Any] = {}
+
+
+def _non_finite(value: Any) -> bool:
+    return isinstance(value, float) and not math.isfinite(value)
+
+
+def _non_finite_problems(loaded: LoadedRecipe) -> Iterator[RecipeProblem]:
+    """NaN and infinities (YAML's .nan, .inf) anywhere: no amount, limit or schema can use them."""
+    stack: list[tuple[NodePath, Any]] = [((), loaded.data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(((*path, k), v) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend(((*path, i), v) for i, v in enumerate(value))
+        elif _non_finite(value):
+            written = ".nan" if math.isnan(value) else ("-.inf" if value < 0 else ".inf")
+            what = "not a number" if math.isnan(value) else "infinite"
+            line, col = loaded.position_of(path)
+            yield RecipeProblem(
+                loaded.source,
+                line,
+                col,
+                render_path(path),
+                f"{written} is {what}: write a finite number",
+            )
+
+
+def _broken_ref_problems(loaded: LoadedRecipe) -> Iterator[RecipeProblem]:
+    """A `$ref` in the inputs schema or a step's output/data schema that points nowhere would
+    fail every run (or step) that reaches it."""
+    from hunter_cli.recipe.refs import unresolvable_refs
+
+    schemas: list[tuple[NodePath, Any]] = [(("inputs",), loaded.data.get("inputs"))]
+    steps = loaded.data.get("steps")
+    for index, step in enumerate(steps if isinstance(steps, list) else []):
+        if isinstance(step, dict):
+            for key in ("output_schema", "data_schema"):
+                schemas.append((("steps", index, key), step.get(key)))
+    for where, schema in schemas:
+        for path, message in unresolvable_refs(schema, where):
+            line, col = loaded.position_of(path)
+            yield RecipeProblem(loaded.source, line, col, render_path(path), message)
+
+
+def _tier_order_problems(loaded: LoadedRecipe) -> Iterator[RecipeProblem]:
+    """Scoring tiers A, B, C are minimums from best to worst; out of order, a score of 90
+    would land in C. JSON Schema cannot compare sibling values, so this is checked here."""
+    steps = loaded.data.get("steps")
+    for index, step in enumerate(steps if isinstance(steps, list) else []):
+        if not isinstance(step, dict) or step.get("type") != "action":
+            continue
+        tiers = step.get("tiers")
+        if step.get("action") != "scoring" or not isinstance(tiers, dict):
+            continue
+        given = [
+            (name, tiers[name])
+            for name in ("A", "B", "C")
+            if isinstance(tiers.get(name), int | float) and not isinstance(tiers[name], bool)
+        ]
+        for (better, above), (worse, below) in zip(given, given[1:], strict=False):
+            if below > above:
+                path: NodePath = ("steps", index, "tiers", worse)
+                line, col = loaded.position_of(path)
+                yield RecipeProblem(
+                    loaded.source,
+                    line,
+                    col,
+                    render_path(path),
+                    f"tier {worse} needs {below}, more than tier {better} ({above}): "
+                    "tiers are minimum scores from best to worst, A >= B >= C",
+                )
+
+
+def _input_schema_problems(loaded: LoadedRecipe) -> Iterator[RecipeProblem]:
+    """The inputs schema against itself: a default that its own input refuses fails every run
+    that leaves the input out, and `required` naming an undeclared input is a typo."""
+    from jsonschema.exceptions import SchemaError
+    from referencing.exceptions import Unresolvable
+
+    inputs = loaded.data.get("inputs")
+    properties = inputs.get("properties") if isinstance(inputs, dict) else None
+    if not isinstance(inputs, dict) or not isinstance(properties, dict):
+        return
+
+    def problem(path: NodePath, message: str) -> RecipeProblem:
+        line, col = loaded.position_of(path)
+        return RecipeProblem(loaded.source, line, col, render_path(path), message)
+
+    required = inputs.get("required")
+    if isinstance(required, list):
+        declared = ", ".join(str(name) for name in properties) or "nothing"
+        for index, name in enumerate(required):
+            if isinstance(name, str) and name not in properties:
+                yield problem(
+                    ("inputs", "required", index),
+                    f"required input {name!r} is not declared in properties; "
+                    f"properties declares: {declared}",
+                )
+
+    defaults = {
+        name: prop["default"]
+        for name, prop in properties.items()
+        if isinstance(prop, dict) and "default" in prop
+    }
+    if not defaults:
+        return
+    try:
+        Draft202012Validator.check_schema(inputs)
+    except SchemaError:
+        return  # the meta-schema check reports it
+    # The defaults as one input, checked by the whole schema so $refs to $defs resolve;
+    # only what is wrong inside a defaulted field counts.
+    checker = Draft202012Validator(inputs, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    try:
+        errors = list(checker.iter_errors(defaults))
+    except Unresolvable:
+        return  # reported at the $ref
+    for error in errors:
+        where = list(error.absolute_path)
+        if where and where[0] in defaults:
+            path: NodePath = ("inputs", "properties", where[0], "default", *where[1:])
+            yield problem(path, f"the default does not fit this input: {error.message}")
+
+
+def _validator_for(step_params: dict[str, dict[str, Any]]) -> Any:
     key = json.dumps(step_params, sort_keys=True, default=repr)
     validator = _validators.get(key)
     if validator is None:
@@ -59,7 +213,7 @@ def _validator_for(step_params: dict[str, dict[str, Any]]) -> Draft202012Validat
         from hunter_cli.recipe.schema import build_recipe_schema
 
         schema = build_recipe_schema(step_params)
-        validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+        validator = _RecipeValidator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
         _validators[key] = validator
     return validator
 
@@ -97,13 +251,36 @@ class _SchemaErrorMapper:
                 return f"{variant_key} {step[variant_key]!r}"
         return f"step type {step_type!r}"
 
+    def _is_unmarked_write(self, error: ValidationError, path: NodePath) -> bool:
+        """A db_query that writes without `write: true` (missing, or not true)."""
+        if error.validator == "required" and _is_step(path):
+            return "write" in error.validator_value and error.message.startswith("'write' ")
+        return (
+            error.validator == "const"
+            and error.validator_value is True
+            and len(path) == 3
+            and _is_step(path[:2])
+            and path[2] == "write"
+        )
+
     def map(self, error: ValidationError) -> Iterator[RecipeProblem]:
         path: NodePath = tuple(error.absolute_path)
         validator = error.validator
 
+        if validator in _BOUNDS and _non_finite(error.instance):
+            return  # reported once, by _non_finite_problems
+
         if "propertyNames" in error.absolute_schema_path:
             # The instance is the offending key itself; point at the key.
-            yield self.problem((*path, error.instance), error.message, key=True)
+            message = error.message
+            if validator == "not" and path == ("inputs", "properties"):
+                option = str(error.instance).replace("_", "-")
+                message = (
+                    f"input {error.instance!r} cannot be given to `hunter run`, whose own "
+                    f"--{option} option takes it; rename the input, e.g. "
+                    f"'{str(error.instance).replace('-', '_')}_input'"
+                )
+            yield self.problem((*path, error.instance), message, key=True)
             return
         if validator in ("anyOf", "oneOf"):
             yield from self._alternatives(error, path)
@@ -134,6 +311,11 @@ class _SchemaErrorMapper:
             else:
                 message = f"field {path[-1]!r} is not allowed here"
             yield self.problem(path, message, key=True)
+            return
+        if self._is_unmarked_write(error, path):
+            step_path = path if validator == "required" else path[:-1]
+            query = self._step(step_path).get("query")
+            yield self.problem(path, f"db_query {query} writes: add `write: true` to the step")
             return
         if validator == "required":
             name = next(
@@ -166,6 +348,11 @@ class _SchemaErrorMapper:
             what = _FORMAT_WORDS.get(error.validator_value, f"{error.validator_value} value")
             yield self.problem(path, f"{error.instance!r} is not a valid {what}")
             return
+        if validator == "type" and _numeric(error.validator_value):
+            hint = _number_hint(error.instance)
+            if hint:
+                yield self.problem(path, f"{error.message}; {hint}")
+                return
         if validator == "const":
             message = f"must be {error.validator_value!r}, not {error.instance!r}"
             yield self.problem(path, message)
@@ -178,6 +365,21 @@ class _SchemaErrorMapper:
         if all(isinstance(b, dict) and set(b) == {"required"} for b in branches):
             names = ", ".join(repr(b["required"][0]) for b in branches)
             yield self.problem(path, f"at least one of {names} is required")
+            return
+        # A name from a list, or a template choosing one (a provider): say which names exist.
+        lists = [b["enum"] for b in branches if isinstance(b, dict) and "enum" in b]
+        if (
+            len(branches) == 2
+            and len(lists) == 1
+            and isinstance(error.instance, str)
+            and not re.search(TEMPLATE_PATTERN, error.instance)
+            and any(_describe(b) == _TEMPLATE_WORDS for b in branches)
+        ):
+            title = str(error.schema.get("title", "value"))  # type: ignore[union-attr]
+            if not title[:2].isupper():  # "Lead provider" -> "lead provider", "AI" stays
+                title = title[:1].lower() + title[1:]
+            known = ", ".join(str(n) for n in lists[0])
+            yield self.problem(path, f"unknown {title} {error.instance!r}; known: {known}")
             return
         by_branch: dict[int, list[ValidationError]] = {}
         for sub in error.context or []:
@@ -199,13 +401,43 @@ class _SchemaErrorMapper:
         wanted = [_describe(b) for b in branches]
         if all(wanted) and not fitting:
             expected = " or ".join(dict.fromkeys(w for w in wanted if w))
-            yield self.problem(path, f"{error.instance!r} is not valid: expected {expected}")
+            message = f"{error.instance!r} is not valid: expected {expected}"
+            hint = _number_hint(error.instance)
+            if hint and any(_numeric(b.get("type")) for b in branches if isinstance(b, dict)):
+                message += f"; {hint}"
+            yield self.problem(path, message)
             return
         best = best_match(error.context or [])
         if best is None:
             yield self.problem(path, error.message)
         else:
             yield from self.map(best)
+
+
+# What YAML 1.1 (PyYAML) reads as text although it looks like a number: an exponent
+# without a dot in the mantissa or without a sign (1e-3, 1e308, 2.5e3).
+_NUMBER_AS_TEXT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
+def _numeric(kind: Any) -> bool:
+    kinds = kind if isinstance(kind, list) else [kind]
+    return "number" in kinds or "integer" in kinds
+
+
+def _number_hint(value: Any) -> str | None:
+    """How to write a number YAML took for text, or None if ``value`` does not look like one."""
+    if not isinstance(value, str) or not _NUMBER_AS_TEXT.fullmatch(value.strip()):
+        return None
+    text = value.strip()
+    mantissa, exponent = re.split("[eE]", text)
+    if "." not in mantissa:
+        mantissa += ".0"
+    if exponent[0] not in "+-":
+        exponent = "+" + exponent
+    written = f"{mantissa}e{exponent}"
+    plain = f"{Decimal(text).normalize():f}"
+    choices = written if len(plain) > 12 else f"{plain}, or {written}"
+    return f"write {choices}: YAML reads {text} as text"
 
 
 def _is_kind_mismatch(error: ValidationError) -> bool:
@@ -225,7 +457,7 @@ def _describe(schema: Any) -> str | None:
     kind = schema.get("type")
     if isinstance(kind, str) and kind in _TYPE_WORDS:
         if kind == "string" and schema.get("pattern") == TEMPLATE_PATTERN:
-            return "a template string ('{{ ... }}')"
+            return _TEMPLATE_WORDS
         return _TYPE_WORDS[kind]
     if "enum" in schema:
         return "one of " + ", ".join(repr(v) for v in schema["enum"])
@@ -241,6 +473,23 @@ def _walk_strings(value: Any, path: NodePath) -> Iterator[tuple[NodePath, str]]:
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from _walk_strings(item, (*path, index))
+
+
+_TEMPLATE_BLOCK = re.compile(r"\{\{-?\s*(.*?)\s*-?\}\}", re.DOTALL)
+
+
+def _mixed_condition_message(text: str) -> str:
+    """Why an `if` that is not one expression is wrong, and how to write it."""
+    bare = _TEMPLATE_BLOCK.sub(r"\1", text).strip()
+    if "{%" not in text and check_syntax(bare, expression=True) is None:
+        return (
+            "mixes a template with other text, so it renders to text, which is always true; "
+            f"write one expression: {bare!r} (or {'{{ ' + bare + ' }}'!r})"
+        )
+    return (
+        "an 'if' must be one expression (inputs.limit > 5) or one '{{ ... }}' around all of "
+        "it, not text rendered from a template"
+    )
 
 
 class _TemplateChecker:
@@ -291,6 +540,8 @@ class _TemplateChecker:
                     continue
                 path: NodePath = ("steps", index, key)
                 if key in expressions and isinstance(value, str):
+                    if key == "if" and not is_single_expression(value):
+                        self.add(path, _mixed_condition_message(value))
                     self.check(value, path, expression=True, current=index)
                     continue
                 for sub_path, text in _walk_strings(value, path):
@@ -341,16 +592,44 @@ class _TemplateChecker:
                 self.add(path, f"unknown input {name!r} in template; inputs declares: {declared}")
 
 
+def _slug_problems(loaded: LoadedRecipe, file_slug: str | None) -> Iterator[RecipeProblem]:
+    slug = loaded.data.get("slug")
+    if file_slug is None or not isinstance(slug, str) or slug == file_slug:
+        return
+    line, col = loaded.position_of(("slug",))
+    yield RecipeProblem(
+        loaded.source,
+        line,
+        col,
+        "slug",
+        f"slug {slug!r} differs from the file name {file_slug!r}: a recipe in a recipes "
+        f"folder is listed and run by its file name; write slug: {file_slug}, or rename the "
+        f"file to {slug}.yaml",
+    )
+
+
 def validate_recipe(
-    loaded: LoadedRecipe, step_params: dict[str, dict[str, Any]] | None = None
+    loaded: LoadedRecipe,
+    step_params: dict[str, dict[str, Any]] | None = None,
+    *,
+    file_slug: str | None = None,
 ) -> list[RecipeProblem]:
-    """Every problem in ``loaded``, sorted by position; an empty list means the recipe is valid."""
+    """Every problem in ``loaded``, sorted by position; an empty list means the recipe is valid.
+
+    ``file_slug`` is the slug a recipe must have because of where it lives (its file name, in
+    a recipes folder).
+    """
     params = DEFAULT_STEP_PARAMS if step_params is None else step_params
     problems: list[RecipeProblem] = list(loaded.load_problems)
+    problems.extend(_slug_problems(loaded, file_slug))
 
     mapper = _SchemaErrorMapper(loaded, params)
     for error in _validator_for(params).iter_errors(loaded.data):
         problems.extend(mapper.map(error))
+    problems.extend(_non_finite_problems(loaded))
+    problems.extend(_broken_ref_problems(loaded))
+    problems.extend(_tier_order_problems(loaded))
+    problems.extend(_input_schema_problems(loaded))
 
     checker = _TemplateChecker(loaded)
     checker.check_ids()
@@ -367,8 +646,10 @@ def load_and_validate(
     *,
     text: str | None = None,
     step_params: dict[str, dict[str, Any]] | None = None,
+    file_slug: str | None = None,
 ) -> LoadedRecipe:
-    """Load a recipe file (or ``text``, labelled ``source``) and validate it.
+    """Load a recipe file (or ``text``, labelled ``source``) and validate it (``file_slug``:
+    see ``validate_recipe``).
 
     Raises ``RecipeInvalid`` with every problem; ``OSError`` if the file cannot be read.
     """
@@ -376,7 +657,7 @@ def load_and_validate(
         loaded = load_recipe_text(text, os.fspath(source))
     else:
         loaded = load_recipe_file(source)
-    problems = validate_recipe(loaded, step_params)
+    problems = validate_recipe(loaded, step_params, file_slug=file_slug)
     if problems:
         raise RecipeInvalid(problems)
     return loaded

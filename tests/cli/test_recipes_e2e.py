@@ -128,6 +128,50 @@ def test_bundled_recipes_and_readme_example_validate(workspace, cli, tmp_path):
     assert result.exit_code == 0, result.stderr
 
 
+def test_a_recipe_in_recipes_must_be_named_by_its_slug(workspace, cli, tmp_path):
+    text = (
+        "slug: other-name\nname: O\nversion: 1\ninputs: {type: object, properties: {}}\n"
+        "steps:\n  - {id: a, type: state, set: {x: 1}}\n"
+    )
+    (workspace / "recipes").mkdir()
+    (workspace / "recipes" / "myrecipe.yaml").write_text(text)
+    expected = (
+        "recipes/myrecipe.yaml:1:7: slug: slug 'other-name' differs from the file name "
+        "'myrecipe': a recipe in a recipes folder is listed and run by its file name; write "
+        "slug: myrecipe, or rename the file to other-name.yaml"
+    )
+    result = cli("recipes", "validate", "recipes/myrecipe.yaml")
+    assert result.exit_code == 2
+    assert expected in result.stderr
+    result = cli("run", "myrecipe", "--plan")
+    assert result.exit_code == 2
+    assert expected in result.stderr
+    # Anywhere else the slug is free.
+    (tmp_path / "elsewhere.yaml").write_text(text)
+    assert cli("recipes", "validate", str(tmp_path / "elsewhere.yaml")).exit_code == 0
+
+
+def test_validate_a_folder_checks_every_recipe_in_it(workspace, cli):
+    folder = workspace / "recipes"
+    folder.mkdir()
+    (folder / "good.yaml").write_text(
+        "slug: good\nname: G\nversion: 1\nsteps:\n  - {id: a, type: state, set: {x: 1}}\n"
+    )
+    (folder / "bad.yml").write_text(
+        "slug: bad\nname: B\nversion: 1\nsteps:\n  - {id: a, type: state, timeout: soon}\n"
+    )
+    (folder / "notes.txt").write_text("not a recipe")
+    result = cli("recipes", "validate", "recipes")
+    assert result.exit_code == 2
+    assert "recipes/good.yaml: ok" in result.stdout
+    assert "recipes/bad.yml:5:5: steps[0]: at least one of" in result.stderr
+    assert "notes.txt" not in result.stdout + result.stderr
+    (workspace / "empty").mkdir()
+    result = cli("recipes", "validate", "empty")
+    assert result.exit_code == 2
+    assert "empty: no recipe files (*.yaml, *.yml) in this folder" in result.stderr
+
+
 def test_broken_recipe_reports_file_line_column(workspace, cli, tmp_path):
     path = tmp_path / "broken.yaml"
     path.write_text(
@@ -141,6 +185,11 @@ def test_broken_recipe_reports_file_line_column(workspace, cli, tmp_path):
     assert result.exit_code == 2
     assert ":10:14: steps[0].timeout: 'soon' is not of type 'number'" in result.stderr
     assert "steps[1].type: unknown step type 'emial'" in result.stderr
+    # However long, each problem stays on one line (the runner's pipe is 80 columns wide).
+    assert (
+        "broken.yaml:12:11: steps[1].type: unknown step type 'emial'; known types: action, "
+        "ai, audit, correspondence, state, subscription\n"
+    ) in result.stderr
     result = cli("run", str(path))
     assert result.exit_code == 2
     assert "is invalid" in result.stderr

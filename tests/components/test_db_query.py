@@ -18,7 +18,7 @@ from hunter_cli.customers import resolve_customer
 from hunter_cli.db.models import AuditLog, Lead
 from hunter_cli.engine.runner import Runner
 from hunter_cli.leads import upsert_leads
-from hunter_cli.recipe import load_and_validate
+from hunter_cli.recipe import RecipeInvalid, load_and_validate, load_recipe_file
 from hunter_cli.recipe.templates import evaluate_expression, render_value
 
 LEADS = [
@@ -209,8 +209,11 @@ def test_a_recipe_without_write_fails_the_step(seeded, tmp_path: Path):
     recipe["outputs"] = {}
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(recipe, sort_keys=False))
+    # `recipes validate` reports it; a recipe run without validation still cannot write.
+    with pytest.raises(RecipeInvalid, match="db_query upsert_leads writes: add `write: true`"):
+        load_and_validate(str(path))
     settings = load_settings(database_url=seeded.url, actor="tester", environ={})
-    result = Runner(seeded, settings).run(load_and_validate(str(path)), "acme", {"query": "x"})
+    result = Runner(seeded, settings).run(load_recipe_file(str(path)), "acme", {"query": "x"})
     assert result.status == "failed"
     assert result.steps[1].error == "db_query upsert_leads writes: add `write: true` to the step"
     with seeded.session() as session:

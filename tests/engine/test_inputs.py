@@ -55,3 +55,22 @@ def test_a_bad_field_is_reported_with_its_description():
     with pytest.raises(ValidationError) as bad:
         prepare_inputs(schema, {"query": "!!"})
     assert bad.value.details["problems"] == ["input 'query': '!!' does not match '\\\\w' (What)"]
+
+
+def test_a_ref_to_nowhere_in_the_input_schema_is_a_clear_error():
+    # A recipe run without `recipes validate` can still carry one.
+    schema = {"type": "object", "properties": {"m": {"$ref": "#/$defs/nope"}}}
+    with pytest.raises(ValidationError) as caught:
+        prepare_inputs(schema, {"m": "x"})
+    assert caught.value.message == (
+        "the recipe's inputs schema has a $ref that cannot be resolved: there is nothing at "
+        "'#/$defs/nope' in this schema (`hunter recipes validate` shows where)"
+    )
+
+
+def test_formats_are_checked():
+    schema = {"type": "object", "properties": {"since": {"type": "string", "format": "date"}}}
+    assert prepare_inputs(schema, {"since": "2025-01-31"}) == {"since": "2025-01-31"}
+    with pytest.raises(ValidationError) as caught:
+        prepare_inputs(schema, {"since": "last week"})
+    assert caught.value.details["problems"] == ["input 'since': 'last week' is not a 'date'"]

@@ -219,6 +219,23 @@ def test_output_schema_description_of_the_failing_part_is_in_the_message(seeded,
     )
 
 
+def test_output_schema_ref_to_nowhere_fails_the_step_clearly(seeded, tmp_path):
+    from hunter_cli.recipe import load_recipe_file
+
+    path = write_recipe(
+        tmp_path,
+        [{"id": "a", "type": "state", "set": {"x": 1}, "output_schema": {"$ref": "#/nowhere"}}],
+    )
+    settings = load_settings(database_url=seeded.url, actor="tester", environ={})
+    # Loaded without validation, as a recipe that skipped `recipes validate` would be.
+    result = Runner(seeded, settings).run(load_recipe_file(path), "acme", {})
+    assert result.status == "failed"
+    assert result.steps[0].error == (
+        "output_schema has a $ref that cannot be resolved: there is nothing at '#/nowhere' "
+        "in this schema (`hunter recipes validate` shows where)"
+    )
+
+
 def test_bug_in_a_step_fails_the_run_and_keeps_the_books(seeded, tmp_path):
     path = write_recipe(tmp_path, [{"id": "b", "type": "boom"}])
     result = run(seeded, path)

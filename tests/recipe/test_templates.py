@@ -153,6 +153,13 @@ def test_referenced_names() -> None:
     assert names == {"inputs": {"city"}, "x": set()}
 
 
+def test_referenced_names_of_a_bare_lookup() -> None:
+    # The whole expression is the lookup: the root node of its tree.
+    assert referenced_names("inputs.nosuch", expression=True) == {"inputs": {"nosuch"}}
+    assert referenced_names("inputs.get('a')", expression=True) == {"inputs": {"a"}}
+    assert referenced_names("inputs['b']", expression=True) == {"inputs": {"b"}}
+
+
 def test_check_syntax() -> None:
     assert check_syntax("Hello {{ name }}") is None
     assert check_syntax("Hello {{ name }") == "unexpected '}'"

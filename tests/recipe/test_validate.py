@@ -111,3 +111,28 @@ def test_split_step() -> None:
     assert controls == {"id": "a", "type": "ai", "timeout": 3, "if": "x"}
     assert params == {"prompt": "p", "model": "m"}
     assert "output_schema" in CONTROL_KEYS
+
+
+def test_recipe_credit_limit_is_the_ledgers() -> None:
+    from hunter_cli.ledger import MAX_CREDITS as LEDGER_MAX
+    from hunter_cli.recipe.step_params import MAX_CREDITS
+
+    assert int(LEDGER_MAX) == MAX_CREDITS
+
+
+@pytest.mark.parametrize("amount", ["0.0003", "0.0007", "1.2345", "0.1", "3", "99999999999999"])
+def test_amounts_to_four_places_are_accepted(amount: str) -> None:
+    # Floats such as 0.0003 are not an exact multiple of 0.0001 in binary; they must pass.
+    text = (
+        "slug: t\nname: T\nversion: 1\nsteps:\n"
+        f"  - {{id: a, type: subscription, operation: charge, amount: {amount}, "
+        f"credits: {amount}}}\n"
+    )
+    assert validate_recipe(load_recipe_text(text, "t.yaml")) == []
+
+
+def test_write_queries_are_the_components() -> None:
+    from hunter_cli.components.actions.db_query import WRITES
+    from hunter_cli.recipe.step_params import DB_WRITE_QUERIES
+
+    assert set(DB_WRITE_QUERIES) == WRITES
