@@ -60,6 +60,9 @@ PROVENANCE = "_provenance"
 ORDERS = ("recent", "score", "name", "first_seen")
 CSV_COLUMNS = ("id", *LEAD_FIELDS, "score", "tier", "first_seen", "last_seen")
 IMPORT_COLUMNS = (*LEAD_FIELDS, "score", "tier")
+# Columns of an export that hunter keeps for itself: import skips them (a lead is matched by
+# its email, or domain and name; when it was seen is the store's own record).
+BOOKKEEPING_COLUMNS = ("id", "first_seen", "last_seen")
 IMPORT_PROVIDER = "import"
 
 # Keys of a lead dict that are bookkeeping (ours or a provider's), never stored in `data`.
@@ -669,14 +672,34 @@ def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
     )
 
 
+def _number(value: str) -> int | float | None:
+    """The number that export writes as exactly this text, else None: "02134", "+1", "1.50"
+    and "nan" are text, as they were when exported."""
+    number: int | float
+    try:
+        number = int(value)
+    except ValueError:
+        try:
+            number = float(value)
+        except ValueError:
+            return None
+        if not math.isfinite(number):
+            return None
+    return number if str(number) == value else None
+
+
 def _parse_extra(value: str) -> Any:
-    """An extra column's cell: JSON lists and mappings (as export writes them) come back."""
+    """An extra column's cell back as the type export wrote: JSON lists and mappings,
+    booleans ("True", "False") and numbers written exactly as export writes them."""
     if value[:1] in "[{":
         try:
             return json.loads(value)
         except ValueError:
             return value
-    return value
+    if value in ("True", "False"):
+        return value == "True"
+    number = _number(value)
+    return value if number is None else number
 
 
 def _import_row(columns: list[str], cells: list[str]) -> tuple[dict[str, Any] | None, list[str]]:
@@ -687,7 +710,7 @@ def _import_row(columns: list[str], cells: list[str]) -> tuple[dict[str, Any] | 
     data: dict[str, Any] = {}
     for column, cell in zip(columns, cells, strict=False):
         value = cell.strip()
-        if not column or not value:
+        if not column or not value or column.lower() in BOOKKEEPING_COLUMNS:
             continue
         if column.lower() in IMPORT_COLUMNS:
             lead[column.lower()] = value
@@ -725,7 +748,8 @@ def import_leads_csv(
     session: Session, customer: Customer, path: str | Path, *, actor: str = "hunter"
 ) -> ImportReport:
     """Import leads from a CSV file with a header row. Known columns (case-insensitive):
-    name, title, email, phone, company, domain, score, tier; other columns go to data.
+    name, title, email, phone, company, domain, score, tier; an export's id, first_seen and
+    last_seen are skipped; other columns go to data, read back as the types export wrote.
     Rows that cannot be leads are rejected with their row number (the header is row 1) and
     the reason; the rest are stored like any other sighting. UsageError when the file is
     missing, unreadable or has no usable header."""

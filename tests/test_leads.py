@@ -284,6 +284,70 @@ def test_export_csv_and_json(seeded):
         assert actions[-1] == "leads.export"
 
 
+ROUND_TRIP_LEADS = [
+    {
+        "name": "Hal Ek",
+        "email": "hal@k.example",
+        "phone": "+15550100",
+        "company": "K Co",
+        "domain": "k.example",
+        "score": 85,
+        "tier": "A",
+        "data": {
+            "size": 3,
+            "founded": 2016,
+            "revenue": 4.5,
+            "growth": -3,
+            "remote": True,
+            "public": False,
+            "zip": "02134",
+            "dial": "+1",
+            "price": "1.50",
+            "note": "nan",
+            "technologies": ["AWS", "Stripe"],
+            "location": {"city": "Boston", "country": "US"},
+        },
+    },
+    {"name": "Ida Fox", "domain": "f.example", "data": {"size": 12, "industry": "SaaS"}},
+]
+
+
+def _csv_without_last_seen(text: str) -> list[dict[str, str]]:
+    rows = list(csv.DictReader(io.StringIO(text)))
+    for row in rows:
+        assert row.pop("last_seen")
+    return rows
+
+
+def test_export_then_import_changes_nothing_but_last_seen(seeded, tmp_path):
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        upsert_leads(session, acme, ROUND_TRIP_LEADS, source=SOURCE)
+        before = {lead.email or lead.name: lead_to_dict(lead) for lead in find_leads(session, acme)}
+        out = io.StringIO()
+        export_leads(session, acme, "csv", out)
+    path = tmp_path / "exp.csv"
+    path.write_text(out.getvalue())
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        report = import_leads_csv(session, acme, path)
+        assert (report.imported, report.updated, report.rejected) == (0, 2, [])
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        after = {lead.email or lead.name: lead_to_dict(lead) for lead in find_leads(session, acme)}
+        again = io.StringIO()
+        export_leads(session, acme, "csv", again)
+    assert _csv_without_last_seen(again.getvalue()) == _csv_without_last_seen(out.getvalue())
+    for key, lead in before.items():
+        assert {**after[key], "last_seen": None} == {**lead, "last_seen": None}
+    hal = after["hal@k.example"]["data"]
+    assert (hal["size"], hal["founded"], hal["revenue"], hal["growth"]) == (3, 2016, 4.5, -3)
+    assert (hal["remote"], hal["public"]) == (True, False)
+    assert (hal["zip"], hal["dial"], hal["price"], hal["note"]) == ("02134", "+1", "1.50", "nan")
+    assert set(hal["_provenance"].values()) == {"local"}
+    assert not {"id", "first_seen", "last_seen"} & set(hal)
+
+
 CSV_TEXT = (
     "Name,EMAIL,Company,Domain,Score,Tier,Industry,technologies\n"
     'Ivy Ng,ivy@l.example,L Co,l.example,80,a,SaaS,"[""AWS""]"\n'

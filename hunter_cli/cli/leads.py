@@ -196,7 +196,8 @@ def import_(
         Path,
         typer.Argument(
             help="CSV file with a header row: name, title, email, phone, company, domain, "
-            "score, tier (any case); other columns are kept in the lead's data.",
+            "score, tier (any case); an export's id, first_seen and last_seen are skipped; "
+            "other columns are kept in the lead's data.",
         ),
     ],
     customer: CustomerOption = None,
@@ -207,6 +208,13 @@ def import_(
     Each row needs an email, or a domain and a name. Rows with an invalid email, a score
     outside 0-100 or a tier that is not one letter are rejected and listed with their row
     number (the header is row 1); the other rows are stored, merging with known leads.
+
+    Importing a file from `hunter leads export` changes nothing but last_seen: its id,
+    first_seen and last_seen columns are hunter's own bookkeeping and are skipped (a lead is
+    matched by its email, or domain and name), and the other columns are read back as the
+    types export wrote: numbers written exactly as export writes them (3, 2016, -1.5) and
+    True/False come back as numbers and booleans, JSON lists and mappings as lists and
+    mappings, and anything else, such as 02134 or +1, stays text.
 
     Exit codes: 0 when rows were stored, 2 when the file is missing or unreadable, has no
     usable header, or every row was rejected.
