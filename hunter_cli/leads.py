@@ -3,7 +3,8 @@
 
 Finding a lead again never loses what is known: contact fields are only filled when empty,
 `data` is merged (a new non-empty value wins, an empty one never overwrites), and
-data["_provenance"] names the provider behind every field.
+data["_provenance"] names the provider behind every field. Score and tier are the exception:
+a new score replaces the old one together with its tier, even when it has none.
 """
 
 from __future__ import annotations
@@ -248,7 +249,8 @@ def upsert_leads(
     fill empty fields and merge data. A lead's own `source_provider` (or, for a lead read
     back from the store, its provenance) names the provider; else source["provider"].
 
-    Scores are computed values here: rounded and kept within 0-100. Leads with no email and
+    Scores are computed values here: rounded and kept within 0-100; a new score replaces the
+    stored tier with its own (none clears it). Leads with no email and
     no domain-and-name are skipped and reported. With `actor`, a `leads.upsert` audit entry
     records the counts (never the leads).
     """
@@ -389,11 +391,19 @@ def _merge(row: Lead, fields: dict[str, Any], providers: dict[str, str], now: An
         if fields[name] is not None and not getattr(row, name):
             setattr(row, name, fields[name])
             provenance[name] = providers[name]
-    # Scores and tiers are judgements, not facts: the newest one stands.
+    # Scores and tiers are judgements, not facts: the newest one stands. A tier belongs to
+    # its score: a new score brings its tier, and no tier (below every threshold) clears the
+    # old one, which would otherwise still pick the lead for that tier's outreach.
     for name in ("score", "tier"):
-        if fields[name] is not None and fields[name] != getattr(row, name):
-            setattr(row, name, fields[name])
-            provenance[name] = providers[name]
+        given = fields[name]
+        if given is None and not (name == "tier" and fields["score"] is not None):
+            continue
+        if given != getattr(row, name):
+            setattr(row, name, given)
+            if given is None:
+                provenance.pop(name, None)
+            else:
+                provenance[name] = providers[name]
     for key, value in fields["data"].items():
         if key == PROVENANCE or _empty(value) or data.get(key) == value:
             continue

@@ -255,6 +255,25 @@ def test_update_lead(seeded):
             update_lead(session, acme, other.id, {"email": "FAY@j.example"})
 
 
+def test_a_new_score_brings_its_tier_even_none(seeded):
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        lead = {"name": "Al Bo", "email": "al@b.example"}
+        upsert_leads(session, acme, [{**lead, "score": 90, "tier": "A"}], source=SOURCE)
+        # seen again without a judgement: score and tier stay
+        upsert_leads(session, acme, [lead], source={"provider": "apollo"})
+        assert [(x.score, x.tier) for x in find_leads(session, acme)] == [(90, "A")]
+        # re-scored below every tier threshold: the old tier must not pick him for outreach
+        upsert_leads(session, acme, [{**lead, "score": 20, "tier": None}], source=SOURCE)
+        al = get_lead(session, acme, "al@b.example")
+        assert (al.score, al.tier) == (20, None)
+        assert "tier" not in al.data["_provenance"]
+        assert find_leads(session, acme, tier="A") == []
+        # a tier alone (no score) still sets it, and keeps the score
+        upsert_leads(session, acme, [{**lead, "tier": "c"}], source={"provider": "manual"})
+        assert (al.score, al.tier, al.data["_provenance"]["tier"]) == (20, "C", "manual")
+
+
 def test_export_csv_and_json(seeded):
     with seeded.session() as session:
         acme = resolve_customer(session, "acme")
