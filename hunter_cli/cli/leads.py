@@ -89,7 +89,15 @@ def list_leads(
         rows = [lead_to_dict(lead) for lead in leads]
         last_seen = [fmt_time(lead.last_seen) for lead in leads]
 
+    filters = [f"--tier {t}" for t in tier or []]
+    filters += [f"--min-score {min_score}"] if min_score is not None else []
+
     def render() -> None:
+        if not rows and filters:
+            console.print(
+                f"No leads for {who.slug} match {' '.join(filters)}.", markup=False, soft_wrap=True
+            )
+            return
         if not rows:
             console.print(
                 f"No leads for {who.slug} yet: run a recipe that stores them "

@@ -84,6 +84,19 @@ def test_list_when_empty(ready):
     assert "No leads for acme yet" in human.stdout
 
 
+def test_list_when_nothing_matches_the_filters(ready, leads_csv):
+    ready("leads", "import", str(leads_csv), "--json").ok()
+    for args, said in [
+        (("--tier", "ZZ"), "--tier ZZ"),
+        (("--min-score", "100"), "--min-score 100"),
+        (("-t", "c", "-t", "D", "--min-score", "90"), "--tier c --tier D --min-score 90"),
+    ]:
+        human = ready("leads", "list", *args)
+        assert human.exit_code == 0, human.stderr
+        assert human.stdout.strip() == f"No leads for acme match {said}."
+        assert ready("leads", "list", *args, "--json").ok() == []
+
+
 def test_export_to_stdout_and_to_a_file(ready, leads_csv, workspace):
     ready("leads", "import", str(leads_csv), "--json").ok()
     out = ready("leads", "export")
