@@ -101,6 +101,8 @@ class UpsertReport:
     leads: list[Lead]
     # (position in the input, reason) of leads that could not be stored.
     skipped: list[tuple[int, str]] = field(default_factory=list)
+    # (position in the input, position of the earlier lead of this call it was merged into).
+    merged: list[tuple[int, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -108,11 +110,14 @@ class ImportReport:
     imported: int
     updated: int
     rejected: list[tuple[int, str]]  # (row number, the header being row 1; reason)
+    # (row number, the earlier row of the file it is the same lead as, so merged into)
+    merged: list[tuple[int, int]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "imported": self.imported,
             "updated": self.updated,
+            "merged": [{"row": row, "merged_into": into} for row, into in self.merged],
             "rejected": [{"row": row, "reason": reason} for row, reason in self.rejected],
         }
 
@@ -259,7 +264,7 @@ def upsert_leads(
     """
     _lock_customer_leads(session, customer)
     now = utcnow()
-    prepared: list[tuple[dict[str, Any], dict[str, Any], str, str | None]] = []
+    prepared: list[tuple[int, dict[str, Any], dict[str, Any], str, str | None]] = []
     skipped: list[tuple[int, str]] = []
     for index, raw in enumerate(leads):
         if not isinstance(raw, dict):
@@ -271,14 +276,15 @@ def upsert_leads(
         except ValueError as exc:
             skipped.append((index, str(exc)))
             continue
-        prepared.append((raw, fields, key, _alt_key(fields)))
+        prepared.append((index, raw, fields, key, _alt_key(fields)))
 
     by_key, by_alt = _existing(session, customer, prepared)
     created: set[uuid.UUID] = set()
     updated: set[uuid.UUID] = set()
     ordered: list[Lead] = []  # each stored lead once, in the order first given
-    listed: set[uuid.UUID] = set()
-    for raw, fields, key, alt in prepared:
+    first_given: dict[uuid.UUID, int] = {}  # lead -> the position that first named it
+    merged: list[tuple[int, int]] = []
+    for index, raw, fields, key, alt in prepared:
         providers = _field_providers(raw, fields, str(source.get("provider") or "recipe"))
         row = by_key.get(key)
         if row is None and alt is not None:
@@ -297,15 +303,17 @@ def upsert_leads(
                 row.dedupe_key = key  # it has an email now: key it like every other lead
             if row.id not in created:
                 updated.add(row.id)
-        if row.id not in listed:
-            listed.add(row.id)
+        if row.id in first_given:
+            merged.append((index, first_given[row.id]))
+        else:
+            first_given[row.id] = index
             ordered.append(row)
         by_key[row.dedupe_key] = row
         row_alt = _row_alt_key(row)
         if row_alt:
             by_alt[row_alt] = row
     session.flush()
-    report = UpsertReport(len(created), len(updated), ordered, skipped)
+    report = UpsertReport(len(created), len(updated), ordered, skipped, merged)
     if actor is not None:
         append_audit(
             session,
@@ -325,11 +333,13 @@ def upsert_leads(
 
 
 def _existing(
-    session: Session, customer: Customer, prepared: list[tuple[Any, dict[str, Any], str, Any]]
+    session: Session,
+    customer: Customer,
+    prepared: list[tuple[int, Any, dict[str, Any], str, Any]],
 ) -> tuple[dict[str, Lead], dict[str, Lead]]:
     """The customer's stored leads these could be: by key, and by domain (for domain+name)."""
-    keys = sorted({key for _r, _f, key, _a in prepared} | {a for *_x, a in prepared if a})
-    domains = sorted({f["domain"] for _r, f, _k, _a in prepared if f["domain"]})
+    keys = sorted({key for *_x, key, _a in prepared} | {a for *_x, a in prepared if a})
+    domains = sorted({f["domain"] for _i, _r, f, _k, _a in prepared if f["domain"]})
     rows: dict[uuid.UUID, Lead] = {}
     for chunk in _chunks(keys):
         query = select(Lead).where(Lead.customer_id == customer.id, Lead.dedupe_key.in_(chunk))
@@ -788,7 +798,8 @@ def import_leads_csv(
     name, title, email, phone, company, domain, score, tier; an export's id, first_seen and
     last_seen are skipped; other columns go to data, read back as the types export wrote.
     Rows that cannot be leads are rejected with their row number (the header is row 1) and
-    the reason; the rest are stored like any other sighting. UsageError when the file is
+    the reason; the rest are stored like any other sighting, and a row that is the same lead
+    as an earlier row of the file is reported as merged into that row. UsageError when the file is
     missing, unreadable or has no usable header."""
     path = Path(path)
     columns, rows = _read_csv(path)
@@ -797,6 +808,7 @@ def import_leads_csv(
     if doubled:
         raise UsageError(f"{path}: column {doubled[0]!r} appears more than once in the header")
     good: list[dict[str, Any]] = []
+    good_rows: list[int] = []  # the row number of each of good
     rejected: list[tuple[int, str]] = []
     for number, cells in enumerate(rows, start=2):
         if not any(cell.strip() for cell in cells):
@@ -806,10 +818,12 @@ def import_leads_csv(
             rejected.append((number, "; ".join(problems)))
         else:
             good.append(lead)
+            good_rows.append(number)
     report = upsert_leads(
         session, customer, good, source={"provider": IMPORT_PROVIDER, "file": path.name}
     )
-    result = ImportReport(report.created, report.updated, rejected)
+    merged = [(good_rows[index], good_rows[into]) for index, into in report.merged]
+    result = ImportReport(report.created, report.updated, rejected, merged)
     append_audit(
         session,
         "leads.import",

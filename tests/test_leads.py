@@ -434,6 +434,7 @@ def test_import_csv(seeded, tmp_path):
         acme = resolve_customer(session, "acme")
         report = import_leads_csv(session, acme, path, actor="tester")
         assert (report.imported, report.updated) == (2, 0)
+        assert report.merged == [(9, 2)]  # Ivy again, upper-cased
         assert report.rejected == [
             (4, "invalid email address 'not-an-email'"),
             (5, "score '150' is not a whole number from 0 to 100"),
@@ -452,6 +453,35 @@ def test_import_csv(seeded, tmp_path):
     with seeded.session() as session:
         again = import_leads_csv(session, resolve_customer(session, "acme"), path)
         assert (again.imported, again.updated) == (0, 2)
+
+
+def test_import_reports_rows_merged_into_an_earlier_row(seeded, tmp_path):
+    path = tmp_path / "dups.csv"
+    path.write_text(
+        "name,email,domain,title\n"
+        "Ann Lee,ann@a.example,a.example,\n"  # row 2
+        "Bob Roe,bob@b.example,,\n"
+        "Cy Poe,,c.example,\n"
+        "Ann Lee,ann@a.example,,CEO\n"  # row 5: same email as row 2
+        "Ann Lee,ANN@A.EXAMPLE,,\n"  # row 6: upper-cased
+        "cy  poe,,www.c.example,CTO\n"  # row 7: same domain and name as row 4
+        "Ann Lee,,a.example,\n"  # row 8: no email, but row 2's domain and name
+        "Dee,nope,,\n"  # row 9: rejected
+    )
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        report = import_leads_csv(session, acme, path)
+        assert (report.imported, report.updated) == (3, 0)
+        assert report.merged == [(5, 2), (6, 2), (7, 4), (8, 2)]
+        assert report.rejected == [(9, "invalid email address 'nope'")]
+        assert report.to_dict()["merged"] == [
+            {"row": 5, "merged_into": 2},
+            {"row": 6, "merged_into": 2},
+            {"row": 7, "merged_into": 4},
+            {"row": 8, "merged_into": 2},
+        ]
+        assert get_lead(session, acme, "ann@a.example").title == "CEO"
+        assert _count(session) == 3
 
 
 def test_import_csv_semicolons(seeded, tmp_path):

@@ -219,7 +219,9 @@ def import_(
 
     Each row needs an email, or a domain and a name. Rows with an invalid email, a score
     outside 0-100 or a tier that is not one letter are rejected and listed with their row
-    number (the header is row 1); the other rows are stored, merging with known leads.
+    number (the header is row 1); the other rows are stored, merging with known leads. A row
+    that is the same lead as an earlier row (the same email, say) is merged into it and
+    listed with the row it was merged into.
 
     Importing a file from `hunter leads export` changes nothing but last_seen: its id,
     first_seen and last_seen columns are hunter's own bookkeeping and are skipped (a lead is
@@ -251,10 +253,21 @@ def import_(
             )
 
     def render() -> None:
+        merged = f"merged {len(report.merged)} repeated row(s), " if report.merged else ""
         console.print(
             f"Imported {report.imported} new lead(s) for {who.slug}, updated {report.updated}, "
-            f"rejected {len(report.rejected)} row(s)."
+            f"{merged}rejected {len(report.rejected)} row(s).",
+            soft_wrap=True,
         )
+        if report.merged:
+            console.print(
+                table(
+                    "Repeated rows",
+                    ["row", "merged into row"],
+                    report.merged,
+                    justify={"row": "right", "merged into row": "right"},
+                )
+            )
         if report.rejected:
             console.print(
                 table("Rejected rows", ["row", "reason"], report.rejected, justify={"row": "right"})
