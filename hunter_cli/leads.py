@@ -26,7 +26,7 @@ from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session
 
 from hunter_cli.audit import append_audit, to_plain_json
-from hunter_cli.csvfiles import CsvReadError, read_csv_rows
+from hunter_cli.csvfiles import CsvReadError, StrayQuote, read_csv_file
 from hunter_cli.db.models import Customer, Lead
 from hunter_cli.db.types import utcnow
 from hunter_cli.errors import NotFoundError, UsageError, ValidationError
@@ -697,17 +697,27 @@ def _valid_email(value: str) -> bool:
     return len(value) <= FIELD_LENGTHS["email"] and bool(_EMAIL.match(value))
 
 
-def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
+def _read_csv(path: Path) -> tuple[list[str], list[list[str]], dict[int, StrayQuote]]:
+    """The header, the rows, and by row number the quoted fields that took in the lines
+    after them (a quote never closed)."""
+
     def usable(header: list[str]) -> bool:
         names = {h.strip().lower() for h in header}
         return "email" in names or {"domain", "name"} <= names
 
     try:
-        content, rows = read_csv_rows(path, usable)
+        read = read_csv_file(path, usable)
     except CsvReadError as exc:
         raise UsageError(str(exc)) from None
+    content, rows = read.content, read.rows
     if rows is not None:
-        return [_unescape_formula(h.strip()) for h in rows[0]], rows[1:]
+        stray = {quote.row: quote for quote in reversed(read.stray_quotes)}  # first per row
+        if 1 in stray:
+            raise UsageError(
+                f"{path}: line {stray[1].line}: the header has a quoted field that is never "
+                "closed, so it takes in the lines after it"
+            )
+        return [_unescape_formula(h.strip()) for h in rows[0]], rows[1:], stray
     if not content.strip():
         raise UsageError(
             f"{path}: the file is empty; expected a header row such as name,email,company,domain"
@@ -791,6 +801,15 @@ def _import_row(columns: list[str], cells: list[str]) -> tuple[dict[str, Any] | 
     return lead, []
 
 
+def _stray_quote_reason(quote: StrayQuote) -> str:
+    taken = quote.lines_taken
+    rest = f", so the {taken} line(s) after it were read into it" if taken else ""
+    return (
+        f"an unterminated quoted field: the quote opening it on line {quote.line} is never "
+        f"closed{rest}; close it and import again"
+    )
+
+
 def import_leads_csv(
     session: Session, customer: Customer, path: str | Path, *, actor: str = "hunter"
 ) -> ImportReport:
@@ -798,11 +817,12 @@ def import_leads_csv(
     name, title, email, phone, company, domain, score, tier; an export's id, first_seen and
     last_seen are skipped; other columns go to data, read back as the types export wrote.
     Rows that cannot be leads are rejected with their row number (the header is row 1) and
-    the reason; the rest are stored like any other sighting, and a row that is the same lead
+    the reason (a row with a quoted field never closed, which took in the lines after it,
+    is one of them); the rest are stored like any other sighting, and a row that is the same lead
     as an earlier row of the file is reported as merged into that row. UsageError when the file is
     missing, unreadable or has no usable header."""
     path = Path(path)
-    columns, rows = _read_csv(path)
+    columns, rows, stray_quotes = _read_csv(path)
     lowered = [c.lower() for c in columns if c]
     doubled = sorted({c for c in lowered if lowered.count(c) > 1})
     if doubled:
@@ -813,6 +833,9 @@ def import_leads_csv(
     for number, cells in enumerate(rows, start=2):
         if not any(cell.strip() for cell in cells):
             continue  # blank lines are not rows anyone meant
+        if number in stray_quotes:
+            rejected.append((number, _stray_quote_reason(stray_quotes[number])))
+            continue
         lead, problems = _import_row(columns, cells)
         if lead is None:
             rejected.append((number, "; ".join(problems)))

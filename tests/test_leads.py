@@ -484,6 +484,63 @@ def test_import_reports_rows_merged_into_an_earlier_row(seeded, tmp_path):
         assert _count(session) == 3
 
 
+@pytest.mark.parametrize(
+    ("bad_row", "line", "after"),
+    [
+        ('"Bob,bob@b.example,b.example\n', 3, 2),  # the quote opens the row
+        ('Bob,"bob@b.example,b.example\n', 3, 2),  # or a later field
+        ('Bob,bob@b.example,"b.example\n', 3, 2),  # or the last
+    ],
+)
+def test_import_reports_an_unterminated_quoted_field(seeded, tmp_path, bad_row, line, after):
+    path = tmp_path / "quote.csv"
+    path.write_text(
+        "name,email,domain\n"
+        "Ann,ann@a.example,a.example\n"
+        + bad_row
+        + "Cy,cy@c.example,c.example\n"
+        + 'Dee,dee@d.example,"d.example"\n'
+    )
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        report = import_leads_csv(session, acme, path)
+        assert (report.imported, report.updated) == (1, 0)
+        assert report.rejected == [
+            (
+                3,
+                f"an unterminated quoted field: the quote opening it on line {line} is never "
+                f"closed, so the {after} line(s) after it were read into it; close it and "
+                "import again",
+            )
+        ]
+        assert [lead.email for lead in find_leads(session, acme)] == ["ann@a.example"]
+
+
+def test_import_unterminated_quote_on_the_last_line_and_in_the_header(seeded, tmp_path):
+    path = tmp_path / "quote.csv"
+    path.write_text('email,name\nann@a.example,Ann\nbob@b.example,"Bob')
+    with seeded.session() as session:
+        report = import_leads_csv(session, resolve_customer(session, "acme"), path)
+        assert report.rejected == [
+            (3, "an unterminated quoted field: the quote opening it on line 3 is never "
+                "closed; close it and import again")
+        ]  # fmt: skip
+        # closed quotes, "" inside, text after a closing quote and a value over two lines
+        # are no such thing
+        path.write_text(
+            'email,name,note\n"c@c.example","C ""Cy"" Poe",\nd@d.example,"Dee" Oz,"two\nlines"\n'
+        )
+        report = import_leads_csv(session, resolve_customer(session, "acme"), path)
+        assert (report.imported, report.rejected) == (2, [])
+        assert (
+            get_lead(session, resolve_customer(session, "acme"), "d@d.example").data["note"]
+            == "two\nlines"
+        )
+        path.write_text('email,"name\nann@a.example,Ann\n')
+        with pytest.raises(UsageError, match="line 1: the header has a quoted field that is"):
+            import_leads_csv(session, resolve_customer(session, "acme"), path)
+
+
 def test_import_csv_semicolons(seeded, tmp_path):
     path = tmp_path / "excel.csv"
     path.write_text("\ufeffname;email\nOla;ola@r.example\n")

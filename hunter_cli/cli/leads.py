@@ -218,7 +218,8 @@ def import_(
     """Import leads from a CSV file.
 
     Each row needs an email, or a domain and a name. Rows with an invalid email, a score
-    outside 0-100 or a tier that is not one letter are rejected and listed with their row
+    outside 0-100, a tier that is not one letter or a quoted field that is never closed (it
+    would take in the lines after it) are rejected and listed with their row
     number (the header is row 1); the other rows are stored, merging with known leads. A row
     that is the same lead as an earlier row (the same email, say) is merged into it and
     listed with the row it was merged into.
