@@ -5,12 +5,35 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+
+# After a field's opening quote: its text up to the closing quote ("" is a quote in it).
+_QUOTED_REST = re.compile(r'(?:[^"]++|"")*+"')
+_LINE_BREAK = re.compile(r"\r\n?|\n")
 
 
 class CsvReadError(Exception):
     """The file could not be read as CSV; the message says why, for the user."""
+
+
+@dataclass(frozen=True)
+class StrayQuote:
+    """A quoted field that took in the lines after it: its quote is never closed (the field
+    runs to the end of the file), or only by a later field's opening quote (text follows)."""
+
+    line: int  # where the quote opens
+    row: int  # the row it is in, the header being row 1
+    lines_taken: int  # how many following lines the field took in
+
+
+@dataclass(frozen=True)
+class CsvFile:
+    content: str  # the file's text
+    rows: list[list[str]] | None  # None when no delimiter gives a usable header
+    stray_quotes: list[StrayQuote] = field(default_factory=list)
 
 
 def read_csv_rows(
@@ -18,8 +41,55 @@ def read_csv_rows(
 ) -> tuple[str, list[list[str]] | None]:
     """(the file's text, its rows) with the first delimiter whose header `usable_header`
     accepts; rows is None when no delimiter gives one (the caller words that error)."""
+    read = read_csv_file(path, usable_header)
+    return read.content, read.rows
+
+
+def find_stray_quotes(content: str, delimiter: str) -> list[StrayQuote]:
+    """Quoted fields that took in the following lines by mistake, found by splitting fields
+    as the csv module does (text after a closing quote stays in the field). A well-formed
+    field spanning lines is closed by a quote that a delimiter or line break follows."""
+    unquoted = re.compile(f"[^{re.escape(delimiter)}\r\n]*")
+    found: list[StrayQuote] = []
+    position, row, end_of_file = 0, 1, len(content)
+    while position < end_of_file:
+        if content[position] == '"':
+            closed = _QUOTED_REST.match(content, position + 1)
+            end = closed.end() if closed else end_of_file
+            spans_lines = _LINE_BREAK.search(content, position, end) is not None
+            text_follows = end < end_of_file and content[end] not in (delimiter, "\r", "\n")
+            if closed is None or (spans_lines and text_follows):
+                taken = _LINE_BREAK.findall(content[position:end].rstrip("\r\n"))
+                found.append(StrayQuote(content.count("\n", 0, position) + 1, row, len(taken)))
+            position = end
+        unquoted_end = unquoted.match(content, position)
+        position = unquoted_end.end() if unquoted_end else position
+        if content.startswith("\r\n", position):
+            position, row = position + 2, row + 1
+        elif content.startswith(("\r", "\n"), position):
+            position, row = position + 1, row + 1
+        else:
+            position += 1  # the delimiter
+    return found
+
+
+def _stray_quotes(content: str, delimiter: str) -> list[StrayQuote]:
+    # Both kinds are errors to the csv module's strict mode, which is four times quicker
+    # than looking for them: a file it reads has none.
     try:
-        content = path.read_text(encoding="utf-8-sig")
+        for _row in csv.reader(io.StringIO(content, newline=""), delimiter=delimiter, strict=True):
+            pass
+    except csv.Error:
+        return find_stray_quotes(content, delimiter)
+    return []
+
+
+def read_csv_file(path: Path, usable_header: Callable[[list[str]], bool]) -> CsvFile:
+    """The file read with the first delimiter whose header `usable_header` accepts."""
+    try:
+        # newline="": a "\r" inside a quoted field is data, as the csv module expects.
+        with path.open(encoding="utf-8-sig", newline="") as file:
+            content = file.read()
     except FileNotFoundError:
         raise CsvReadError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -38,5 +108,5 @@ def read_csv_rows(
         if not rows:
             break
         if usable_header(rows[0]):
-            return content, rows
-    return content, None
+            return CsvFile(content, rows, _stray_quotes(content, delimiter))
+    return CsvFile(content, None)

@@ -3,7 +3,8 @@
 
 Finding a lead again never loses what is known: contact fields are only filled when empty,
 `data` is merged (a new non-empty value wins, an empty one never overwrites), and
-data["_provenance"] names the provider behind every field.
+data["_provenance"] names the provider behind every field. Score and tier are the exception:
+a new score replaces the old one together with its tier, even when it has none.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session
 
 from hunter_cli.audit import append_audit, to_plain_json
-from hunter_cli.csvfiles import CsvReadError, read_csv_rows
+from hunter_cli.csvfiles import CsvReadError, StrayQuote, read_csv_file
 from hunter_cli.db.models import Customer, Lead
 from hunter_cli.db.types import utcnow
 from hunter_cli.errors import NotFoundError, UsageError, ValidationError
@@ -60,6 +61,9 @@ PROVENANCE = "_provenance"
 ORDERS = ("recent", "score", "name", "first_seen")
 CSV_COLUMNS = ("id", *LEAD_FIELDS, "score", "tier", "first_seen", "last_seen")
 IMPORT_COLUMNS = (*LEAD_FIELDS, "score", "tier")
+# Columns of an export that hunter keeps for itself: import skips them (a lead is matched by
+# its email, or domain and name; when it was seen is the store's own record).
+BOOKKEEPING_COLUMNS = ("id", "first_seen", "last_seen")
 IMPORT_PROVIDER = "import"
 
 # Keys of a lead dict that are bookkeeping (ours or a provider's), never stored in `data`.
@@ -83,6 +87,9 @@ _CHUNK = 500  # values per IN (...): well under SQLite's and PostgreSQL's parame
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 _DOMAIN = re.compile(r"^[^\s/@.]+(\.[^\s/@.]+)+$")
 _SCORE_TEXT = re.compile(r"^\d+(\.0*)?$")
+# Spreadsheets run a cell starting with one of these as a formula (OWASP "CSV injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 # An advisory lock class for lead upserts on PostgreSQL ("lead" in ASCII).
 _PG_LEADS_LOCK = 0x6C656164
 
@@ -94,6 +101,8 @@ class UpsertReport:
     leads: list[Lead]
     # (position in the input, reason) of leads that could not be stored.
     skipped: list[tuple[int, str]] = field(default_factory=list)
+    # (position in the input, position of the earlier lead of this call it was merged into).
+    merged: list[tuple[int, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -101,11 +110,14 @@ class ImportReport:
     imported: int
     updated: int
     rejected: list[tuple[int, str]]  # (row number, the header being row 1; reason)
+    # (row number, the earlier row of the file it is the same lead as, so merged into)
+    merged: list[tuple[int, int]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "imported": self.imported,
             "updated": self.updated,
+            "merged": [{"row": row, "merged_into": into} for row, into in self.merged],
             "rejected": [{"row": row, "reason": reason} for row, reason in self.rejected],
         }
 
@@ -245,13 +257,14 @@ def upsert_leads(
     fill empty fields and merge data. A lead's own `source_provider` (or, for a lead read
     back from the store, its provenance) names the provider; else source["provider"].
 
-    Scores are computed values here: rounded and kept within 0-100. Leads with no email and
+    Scores are computed values here: rounded and kept within 0-100; a new score replaces the
+    stored tier with its own (none clears it). Leads with no email and
     no domain-and-name are skipped and reported. With `actor`, a `leads.upsert` audit entry
     records the counts (never the leads).
     """
     _lock_customer_leads(session, customer)
     now = utcnow()
-    prepared: list[tuple[dict[str, Any], dict[str, Any], str, str | None]] = []
+    prepared: list[tuple[int, dict[str, Any], dict[str, Any], str, str | None]] = []
     skipped: list[tuple[int, str]] = []
     for index, raw in enumerate(leads):
         if not isinstance(raw, dict):
@@ -263,14 +276,15 @@ def upsert_leads(
         except ValueError as exc:
             skipped.append((index, str(exc)))
             continue
-        prepared.append((raw, fields, key, _alt_key(fields)))
+        prepared.append((index, raw, fields, key, _alt_key(fields)))
 
     by_key, by_alt = _existing(session, customer, prepared)
     created: set[uuid.UUID] = set()
     updated: set[uuid.UUID] = set()
     ordered: list[Lead] = []  # each stored lead once, in the order first given
-    listed: set[uuid.UUID] = set()
-    for raw, fields, key, alt in prepared:
+    first_given: dict[uuid.UUID, int] = {}  # lead -> the position that first named it
+    merged: list[tuple[int, int]] = []
+    for index, raw, fields, key, alt in prepared:
         providers = _field_providers(raw, fields, str(source.get("provider") or "recipe"))
         row = by_key.get(key)
         if row is None and alt is not None:
@@ -289,15 +303,17 @@ def upsert_leads(
                 row.dedupe_key = key  # it has an email now: key it like every other lead
             if row.id not in created:
                 updated.add(row.id)
-        if row.id not in listed:
-            listed.add(row.id)
+        if row.id in first_given:
+            merged.append((index, first_given[row.id]))
+        else:
+            first_given[row.id] = index
             ordered.append(row)
         by_key[row.dedupe_key] = row
         row_alt = _row_alt_key(row)
         if row_alt:
             by_alt[row_alt] = row
     session.flush()
-    report = UpsertReport(len(created), len(updated), ordered, skipped)
+    report = UpsertReport(len(created), len(updated), ordered, skipped, merged)
     if actor is not None:
         append_audit(
             session,
@@ -317,11 +333,13 @@ def upsert_leads(
 
 
 def _existing(
-    session: Session, customer: Customer, prepared: list[tuple[Any, dict[str, Any], str, Any]]
+    session: Session,
+    customer: Customer,
+    prepared: list[tuple[int, Any, dict[str, Any], str, Any]],
 ) -> tuple[dict[str, Lead], dict[str, Lead]]:
     """The customer's stored leads these could be: by key, and by domain (for domain+name)."""
-    keys = sorted({key for _r, _f, key, _a in prepared} | {a for *_x, a in prepared if a})
-    domains = sorted({f["domain"] for _r, f, _k, _a in prepared if f["domain"]})
+    keys = sorted({key for *_x, key, _a in prepared} | {a for *_x, a in prepared if a})
+    domains = sorted({f["domain"] for _i, _r, f, _k, _a in prepared if f["domain"]})
     rows: dict[uuid.UUID, Lead] = {}
     for chunk in _chunks(keys):
         query = select(Lead).where(Lead.customer_id == customer.id, Lead.dedupe_key.in_(chunk))
@@ -386,11 +404,19 @@ def _merge(row: Lead, fields: dict[str, Any], providers: dict[str, str], now: An
         if fields[name] is not None and not getattr(row, name):
             setattr(row, name, fields[name])
             provenance[name] = providers[name]
-    # Scores and tiers are judgements, not facts: the newest one stands.
+    # Scores and tiers are judgements, not facts: the newest one stands. A tier belongs to
+    # its score: a new score brings its tier, and no tier (below every threshold) clears the
+    # old one, which would otherwise still pick the lead for that tier's outreach.
     for name in ("score", "tier"):
-        if fields[name] is not None and fields[name] != getattr(row, name):
-            setattr(row, name, fields[name])
-            provenance[name] = providers[name]
+        given = fields[name]
+        if given is None and not (name == "tier" and fields["score"] is not None):
+            continue
+        if given != getattr(row, name):
+            setattr(row, name, given)
+            if given is None:
+                provenance.pop(name, None)
+            else:
+                provenance[name] = providers[name]
     for key, value in fields["data"].items():
         if key == PROVENANCE or _empty(value) or data.get(key) == value:
             continue
@@ -596,10 +622,26 @@ def lead_to_dict(lead: Lead) -> dict[str, Any]:
 # --- export and import -----------------------------------------------------------------------
 
 
-def _cell(value: Any) -> Any:
+def _formula_escaped(text: str) -> bool:
+    """Whether export writes this text behind a "'": it would run as a formula (a plain
+    number such as -3 would not), or it already starts with "'" before such text, so that
+    import, which removes one "'" from exactly these, gives every text back as it was."""
+    rest = text.lstrip("'")
+    return rest.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(rest)
+
+
+def _escape_formula(text: str) -> str:
+    return "'" + text if _formula_escaped(text) else text
+
+
+def _unescape_formula(text: str) -> str:
+    return text[1:] if text.startswith("'") and _formula_escaped(text[1:]) else text
+
+
+def _cell(value: Any) -> str:
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
-    return "" if value is None else value
+    return "" if value is None else _escape_formula(str(value))
 
 
 def export_leads(
@@ -612,7 +654,8 @@ def export_leads(
     destination: str | None = None,
 ) -> int:
     """Write every lead of a customer to stream as CSV (data keys become extra columns,
-    lists and mappings as JSON) or as a JSON list. Returns how many were written; with
+    lists and mappings as JSON; a cell a spreadsheet would run as a formula is written
+    behind a "'", which import removes) or as a JSON list. Returns how many were written; with
     `actor`, the export is recorded in the audit trail."""
     if fmt not in ("csv", "json"):
         raise UsageError(f"unknown export format {fmt!r}: use csv or json")
@@ -625,10 +668,17 @@ def export_leads(
             {k for lead in leads for k in (lead.data or {}) if k != PROVENANCE} - set(CSV_COLUMNS)
         )
         writer = csv.writer(stream, lineterminator="\n")
-        writer.writerow([*CSV_COLUMNS, *extra])
+        # The csv module quotes a field holding "\n" but not one holding a lone "\r" (it is
+        # not in our line terminator), and readers end the row there: such rows are quoted.
+        quoting = csv.writer(stream, lineterminator="\n", quoting=csv.QUOTE_ALL)
+
+        def write(cells: list[str]) -> None:
+            (quoting if any("\r" in cell for cell in cells) else writer).writerow(cells)
+
+        write([*CSV_COLUMNS, *(_escape_formula(k) for k in extra)])
         for lead in leads:
             plain = lead_to_dict(lead)
-            writer.writerow(
+            write(
                 [_cell(plain[c]) for c in CSV_COLUMNS]
                 + [_cell((lead.data or {}).get(k)) for k in extra]
             )
@@ -647,17 +697,27 @@ def _valid_email(value: str) -> bool:
     return len(value) <= FIELD_LENGTHS["email"] and bool(_EMAIL.match(value))
 
 
-def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
+def _read_csv(path: Path) -> tuple[list[str], list[list[str]], dict[int, StrayQuote]]:
+    """The header, the rows, and by row number the quoted fields that took in the lines
+    after them (a quote never closed)."""
+
     def usable(header: list[str]) -> bool:
         names = {h.strip().lower() for h in header}
         return "email" in names or {"domain", "name"} <= names
 
     try:
-        content, rows = read_csv_rows(path, usable)
+        read = read_csv_file(path, usable)
     except CsvReadError as exc:
         raise UsageError(str(exc)) from None
+    content, rows = read.content, read.rows
     if rows is not None:
-        return [h.strip() for h in rows[0]], rows[1:]
+        stray = {quote.row: quote for quote in reversed(read.stray_quotes)}  # first per row
+        if 1 in stray:
+            raise UsageError(
+                f"{path}: line {stray[1].line}: the header has a quoted field that is never "
+                "closed, so it takes in the lines after it"
+            )
+        return [_unescape_formula(h.strip()) for h in rows[0]], rows[1:], stray
     if not content.strip():
         raise UsageError(
             f"{path}: the file is empty; expected a header row such as name,email,company,domain"
@@ -669,14 +729,34 @@ def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
     )
 
 
+def _number(value: str) -> int | float | None:
+    """The number that export writes as exactly this text, else None: "02134", "+1", "1.50"
+    and "nan" are text, as they were when exported."""
+    number: int | float
+    try:
+        number = int(value)
+    except ValueError:
+        try:
+            number = float(value)
+        except ValueError:
+            return None
+        if not math.isfinite(number):
+            return None
+    return number if str(number) == value else None
+
+
 def _parse_extra(value: str) -> Any:
-    """An extra column's cell: JSON lists and mappings (as export writes them) come back."""
+    """An extra column's cell back as the type export wrote: JSON lists and mappings,
+    booleans ("True", "False") and numbers written exactly as export writes them."""
     if value[:1] in "[{":
         try:
             return json.loads(value)
         except ValueError:
             return value
-    return value
+    if value in ("True", "False"):
+        return value == "True"
+    number = _number(value)
+    return value if number is None else number
 
 
 def _import_row(columns: list[str], cells: list[str]) -> tuple[dict[str, Any] | None, list[str]]:
@@ -686,8 +766,8 @@ def _import_row(columns: list[str], cells: list[str]) -> tuple[dict[str, Any] | 
     lead: dict[str, Any] = {}
     data: dict[str, Any] = {}
     for column, cell in zip(columns, cells, strict=False):
-        value = cell.strip()
-        if not column or not value:
+        value = _unescape_formula(cell.strip())
+        if not column or not value or column.lower() in BOOKKEEPING_COLUMNS:
             continue
         if column.lower() in IMPORT_COLUMNS:
             lead[column.lower()] = value
@@ -721,34 +801,52 @@ def _import_row(columns: list[str], cells: list[str]) -> tuple[dict[str, Any] | 
     return lead, []
 
 
+def _stray_quote_reason(quote: StrayQuote) -> str:
+    taken = quote.lines_taken
+    rest = f", so the {taken} line(s) after it were read into it" if taken else ""
+    return (
+        f"an unterminated quoted field: the quote opening it on line {quote.line} is never "
+        f"closed{rest}; close it and import again"
+    )
+
+
 def import_leads_csv(
     session: Session, customer: Customer, path: str | Path, *, actor: str = "hunter"
 ) -> ImportReport:
     """Import leads from a CSV file with a header row. Known columns (case-insensitive):
-    name, title, email, phone, company, domain, score, tier; other columns go to data.
+    name, title, email, phone, company, domain, score, tier; an export's id, first_seen and
+    last_seen are skipped; other columns go to data, read back as the types export wrote.
     Rows that cannot be leads are rejected with their row number (the header is row 1) and
-    the reason; the rest are stored like any other sighting. UsageError when the file is
+    the reason (a row with a quoted field never closed, which took in the lines after it,
+    is one of them); the rest are stored like any other sighting, and a row that is the same lead
+    as an earlier row of the file is reported as merged into that row. UsageError when the file is
     missing, unreadable or has no usable header."""
     path = Path(path)
-    columns, rows = _read_csv(path)
+    columns, rows, stray_quotes = _read_csv(path)
     lowered = [c.lower() for c in columns if c]
     doubled = sorted({c for c in lowered if lowered.count(c) > 1})
     if doubled:
         raise UsageError(f"{path}: column {doubled[0]!r} appears more than once in the header")
     good: list[dict[str, Any]] = []
+    good_rows: list[int] = []  # the row number of each of good
     rejected: list[tuple[int, str]] = []
     for number, cells in enumerate(rows, start=2):
         if not any(cell.strip() for cell in cells):
             continue  # blank lines are not rows anyone meant
+        if number in stray_quotes:
+            rejected.append((number, _stray_quote_reason(stray_quotes[number])))
+            continue
         lead, problems = _import_row(columns, cells)
         if lead is None:
             rejected.append((number, "; ".join(problems)))
         else:
             good.append(lead)
+            good_rows.append(number)
     report = upsert_leads(
         session, customer, good, source={"provider": IMPORT_PROVIDER, "file": path.name}
     )
-    result = ImportReport(report.created, report.updated, rejected)
+    merged = [(good_rows[index], good_rows[into]) for index, into in report.merged]
+    result = ImportReport(report.created, report.updated, rejected, merged)
     append_audit(
         session,
         "leads.import",

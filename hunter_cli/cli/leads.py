@@ -89,7 +89,15 @@ def list_leads(
         rows = [lead_to_dict(lead) for lead in leads]
         last_seen = [fmt_time(lead.last_seen) for lead in leads]
 
+    filters = [f"--tier {t}" for t in tier or []]
+    filters += [f"--min-score {min_score}"] if min_score is not None else []
+
     def render() -> None:
+        if not rows and filters:
+            console.print(
+                f"No leads for {who.slug} match {' '.join(filters)}.", markup=False, soft_wrap=True
+            )
+            return
         if not rows:
             console.print(
                 f"No leads for {who.slug} yet: run a recipe that stores them "
@@ -135,6 +143,10 @@ def export(
 
     Without --output the leads are printed, ready for a pipe; with it they are written to the
     file and a one-line summary is printed. The export is recorded in the audit trail.
+
+    In CSV, a cell that a spreadsheet would run as a formula (one starting with =, +, -, @, a
+    tab or a carriage return, unless it is a plain number such as -3) is written behind a
+    ', as OWASP advises; `hunter leads import` removes it again.
     """
     from hunter_cli.customers import resolve_customer
     from hunter_cli.errors import UsageError
@@ -196,7 +208,8 @@ def import_(
         Path,
         typer.Argument(
             help="CSV file with a header row: name, title, email, phone, company, domain, "
-            "score, tier (any case); other columns are kept in the lead's data.",
+            "score, tier (any case); an export's id, first_seen and last_seen are skipped; "
+            "other columns are kept in the lead's data.",
         ),
     ],
     customer: CustomerOption = None,
@@ -205,8 +218,18 @@ def import_(
     """Import leads from a CSV file.
 
     Each row needs an email, or a domain and a name. Rows with an invalid email, a score
-    outside 0-100 or a tier that is not one letter are rejected and listed with their row
-    number (the header is row 1); the other rows are stored, merging with known leads.
+    outside 0-100, a tier that is not one letter or a quoted field that is never closed (it
+    would take in the lines after it) are rejected and listed with their row
+    number (the header is row 1); the other rows are stored, merging with known leads. A row
+    that is the same lead as an earlier row (the same email, say) is merged into it and
+    listed with the row it was merged into.
+
+    Importing a file from `hunter leads export` changes nothing but last_seen: its id,
+    first_seen and last_seen columns are hunter's own bookkeeping and are skipped (a lead is
+    matched by its email, or domain and name), and the other columns are read back as the
+    types export wrote: numbers written exactly as export writes them (3, 2016, -1.5) and
+    True/False come back as numbers and booleans, JSON lists and mappings as lists and
+    mappings, and anything else, such as 02134 or +1, stays text.
 
     Exit codes: 0 when rows were stored, 2 when the file is missing or unreadable, has no
     usable header, or every row was rejected.
@@ -231,10 +254,21 @@ def import_(
             )
 
     def render() -> None:
+        merged = f"merged {len(report.merged)} repeated row(s), " if report.merged else ""
         console.print(
             f"Imported {report.imported} new lead(s) for {who.slug}, updated {report.updated}, "
-            f"rejected {len(report.rejected)} row(s)."
+            f"{merged}rejected {len(report.rejected)} row(s).",
+            soft_wrap=True,
         )
+        if report.merged:
+            console.print(
+                table(
+                    "Repeated rows",
+                    ["row", "merged into row"],
+                    report.merged,
+                    justify={"row": "right", "merged into row": "right"},
+                )
+            )
         if report.rejected:
             console.print(
                 table("Rejected rows", ["row", "reason"], report.rejected, justify={"row": "right"})

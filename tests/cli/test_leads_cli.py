@@ -48,12 +48,33 @@ def test_import_reports_rows_and_reasons(ready, leads_csv):
         "file": str(leads_csv),
         "imported": 3,
         "updated": 0,
+        "merged": [],
         "rejected": REJECTED,
     }
     human = ready("leads", "import", str(leads_csv))
     assert human.exit_code == 0, human.stderr
     assert "Imported 0 new lead(s) for acme, updated 3, rejected 3 row(s)." in human.stdout
     assert "invalid email address 'kim@'" in human.stdout
+
+
+def test_import_reports_repeated_rows(ready, workspace):
+    path = workspace / "dups.csv"
+    path.write_text(
+        "name,email\nAnn,ann@a.example\nBob,bob@b.example\nCy,cy@c.example\n"
+        "Ann,ann@a.example\nAnn,ANN@A.example\n"
+    )
+    data = ready("leads", "import", str(path), "--json").ok()
+    assert (data["imported"], data["updated"], data["rejected"]) == (3, 0, [])
+    assert data["merged"] == [{"row": 5, "merged_into": 2}, {"row": 6, "merged_into": 2}]
+    human = ready("leads", "import", str(path))
+    assert human.exit_code == 0, human.stderr
+    assert (
+        "Imported 0 new lead(s) for acme, updated 3, merged 2 repeated row(s), rejected 0 row(s)."
+        in human.stdout
+    )
+    assert "merged into row" in human.stdout
+    lines = [line.split() for line in human.stdout.splitlines()]
+    assert ["│", "5", "│", "2", "│"] in lines and ["│", "6", "│", "2", "│"] in lines
 
 
 def test_import_for_another_customer(ready, leads_csv):
@@ -82,6 +103,19 @@ def test_list_when_empty(ready):
     human = ready("leads", "list")
     assert human.exit_code == 0
     assert "No leads for acme yet" in human.stdout
+
+
+def test_list_when_nothing_matches_the_filters(ready, leads_csv):
+    ready("leads", "import", str(leads_csv), "--json").ok()
+    for args, said in [
+        (("--tier", "ZZ"), "--tier ZZ"),
+        (("--min-score", "100"), "--min-score 100"),
+        (("-t", "c", "-t", "D", "--min-score", "90"), "--tier c --tier D --min-score 90"),
+    ]:
+        human = ready("leads", "list", *args)
+        assert human.exit_code == 0, human.stderr
+        assert human.stdout.strip() == f"No leads for acme match {said}."
+        assert ready("leads", "list", *args, "--json").ok() == []
 
 
 def test_export_to_stdout_and_to_a_file(ready, leads_csv, workspace):
