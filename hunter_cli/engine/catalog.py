@@ -54,10 +54,10 @@ def _check(path: Path, workspace: Path | None) -> tuple[dict[str, Any], list[str
         return {}, [f"{_display(path)}: cannot read: {exc.strerror or exc}"]
 
 
-def recipe_problems(path: Path) -> list[str]:
+def recipe_problems(path: Path, workspace: Path | None = None) -> list[str]:
     """What `hunter recipes validate` says about one file (file:line:column: path: message
     lines), empty when it is valid."""
-    return _check(path)[1]
+    return _check(path, workspace)[1]
 
 
 def list_recipes(workspace: Path | None) -> list[CatalogEntry]:
