@@ -105,9 +105,10 @@ _RETRY = _p(
     anyOf=[
         {
             "title": "Attempts",
-            "description": "Total number of attempts (1 means no retry).",
+            "description": "Total number of attempts (1 means no retry; at most 100).",
             "type": "integer",
             "minimum": 1,
+            "maximum": 100,
         },
         {
             "title": "Retry policy",
@@ -116,9 +117,10 @@ _RETRY = _p(
             "properties": {
                 "attempts": _p(
                     "Attempts",
-                    "Total number of attempts (1 means no retry).",
+                    "Total number of attempts (1 means no retry; at most 100).",
                     type="integer",
                     minimum=1,
+                    maximum=100,
                 ),
                 "backoff": _p(
                     "Backoff",

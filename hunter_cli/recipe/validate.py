@@ -478,8 +478,9 @@ def _walk_strings(value: Any, path: NodePath) -> Iterator[tuple[NodePath, str]]:
 _TEMPLATE_BLOCK = re.compile(r"\{\{-?\s*(.*?)\s*-?\}\}", re.DOTALL)
 
 
-def _mixed_condition_message(text: str) -> str:
-    """Why an `if` that is not one expression is wrong, and how to write it."""
+def _mixed_condition_message(text: str, key: str = "if") -> str:
+    """Why an `if` (or a filter's `where`) that is not one expression is wrong, and how to
+    write it."""
     bare = _TEMPLATE_BLOCK.sub(r"\1", text).strip()
     if "{%" not in text and check_syntax(bare, expression=True) is None:
         return (
@@ -487,8 +488,8 @@ def _mixed_condition_message(text: str) -> str:
             f"write one expression: {bare!r} (or {'{{ ' + bare + ' }}'!r})"
         )
     return (
-        "an 'if' must be one expression (inputs.limit > 5) or one '{{ ... }}' around all of "
-        "it, not text rendered from a template"
+        f"{'an' if key == 'if' else 'a'} '{key}' must be one expression (inputs.limit > 5) "
+        "or one '{{ ... }}' around all of it, not text rendered from a template"
     )
 
 
@@ -540,8 +541,8 @@ class _TemplateChecker:
                     continue
                 path: NodePath = ("steps", index, key)
                 if key in expressions and isinstance(value, str):
-                    if key == "if" and not is_single_expression(value):
-                        self.add(path, _mixed_condition_message(value))
+                    if not is_single_expression(value):
+                        self.add(path, _mixed_condition_message(value, key))
                     self.check(value, path, expression=True, current=index)
                     continue
                 for sub_path, text in _walk_strings(value, path):
