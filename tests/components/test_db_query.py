@@ -103,6 +103,22 @@ def test_upsert_then_find_get_and_update(seeded):
         assert changed["lead"]["data"]["_provenance"]["score"] == "step:store"
 
 
+def test_lead_ids_that_are_not_stored_are_named_in_a_warning(seeded):
+    with seeded.session() as session:
+        (ann,) = query(session, "upsert_leads", {"leads": LEADS[:1]}, write=True)["leads"]
+        ctx = make_ctx(session)
+        nobody = str(uuid.uuid4())
+        step = {"action": "db_query", "query": "find_leads"}
+        found = DbQuery().run({**step, "params": {"ids": [ann["id"].upper(), nobody]}}, ctx)
+        assert [lead["id"] for lead in found["leads"]] == [ann["id"]]
+        assert ctx.warnings == [
+            f"1 of the lead ids given are not stored for this customer: {nobody}"
+        ]
+        quiet = make_ctx(session)
+        DbQuery().run({**step, "params": {"ids": [ann["id"]]}}, quiet)
+        assert quiet.warnings == []
+
+
 def test_skipped_leads_are_reported(seeded):
     with seeded.session() as session:
         ctx = make_ctx(session)

@@ -86,7 +86,21 @@ class DbQuery:
             limit=_whole("limit", args.get("limit"), 1),
             order=args.get("order") or "recent",
         )
-        return {"leads": [lead_to_dict(lead) for lead in leads], "count": len(leads)}
+        found = [lead_to_dict(lead) for lead in leads]
+        asked = args.get("ids")
+        if asked:
+            # Named leads that are not stored (a typo, another customer's id) are worth a word:
+            # "0 leads" alone reads as "nothing to do".
+            wanted = [str(i).strip() for i in (asked if isinstance(asked, list) else [asked])]
+            have = {lead["id"] for lead in found}
+            missing = [i for i in wanted if i and i.lower() not in have]
+            if missing and len(found) < (args.get("limit") or len(wanted)):
+                ctx.warnings.append(
+                    f"{len(missing)} of the lead ids given are not stored for this customer: "
+                    + ", ".join(missing[:5])
+                    + (", ..." if len(missing) > 5 else "")
+                )
+        return {"leads": found, "count": len(found)}
 
     def _get_lead(self, args: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
         from hunter_cli.leads import get_lead, lead_to_dict
