@@ -36,7 +36,12 @@ def list_messages(
         str | None, typer.Option("--channel", help="email, sms, webhook or push.")
     ] = None,
     execution: Annotated[
-        str | None, typer.Option("--execution", "-e", help="Only messages of this execution.")
+        str | None,
+        typer.Option(
+            "--execution",
+            "-e",
+            help="Only messages of this execution (its id, or a unique prefix of 6+ hex digits).",
+        ),
     ] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Newest N messages.")] = 50,
     json_output: JsonOption = False,
@@ -51,10 +56,10 @@ def list_messages(
     from hunter_cli import outbox
     from hunter_cli.customers import resolve_customer
 
-    execution_id = _execution_id(execution)
     db = database_of(settings_of(ctx))
     with db.session() as session:
         who = resolve_customer(session, customer) if customer else None
+        execution_id = _execution_id(session, execution)
         found = outbox.list_messages(
             session, who, status=status, channel=channel, execution_id=execution_id, limit=limit
         )
@@ -161,17 +166,19 @@ def _headers(data: dict) -> str:
     return "\n".join(f"{key + ':':<{width}} {value}" for key, value in shown)
 
 
-def _execution_id(value: str | None):
+def _execution_id(session, value: str | None):
+    """An execution id, or a unique prefix of one (as `hunter run` and `executions list`
+    show them)."""
     import uuid
 
-    from hunter_cli.errors import UsageError
+    from hunter_cli.executions import get_execution
 
     if value is None:
         return None
     try:
         return uuid.UUID(value)
     except ValueError:
-        raise UsageError(f"not an execution id: {value!r} (give the full id)") from None
+        return get_execution(session, value).id
 
 
 def _status_label(status: str) -> str:

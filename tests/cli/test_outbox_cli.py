@@ -99,6 +99,8 @@ def test_list_filters(ran, cli, args, expected):
 
 def test_list_by_execution_and_limit(ran, cli):
     assert len(cli("outbox", "list", "--execution", ran["execution_id"], "--json").ok()) == 4
+    prefix = ran["execution_id"][:8]  # as `hunter run` shows it
+    assert len(cli("outbox", "list", "--execution", prefix, "--json").ok()) == 4
     assert len(cli("outbox", "list", "-n", "1", "--json").ok()) == 1
     other = "00000000-0000-4000-8000-000000000000"
     assert cli("outbox", "list", "--execution", other, "--json").ok() == []
