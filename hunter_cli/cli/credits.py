@@ -6,7 +6,14 @@ from typing import Annotated
 
 import typer
 
-from hunter_cli.cli.output import console, emit, fmt_credits, handle_errors, table
+from hunter_cli.cli.output import (
+    console,
+    emit,
+    fmt_credits,
+    fmt_credits_column,
+    handle_errors,
+    table,
+)
 from hunter_cli.cli.params import CustomerFilterOption, JsonOption, database_of, settings_of
 
 app = typer.Typer(help="Prepaid credits: balances, grants and the ledger.", no_args_is_help=True)
@@ -145,6 +152,8 @@ def history(
         if not rows:
             console.print(f"No ledger entries for {who.slug}.")
             return
+        amounts = fmt_credits_column([r["amount"] for r in rows])
+        after = fmt_credits_column([r["balance_after"] for r in rows])
         console.print(
             table(
                 f"Ledger: {who.slug}",
@@ -153,12 +162,12 @@ def history(
                     (
                         r["created_at"][:16].replace("T", " "),
                         r["kind"],
-                        fmt_credits(r["amount"]),
-                        fmt_credits(r["balance_after"]),
+                        amount,
+                        balance,
                         (r["execution_id"] or "")[:8],
                         r["reason"],
                     )
-                    for r in rows
+                    for r, amount, balance in zip(rows, amounts, after, strict=True)
                 ],
                 justify={"amount": "right", "available after": "right"},
             )

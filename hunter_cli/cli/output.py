@@ -110,6 +110,14 @@ def fmt_credits(value: Decimal | str | None) -> str:
     return f"{amount:,.2f}" if amount == amount.quantize(Decimal("0.01")) else f"{amount:,.4f}"
 
 
+def fmt_credits_column(values: list[Decimal | str | None]) -> list[str]:
+    """A column of credits with one number of places: 2, or 4 if any value needs them."""
+    amounts = [None if v is None else Decimal(v) for v in values]
+    exact = all(a is None or a == a.quantize(Decimal("0.01")) for a in amounts)
+    places = ",.2f" if exact else ",.4f"
+    return ["" if a is None else format(a, places) for a in amounts]
+
+
 def fmt_time(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else ""
 

@@ -110,6 +110,18 @@ def test_history_is_newest_first(ready):
     assert len(ready("credits", "history", "Acme", "--limit", "1", "--json").ok()) == 1
     human = ready("credits", "history", "acme")
     assert human.exit_code == 0 and "Ledger: acme" in human.stdout
+    assert "1,003.00" in human.stdout
+    # One column, one number of places: 4 as soon as one amount needs them.
+    ready("credits", "grant", "acme", "0.0005", "--reason", "tiny")
+    human = ready("credits", "history", "acme").stdout
+    assert "1,003.0005" in human and "1,003.0000" in human and "2.0000" in human
+
+
+def test_a_column_of_credits_has_one_number_of_places():
+    from hunter_cli.cli.output import fmt_credits_column
+
+    assert fmt_credits_column(["1", "2.5", None]) == ["1.00", "2.50", ""]
+    assert fmt_credits_column(["1", "0.0005"]) == ["1.0000", "0.0005"]
 
 
 def test_check_agrees_then_names_a_mismatch(ready, seeded):
