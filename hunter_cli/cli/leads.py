@@ -77,8 +77,12 @@ def list_leads(
     --json prints every field, including data, provenance and source.
     """
     from hunter_cli.customers import resolve_customer
+    from hunter_cli.errors import UsageError
     from hunter_cli.leads import find_leads, lead_to_dict
 
+    for given in tier or []:
+        if len(given.strip()) != 1 or not given.strip().isalpha():
+            raise UsageError(f"--tier {given!r}: a tier is one letter, such as A, B or C")
     settings = settings_of(ctx)
     db = database_of(settings)
     with db.session() as session:

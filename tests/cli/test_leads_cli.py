@@ -108,7 +108,7 @@ def test_list_when_empty(ready):
 def test_list_when_nothing_matches_the_filters(ready, leads_csv):
     ready("leads", "import", str(leads_csv), "--json").ok()
     for args, said in [
-        (("--tier", "ZZ"), "--tier ZZ"),
+        (("--tier", "Z"), "--tier Z"),
         (("--min-score", "100"), "--min-score 100"),
         (("-t", "c", "-t", "D", "--min-score", "90"), "--tier c --tier D --min-score 90"),
     ]:
@@ -116,6 +116,9 @@ def test_list_when_nothing_matches_the_filters(ready, leads_csv):
         assert human.exit_code == 0, human.stderr
         assert human.stdout.strip() == f"No leads for acme match {said}."
         assert ready("leads", "list", *args, "--json").ok() == []
+    bad = ready("leads", "list", "--tier", "ZZ", "--json")
+    assert bad.exit_code == 2
+    assert bad.json()["error"]["message"] == "--tier 'ZZ': a tier is one letter, such as A, B or C"
 
 
 def test_export_to_stdout_and_to_a_file(ready, leads_csv, workspace):
