@@ -85,6 +85,12 @@ def _non_finite(value: Any) -> bool:
     return isinstance(value, float) and not math.isfinite(value)
 
 
+def _problem_at(loaded: LoadedRecipe, path: NodePath, message: str) -> RecipeProblem:
+    """A problem located where `path` is written in the recipe file."""
+    line, col = loaded.position_of(path)
+    return RecipeProblem(loaded.source, line, col, render_path(path), message)
+
+
 def _non_finite_problems(loaded: LoadedRecipe) -> Iterator[RecipeProblem]:
     """NaN and infinities (YAML's .nan, .inf) anywhere: no amount, limit or schema can use them."""
     stack: list[tuple[NodePath, Any]] = [((), loaded.data)]
@@ -97,14 +103,7 @@ def _non_finite_problems(loaded: LoadedRecipe) -> Iterator[RecipeProblem]:
         elif _non_finite(value):
             written = ".nan" if math.isnan(value) else ("-.inf" if value < 0 else ".inf")
             what = "not a number" if math.isnan(value) else "infinite"
-            line, col = loaded.position_of(path)
-            yield RecipeProblem(
-                loaded.source,
-                line,
-                col,
-                render_path(path),
-                f"{written} is {what}: write a finite number",
-            )
+            yield _problem_at(loaded, path, f"{written} is {what}: write a finite number")
 
 
 def _broken_ref_problems(loaded: LoadedRecipe) -> Iterator[RecipeProblem]:
@@ -120,8 +119,7 @@ def _broken_ref_problems(loaded: LoadedRecipe) -> Iterator[RecipeProblem]:
                 schemas.append((("steps", index, key), step.get(key)))
     for where, schema in schemas:
         for path, message in unresolvable_refs(schema, where):
-            line, col = loaded.position_of(path)
-            yield RecipeProblem(loaded.source, line, col, render_path(path), message)
+            yield _problem_at(loaded, path, message)
 
 
 def _tier_order_problems(loaded: LoadedRecipe) -> Iterator[RecipeProblem]:
@@ -142,12 +140,9 @@ def _tier_order_problems(loaded: LoadedRecipe) -> Iterator[RecipeProblem]:
         for (better, above), (worse, below) in zip(given, given[1:], strict=False):
             if below > above:
                 path: NodePath = ("steps", index, "tiers", worse)
-                line, col = loaded.position_of(path)
-                yield RecipeProblem(
-                    loaded.source,
-                    line,
-                    col,
-                    render_path(path),
+                yield _problem_at(
+                    loaded,
+                    path,
                     f"tier {worse} needs {below}, more than tier {better} ({above}): "
                     "tiers are minimum scores from best to worst, A >= B >= C",
                 )
@@ -165,8 +160,7 @@ def _input_schema_problems(loaded: LoadedRecipe) -> Iterator[RecipeProblem]:
         return
 
     def problem(path: NodePath, message: str) -> RecipeProblem:
-        line, col = loaded.position_of(path)
-        return RecipeProblem(loaded.source, line, col, render_path(path), message)
+        return _problem_at(loaded, path, message)
 
     required = inputs.get("required")
     if isinstance(required, list):
@@ -511,10 +505,7 @@ class _TemplateChecker:
         self.globals = set(environment.globals)
 
     def add(self, path: NodePath, message: str) -> None:
-        line, col = self.loaded.position_of(path)
-        self.problems.append(
-            RecipeProblem(self.loaded.source, line, col, render_path(path), message)
-        )
+        self.problems.append(_problem_at(self.loaded, path, message))
 
     def check_ids(self) -> None:
         for index, step in enumerate(self.steps):
@@ -597,12 +588,9 @@ def _slug_problems(loaded: LoadedRecipe, file_slug: str | None) -> Iterator[Reci
     slug = loaded.data.get("slug")
     if file_slug is None or not isinstance(slug, str) or slug == file_slug:
         return
-    line, col = loaded.position_of(("slug",))
-    yield RecipeProblem(
-        loaded.source,
-        line,
-        col,
-        "slug",
+    yield _problem_at(
+        loaded,
+        ("slug",),
         f"slug {slug!r} differs from the file name {file_slug!r}: a recipe in a recipes "
         f"folder is listed and run by its file name; write slug: {file_slug}, or rename the "
         f"file to {slug}.yaml",
