@@ -39,7 +39,12 @@ def test_the_named_lead_is_scored_and_annotated_beside_its_colleagues(workspace,
     scored = [lead["email"] for lead in result.json()["data"]["outputs"]["leads"]]
     assert f"new.hire@{domain}" in scored and len(scored) > 1
     by_email = {lead["email"]: lead for lead in _leads(cli)}
-    assert by_email[f"new.hire@{domain}"]["score"] is not None
+    hire = by_email[f"new.hire@{domain}"]
+    colleague = next(lead for email, lead in by_email.items() if email != hire["email"])
+    # Scored against the company's data, as the colleagues are, not against nothing.
+    assert hire["company"] == colleague["company"]
+    assert hire["data"]["industry"] == colleague["data"]["industry"]
+    assert hire["score"] is not None
     annotated = [email for email, lead in by_email.items() if "analysis" in lead["data"]]
     assert annotated == [f"new.hire@{domain}"]
 
