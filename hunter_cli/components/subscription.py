@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any, ClassVar
 
 from hunter_cli import ledger
@@ -30,12 +29,20 @@ class SubscriptionStep:
         # charge: the amount is part of the step's price (estimate_step_credits), so it is
         # held with the run's hold and captured with the rest when the run closes: a retried
         # or resumed step cannot charge twice, and a run that cannot afford it never starts.
-        key = f"exec:{ctx.execution_id}:step:{ctx.step_id}:charge"
-        return {
-            "charged": str(to_credits(params["amount"])),
-            "charge_id": str(uuid.uuid5(uuid.NAMESPACE_URL, key)),
-            "available": str(sub.credits_available),
-        }
+        from hunter_cli.audit import append_audit
+
+        charged = str(to_credits(params["amount"]))
+        reason = params.get("reason") or f"charge by step {ctx.step_id}"
+        # The ledger has the run's one capture; this entry says what part of it and why.
+        append_audit(
+            ctx.session,
+            "credits.charge",
+            actor=ctx.actor,
+            customer_id=ctx.customer_id,
+            execution_id=ctx.execution_id,
+            details={"step": ctx.step_id, "amount": charged, "reason": reason},
+        )
+        return {"charged": charged, "reason": reason, "available": str(sub.credits_available)}
 
     def plan(self, params: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
         if params.get("operation") == "charge":

@@ -894,7 +894,11 @@ _SUBSCRIPTION: dict[str, Any] = {
         ),
         "amount": _credits("Amount", "Credits to charge.", positive=True),
         "reason": _p(
-            "Reason", "Why the credits are charged; recorded in the ledger.", type="string"
+            "Reason",
+            "Why the credits are charged; in the step's output and the audit trail "
+            "(credits.charge). The amount comes on top of the step's own price (credits, "
+            "0.01 unless set), and is held with the run and captured with it.",
+            type="string",
         ),
         "minimum": _credits("Minimum", "Balance required by check_balance."),
     },

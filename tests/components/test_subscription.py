@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from hunter_cli import ledger
 from hunter_cli.config import load_settings
-from hunter_cli.db.models import CreditTransaction, Execution
+from hunter_cli.db.models import AuditLog, CreditTransaction, Execution
 from hunter_cli.engine.runner import Runner, RunOptions
 from hunter_cli.errors import InsufficientCreditsError
 from tests.engine import plugins
@@ -44,6 +44,10 @@ def test_a_literal_charge_is_planned_held_and_charged_with_the_run(seeded, tmp_p
     assert (result.credits_reserved, result.credits_used) == (Decimal("0.52"), Decimal("0.52"))
     assert result.steps[0].credits == Decimal("0.51")
     assert result.steps[0].output["charged"] == "0.5000"
+    assert result.steps[0].output["reason"] == "setup fee"
+    with seeded.session() as session:
+        (entry,) = session.scalars(select(AuditLog).where(AuditLog.action == "credits.charge"))
+        assert entry.details == {"step": "fee", "amount": "0.5000", "reason": "setup fee"}
     assert before - available(seeded) == Decimal("0.52")
     assert _kinds(seeded) == [("capture", Decimal("0.52")), ("reserve", Decimal("0.52"))]
     with seeded.session() as session:
