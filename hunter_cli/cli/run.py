@@ -234,7 +234,8 @@ def render_result(result) -> None:
     if result.status in ("failed", "interrupted") and result.execution_id:
         err_console.print(
             "To continue from where it stopped (finished steps are kept and not charged "
-            f"again): hunter executions resume {str(result.execution_id)[:8]}"
+            f"again): hunter executions resume {str(result.execution_id)[:8]}. Resuming runs "
+            "the recipe as it was first run: after fixing the recipe, run it again instead."
         )
 
 
