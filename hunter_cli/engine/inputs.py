@@ -110,11 +110,13 @@ def prepare_inputs(schema: dict[str, Any] | None, given: dict[str, Any]) -> dict
     values: dict[str, Any] = {}
     unknown = []
     needs_value = []
+    # An input the recipe does not declare is a typo (--limt) unless the schema lets extra
+    # ones in on purpose (additionalProperties: true or a schema): templates can only name
+    # declared inputs, so an undeclared one would be ignored without a word.
+    extras = schema.get("additionalProperties") not in (None, False)
     for name, raw in given.items():
         key = name.replace("-", "_")
-        if key not in properties and (
-            schema.get("additionalProperties") is False or key in GLOBAL_OPTIONS
-        ):
+        if key not in properties and (not extras or key in GLOBAL_OPTIONS):
             unknown.append(key)
             continue
         if isinstance(raw, BareFlag) and not _is_boolean(properties.get(key, {})):
