@@ -114,6 +114,19 @@ def test_500_then_200_is_retried(fake):
     assert len(fake.requests) == 3
 
 
+def test_a_200_that_is_not_a_chat_completion_is_transient_and_retried(fake):
+    html = Reply(body="<html>502 Bad gateway</html>", headers={"Content-Type": "text/html"})
+    cut = Reply(body="{not json", headers={"Content-Type": "application/json"})
+    fake.then(html, cut, "fine")
+    assert ask(groq(fake)).text == "fine"
+    assert len(fake.requests) == 3
+
+    fake.then(html, html, html)
+    with pytest.raises(TransientAiProviderError) as raised:
+        ask(groq(fake, max_retries=2))
+    assert raised.value.message.startswith("groq answered HTTP 200 without a JSON chat completion")
+
+
 def test_retries_are_bounded_and_keep_retry_after(fake):
     fake.then(rate_limited("0"), rate_limited("0"), rate_limited("0"))
     with pytest.raises(TransientAiProviderError) as raised:

@@ -90,7 +90,9 @@ class GroqProvider:
     def _create(self, arguments: dict[str, Any], timeout: float) -> Any:
         groq = self._groq
         try:
-            return self._client.chat.completions.create(**arguments, timeout=timeout)
+            completion = self._client.chat.completions.create(**arguments, timeout=timeout)
+        except ValueError:  # a JSON content type over a body that is not JSON
+            raise self._not_a_completion() from None
         except groq.APIStatusError as exc:
             raise error_for_status(
                 self.options, exc.status_code, exc.response.headers, exc.body
@@ -106,6 +108,18 @@ class GroqProvider:
             raise TransientAiProviderError(f"groq could not be reached: {cause or exc}") from None
         except groq.APIResponseValidationError:
             raise AiProviderError("groq's answer is not a chat completion") from None
+        if not hasattr(completion, "choices"):
+            # The SDK hands back the text of a body that is not JSON (a proxy's HTML page).
+            raise self._not_a_completion()
+        return completion
+
+    def _not_a_completion(self) -> TransientAiProviderError:
+        """HTTP 200 without a chat completion: a proxy or a cut connection, as a 5xx would be;
+        transient, so it is retried."""
+        where = self.options.base_url or "api.groq.com"
+        return TransientAiProviderError(
+            f"groq answered HTTP 200 without a JSON chat completion ({where})"
+        )
 
     @staticmethod
     def _http_errors() -> tuple[type[BaseException], ...]:
