@@ -841,8 +841,15 @@ class Runner:
                 last_error = exc.message
                 paid += exc.credits_used or ZERO
                 if attempt < attempts:
-                    # A server's Retry-After wins over our own backoff, within max_backoff.
+                    # A server's Retry-After wins over our own backoff; one asking for longer
+                    # than max_backoff would only be refused again sooner: stop asking.
                     wait = getattr(exc, "retry_after", None)
+                    if wait is not None and float(wait) > max_backoff:
+                        last_error += (
+                            f"; the server asks to wait {float(wait):g} s, more than this "
+                            f"step's max_backoff ({max_backoff:g} s), so it was not asked again"
+                        )
+                        break
                     if wait is None:
                         wait = backoff * (2 ** (attempt - 1))
                     time.sleep(min(max_backoff, float(wait)))

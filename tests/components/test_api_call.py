@@ -265,6 +265,25 @@ def test_retry_succeeds_on_the_second_attempt(seeded, tmp_path, server):
     assert record["status"] == "ok" and record["attempts"] == 2
 
 
+def test_a_retry_after_longer_than_max_backoff_is_not_waited_for(seeded, tmp_path, server):
+    server.route("GET", "/busy", Reply(status=429, body="later", headers={"Retry-After": "3600"}))
+    step = {
+        "id": "call",
+        "type": "action",
+        "action": "api_call",
+        "url": f"{server.url}/busy",
+        "retry": {"attempts": 3, "backoff": 0, "max_backoff": 30},
+    }
+    started = time.monotonic()
+    result = run_recipe(seeded, tmp_path, [step])
+    assert time.monotonic() - started < 5
+    assert result.status == "failed" and len(server.requests) == 1
+    assert result.steps[0].error.endswith(
+        "; the server asks to wait 3600 s, more than this step's max_backoff (30 s), so it was "
+        "not asked again"
+    )
+
+
 def test_not_found_fails_the_step_clearly(seeded, tmp_path, server):
     server.route("GET", "/other", Reply(json={}))
     result = run_recipe(
