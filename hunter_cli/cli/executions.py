@@ -205,4 +205,4 @@ def resume(
     from hunter_cli.engine import api
 
     result = api.resume(settings_of(ctx), execution, no_cache=no_cache, send=send, force=force)
-    report(result, json_output=json_output)
+    report(result, json_output=json_output, send=send)

@@ -107,7 +107,7 @@ def run(
         if status is not None:
             status.stop()
 
-    report(result, json_output=json_output, plan=plan)
+    report(result, json_output=json_output, plan=plan, send=send)
 
 
 def _read_stdin() -> str:
@@ -116,7 +116,7 @@ def _read_stdin() -> str:
     return stream.read().decode("utf-8") if stream is not None else sys.stdin.read()
 
 
-def report(result, *, json_output: bool, plan: bool = False) -> None:
+def report(result, *, json_output: bool, plan: bool = False, send: bool = False) -> None:
     """Print a run's result (the JSON envelope, the plan or the summary) and exit with the
     code for its status; `hunter executions resume` reports the same way. A plan the balance
     cannot cover exits 4, as the run itself would, so a script learns it before running."""
@@ -142,7 +142,7 @@ def report(result, *, json_output: bool, plan: bool = False) -> None:
         if shortfall:
             err_console.print(f"[bold red]error:[/] {escape(shortfall)}", soft_wrap=True)
     else:
-        render_result(result)
+        render_result(result, send=send)
     if shortfall:
         raise typer.Exit(ExitCode.INSUFFICIENT_CREDITS)
     raise typer.Exit(EXIT_BY_STATUS.get(result.status, ExitCode.FAILURE))
@@ -201,7 +201,7 @@ def render_plan(result) -> None:
     )
 
 
-def render_result(result) -> None:
+def render_result(result, *, send: bool = False) -> None:
     rows = [
         (
             s.id,
@@ -234,7 +234,10 @@ def render_result(result) -> None:
     if result.status in ("failed", "interrupted") and result.execution_id:
         err_console.print(
             "To continue from where it stopped (finished steps are kept and not charged "
-            f"again): hunter executions resume {str(result.execution_id)[:8]}. Resuming runs "
+            f"again): hunter executions resume {str(result.execution_id)[:8]}"
+            # A resume without --send would only queue what this run was delivering.
+            + (" --send" if send else "")
+            + ". Resuming runs "
             "the recipe as it was first run: after fixing the recipe, run it again instead."
         )
 

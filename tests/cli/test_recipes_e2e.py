@@ -213,6 +213,10 @@ def test_a_failed_run_says_how_to_resume_it_and_resume_finishes_it(workspace, cl
     assert hint, failed.stderr
     said = " ".join(failed.stderr.split())  # the console folds long lines
     assert "Resuming runs the recipe as it was first run: after fixing the recipe" in said
+    assert f"resume {hint.group(1)}. Resuming" in said
+    # A run that was delivering (--send) is resumed delivering, or it would only queue.
+    sending = " ".join(cli("run", str(recipe), "--send").stderr.split())
+    assert re.search(r"hunter executions resume [0-9a-f]{8} --send\. Resuming", sending), sending
     shown = cli("executions", "show", hint.group(1))
     assert f"hunter executions resume {hint.group(1)}" in shown.stdout
     resumed = cli("executions", "resume", hint.group(1), "--json")
