@@ -135,7 +135,10 @@ def grant(
 @handle_errors
 def history(
     ctx: typer.Context,
-    customer: Annotated[str, typer.Argument(help="Customer slug, name or id.")],
+    customer: Annotated[
+        str | None,
+        typer.Argument(help="Customer slug, name or id (default: default_customer)."),
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Newest N rows.")] = 50,
     json_output: JsonOption = False,
 ) -> None:
@@ -143,9 +146,10 @@ def history(
     from hunter_cli import ledger
     from hunter_cli.customers import resolve_customer
 
-    db = database_of(settings_of(ctx))
+    settings = settings_of(ctx)
+    db = database_of(settings)
     with db.session() as session:
-        who = resolve_customer(session, customer)
+        who = resolve_customer(session, customer or settings.default_customer)
         rows = [_tx_dict(tx, who.slug) for tx in ledger.history(session, who, limit)]
 
     def render() -> None:

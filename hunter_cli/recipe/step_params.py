@@ -78,12 +78,17 @@ def _template(title: str, description: str) -> dict[str, Any]:
     return _p(title, description + " Jinja2 template; rendered natively.", type="string")
 
 
+# The most items a count may ask for: far beyond a batch (10,000 leads), short of a typo's
+# 99999999999999999999 that would overflow the database's integers.
+MAX_COUNT = 1_000_000
+
+
 def _int_or_template(title: str, description: str, minimum: int) -> dict[str, Any]:
     return _p(
         title,
         description,
         anyOf=[
-            {"type": "integer", "minimum": minimum},
+            {"type": "integer", "minimum": minimum, "maximum": MAX_COUNT},
             {"type": "string", "pattern": TEMPLATE_PATTERN},
         ],
     )
@@ -351,7 +356,11 @@ _SCORING_RULE = _p(
             "between, a regular expression for matches.",
         ),
         "points": _p(
-            "Points", "Points added when the rule matches (may be negative).", type="number"
+            "Points",
+            "Points added when the rule matches (may be negative; -100 to 100: a score is 0-100).",
+            type="number",
+            minimum=-100,
+            maximum=100,
         ),
         "reason": _p("Reason", "Explanation recorded with the score.", type="string"),
     },
@@ -605,7 +614,13 @@ _ACTION_PARAMS: dict[str, dict[str, Any]] = {
         type="object",
         default={"A": 80, "B": 60, "C": 40},
         properties={
-            t: _p(f"Tier {t}", f"Minimum score for tier {t}.", type="number")
+            t: _p(
+                f"Tier {t}",
+                f"Minimum score for tier {t} (0-100).",
+                type="number",
+                minimum=0,
+                maximum=100,
+            )
             for t in ("A", "B", "C")
         },
         additionalProperties=False,
@@ -865,7 +880,9 @@ _AUDIT: dict[str, Any] = {
     "properties": {
         "action": _p(
             "Audit action",
-            "Dotted event name, e.g. leads.exported.",
+            "Dotted event name, e.g. leads.exported; stored as recipe.<action> "
+            "(recipe.leads.exported) so a recipe's entries cannot pass for hunter's own: "
+            "`hunter audit list --action 'recipe.*'` lists them.",
             type="string",
             pattern="^[a-z0-9_.]+$",
         ),

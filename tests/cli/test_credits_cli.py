@@ -108,6 +108,8 @@ def test_history_is_newest_first(ready):
     ]
     assert [r["balance_after"] for r in rows] == ["1003.0000", "1001.0000", "1000.0000"]
     assert len(ready("credits", "history", "Acme", "--limit", "1", "--json").ok()) == 1
+    # No customer named: the workspace's default_customer (acme).
+    assert ready("credits", "history", "--json").ok() == rows
     human = ready("credits", "history", "acme")
     assert human.exit_code == 0 and "Ledger: acme" in human.stdout
     assert "1,003.00" in human.stdout
