@@ -19,6 +19,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import IO, Any
 
@@ -456,10 +457,31 @@ def find_leads(
     domain: str | None = None,
     limit: int | None = None,
     order: str = "recent",
+    uncontacted_by: tuple[str, str] | None = None,
+    skip_suppressed: bool = False,
 ) -> list[Lead]:
     """A customer's leads matching every filter given. order: recent (last seen first),
-    score (best first), name, first_seen (oldest first)."""
+    score (best first), name, first_seen (oldest first). `uncontacted_by` (recipe, step):
+    leave out leads that step of that recipe already e-mailed (queued or sent), so a re-run
+    spends nothing on them; `skip_suppressed`: leave out addresses on the suppression list.
+    Both are taken before `limit`."""
     query = select(Lead).where(Lead.customer_id == customer.id)
+    if uncontacted_by is not None:
+        from hunter_cli.db.models import Execution, OutboxMessage
+
+        recipe, step_id = uncontacted_by
+        written = (
+            select(OutboxMessage.recipient)
+            .join(Execution, Execution.id == OutboxMessage.execution_id)
+            .where(
+                OutboxMessage.customer_id == customer.id,
+                OutboxMessage.channel == "email",
+                OutboxMessage.step_id == step_id,
+                OutboxMessage.status.in_(("queued", "sending", "sent")),
+                Execution.recipe_slug == recipe,
+            )
+        )
+        query = query.where(or_(Lead.email.is_(None), func.lower(Lead.email).not_in(written)))
     if min_score is not None:
         query = query.where(Lead.score >= int(min_score))
     tiers = [str(t).strip().upper() for t in _as_list(tier) if str(t).strip()]
@@ -481,6 +503,12 @@ def find_leads(
         "first_seen": [Lead.first_seen, Lead.name, Lead.id],
     }
     query = query.order_by(*orders[order])
+    if skip_suppressed:
+        from hunter_cli.suppression import email_suppressed
+
+        suppressed = email_suppressed(session, customer.id)
+        kept = (lead for lead in session.scalars(query) if not suppressed(lead.email))
+        return list(kept if limit is None else islice(kept, int(limit)))
     if limit is not None:
         query = query.limit(int(limit))
     return list(session.scalars(query))

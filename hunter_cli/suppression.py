@@ -11,6 +11,7 @@ import csv
 import io
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,6 +120,29 @@ def find_suppression(
         .limit(1)
     )
     return session.scalars(query).first()
+
+
+def email_suppressed(session: Session, customer_id: uuid.UUID) -> Callable[[str | None], bool]:
+    """A test of many addresses against the customer's email suppressions (addresses, and
+    domains with their subdomains), loaded once: what find_suppression says per address."""
+    rows = session.execute(
+        select(Suppression.kind, Suppression.value).where(
+            Suppression.customer_id == customer_id, Suppression.kind.in_(("email", "domain"))
+        )
+    ).all()
+    addresses = {value for kind, value in rows if kind == "email"}
+    domains = {value for kind, value in rows if kind == "domain"}
+
+    def suppressed(recipient: str | None) -> bool:
+        if not recipient:
+            return False
+        address = check_email(recipient)
+        if address.error:
+            return False
+        domain = address.value.rsplit("@", 1)[1]
+        return address.value in addresses or any(d in domains for d in _parent_domains(domain))
+
+    return suppressed
 
 
 def suppression_reason(entry: Suppression) -> str:

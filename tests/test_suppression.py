@@ -128,6 +128,19 @@ def test_a_domain_covers_its_subdomains_and_nothing_else(seeded):
         assert hit("email", "carl@other.example") is None
         assert hit("sms", "+49 30 123456") is not None
         assert hit("sms", "+4930999999") is None
+
+        # The many-address test (find_leads' skip_suppressed) says the same.
+        suppressed = sup.email_suppressed(session, acme.id)
+        for address in (
+            "ann@example.com",
+            "Ann <ANN@Mail.Sub.Example.com>",
+            "ann@notexample.com",
+            "ann@example.com.evil.example",
+            "bob@other.example",
+            "carl@other.example",
+        ):
+            assert suppressed(address) == (hit("email", address) is not None), address
+        assert suppressed(None) is False and suppressed("not an address") is False
         # Webhooks and push topics are systems, not people.
         assert hit("webhook", "https://example.com/hook") is None
         assert hit("push", "example.com") is None

@@ -528,8 +528,10 @@ _ACTION_PARAMS: dict[str, dict[str, Any]] = {
     "params": _p(
         "Parameters",
         "db_query: parameters of the named query. find_leads: min_score, tier, ids, emails, "
-        "domain, limit, order; get_lead: id or email; upsert_leads: leads; update_lead: id or "
-        "email, and fields.",
+        "domain, limit, order, uncontacted_by (an e-mail step of this recipe: leave out leads "
+        "it already wrote to, so a re-run spends nothing on them), skip_suppressed (true: "
+        "leave out suppressed addresses); get_lead: id or email; upsert_leads: leads; "
+        "update_lead: id or email, and fields.",
         type="object",
     ),
     "write": _p(
@@ -665,6 +667,7 @@ _ACTION_VARIANTS: dict[str, tuple[dict[str, Any], list[str]]] = {
                 "propertyNames": {
                     "enum": [
                         *("min_score", "tier", "ids", "emails", "domain", "limit", "order"),
+                        *("uncontacted_by", "skip_suppressed"),
                         *("id", "email", "leads", "fields"),
                     ]
                 },

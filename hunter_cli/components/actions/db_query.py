@@ -15,13 +15,24 @@ from hunter_cli.errors import HunterError
 
 # query -> the parameters it accepts.
 QUERIES: dict[str, tuple[str, ...]] = {
-    "find_leads": ("min_score", "tier", "ids", "emails", "domain", "limit", "order"),
+    "find_leads": (
+        *("min_score", "tier", "ids", "emails", "domain", "limit", "order"),
+        *("uncontacted_by", "skip_suppressed"),
+    ),
     "get_lead": ("id", "email"),
     "upsert_leads": ("leads",),
     "update_lead": ("id", "email", "fields"),
 }
 WRITES = frozenset({"upsert_leads", "update_lead"})
 DEFAULT_SOURCE = "recipe"
+
+
+def _flag(name: str, value: Any) -> bool:
+    if value is None or value == "":
+        return False
+    if not isinstance(value, bool):
+        raise StepError(f"{name} must be true or false, not {value!r}")
+    return value
 
 
 def _whole(name: str, value: Any, minimum: int) -> int | None:
@@ -85,6 +96,8 @@ class DbQuery:
             domain=args.get("domain"),
             limit=_whole("limit", args.get("limit"), 1),
             order=args.get("order") or "recent",
+            uncontacted_by=self._uncontacted_by(args.get("uncontacted_by"), ctx),
+            skip_suppressed=_flag("skip_suppressed", args.get("skip_suppressed")),
         )
         found = [lead_to_dict(lead) for lead in leads]
         asked = args.get("ids")
@@ -101,6 +114,22 @@ class DbQuery:
                     + (", ..." if len(missing) > 5 else "")
                 )
         return {"leads": found, "count": len(found)}
+
+    @staticmethod
+    def _uncontacted_by(step_id: Any, ctx: StepContext) -> tuple[str, str] | None:
+        """(this run's recipe, step_id): the e-mail step whose earlier messages count."""
+        if step_id is None or step_id == "":
+            return None
+        if not isinstance(step_id, str):
+            raise StepError(f"uncontacted_by names a step of this recipe, not {step_id!r}")
+        from sqlalchemy import select
+
+        from hunter_cli.db.models import Execution
+
+        recipe = ctx.session.scalar(
+            select(Execution.recipe_slug).where(Execution.id == ctx.execution_id)
+        )
+        return (recipe or "", step_id)
 
     def _get_lead(self, args: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
         from hunter_cli.leads import get_lead, lead_to_dict

@@ -1,0 +1,49 @@
+"""outreach run again: the leads it already wrote to, and suppressed addresses, are left out
+before any AI is asked, so a re-run costs one query and sends nothing twice."""
+
+from __future__ import annotations
+
+
+def _run(cli, *args) -> dict:
+    result = cli("run", *args, "--json")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    return result.json()["data"]
+
+
+def test_a_second_outreach_spends_nothing_on_leads_it_already_wrote_to(workspace, cli):
+    cli("seed")
+    found = _run(cli, "discovery", "--query", "SaaS founders", "--limit", "3")
+    domain = found["outputs"]["leads"][0]["domain"]
+    _run(cli, "intelligence", "--domain", domain)
+    tiered = [lead for lead in cli("leads", "list", "--json").json()["data"] if lead["tier"]]
+    tier = tiered[0]["tier"]
+    chosen = [lead for lead in tiered if lead["tier"] == tier]
+
+    first = _run(cli, "outreach", "--tier", tier)
+    assert first["outputs"]["queued"] == len(chosen) > 0
+
+    again = _run(cli, "outreach", "--tier", tier)
+    assert again["outputs"]["leads"] == 0 and again["outputs"]["queued"] == 0
+    assert [s["status"] for s in again["steps"]] == ["ok", "skipped", "skipped", "skipped"]
+    assert again["credits"]["used"] == "0.0100"  # the query; no AI, no send
+    assert len(cli("outbox", "list", "--json").json()["data"]) == len(chosen)
+
+    # Named leads are always taken: the send step then says it already wrote to them.
+    named = _run(cli, "outreach", "--lead-ids", chosen[0]["id"])
+    assert (named["outputs"]["queued"], named["outputs"]["duplicates"]) == (0, 1)
+
+
+def test_suppressed_addresses_are_left_out_before_any_ai_is_asked(workspace, cli):
+    cli("seed")
+    found = _run(cli, "discovery", "--query", "SaaS founders", "--limit", "3")
+    domain = found["outputs"]["leads"][0]["domain"]
+    _run(cli, "intelligence", "--domain", domain)
+    tiered = [lead for lead in cli("leads", "list", "--json").json()["data"] if lead["tier"]]
+    tier = tiered[0]["tier"]
+    chosen = [lead for lead in tiered if lead["tier"] == tier]
+    assert cli("suppress", "add", chosen[0]["email"]).exit_code == 0
+
+    run = _run(cli, "outreach", "--tier", tier)
+    assert run["outputs"]["leads"] == len(chosen) - 1
+    recipients = {m["recipient"] for m in cli("outbox", "list", "--json").json()["data"]}
+    assert chosen[0]["email"] not in recipients
