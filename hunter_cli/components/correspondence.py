@@ -10,6 +10,7 @@ transaction is not used then, so a crash can never forget that a message went ou
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass, field
 from email.utils import formataddr
@@ -448,10 +449,19 @@ def _earlier_recipients(
     session: Session, ctx: StepContext, customer: Customer, channel: str
 ) -> dict[str, tuple[uuid.UUID, str]]:
     """Recipients this step of this recipe already wrote to for the customer in earlier
-    runs, with the message and its status: queued, sent, or delivered-or-not (unknown)."""
-    from sqlalchemy import select
+    runs, with the message and its status: queued, sent, or delivered-or-not (unknown).
+
+    Two runs of the recipe at once must not both find nobody and both write: on PostgreSQL
+    the read waits for a lock per customer and channel that the step's transaction holds
+    until it commits (SQLite's BEGIN IMMEDIATE already makes writers take turns)."""
+    from sqlalchemy import select, text
 
     from hunter_cli.db.models import Execution, OutboxMessage
+
+    if session.get_bind().dialect.name == "postgresql":
+        digest = hashlib.sha256(f"recipients:{customer.id}:{channel}".encode()).digest()
+        key = int.from_bytes(digest[:8], "big", signed=True)
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
     recipe = select(Execution.recipe_slug).where(Execution.id == ctx.execution_id)
     rows = session.execute(

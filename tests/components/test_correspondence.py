@@ -295,6 +295,46 @@ def test_another_run_of_the_recipe_does_not_write_to_the_same_people_again(seede
     assert elsewhere["queued"] == 3
 
 
+def test_two_runs_at_once_write_to_each_recipient_once(seeded, tmp_path):
+    """The second run's step waits for the first's to commit, then finds its messages."""
+    import threading
+    import time
+
+    component = get_component("correspondence")
+    first, second = _execution(seeded), _execution(seeded)
+
+    def step(session, execution_id):
+        ctx = StepContext(
+            session=session,
+            settings=_settings(seeded, tmp_path),
+            customer_id=resolve_customer(session, "acme").id,
+            execution_id=execution_id,
+            step_id="mail",
+            actor="tester",
+            template_context={"inputs": {}, "steps": {}, "state": {}},
+            render_fn=render_value,
+            evaluate_fn=evaluate_expression,
+        )
+        return component.run(_email(), ctx)
+
+    outputs: dict[str, Any] = {}
+
+    def later() -> None:
+        with seeded.session() as session:
+            outputs["second"] = step(session, second)
+
+    with seeded.session() as session:
+        outputs["first"] = step(session, first)
+        racer = threading.Thread(target=later)
+        racer.start()
+        time.sleep(0.5)
+        assert racer.is_alive()  # waiting for the first step's transaction
+    racer.join(30)
+    assert outputs["first"]["queued"] == 3
+    assert (outputs["second"]["queued"], outputs["second"]["duplicates"]) == (0, 3)
+    assert len(_messages(seeded)) == 3
+
+
 def test_a_body_no_item_can_render_fails_the_step_and_one_that_some_can_skips_those(
     seeded, tmp_path
 ):
