@@ -443,7 +443,12 @@ _ACTION_PARAMS: dict[str, dict[str, Any]] = {
         "organization_locations, domains, email_status.",
         type="object",
     ),
-    "limit": _int_or_template("Limit", "lead_search: maximum number of leads (default 25).", 1),
+    "limit": _int_or_template(
+        "Limit",
+        "lead_search: maximum number of leads (default 25; an API provider gives at most "
+        "1,000, and a warning says so).",
+        1,
+    ),
     "path": _p(
         "CSV file",
         "lead_search with provider csv: the CSV file of leads or companies to search, "

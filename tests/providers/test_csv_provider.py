@@ -163,6 +163,22 @@ def test_the_path_is_relative_to_the_workspace(tmp_path, people, monkeypatch):
         LeadSearch().run({"provider": "csv", "path": "missing.csv"}, _ctx(_settings(tmp_path)))
 
 
+def test_a_big_file_is_not_cut_at_an_api_providers_page_limit(tmp_path):
+    rows = ["name,email,company,domain"] + [
+        f"Person {n},p{n}@c{n}.example,Company {n},c{n}.example" for n in range(1500)
+    ]
+    (tmp_path / "many.csv").write_text("\n".join(rows) + "\n")
+    ctx = _ctx(_settings(tmp_path))
+    output = LeadSearch().run({"provider": "csv", "path": "many.csv", "limit": 2000}, ctx)
+    assert output["count"] == 1500 and ctx.warnings == []
+    # An API provider still asks for at most 1,000, and says so.
+    from hunter_cli.components.actions.lead_search import _limit
+
+    warnings: list[str] = []
+    assert _limit(5000, "hunter_io", warnings) == 1000
+    assert warnings == ["lead_search: limit 5000 is more than hunter_io gives (1000): using 1000"]
+
+
 def test_csv_leads_are_stored_with_their_provenance(seeded, tmp_path, people):
     (tmp_path / "hunter.toml").write_text('[providers.csv]\npath = "people.csv"\n')
     recipe = {

@@ -21,7 +21,8 @@ from hunter_cli.components.base import StepContext, StepError, TransientStepErro
 
 DEFAULT_PROVIDER = "local"
 DEFAULT_LIMIT = 25
-MAX_LIMIT = 1000
+MAX_LIMIT = 1000  # an API provider pages (and may charge) per request: at most this many
+MAX_FILE_LIMIT = 1_000_000  # a file is read whole anyway
 # Providers that search a file: the step's `path` names it.
 FILE_PROVIDERS = ("csv", "local")
 
@@ -64,7 +65,7 @@ def _query_and_keywords(value: Any) -> tuple[str, list[str]]:
     return str(value), []
 
 
-def _limit(value: Any) -> int:
+def _limit(value: Any, provider: str, warnings: list[str]) -> int:
     if value is None or value == "":
         return DEFAULT_LIMIT
     if isinstance(value, bool):
@@ -75,7 +76,12 @@ def _limit(value: Any) -> int:
         raise StepError(f"limit must be a whole number, not {value!r}") from None
     if limit < 1:
         raise StepError(f"limit must be at least 1, not {value!r}")
-    return min(limit, MAX_LIMIT)
+    cap = MAX_FILE_LIMIT if provider in FILE_PROVIDERS else MAX_LIMIT
+    if limit > cap:
+        warnings.append(
+            f"lead_search: limit {limit} is more than {provider} gives ({cap}): using {cap}"
+        )
+    return min(limit, cap)
 
 
 def provider_settings(name: str, settings: Any) -> dict[str, Any]:
@@ -159,7 +165,10 @@ class LeadSearch:
         if not isinstance(filters, dict):
             raise StepError(f"filters must be a mapping, not {type(filters).__name__}")
         query = LeadQuery(
-            query=text, keywords=keywords, filters=dict(filters), limit=_limit(params.get("limit"))
+            query=text,
+            keywords=keywords,
+            filters=dict(filters),
+            limit=_limit(params.get("limit"), name, ctx.warnings),
         )
         provider = build_provider(
             name, ctx.settings, path=params.get("path"), deadline=ctx.deadline
