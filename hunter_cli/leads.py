@@ -207,6 +207,12 @@ def _clean(raw: dict[str, Any]) -> dict[str, Any]:
     """A provider's or recipe's lead as the store keeps it: normalised, within column sizes,
     extra top-level keys moved into data."""
     fields: dict[str, Any] = {}
+    if _empty(raw.get("name")) and not (
+        _empty(raw.get("first_name")) and _empty(raw.get("last_name"))
+    ):
+        # A person given as first and last name (as many files and APIs have them).
+        parts = (raw.get(k) for k in ("first_name", "last_name"))
+        raw = {**raw, "name": " ".join(str(p).strip() for p in parts if not _empty(p))}
     for name in LEAD_FIELDS:
         value = _text(raw.get(name), name)
         if name == "email":

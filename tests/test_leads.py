@@ -91,6 +91,18 @@ def test_no_duplicates_within_one_call_and_no_email_keys(seeded):
         assert _count(session) == 3
 
 
+def test_a_person_given_as_first_and_last_name_gets_a_name(seeded):
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        people = [
+            {"first_name": "Ann", "last_name": "Lee", "email": "ann@a.example"},
+            {"first_name": "Bo", "email": "bo@a.example"},
+            {"name": "Cy Poe", "first_name": "Cyrus", "email": "cy@a.example"},
+        ]
+        leads = upsert_leads(session, acme, people, source=SOURCE).leads
+        assert [lead.name for lead in leads] == ["Ann Lee", "Bo", "Cy Poe"]
+
+
 def test_email_found_later_joins_the_no_email_lead(seeded):
     with seeded.session() as session:
         acme = resolve_customer(session, "acme")

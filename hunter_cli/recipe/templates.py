@@ -109,7 +109,8 @@ def _concat(values: Iterable[Any]) -> Any:
         if isinstance(raw, Undefined):
             str(raw)  # StrictUndefined raises here, naming the missing variable.
         return raw
-    return "".join(str(v) for v in (*head, *values))
+    # Within text a missing value is nothing, not "None" ("Hello {{ item.name }}").
+    return "".join("" if v is None else str(v) for v in (*head, *values))
 
 
 class _Environment(ImmutableSandboxedEnvironment):

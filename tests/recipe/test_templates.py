@@ -209,3 +209,9 @@ def test_a_lone_dotted_name_that_is_missing_gives_jinjas_message(ctx: dict[str, 
     )
     with pytest.raises(TemplateUndefinedError, match="'nothing' is undefined"):
         render_value("{{ nothing.at.all }}", ctx)
+
+
+def test_none_inside_text_is_nothing_and_alone_stays_none(ctx: dict[str, Any]) -> None:
+    lead = {**ctx, "item": {"name": None, "company": "Acme"}}
+    assert render_value("Hello {{ item.name }} at {{ item.company }}", lead) == "Hello  at Acme"
+    assert render_value("{{ item.name }}", lead) is None
