@@ -9,7 +9,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy import String, cast, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from hunter_cli.db.models import Customer, Execution
 from hunter_cli.errors import NotFoundError, UsageError
@@ -55,7 +55,13 @@ def list_executions(
 ) -> list[Execution]:
     if status is not None and status not in STATUSES:
         raise UsageError(f"unknown execution status {status!r}; choose from {', '.join(STATUSES)}")
-    query = select(Execution).order_by(Execution.created_at.desc()).limit(limit)
+    # A list shows no inputs, outputs or step records: a batch run's are megabytes each.
+    query = (
+        select(Execution)
+        .options(defer(Execution.inputs), defer(Execution.outputs), defer(Execution.steps))
+        .order_by(Execution.created_at.desc())
+        .limit(limit)
+    )
     if customer is not None:
         query = query.where(Execution.customer_id == customer.id)
     if status:
@@ -94,7 +100,9 @@ def get_execution(session: Session, ref: str) -> Execution:
     return found
 
 
-def execution_to_dict(execution: Execution, customer_slug: str | None = None) -> dict[str, Any]:
+def execution_summary(execution: Execution, customer_slug: str | None = None) -> dict[str, Any]:
+    """An execution as `executions list` shows it: everything but its inputs, outputs and
+    step records (`executions show` has those)."""
     duration = None
     if execution.started_at and execution.finished_at:
         duration = int((execution.finished_at - execution.started_at).total_seconds() * 1000)
@@ -105,9 +113,6 @@ def execution_to_dict(execution: Execution, customer_slug: str | None = None) ->
         "recipe_version": execution.recipe_version,
         "recipe_hash": execution.recipe_hash,
         "status": execution.status,
-        "inputs": execution.inputs,
-        "outputs": execution.outputs,
-        "steps": execution.steps,
         "warnings": execution.warnings,
         "error": execution.error,
         "credits_reserved": str(execution.credits_reserved),
@@ -123,4 +128,14 @@ def execution_to_dict(execution: Execution, customer_slug: str | None = None) ->
         "started_at": execution.started_at.isoformat() if execution.started_at else None,
         "finished_at": execution.finished_at.isoformat() if execution.finished_at else None,
         "duration_ms": duration,
+    }
+
+
+def execution_to_dict(execution: Execution, customer_slug: str | None = None) -> dict[str, Any]:
+    """An execution in full, as `executions show` gives it."""
+    return {
+        **execution_summary(execution, customer_slug),
+        "inputs": execution.inputs,
+        "outputs": execution.outputs,
+        "steps": execution.steps,
     }

@@ -42,17 +42,17 @@ def list_runs(
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Newest N runs.")] = 20,
     json_output: JsonOption = False,
 ) -> None:
-    """The newest executions."""
+    """The newest executions (`show ID` gives one with its inputs, outputs and steps)."""
     from hunter_cli.customers import resolve_customer
     from hunter_cli.db.models import Customer
-    from hunter_cli.executions import execution_to_dict, list_executions
+    from hunter_cli.executions import execution_summary, list_executions
 
     db = database_of(settings_of(ctx))
     with db.session() as session:
         who = resolve_customer(session, customer) if customer else None
         slugs = {c.id: c.slug for c in session.query(Customer)}
         rows = [
-            execution_to_dict(e, slugs.get(e.customer_id))
+            execution_summary(e, slugs.get(e.customer_id))
             for e in list_executions(
                 session, customer=who, status=status, recipe=recipe, limit=limit
             )

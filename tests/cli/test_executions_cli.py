@@ -44,3 +44,15 @@ def test_audit_list_takes_an_execution_prefix(ran, cli):
     assert cli("audit", "list", "-e", ran[:8], "--json").ok() == full
     assert "at least 6 hex digits" in cli("audit", "list", "-e", ran[:4]).one_line(2)
     assert cli("audit", "list", "-e", "ffffffff").one_line(3).startswith("error: no execution")
+
+
+def test_list_is_a_summary_and_show_has_the_rest(workspace, cli):
+    cli("seed")
+    ran = cli("run", "discovery", "--query", "SaaS founders", "--limit", "2", "--json")
+    execution_id = ran.json()["data"]["execution_id"]
+    (row,) = cli("executions", "list", "--json").ok()
+    assert row["id"] == execution_id and row["status"] == "success"
+    assert not {"inputs", "outputs", "steps"} & set(row)  # megabytes for a batch run
+    shown = cli("executions", "show", execution_id[:8], "--json").ok()
+    assert {k: v for k, v in shown.items() if k in row} == row
+    assert shown["inputs"]["query"] == "SaaS founders" and len(shown["steps"]) == 5
