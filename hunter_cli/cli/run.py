@@ -88,7 +88,9 @@ def run(
 
     def progress(step_id: str, step_status: str) -> None:
         if status is not None:
-            status.update(f"{step_id}: {step_status}")
+            status.update(
+                f"step {step_id}: {step_status}" + ("…" if step_status == "running" else "")
+            )
 
     if status is not None:
         status.start()

@@ -367,6 +367,7 @@ class Runner:
         error: str | None = None
         try:
             for step in steps:
+                self.progress(step["id"], "running")  # people see the step being worked on
                 result = self._run_step(step, run, options)
                 run.context["steps"][step["id"]] = {
                     "output": result.output,

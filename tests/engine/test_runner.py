@@ -369,3 +369,15 @@ def test_an_output_that_cannot_be_rendered_is_null_and_the_others_are_kept(seede
     assert result.status == "success"
     assert result.outputs == {"good": 1, "bad": None}
     assert [w for w in result.warnings if "output 'bad' could not be rendered" in w]
+
+
+def test_progress_names_each_step_as_it_starts_and_as_it_ends(seeded, tmp_path):
+    path = write_recipe(
+        tmp_path,
+        [{"id": "a", "type": "state", "set": {"x": 1}}, {"id": "b", "type": "state", "set": {}}],
+    )
+    seen: list[tuple[str, str]] = []
+    settings = load_settings(database_url=seeded.url, actor="tester", environ={})
+    runner = Runner(seeded, settings, progress=lambda step, status: seen.append((step, status)))
+    runner.run(plugins.load(path), "acme", {})
+    assert seen == [("a", "running"), ("a", "ok"), ("b", "running"), ("b", "ok")]
