@@ -88,6 +88,8 @@ def list_messages(
                 justify={"created": "right"},
             )
         )
+        if len(rows) == limit:
+            console.print(f"Showing the newest {limit}; use --limit to see more.", style="dim")
         console.print(NOT_DELIVERED, style="dim")
 
     emit(rows, json_output=json_output, render=render)

@@ -102,6 +102,10 @@ def test_list_by_execution_and_limit(ran, cli):
     prefix = ran["execution_id"][:8]  # as `hunter run` shows it
     assert len(cli("outbox", "list", "--execution", prefix, "--json").ok()) == 4
     assert len(cli("outbox", "list", "-n", "1", "--json").ok()) == 1
+    assert (
+        "Showing the newest 1; use --limit to see more." in cli("outbox", "list", "-n", "1").stdout
+    )
+    assert "use --limit" not in cli("outbox", "list").stdout
     other = "00000000-0000-4000-8000-000000000000"
     assert cli("outbox", "list", "--execution", other, "--json").ok() == []
     empty = cli("outbox", "list", "--execution", other)
