@@ -141,6 +141,16 @@ def test_a_domain_covers_its_subdomains_and_nothing_else(seeded):
         ):
             assert suppressed(address) == (hit("email", address) is not None), address
         assert suppressed(None) is False and suppressed("not an address") is False
+        # And the per-step matcher (correspondence) finds the very entry find_suppression does.
+        for channel, recipients in (
+            ("email", ["ann@example.com", "x@Mail.Example.com", "bob@other.example", "c@d.e"]),
+            ("sms", ["+49 30 123456", "+4930999999", "not a number"]),
+            ("webhook", ["https://example.com/hook"]),
+        ):
+            match = sup.suppression_matcher(session, acme.id, channel)
+            for recipient in recipients:
+                expected = sup.find_suppression(session, acme.id, channel, recipient)
+                assert match(recipient) is expected, (channel, recipient)
         # Webhooks and push topics are systems, not people.
         assert hit("webhook", "https://example.com/hook") is None
         assert hit("push", "example.com") is None

@@ -28,8 +28,8 @@ from hunter_cli.outbox import (
     check_email,
     content_digest,
     display_recipient,
+    insert_new_message,
     message_key,
-    queue_message,
 )
 from hunter_cli.recipe.templates import TemplateError
 
@@ -232,11 +232,13 @@ class CorrespondenceStep:
         dry_run: bool,
     ) -> _Tally:
         """Record every message of the step in the outbox (suppressed recipients as skipped)."""
-        from hunter_cli.suppression import find_suppression, suppression_reason
+        from hunter_cli.suppression import suppression_matcher, suppression_reason
 
         sender = _sender(customer, ctx.warnings) if channel == "email" else {}
         tally = _Tally(channel, dry_run=dry_run)
         seen: dict[str, uuid.UUID] = {}
+        suppressed = suppression_matcher(session, customer.id, channel)
+        known = _step_messages(session, ctx)
         earlier = (
             _earlier_recipients(session, ctx, customer, channel)
             if channel in ("email", "sms") and params.get("once_per_recipient", True)
@@ -279,11 +281,27 @@ class CorrespondenceStep:
                     continue
                 reason = draft.reason
                 if reason is None:
-                    entry = find_suppression(session, customer.id, channel, draft.recipient.value)
+                    entry = suppressed(draft.recipient.value)
                     if entry is not None:
                         reason = suppression_reason(entry)
                 status = "skipped" if reason else "queued"
-                message, created = queue_message(
+                message = known.get(key)  # recorded by an earlier attempt of this step
+                if message is not None:
+                    if not dry_run and message.status == "queued":
+                        # An earlier attempt of this step queued it but did not deliver it.
+                        seen[key] = message.id
+                        tally.to_deliver(draft, message.id, None)
+                        continue
+                    seen[key] = message.id
+                    tally.add(
+                        draft,
+                        message.id,
+                        "duplicate",
+                        f"already in the outbox ({message.status}) from an earlier "
+                        "run of this step",
+                    )
+                    continue
+                message_id = seen[key] = insert_new_message(
                     session,
                     customer_id=customer.id,
                     execution_id=ctx.execution_id,
@@ -298,25 +316,11 @@ class CorrespondenceStep:
                     status=status,
                     error=reason,
                 )
-                seen[key] = message.id
-                if not created:
-                    if not dry_run and message.status == "queued":
-                        # An earlier attempt of this step queued it but did not deliver it.
-                        tally.to_deliver(draft, message.id, None)
-                        continue
-                    tally.add(
-                        draft,
-                        message.id,
-                        "duplicate",
-                        f"already in the outbox ({message.status}) from an earlier "
-                        "run of this step",
-                    )
-                    continue
-                self._audit(session, ctx, channel, draft, message.id, status, reason)
+                self._audit(session, ctx, channel, draft, message_id, status, reason)
                 if status == "queued" and not dry_run:
-                    tally.to_deliver(draft, message.id, None)
+                    tally.to_deliver(draft, message_id, None)
                 else:
-                    tally.add(draft, message.id, status, reason)
+                    tally.add(draft, message_id, status, reason)
         if items and unrendered == items:
             # Not one message could be written: a mistake in the recipe, not a lead's gap.
             raise StepError(f"no message could be rendered: {first_problem}")
@@ -443,6 +447,19 @@ class CorrespondenceStep:
         else:
             result["sends"] = len(items) if isinstance(items, list) else 1
         return result
+
+
+def _step_messages(session: Session, ctx: StepContext) -> dict[str, Any]:
+    """The messages this step of this execution already recorded (a retried or resumed
+    step), by key: one query, not one per message."""
+    from sqlalchemy import select
+
+    from hunter_cli.db.models import OutboxMessage
+
+    query = select(OutboxMessage).where(
+        OutboxMessage.execution_id == ctx.execution_id, OutboxMessage.step_id == ctx.step_id
+    )
+    return {message.message_key: message for message in session.scalars(query)}
 
 
 def _earlier_recipients(
