@@ -468,8 +468,8 @@ def find_leads(
 ) -> list[Lead]:
     """A customer's leads matching every filter given. order: recent (last seen first),
     score (best first), name, first_seen (oldest first). `uncontacted_by` (recipe, step):
-    leave out leads that step of that recipe already e-mailed (queued or sent), so a re-run
-    spends nothing on them; `skip_suppressed`: leave out addresses on the suppression list.
+    leave out leads that step of that recipe already e-mailed (sent, or being sent), so a
+    re-run spends nothing on them; `skip_suppressed`: leave out suppressed addresses.
     Both are taken before `limit`."""
     query = select(Lead).where(Lead.customer_id == customer.id)
     if uncontacted_by is not None:
@@ -483,7 +483,9 @@ def find_leads(
                 OutboxMessage.customer_id == customer.id,
                 OutboxMessage.channel == "email",
                 OutboxMessage.step_id == step_id,
-                OutboxMessage.status.in_(("queued", "sending", "sent")),
+                # A message still queued (a dry run waiting for review) does not count: the
+                # run that sends picks its lead again, and its send step delivers that draft.
+                OutboxMessage.status.in_(("sending", "sent")),
                 Execution.recipe_slug == recipe,
             )
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import unicodedata
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -39,9 +40,10 @@ _EMAIL = re.compile(
     r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
     r"@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
 )
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")  # ASCII digits only
 # People write numbers with spaces, dashes, dots and brackets; E.164 has none of them.
 _PHONE_PUNCTUATION = re.compile(r"[\s\-().]")
+_TRUNK_ZERO = re.compile(r"(?<=\d)\s*\(0\)")
 _TOPIC = re.compile(r"^[A-Za-z0-9_.~%/-]{1,200}$")
 _HEX = re.compile(r"^[0-9a-f-]+$")
 
@@ -75,7 +77,11 @@ def check_phone(raw: Any) -> Recipient:
     text = "" if raw is None else str(raw).strip()
     if not text:
         return Recipient("", "", "no phone number")
-    number = _PHONE_PUNCTUATION.sub("", text)
+    # Digits of other scripts (a full-width ９) are the same digits: keyed as ASCII, so a
+    # suppression or an earlier message of the number still matches it.
+    text = "".join(str(unicodedata.decimal(c)) if c.isdecimal() else c for c in text)
+    # "+44 (0)20 ...": the trunk 0 in brackets is not dialled after the country code.
+    number = _PHONE_PUNCTUATION.sub("", _TRUNK_ZERO.sub("", text))
     if number.startswith("00"):  # the international prefix many countries dial
         number = "+" + number[2:]
     if not _E164.match(number):

@@ -212,6 +212,26 @@ def test_without_send_nothing_leaves_and_send_true_in_hunter_toml_sends(
         send_requested(bad, "acme")
 
 
+def test_once_per_recipient_false_sends_again_but_never_doubles_a_waiting_draft(
+    seeded, tmp_path, smtp_server
+):
+    settings = settings_for(seeded, tmp_path, email_config(smtp_server))
+    again = mail_step(once_per_recipient=False)
+    dry = run(seeded, settings, tmp_path, [again], send=False)
+    assert dry.steps[0].output["queued"] == 3
+    # A second dry run does not stack a second draft per person...
+    second = run(seeded, settings, tmp_path, [again], send=False)
+    assert (second.steps[0].output["queued"], second.steps[0].output["duplicates"]) == (0, 3)
+    # ...and --send delivers the drafts waiting, not new messages beside them.
+    sent = run(seeded, settings, tmp_path, [again], send=True)
+    assert sent.steps[0].output["sent"] == 3 and len(smtp_server.received) == 3
+    assert {r.status for r in rows(seeded, execution_id=dry.execution_id)} == {"sent"}
+    assert [r for r in rows(seeded) if r.status == "queued"] == []
+    # Once sent, false means what it says: the same people are written to again.
+    resent = run(seeded, settings, tmp_path, [again], send=True)
+    assert resent.steps[0].output["sent"] == 3 and len(smtp_server.received) == 6
+
+
 def test_sms_webhook_and_push_through_the_step(seeded, tmp_path, twilio, webhook_receiver, ntfy):
     ntfy.topic("leads-acme")
     toml = (

@@ -98,6 +98,11 @@ def test_recipient_checks():
     assert outbox.check_email(None).error == "no e-mail address"
     assert outbox.check_phone("+1 (415) 555-2671").value == "+14155552671"
     assert outbox.check_phone("4155552671").error.startswith("invalid phone number")
+    # One number, however written: the trunk 0 in brackets and digits of other scripts.
+    for written in ("+44 (0)20 7946 0958", "+44 20 7946 0958", "0044 (0) 20 7946 0958"):
+        assert outbox.check_phone(written).value == "+442079460958", written
+    assert outbox.check_phone("+1212555010\uff10").value == "+12125550100"  # full-width 0
+    assert outbox.check_phone("+1212555010\u0660").value == "+12125550100"  # Arabic-Indic 0
     assert outbox.check_url("HTTPS://Hooks.Example.com/A?x=1").key == (
         "https://hooks.example.com/A?x=1"
     )

@@ -127,6 +127,7 @@ def test_a_domain_covers_its_subdomains_and_nothing_else(seeded):
         )
         assert hit("email", "carl@other.example") is None
         assert hit("sms", "+49 30 123456") is not None
+        assert hit("sms", "+49 30 12345\uff16") is not None  # a full-width 6 is a 6
         assert hit("sms", "+4930999999") is None
 
         # The many-address test (find_leads' skip_suppressed) says the same.

@@ -239,9 +239,10 @@ class CorrespondenceStep:
         seen: dict[str, uuid.UUID] = {}
         suppressed = suppression_matcher(session, customer.id, channel)
         known = _step_messages(session, ctx)
+        once = params.get("once_per_recipient", True)
         earlier = (
             _earlier_recipients(session, ctx, customer, channel)
-            if channel in ("email", "sms") and params.get("once_per_recipient", True)
+            if channel in ("email", "sms")
             else {}
         )
         items = unrendered = 0
@@ -270,13 +271,15 @@ class CorrespondenceStep:
                     seen[key] = before[0]
                     tally.to_deliver(draft, before[0], None)
                     continue
-                if before is not None:
+                # A message still waiting is never doubled; one already sent is written
+                # again only when the step says once_per_recipient: false.
+                if before is not None and (once or before[1] == "queued"):
                     tally.add(
                         draft,
                         before[0],
                         "duplicate",
-                        f"already {before[1]} to this recipient by an earlier run of this step "
-                        "(once_per_recipient)",
+                        f"already {before[1]} to this recipient by an earlier run of this step"
+                        + (" (once_per_recipient)" if once else ""),
                     )
                     continue
                 reason = draft.reason

@@ -3,6 +3,8 @@ before any AI is asked, so a re-run costs one query and sends nothing twice."""
 
 from __future__ import annotations
 
+from sqlalchemy import text
+
 
 def _run(cli, *args) -> dict:
     result = cli("run", *args, "--json")
@@ -10,7 +12,7 @@ def _run(cli, *args) -> dict:
     return result.json()["data"]
 
 
-def test_a_second_outreach_spends_nothing_on_leads_it_already_wrote_to(workspace, cli):
+def test_a_second_outreach_spends_nothing_on_leads_it_already_wrote_to(workspace, cli, db):
     cli("seed")
     found = _run(cli, "discovery", "--query", "SaaS founders", "--limit", "3")
     domain = found["outputs"]["leads"][0]["domain"]
@@ -22,6 +24,15 @@ def test_a_second_outreach_spends_nothing_on_leads_it_already_wrote_to(workspace
     first = _run(cli, "outreach", "--tier", tier)
     assert first["outputs"]["queued"] == len(chosen) > 0
 
+    # Drafts still queued (waiting for review) are picked again, and not doubled: the run
+    # that sends delivers those drafts.
+    review = _run(cli, "outreach", "--tier", tier)
+    assert review["outputs"]["leads"] == len(chosen)
+    assert (review["outputs"]["queued"], review["outputs"]["duplicates"]) == (0, len(chosen))
+
+    # Once they are sent, those leads are left out before any AI is asked.
+    with db.session() as session:
+        session.execute(text("UPDATE outbox_messages SET status = 'sent'"))
     again = _run(cli, "outreach", "--tier", tier)
     assert again["outputs"]["leads"] == 0 and again["outputs"]["queued"] == 0
     assert [s["status"] for s in again["steps"]] == ["ok", "skipped", "skipped", "skipped"]
@@ -47,3 +58,7 @@ def test_suppressed_addresses_are_left_out_before_any_ai_is_asked(workspace, cli
     assert run["outputs"]["leads"] == len(chosen) - 1
     recipients = {m["recipient"] for m in cli("outbox", "list", "--json").json()["data"]}
     assert chosen[0]["email"] not in recipients
+    # Named, the lead is taken, and the send step skips the address with the reason.
+    named = _run(cli, "outreach", "--lead-ids", chosen[0]["id"])
+    assert named["outputs"]["leads"] == 1 and named["outputs"]["skipped"] == 1
+    assert not [w for w in named["warnings"] if "not stored" in w]

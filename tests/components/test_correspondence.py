@@ -281,9 +281,16 @@ def test_another_run_of_the_recipe_does_not_write_to_the_same_people_again(seede
     )
     assert _messages(seeded, rerun) == []
 
-    # Unless the step says so; and another recipe is another send.
+    # once_per_recipient: false writes again to people already written to, but a message
+    # still waiting in the outbox is never doubled.
+    waiting, _ = _run(seeded, tmp_path, _email(once_per_recipient=False), _execution(seeded))
+    assert (waiting["queued"], waiting["duplicates"]) == (0, 3)
+    with seeded.session() as session:
+        for message in session.scalars(select(OutboxMessage)):
+            message.status = "sent"
     resend, _ = _run(seeded, tmp_path, _email(once_per_recipient=False), _execution(seeded))
     assert resend["queued"] == 3
+    # And another recipe is another send.
     with seeded.session() as session:
         other = Execution(
             customer_id=resolve_customer(session, "acme").id, recipe_slug="other", status="running"
