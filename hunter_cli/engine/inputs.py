@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from hunter_cli.errors import ValidationError
+from hunter_cli.recipe.inputs_schema import closed_input_names
 
 
 class BareFlag(str):
@@ -21,17 +22,58 @@ class BareFlag(str):
 GLOBAL_OPTIONS = {"config": "--config", "database_url": "--database-url", "actor": "--actor"}
 
 
-def _is_boolean(schema: dict[str, Any]) -> bool:
-    kind = schema.get("type") if isinstance(schema, dict) else None
-    return kind == "boolean" or (isinstance(kind, list) and "boolean" in kind)
+# Python type of an enum/const value -> its JSON type (bool before int: True is an int).
+_JSON_TYPES: tuple[tuple[type, str], ...] = (
+    *((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string")),
+    *((list, "array"), (dict, "object")),
+)
 
 
-def _coerce(name: str, raw: Any, schema: dict[str, Any]) -> Any:
+def _resolve(schema: Any, root: dict[str, Any], depth: int = 0) -> dict[str, Any]:
+    """A property's schema with a local `$ref` (#/$defs/size) followed; anything else as is."""
+    while isinstance(schema, dict) and isinstance(schema.get("$ref"), str) and depth < 20:
+        ref = schema["$ref"]
+        if not ref.startswith("#"):
+            break
+        target: Any = root
+        for part in filter(None, ref[1:].split("/")):
+            part = part.replace("~1", "/").replace("~0", "~")
+            target = target.get(part) if isinstance(target, dict) else None
+        if not isinstance(target, dict):
+            break
+        schema = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
+        depth += 1
+    return schema if isinstance(schema, dict) else {}
+
+
+def _kinds(schema: Any, root: dict[str, Any], depth: int = 0) -> list[str]:
+    """The JSON types a property may take, as far as its schema says: `type`, the values of
+    `enum`/`const`, and those of the branches of `anyOf`/`oneOf` (a `$ref` followed)."""
+    schema = _resolve(schema, root)
+    kind = schema.get("type")
+    kinds = list(kind) if isinstance(kind, list) else [kind] if isinstance(kind, str) else []
+    values = schema.get("enum", []) + ([schema["const"]] if "const" in schema else [])
+    for value in values if isinstance(values, list) else []:
+        for python, name in _JSON_TYPES:
+            if isinstance(value, python) and name not in kinds:
+                kinds.append(name)
+                break
+    if depth < 5:
+        for key in ("anyOf", "oneOf", "allOf"):
+            for branch in schema.get(key) or []:
+                kinds += [k for k in _kinds(branch, root, depth + 1) if k not in kinds]
+    # Text last: "5" for an integer-or-text input is the number, as it would be typed.
+    return sorted(kinds, key=lambda k: k == "string")
+
+
+def _is_boolean(schema: dict[str, Any], root: dict[str, Any]) -> bool:
+    return "boolean" in _kinds(schema, root)
+
+
+def _coerce(name: str, raw: Any, schema: dict[str, Any], root: dict[str, Any]) -> Any:
     if not isinstance(raw, str):
         return raw
-    kind = schema.get("type")
-    kinds = kind if isinstance(kind, list) else [kind]
-    for option in kinds:
+    for option in _kinds(schema, root):
         try:
             if option == "integer":
                 return int(raw)
@@ -48,9 +90,9 @@ def _coerce(name: str, raw: Any, schema: dict[str, Any]) -> Any:
                 text = raw.strip()
                 if text.startswith("["):
                     return json.loads(text)
-                item_schema = schema.get("items", {})
+                item_schema = _resolve(schema, root).get("items", {})
                 return [
-                    _coerce(name, part.strip(), item_schema)
+                    _coerce(name, part.strip(), item_schema, root)
                     for part in text.split(",")
                     if part.strip()
                 ]
@@ -110,22 +152,29 @@ def prepare_inputs(schema: dict[str, Any] | None, given: dict[str, Any]) -> dict
     values: dict[str, Any] = {}
     unknown = []
     needs_value = []
-    # An input the recipe does not declare is a typo (--limt) unless the schema lets extra
-    # ones in on purpose (additionalProperties: true or a schema): templates can only name
-    # declared inputs, so an undeclared one would be ignored without a word.
-    extras = schema.get("additionalProperties") not in (None, False)
+    # An input the recipe does not declare is a typo (--limt) when its schema allows no other
+    # names: templates can only name declared inputs, so it would be ignored without a word.
+    closed = closed_input_names(schema)
     for name, raw in given.items():
         key = name.replace("-", "_")
-        if key not in properties and (not extras or key in GLOBAL_OPTIONS):
+        if key not in properties and key.replace("_", "-") in properties:
+            key = key.replace("_", "-")  # an input declared with dashes (max-results)
+        if (
+            key in GLOBAL_OPTIONS
+            and key not in properties
+            or (closed is not None and key not in closed)
+        ):
             unknown.append(key)
             continue
-        if isinstance(raw, BareFlag) and not _is_boolean(properties.get(key, {})):
+        prop = properties.get(key, {})
+        if isinstance(raw, BareFlag) and not _is_boolean(prop, schema):
             needs_value.append(key)  # "--query" alone must not run a search for "true"
             continue
-        values[key] = _coerce(key, raw, properties.get(key, {}))
+        values[key] = _coerce(key, raw, prop, schema)
     for name, prop in properties.items():
-        if name not in values and isinstance(prop, dict) and "default" in prop:
-            values[name] = prop["default"]
+        declared = _resolve(prop, schema)  # a default may sit in the $defs it refers to
+        if name not in values and "default" in declared:
+            values[name] = declared["default"]
 
     problems = [
         f"{GLOBAL_OPTIONS[name]} is a global option: give it before the command "

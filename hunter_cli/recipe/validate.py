@@ -13,6 +13,7 @@ from typing import Any
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError, best_match
 
+from hunter_cli.recipe.inputs_schema import closed_input_names
 from hunter_cli.recipe.loader import LoadedRecipe, NodePath, load_recipe_file, load_recipe_text
 from hunter_cli.recipe.problems import RecipeInvalid, RecipeProblem, render_path
 from hunter_cli.recipe.step_params import (
@@ -498,10 +499,9 @@ class _TemplateChecker:
         steps = data.get("steps")
         self.steps: list[Any] = steps if isinstance(steps, list) else []
         inputs = data.get("inputs")
-        declared = inputs.get("properties") if isinstance(inputs, dict) else None
-        self.declared_inputs: set[str] | None = (
-            {str(k) for k in declared} if isinstance(declared, dict) else None
-        )
+        # None when the schema lets other names in (additionalProperties: true...): then a
+        # template may name any input, as a run may be given any.
+        self.declared_inputs: set[str] | None = closed_input_names(inputs)
         self.globals = set(environment.globals)
 
     def add(self, path: NodePath, message: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hunter_cli.engine.inputs import prepare_inputs
+from hunter_cli.engine.inputs import BareFlag, prepare_inputs
 from hunter_cli.errors import ValidationError
 
 NEEDS_QUERY = {
@@ -83,3 +83,61 @@ def test_an_undeclared_input_is_a_typo_unless_the_schema_lets_extras_in():
     assert caught.value.details["problems"] == ["unknown input 'limt'; this recipe takes: limit"]
     open_schema = {**schema, "additionalProperties": True}
     assert prepare_inputs(open_schema, {"limt": "1"}) == {"limt": "1", "limit": 20}
+
+
+REF_SCHEMA = {
+    "type": "object",
+    "$defs": {
+        "size": {"type": "integer", "minimum": 1},
+        "flag": {"type": "boolean", "default": False},
+    },
+    "properties": {
+        "max_size": {"$ref": "#/$defs/size"},
+        "sizes": {"type": "array", "items": {"$ref": "#/$defs/size"}},
+        "dry": {"$ref": "#/$defs/flag"},
+        "loud": {"enum": [True, False]},
+        "level": {"enum": [1, 2, 3]},
+        "k": {"const": 5},
+        "size": {"oneOf": [{"type": "integer"}, {"enum": ["small", "large"]}]},
+        "max-results": {"type": "integer"},
+    },
+}
+
+
+def test_command_line_text_is_converted_through_refs_enums_and_branches():
+    given = {
+        "max_size": "500",
+        "sizes": "1,2",
+        "loud": "true",
+        "level": "2",
+        "k": "5",
+        "size": "50",
+        "max_results": "7",  # --max-results: declared with a dash
+    }
+    assert prepare_inputs(REF_SCHEMA, given) == {
+        "max_size": 500,
+        "sizes": [1, 2],
+        "dry": False,  # the default in $defs applies
+        "loud": True,
+        "level": 2,
+        "k": 5,
+        "size": 50,
+        "max-results": 7,
+    }
+    assert prepare_inputs(REF_SCHEMA, {"dry": BareFlag(), "size": "small"}) == {
+        "dry": True,
+        "size": "small",
+    }
+
+
+def test_undeclared_names_are_typos_only_where_the_schema_allows_no_others():
+    closed = {"type": "object", "properties": {"n": {"type": "integer"}}}
+    with pytest.raises(ValidationError):
+        prepare_inputs(closed, {"m": "1"})
+    for open_schema in (
+        {"type": "object"},
+        {**closed, "additionalProperties": True},
+        {**closed, "patternProperties": {"^x-": {"type": "string"}}},
+        {**closed, "allOf": [{"properties": {"m": {"type": "string"}}}]},
+    ):
+        assert prepare_inputs(open_schema, {"m": "1"})["m"] == "1", open_schema

@@ -136,3 +136,26 @@ def test_write_queries_are_the_components() -> None:
     from hunter_cli.recipe.step_params import DB_WRITE_QUERIES
 
     assert set(DB_WRITE_QUERIES) == WRITES
+
+
+def test_a_schema_open_to_other_inputs_lets_templates_name_them() -> None:
+    text = """\
+slug: open
+name: Open
+version: 1
+inputs:
+  type: object
+  properties: {n: {type: integer}}
+  additionalProperties: true
+steps:
+  - id: a
+    type: state
+    if: inputs.extra is defined
+    set: {x: "{{ inputs.extra | default('none given') }}"}
+"""
+    assert validate_recipe(load_recipe_text(text, "o.yaml")) == []
+    closed = text.replace("  additionalProperties: true\n", "")
+    assert [p.message for p in validate_recipe(load_recipe_text(closed, "c.yaml"))] == [
+        "unknown input 'extra' in template; inputs declares: n",
+        "unknown input 'extra' in template; inputs declares: n",
+    ]
