@@ -68,7 +68,7 @@ def estimate_step_credits(step: dict[str, Any]) -> Decimal:
         # the step's price.
         return to_credits(credits) + to_credits(amount)
     if isinstance(credits, dict):
-        per_1k = to_credits(credits.get("per_1k_tokens", 0))
+        per_1k = Decimal(str(credits.get("per_1k_tokens", 0)))  # a rate: not rounded yet
         max_tokens = int(step.get("max_tokens") or DEFAULT_MAX_TOKENS)
         return to_credits(per_1k * max_tokens / 1000)
     return to_credits(credits)

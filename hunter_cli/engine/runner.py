@@ -1085,7 +1085,8 @@ def _step_cost(controls: dict[str, Any], ctx: StepContext, price: Decimal) -> De
     credits = controls.get("credits")
     if isinstance(credits, dict) and "per_1k_tokens" in credits:
         tokens = int(ctx.meta.get("usage", {}).get("total_tokens", 0))
-        return min(price, to_credits(to_credits(credits["per_1k_tokens"]) * tokens / 1000))
+        rate = Decimal(str(credits["per_1k_tokens"]))  # to 8 places: rounded once, at the end
+        return min(price, to_credits(rate * tokens / 1000))
     return price
 
 

@@ -50,17 +50,19 @@ def _p(title: str, description: str, **schema: Any) -> dict[str, Any]:
     return {"title": title, "description": description, **schema}
 
 
-def _credits(title: str, description: str, *, positive: bool = False) -> dict[str, Any]:
+def _credits(
+    title: str, description: str, *, positive: bool = False, places: int = 4
+) -> dict[str, Any]:
     """A number of credits: at least 0 (above 0 if ``positive``), at most what the ledger
-    holds, to 4 decimal places."""
+    holds, to 4 decimal places (a rate, which is multiplied before it is charged, to more)."""
     lower = {"exclusiveMinimum": 0} if positive else {"minimum": 0}
     return _p(
         title,
-        f"{description} At most {MAX_CREDITS:,}, to 4 decimal places.",
+        f"{description} At most {MAX_CREDITS:,}, to {places} decimal places.",
         type="number",
         **lower,
         maximum=MAX_CREDITS,
-        multipleOf=CREDIT_STEP,
+        multipleOf=CREDIT_STEP if places == 4 else float(f"1e-{places}"),
     )
 
 
@@ -162,7 +164,11 @@ _CREDITS = _p(
             "type": "object",
             "required": ["per_1k_tokens"],
             "properties": {
-                "per_1k_tokens": _credits("Per 1,000 tokens", "Credits per 1,000 tokens.")
+                "per_1k_tokens": _credits(
+                    "Per 1,000 tokens",
+                    "Credits per 1,000 tokens (what a step is charged is rounded to 0.0001).",
+                    places=8,
+                )
             },
             "additionalProperties": False,
         },

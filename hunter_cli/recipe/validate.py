@@ -72,7 +72,8 @@ def _multiple_of(
     exact = Decimal(str(instance))
     if exact.as_tuple().exponent < -places:  # type: ignore[operator]
         yield ValidationError(
-            f"{exact:f} has more than {places} decimal places: amounts are exact to {unit:f}, "
+            f"{exact:f} has more than {places} decimal places: "
+            f"{'amounts' if places == 4 else 'rates'} are exact to {unit:f}, "
             f"so it would count as {exact.quantize(unit):f}"
         )
 

@@ -381,3 +381,17 @@ def test_progress_names_each_step_as_it_starts_and_as_it_ends(seeded, tmp_path):
     runner = Runner(seeded, settings, progress=lambda step, status: seen.append((step, status)))
     runner.run(plugins.load(path), "acme", {})
     assert seen == [("a", "running"), ("a", "ok"), ("b", "running"), ("b", "ok")]
+
+
+def test_a_per_token_rate_finer_than_the_ledger_is_rounded_once_at_the_end():
+    from types import SimpleNamespace
+
+    from hunter_cli.components import estimate_step_credits
+    from hunter_cli.engine.runner import _step_cost
+
+    controls = {"credits": {"per_1k_tokens": 0.00015}}  # $0.15 per million tokens
+    step = {"type": "ai", "max_tokens": 100_000, **controls}
+    price = estimate_step_credits(step)
+    assert price == Decimal("0.0150")
+    used = SimpleNamespace(credits_used=None, meta={"usage": {"total_tokens": 70_000}})
+    assert _step_cost(controls, used, price) == Decimal("0.0105")  # not 0.0002 x 70
