@@ -199,7 +199,7 @@ def register_recipes(
     for slug, path in recipe_files(dirs).items():
         # Validated as `hunter recipes validate` does: a file that could never run is not
         # stored as a version, and one bad file does not stop the rest from loading.
-        problems = recipe_problems(path)
+        problems = recipe_problems(path, in_recipe_folder=True)
         if problems:
             report.skipped.append({"path": str(path), "problems": problems})
             continue

@@ -40,9 +40,12 @@ def _display(path: Path) -> str:
     return relative if not relative.startswith("../..") else str(path)
 
 
-def _check(path: Path, workspace: Path | None) -> tuple[dict[str, Any], list[str]]:
+def _check(
+    path: Path, workspace: Path | None, file_slug: str | None = None
+) -> tuple[dict[str, Any], list[str]]:
     try:
-        loaded = load_and_validate(_display(path), file_slug=slug_of_file(path, workspace))
+        slug = file_slug or slug_of_file(path, workspace)
+        loaded = load_and_validate(_display(path), file_slug=slug)
         return loaded.data, []
     except RecipeInvalid as invalid:
         try:
@@ -54,10 +57,11 @@ def _check(path: Path, workspace: Path | None) -> tuple[dict[str, Any], list[str
         return {}, [f"{_display(path)}: cannot read: {exc.strerror or exc}"]
 
 
-def recipe_problems(path: Path, workspace: Path | None = None) -> list[str]:
+def recipe_problems(path: Path, *, in_recipe_folder: bool = False) -> list[str]:
     """What `hunter recipes validate` says about one file (file:line:column: path: message
-    lines), empty when it is valid."""
-    return _check(path, workspace)[1]
+    lines), empty when it is valid. `in_recipe_folder`: the file is found by its name (its
+    slug must be that name), as seed finds the workspace's and the bundled recipes."""
+    return _check(path, None, path.stem if in_recipe_folder else None)[1]
 
 
 def list_recipes(workspace: Path | None) -> list[CatalogEntry]:

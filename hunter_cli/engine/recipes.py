@@ -30,10 +30,11 @@ def available_recipes(workspace: Path | None) -> dict[str, Path]:
 
 
 def slug_of_file(path: Path, workspace: Path | None) -> str | None:
-    """The slug a recipe file must declare: its file name when it sits in a recipes folder
-    (where `recipes list` and `hunter run SLUG` know it by that name), else None."""
+    """The slug a recipe file must declare: its file name when it sits in the workspace's or
+    the bundled recipes folder (where `recipes list` and `hunter run SLUG` know it by that
+    name), else None: a file run by its path may be named as its author likes."""
     folder = path.resolve().parent
-    if folder.name == "recipes" or folder in {d.resolve() for d in recipe_dirs(workspace)}:
+    if folder in {d.resolve() for d in recipe_dirs(workspace)}:
         return path.stem
     return None
 

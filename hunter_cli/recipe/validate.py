@@ -589,12 +589,17 @@ def _slug_problems(loaded: LoadedRecipe, file_slug: str | None) -> Iterator[Reci
     slug = loaded.data.get("slug")
     if file_slug is None or not isinstance(slug, str) or slug == file_slug:
         return
+    # A file name that could not be a slug ("Q3 Push") leaves only the rename to suggest.
+    fix = (
+        f"write slug: {file_slug}, or rename the file to {slug}.yaml"
+        if re.fullmatch(r"[a-z0-9][a-z0-9_-]*", file_slug)
+        else f"rename the file to {slug}.yaml"
+    )
     yield _problem_at(
         loaded,
         ("slug",),
         f"slug {slug!r} differs from the file name {file_slug!r}: a recipe in a recipes "
-        f"folder is listed and run by its file name; write slug: {file_slug}, or rename the "
-        f"file to {slug}.yaml",
+        f"folder is listed and run by its file name; {fix}",
     )
 
 

@@ -146,9 +146,18 @@ def test_a_recipe_in_recipes_must_be_named_by_its_slug(workspace, cli, tmp_path)
     result = cli("run", "myrecipe", "--plan")
     assert result.exit_code == 2
     assert expected in result.stderr
-    # Anywhere else the slug is free.
+    (workspace / "recipes" / "Q3 Push.yaml").write_text(text)
+    shown = " ".join(cli("recipes", "validate", "recipes/Q3 Push.yaml").stderr.split())
+    assert "by its file name; rename the file to other-name.yaml" in shown
+    (workspace / "recipes" / "Q3 Push.yaml").unlink()
+    # Anywhere else the slug is free, in another folder called recipes too.
     (tmp_path / "elsewhere.yaml").write_text(text)
     assert cli("recipes", "validate", str(tmp_path / "elsewhere.yaml")).exit_code == 0
+    (tmp_path / "adhoc" / "recipes").mkdir(parents=True)
+    (tmp_path / "adhoc" / "recipes" / "mine.yaml").write_text(text)
+    assert (
+        cli("recipes", "validate", str(tmp_path / "adhoc" / "recipes" / "mine.yaml")).exit_code == 0
+    )
 
 
 def test_validate_a_folder_checks_every_recipe_in_it(workspace, cli):
