@@ -4,6 +4,7 @@ schema declares, defaults applied, then checked, with one message per field."""
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from hunter_cli.errors import ValidationError
@@ -145,6 +146,20 @@ def _one_of_required(error: Any) -> list[str]:
     return [] if any(name in given for name in names) else names
 
 
+def _non_finite(value: Any, where: str) -> list[tuple[str, float]]:
+    """NaN and infinities anywhere in the input (1e999 on the command line, NaN in JSON):
+    no recipe can mean them, and the run's JSON output could not carry them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return [(where or "(input)", value)]
+    if isinstance(value, dict):
+        items = ((f"{where}.{k}" if where else str(k), v) for k, v in value.items())
+    elif isinstance(value, list):
+        items = ((f"{where}.{i}", v) for i, v in enumerate(value))
+    else:
+        return []
+    return [found for key, item in items for found in _non_finite(item, key)]
+
+
 def prepare_inputs(schema: dict[str, Any] | None, given: dict[str, Any]) -> dict[str, Any]:
     """Coerce, default and validate; raises ValidationError listing every bad field."""
     schema = schema or {"type": "object"}
@@ -214,6 +229,10 @@ def prepare_inputs(schema: dict[str, Any] | None, given: dict[str, Any]) -> dict
         top = properties.get(str(error.absolute_path[0])) if error.absolute_path else None
         hint = top.get("description") if isinstance(top, dict) else None
         problems.append(f"input '{field}': {error.message}" + (f" ({hint})" if hint else ""))
+    problems += [
+        f"input '{where}': {value} is not a finite number"
+        for where, value in _non_finite(values, "")
+    ]
     if problems:
         raise ValidationError(
             "invalid input:\n  " + "\n  ".join(problems), details={"problems": problems}

@@ -141,3 +141,13 @@ def test_undeclared_names_are_typos_only_where_the_schema_allows_no_others():
         {**closed, "allOf": [{"properties": {"m": {"type": "string"}}}]},
     ):
         assert prepare_inputs(open_schema, {"m": "1"})["m"] == "1", open_schema
+
+
+def test_non_finite_numbers_are_bad_input():
+    schema = {"type": "object", "properties": {"ratio": {"type": "number"}, "xs": {}}}
+    with pytest.raises(ValidationError) as caught:
+        prepare_inputs(schema, {"ratio": "1e999", "xs": [1.0, float("nan")]})
+    assert caught.value.details["problems"] == [
+        "input 'ratio': inf is not a finite number",
+        "input 'xs.1': nan is not a finite number",
+    ]
