@@ -104,11 +104,12 @@ def run(
     progress: Callable[[str, str], None] | None = None,
 ):
     from hunter_cli.db.engine import open_database
-    from hunter_cli.engine.runner import Runner, RunOptions
+    from hunter_cli.engine.runner import Runner, RunOptions, stop_runs_on_sigterm
 
     loaded = load_recipe(ref, settings.workspace)
     db = open_database(settings.require_database_url())
     try:
+        stop_runs_on_sigterm()  # a run here is this process's work: end it as Ctrl-C would
         runner = Runner(db, settings, progress=progress)
         return runner.run(
             loaded,
@@ -130,10 +131,11 @@ def resume(
     progress: Callable[[str, str], None] | None = None,
 ):
     from hunter_cli.db.engine import open_database
-    from hunter_cli.engine.runner import Runner, RunOptions
+    from hunter_cli.engine.runner import Runner, RunOptions, stop_runs_on_sigterm
 
     db = open_database(settings.require_database_url())
     try:
+        stop_runs_on_sigterm()
         runner = Runner(db, settings, progress=progress)
         return runner.resume(execution, RunOptions(no_cache=no_cache, send=send), force=force)
     finally:

@@ -141,8 +141,21 @@ class Stopped(KeyboardInterrupt):
     """SIGTERM arrived during a run's steps: the run is closed as Ctrl-C closes it."""
 
 
-def _stop(_signum: int, _frame: Any) -> None:
-    raise Stopped()
+# Set while a run's books are being closed (after its steps): a SIGTERM then waits for it.
+_CLOSING = threading.Event()
+
+
+def _on_sigterm(_signum: int, _frame: Any) -> None:
+    if not _CLOSING.is_set():
+        raise Stopped()
+
+
+def stop_runs_on_sigterm() -> None:
+    """For a process that runs recipes (the CLI): SIGTERM (cron's `timeout`, `kill`, a
+    container stopping) ends a run as Ctrl-C does, as Python makes SIGINT raise
+    KeyboardInterrupt. Installed once for the process (main thread only), not per run."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
 
 
 @contextlib.contextmanager
@@ -345,25 +358,6 @@ class Runner:
         """Run `steps` in order, then capture what they used and release the rest."""
         # A kept step that failed with on_error: continue still makes the run partial.
         status = "partial" if any(r.status == "failed" for r in run.results) else "success"
-        # SIGTERM (cron's `timeout`, `kill`, a container stopping) ends the run as Ctrl-C
-        # does; once the steps are over it is ignored until the books are closed.
-        in_main = threading.current_thread() is threading.main_thread()
-        previous_term = signal.signal(signal.SIGTERM, _stop) if in_main else None
-        try:
-            return self._steps_then_finish(run, recipe, steps, options, status, in_main)
-        finally:
-            if in_main:
-                signal.signal(signal.SIGTERM, previous_term or signal.SIG_DFL)
-
-    def _steps_then_finish(
-        self,
-        run: _Run,
-        recipe: dict[str, Any],
-        steps: list[dict[str, Any]],
-        options: RunOptions,
-        status: str,
-        in_main: bool,
-    ) -> RunResult:
         error: str | None = None
         try:
             for step in steps:
@@ -387,15 +381,16 @@ class Runner:
         except KeyboardInterrupt:
             status, error = "interrupted", "interrupted by the user (Ctrl-C)"
         finally:
-            if in_main:
-                signal.signal(signal.SIGTERM, signal.SIG_IGN)
-
-        outputs = None
-        if status in ("success", "partial"):
-            outputs = self._outputs(recipe.get("outputs") or {}, run)
-        # What this run (or this resumption) used; kept steps were paid for before.
-        used = sum((r.credits for r in run.results[run.kept :]), ZERO)
-        available = self._finish(run, status, error, outputs, used)
+            _CLOSING.set()  # from here a SIGTERM waits until the books are closed
+        try:
+            outputs = None
+            if status in ("success", "partial"):
+                outputs = self._outputs(recipe.get("outputs") or {}, run)
+            # What this run (or this resumption) used; kept steps were paid for before.
+            used = sum((r.credits for r in run.results[run.kept :]), ZERO)
+            available = self._finish(run, status, error, outputs, used)
+        finally:
+            _CLOSING.clear()
         return RunResult(
             run.execution_id,
             recipe["slug"],
