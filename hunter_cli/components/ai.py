@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from hunter_cli.components.base import StepContext, StepError, TransientStepError
@@ -189,6 +190,12 @@ class _Answer:
     cached: bool
 
 
+def _store_kept(key: str, stored: dict[str, Any], session: Any) -> None:
+    from hunter_cli.ai_cache import store_answer
+
+    store_answer(session, key, **stored)
+
+
 class AiStep:
     type: ClassVar[str] = "ai"
     # Rendered here, once per item when `items` is given.
@@ -308,20 +315,21 @@ class AiStep:
         )
         text = response.text
         if key is not None:
-            store_answer(
-                ctx.session,
-                key,
-                provider=setup.name,
-                model=response.model[:200],
-                request={
+            stored: dict[str, Any] = {
+                "provider": setup.name,
+                "model": response.model[:200],
+                "request": {
                     "messages": _scrub_messages(messages, scrub),
                     "temperature": request.temperature,
                     "max_tokens": request.max_tokens,
                     "json_mode": json_mode,
                 },
-                text=text,
-                usage=usage,
-            )
+                "text": text,
+                "usage": usage,
+            }
+            store_answer(ctx.session, key, **stored)
+            # A later item failing rolls this back with the step: keep the paid-for answer.
+            ctx.keep_on_failure.append(partial(_store_kept, key, stored))
         return _Answer(
             self._output(text, parsed, response.provider, response.model, response.offline, usage),
             _scrub_messages(conversation, scrub),

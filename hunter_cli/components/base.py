@@ -56,6 +56,10 @@ class StepContext:
     credits_used: Decimal | None = None  # set by a component whose cost is not fixed
     # The step's output_schema control, for a component that can ask again on a mismatch.
     output_schema: dict[str, Any] | None = None
+    # Writes to keep even if the step fails (an AI answer paid for, kept in the cache so a
+    # retry or resume does not pay again): the runner makes them in a transaction of their
+    # own after the step's has rolled back. On success they were made in the step's.
+    keep_on_failure: list[Callable[[Session], None]] = field(default_factory=list)
 
     @property
     def customer(self) -> Customer:

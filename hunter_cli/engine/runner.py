@@ -797,6 +797,7 @@ class Runner:
         paid = ZERO
         for attempt in range(1, attempts + 1):
             result.attempts = attempt
+            ctx = None
             try:
                 session = run.session
                 with run_phase(session), _alarm(timeout):
@@ -834,6 +835,7 @@ class Runner:
                 run.results.append(result)  # only once its transaction has committed
                 return result
             except TransientStepError as exc:
+                self._keep_after_failure(ctx, run)
                 last_error = exc.message
                 paid += exc.credits_used or ZERO
                 if attempt < attempts:
@@ -851,10 +853,12 @@ class Runner:
                     time.sleep(min(max_backoff, float(wait)))
                     continue
             except StepError as exc:
+                self._keep_after_failure(ctx, run)
                 last_error = exc.message
                 paid += exc.credits_used or ZERO
                 break
             except (TemplateError, HunterError) as exc:
+                self._keep_after_failure(ctx, run)
                 last_error = exc.message
                 break
             except Exception as exc:  # a bug in a component: fail the step, keep the books
@@ -867,6 +871,20 @@ class Runner:
                 break
         result.credits = paid
         return self._record_failure(result, run, started, last_error)
+
+    @staticmethod
+    def _keep_after_failure(ctx: StepContext | None, run: _Run) -> None:
+        """What a failed attempt asked to keep (ctx.keep_on_failure), in a transaction of its
+        own now that the attempt's has rolled back. Best effort: the step has failed already,
+        and not keeping a cache entry only costs a repeated request."""
+        if ctx is None or not ctx.keep_on_failure:
+            return
+        try:
+            with run_phase(run.session):
+                for keep in ctx.keep_on_failure:
+                    keep(run.session)
+        except Exception:  # noqa: BLE001 (see above)
+            pass
 
     def _hold_per_item(self, step_id: str, items: Any, price: Decimal, run: _Run) -> Decimal:
         """A step priced per token that calls its provider once per item: the run's hold has

@@ -393,6 +393,22 @@ def test_items_ask_once_each_and_hit_the_cache_each(seeded, tmp_path, fake):
     assert second.steps[0].meta["cache_hits"] == 3 and second.steps[0].meta["cached"] is True
 
 
+def test_answers_received_before_a_later_item_fails_are_kept_for_the_next_try(
+    seeded, tmp_path, fake
+):
+    """The step fails on its third item and rolls back; the two answers already paid for are
+    kept in the cache, so the next run asks only for the third."""
+    step = ai_step(items=["Acme", "Globex", "Initech"], prompt="Subject for {{ item }}")
+    fake.then("one", "two", *[server_error(503)] * 2)
+    failed = run_steps(seeded, tmp_path, groq_ai(fake, max_retries=1), [step])
+    assert failed.status == "failed" and len(fake.requests) == 4
+    assert sorted(r.response_text for r in cache_rows(seeded)) == ["one", "two"]
+
+    again = run_steps(seeded, tmp_path, groq_ai(fake), [step])
+    assert again.status == "success" and len(fake.requests) == 5  # only Initech asked
+    assert [o["text"] for o in again.steps[0].output][:2] == ["one", "two"]
+
+
 # --- which provider -------------------------------------------------------------------------
 
 
