@@ -144,7 +144,7 @@ def show(
             )
         )
         console.print(
-            f"Credits: held {fmt_credits(data['credits_reserved'])}, used "
+            f"Credits: reserved {fmt_credits(data['credits_reserved'])} in all, used "
             f"{fmt_credits(data['credits_used'])}."
         )
         for warning in data["warnings"] or []:

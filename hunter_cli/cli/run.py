@@ -228,7 +228,7 @@ def render_result(result, *, send: bool = False) -> None:
         err_console.print(f"[yellow]warning:[/] {escape(warning)}")
     console.print(
         f"Status: [bold]{result.status}[/]. Credits used {fmt_credits(result.credits_used)} "
-        f"(held {fmt_credits(result.credits_reserved)}), available "
+        f"(reserved {fmt_credits(result.credits_reserved)}, the rest released), available "
         f"{fmt_credits(result.credits_available)}. Execution {result.execution_id}"
     )
     if result.error:
