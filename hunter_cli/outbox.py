@@ -272,7 +272,10 @@ def list_messages(
     execution_id: uuid.UUID | None = None,
     limit: int = 50,
 ) -> list[OutboxMessage]:
-    """The newest messages first, optionally for one customer, status, channel or execution."""
+    """The newest messages first, optionally for one customer, status, channel or execution.
+    `unknown` (what `outbox send` calls a message whose delivery is not known) is `sending`."""
+    if status == "unknown":
+        status = "sending"
     if status is not None and status not in STATUSES:
         raise UsageError(f"unknown status {status!r}; choose from {', '.join(STATUSES)}")
     if channel is not None and channel not in CHANNELS:

@@ -30,7 +30,11 @@ def list_messages(
     ] = None,
     status: Annotated[
         str | None,
-        typer.Option("--status", "-s", help="queued, sending, sent, skipped or failed."),
+        typer.Option(
+            "--status",
+            "-s",
+            help="queued, sending (or unknown: delivery not known), sent, skipped or failed.",
+        ),
     ] = None,
     channel: Annotated[
         str | None, typer.Option("--channel", help="email, sms, webhook or push.")
