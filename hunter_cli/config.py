@@ -108,6 +108,9 @@ def unknown_keys(data: dict[str, Any], path: Path | None) -> tuple[str, ...]:
     return tuple(found)
 
 
+MAX_ACTOR = 200
+
+
 def _default_actor() -> str:
     try:
         return getpass.getuser()
@@ -158,13 +161,18 @@ def load_settings(
     if default_customer is not None and not isinstance(default_customer, str):
         raise ConfigError(f"{config_path}: [workspace] default_customer must be a string")
 
+    who = actor or env.get("HUNTER_ACTOR") or _default_actor()
+    if len(who) > MAX_ACTOR:  # every ledger and audit row keeps it, in 200 characters
+        raise ConfigError(
+            f"the actor (--actor, HUNTER_ACTOR) is longer than {MAX_ACTOR} characters"
+        )
     return Settings(
         warnings=unknown_keys(data, config_path),
         workspace=workspace,
         config_path=config_path,
         database_url=url,
         default_customer=default_customer,
-        actor=actor or env.get("HUNTER_ACTOR") or _default_actor(),
+        actor=who,
         sections=MappingProxyType(data),
     )
 

@@ -377,6 +377,8 @@ def grant_credits(
     value = _positive(amount, "amount")
     if not reason or not reason.strip():
         raise ValidationError("a grant needs a reason (--reason)")
+    if idempotency_key is not None and not 0 < len(idempotency_key.strip()) <= 200:
+        raise ValidationError("an idempotency key is 1 to 200 characters (not blank)")
     sub = active_subscription(session, customer, lock=True)
     if (done := _existing(session, idempotency_key)) is not None:
         same = (done.kind, done.customer_id, done.amount, done.reason) == (

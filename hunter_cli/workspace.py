@@ -38,7 +38,10 @@ def init_workspace(directory: Path, *, database_url: str | None = None) -> InitR
     directory = directory.expanduser()
     if directory.exists() and not directory.is_dir():
         raise UsageError(f"{directory} exists and is not a folder")
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file on the way (afile/x), no permission, a full disk
+        raise UsageError(f"cannot make the folder {directory}: {exc.strerror or exc}") from None
     config = directory / CONFIG_NAME
     written = False
     if not config.exists():

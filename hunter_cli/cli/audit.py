@@ -55,7 +55,7 @@ def list_entries(
             query = query.where(AuditLog.execution_id == execution_id)
         if action:
             query = query.where(
-                AuditLog.action.startswith(action[:-1])
+                AuditLog.action.startswith(action[:-1], autoescape=True)  # % and _ literal
                 if action.endswith("*")
                 else AuditLog.action == action
             )

@@ -39,6 +39,12 @@ def test_list_filters_by_action_with_a_limit(ready):
     assert rows[0]["actor"] == "tester"
 
 
+def test_a_prefix_is_taken_literally(ready):
+    assert ready("audit", "list", "--action", "%*", "--json").ok() == []
+    assert ready("audit", "list", "--action", "credits_*", "--json").ok() == []
+    assert ready("audit", "list", "--action", "credits.*", "--json").ok()
+
+
 def test_list_by_prefix_and_customer(ready):
     assert len(ready("audit", "list", "--action", "credits.*", "--json").ok()) == 3
     assert len(ready("audit", "list", "-a", "seed.apply", "--json").ok()) == 1

@@ -164,3 +164,22 @@ def test_unknown_customer_lists_the_known_ones(ready):
     assert error["code"] == "not_found"
     assert "acme, global, techstartup" in error["message"]
     assert ready("credits", "show", "--customer", "nobody").exit_code == 3
+
+
+def test_an_idempotency_key_is_1_to_200_characters(ready):
+    for key in ("", "   ", "k" * 201):
+        result = ready(
+            "credits", "grant", "acme", "5", "-r", "x", "--idempotency-key", key, "--json"
+        )
+        assert result.exit_code == 2, key
+        assert result.json()["error"]["message"] == (
+            "an idempotency key is 1 to 200 characters (not blank)"
+        )
+    [acme] = ready("credits", "show", "--customer", "acme", "--json").ok()
+    assert acme["granted"] == "1000.0000"
+
+
+def test_an_actor_longer_than_the_ledger_keeps_is_a_config_error(ready):
+    result = ready("--actor", "x" * 201, "credits", "grant", "acme", "1", "-r", "x", "--json")
+    assert result.exit_code == 2
+    assert "longer than 200 characters" in result.json()["error"]["message"]

@@ -45,6 +45,8 @@ def test_init_into_a_named_folder(bare_env, cli):
 def test_init_on_a_file_is_a_usage_error(bare_env, cli):
     (bare_env / "taken").write_text("")
     assert "is not a folder" in cli("init", "taken").one_line(2)
+    line = cli("init", "taken/inside").one_line(2)
+    assert line.startswith("error: cannot make the folder taken/inside: ")
 
 
 def test_seed_twice_reports_no_change(workspace, cli):
