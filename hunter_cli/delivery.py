@@ -15,7 +15,6 @@ to `queued` and stops the batch: the rest stay queued for later.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -24,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, and_, func, or_, select, text, update
+from sqlalchemy import CursorResult, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from hunter_cli.audit import append_audit
@@ -104,12 +103,10 @@ def sent_today(
 
 def _lock_cap(session: Session, customer_id: uuid.UUID, channel: str) -> None:
     """Serialise count-then-claim per customer and channel, so two processes cannot both take
-    the last message under the cap. SQLite's BEGIN IMMEDIATE already serialises writers."""
-    if session.get_bind().dialect.name != "postgresql":
-        return
-    digest = hashlib.sha256(f"cap:{customer_id}:{channel}".encode()).digest()
-    key = int.from_bytes(digest[:8], "big", signed=True)
-    session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+    the last message under the cap."""
+    from hunter_cli.db.engine import serialise_on
+
+    serialise_on(session, f"cap:{customer_id}:{channel}")
 
 
 # --- outcomes --------------------------------------------------------------------------------

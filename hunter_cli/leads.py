@@ -473,22 +473,14 @@ def find_leads(
     Both are taken before `limit`."""
     query = select(Lead).where(Lead.customer_id == customer.id)
     if uncontacted_by is not None:
-        from hunter_cli.db.models import Execution, OutboxMessage
+        from hunter_cli.db.models import OutboxMessage
+        from hunter_cli.outbox import step_messages
 
         recipe, step_id = uncontacted_by
-        written = (
-            select(OutboxMessage.recipient)
-            .join(Execution, Execution.id == OutboxMessage.execution_id)
-            .where(
-                OutboxMessage.customer_id == customer.id,
-                OutboxMessage.channel == "email",
-                OutboxMessage.step_id == step_id,
-                # A message still queued (a dry run waiting for review) does not count: the
-                # run that sends picks its lead again, and its send step delivers that draft.
-                OutboxMessage.status.in_(("sending", "sent")),
-                Execution.recipe_slug == recipe,
-            )
-        )
+        # A message still queued (a dry run waiting for review) does not count: the run
+        # that sends picks its lead again, and its send step delivers that draft.
+        emailed = step_messages(customer.id, "email", step_id, recipe, ("sending", "sent"))
+        written = emailed.with_only_columns(OutboxMessage.recipient).order_by(None)
         query = query.where(or_(Lead.email.is_(None), func.lower(Lead.email).not_in(written)))
     if min_score is not None:
         query = query.where(Lead.score >= int(min_score))

@@ -18,11 +18,11 @@ from email.utils import parseaddr
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from sqlalchemy import String, cast, insert, select
+from sqlalchemy import Select, String, cast, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from hunter_cli.db.models import Customer, OutboxMessage, table_of
+from hunter_cli.db.models import Customer, Execution, OutboxMessage, table_of
 from hunter_cli.db.prepared import Prepared
 from hunter_cli.db.types import utcnow
 from hunter_cli.errors import NotFoundError, UsageError
@@ -258,6 +258,25 @@ def insert_new_message(
         },
     )
     return message_id
+
+
+def step_messages(
+    customer_id: uuid.UUID, channel: str, step_id: str, recipe: Any, statuses: Iterable[str]
+) -> Select[str, uuid.UUID, str]:
+    """(recipient, id, status) of the messages a step of a recipe (a slug, or a query giving
+    one) wrote for a customer on a channel, in any of its runs, oldest first."""
+    return (
+        select(OutboxMessage.recipient, OutboxMessage.id, OutboxMessage.status)
+        .join(Execution, Execution.id == OutboxMessage.execution_id)
+        .where(
+            OutboxMessage.customer_id == customer_id,
+            OutboxMessage.channel == channel,
+            OutboxMessage.step_id == step_id,
+            OutboxMessage.status.in_(tuple(statuses)),
+            Execution.recipe_slug == recipe,
+        )
+        .order_by(OutboxMessage.created_at)
+    )
 
 
 def _by_key(session: Session, key: str) -> OutboxMessage | None:

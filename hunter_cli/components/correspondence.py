@@ -10,7 +10,6 @@ transaction is not used then, so a crash can never forget that a message went ou
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from dataclasses import dataclass, field
 from email.utils import formataddr
@@ -469,35 +468,23 @@ def _earlier_recipients(
     session: Session, ctx: StepContext, customer: Customer, channel: str
 ) -> dict[str, tuple[uuid.UUID, str]]:
     """Recipients this step of this recipe already wrote to for the customer in earlier
-    runs, with the message and its status: queued, sent, or delivered-or-not (unknown).
+    runs, with the message and its status: queued, sending (delivered or not) or sent.
 
     Two runs of the recipe at once must not both find nobody and both write: on PostgreSQL
     the read waits for a lock per customer and channel that the step's transaction holds
     until it commits (SQLite's BEGIN IMMEDIATE already makes writers take turns)."""
-    from sqlalchemy import select, text
+    from sqlalchemy import select
 
+    from hunter_cli.db.engine import serialise_on
     from hunter_cli.db.models import Execution, OutboxMessage
+    from hunter_cli.outbox import step_messages
 
-    if session.get_bind().dialect.name == "postgresql":
-        digest = hashlib.sha256(f"recipients:{customer.id}:{channel}".encode()).digest()
-        key = int.from_bytes(digest[:8], "big", signed=True)
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
-
+    serialise_on(session, f"recipients:{customer.id}:{channel}")
     recipe = select(Execution.recipe_slug).where(Execution.id == ctx.execution_id)
-    rows = session.execute(
-        select(OutboxMessage.recipient, OutboxMessage.id, OutboxMessage.status)
-        .join(Execution, Execution.id == OutboxMessage.execution_id)
-        .where(
-            OutboxMessage.customer_id == customer.id,
-            OutboxMessage.channel == channel,
-            OutboxMessage.step_id == ctx.step_id,
-            OutboxMessage.status.in_(("queued", "sending", "sent", "unknown")),
-            OutboxMessage.execution_id != ctx.execution_id,
-            Execution.recipe_slug == recipe.scalar_subquery(),
-        )
-        .order_by(OutboxMessage.created_at)
-    )
-    return {recipient: (message_id, status) for recipient, message_id, status in rows}
+    query = step_messages(
+        customer.id, channel, ctx.step_id, recipe.scalar_subquery(), ("queued", "sending", "sent")
+    ).where(OutboxMessage.execution_id != ctx.execution_id)
+    return {row.recipient: (row.id, row.status) for row in session.execute(query)}
 
 
 def _channel(params: dict[str, Any]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 import sqlite3
 import weakref
@@ -177,6 +178,16 @@ def run_phase(session: Session) -> Iterator[Session]:
 # reference cycles, still holds connections): the console script closes them at exit
 # (dispose_all), since it skips the final garbage collection that would have closed them.
 _OPEN: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def serialise_on(session: Session, name: str) -> None:
+    """Make transactions that call this with the same `name` take turns, until the caller's
+    transaction ends: a PostgreSQL advisory lock. SQLite needs none (BEGIN IMMEDIATE already
+    makes writers take turns)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+    session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
 
 def dispose_all() -> None:

@@ -12,14 +12,18 @@ def _run(cli, *args) -> dict:
     return result.json()["data"]
 
 
-def test_a_second_outreach_spends_nothing_on_leads_it_already_wrote_to(workspace, cli, db):
+def _scored_leads(cli) -> tuple[str, list[dict]]:
+    """Seed, discover, score one company: a tier that has leads, and those leads."""
     cli("seed")
     found = _run(cli, "discovery", "--query", "SaaS founders", "--limit", "3")
-    domain = found["outputs"]["leads"][0]["domain"]
-    _run(cli, "intelligence", "--domain", domain)
+    _run(cli, "intelligence", "--domain", found["outputs"]["leads"][0]["domain"])
     tiered = [lead for lead in cli("leads", "list", "--json").json()["data"] if lead["tier"]]
     tier = tiered[0]["tier"]
-    chosen = [lead for lead in tiered if lead["tier"] == tier]
+    return tier, [lead for lead in tiered if lead["tier"] == tier]
+
+
+def test_a_second_outreach_spends_nothing_on_leads_it_already_wrote_to(workspace, cli, db):
+    tier, chosen = _scored_leads(cli)
 
     first = _run(cli, "outreach", "--tier", tier)
     assert first["outputs"]["queued"] == len(chosen) > 0
@@ -45,13 +49,7 @@ def test_a_second_outreach_spends_nothing_on_leads_it_already_wrote_to(workspace
 
 
 def test_suppressed_addresses_are_left_out_before_any_ai_is_asked(workspace, cli):
-    cli("seed")
-    found = _run(cli, "discovery", "--query", "SaaS founders", "--limit", "3")
-    domain = found["outputs"]["leads"][0]["domain"]
-    _run(cli, "intelligence", "--domain", domain)
-    tiered = [lead for lead in cli("leads", "list", "--json").json()["data"] if lead["tier"]]
-    tier = tiered[0]["tier"]
-    chosen = [lead for lead in tiered if lead["tier"] == tier]
+    tier, chosen = _scored_leads(cli)
     assert cli("suppress", "add", chosen[0]["email"]).exit_code == 0
 
     run = _run(cli, "outreach", "--tier", tier)
