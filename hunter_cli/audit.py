@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from hunter_cli.db.models import AuditLog, table_of
 from hunter_cli.db.prepared import Prepared, transaction_key
 from hunter_cli.db.types import utcnow
+from hunter_cli.errors import ValidationError
 
 GENESIS_HASH = "0" * 64
 REDACTED = "[REDACTED]"
@@ -244,11 +245,41 @@ _INSERT = Prepared(insert(_AUDIT), columns=_AUDIT_COLUMNS)
 
 
 @dataclass(frozen=True)
+class AuditAnchor:
+    """An entry's seq and hash, kept outside the database, that a later verify must still
+    find: the chain alone cannot show that its newest entries were removed."""
+
+    seq: int
+    hash: str
+
+    @classmethod
+    def parse(cls, text: str) -> AuditAnchor:
+        seq, sep, digest = text.strip().partition(":")
+        digest = digest.strip().lower()
+        if (
+            not sep
+            or not seq.strip().isdigit()
+            or int(seq) < 1
+            or len(digest) != 64
+            or any(c not in "0123456789abcdef" for c in digest)
+        ):
+            raise ValidationError(
+                f"anchor {text!r} is not SEQ:HASH (an entry number and its 64-hex-digit "
+                "hash, as `hunter audit verify` prints them)"
+            )
+        return cls(int(seq), digest)
+
+    def __str__(self) -> str:
+        return f"{self.seq}:{self.hash}"
+
+
+@dataclass(frozen=True)
 class VerifyResult:
     ok: bool
     checked: int
     first_bad_seq: int | None = None
     problem: str | None = None
+    head: AuditAnchor | None = None  # the newest entry verified: the anchor to keep
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -256,14 +287,17 @@ class VerifyResult:
             "checked": self.checked,
             "first_bad_seq": self.first_bad_seq,
             "problem": self.problem,
+            "head": str(self.head) if self.head else None,
         }
 
 
-def verify_chain(session: Session) -> VerifyResult:
-    """Recompute the chain from the first entry; name the first one that does not fit."""
+def verify_chain(session: Session, anchor: AuditAnchor | None = None) -> VerifyResult:
+    """Recompute the chain from the first entry; name the first one that does not fit. With an
+    anchor (an entry seen by an earlier verify), that entry must still be there, unchanged."""
     expected_seq = 1
     prev_hash = GENESIS_HASH
     checked = 0
+    head: AuditAnchor | None = None
     rows = session.execute(select(AuditLog).order_by(AuditLog.seq).execution_options(yield_per=500))
     for entry in rows.scalars():
         if entry.seq != expected_seq:
@@ -274,17 +308,36 @@ def verify_chain(session: Session) -> VerifyResult:
                 )
             else:
                 problem = f"entry #{entry.seq} appears out of order after #{expected_seq - 1}"
-            return VerifyResult(False, checked, expected_seq, problem)
+            return VerifyResult(False, checked, expected_seq, problem, head)
         if entry.prev_hash != prev_hash:
             problem = (
                 f"entry #{entry.seq} does not follow entry #{entry.seq - 1}: "
                 "an entry was inserted, removed or reordered here"
             )
-            return VerifyResult(False, checked, entry.seq, problem)
+            return VerifyResult(False, checked, entry.seq, problem, head)
         if compute_hash(entry) != entry.hash:
             problem = f"entry #{entry.seq} ({entry.action}) was changed after it was written"
-            return VerifyResult(False, checked, entry.seq, problem)
+            return VerifyResult(False, checked, entry.seq, problem, head)
+        if anchor is not None and entry.seq == anchor.seq and entry.hash != anchor.hash:
+            problem = (
+                f"entry #{entry.seq} is not the one the anchor recorded: the trail from there "
+                "on was rewritten"
+            )
+            return VerifyResult(False, checked, entry.seq, problem, head)
         prev_hash = entry.hash
+        head = AuditAnchor(entry.seq, entry.hash)
         expected_seq += 1
         checked += 1
-    return VerifyResult(True, checked)
+    if anchor is not None and anchor.seq >= expected_seq:
+        gone = (
+            f"entry #{anchor.seq} is"
+            if anchor.seq == expected_seq
+            else f"entries #{expected_seq} to #{anchor.seq} are"
+        )
+        end = f"ends at #{expected_seq - 1}" if checked else "is empty"
+        problem = (
+            f"{gone} gone: the anchor recorded #{anchor.seq} but the trail now {end}, "
+            "so its newest entries were removed"
+        )
+        return VerifyResult(False, checked, expected_seq, problem, head)
+    return VerifyResult(True, checked, head=head)

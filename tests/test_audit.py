@@ -15,6 +15,7 @@ from sqlalchemy import exc, select, text
 from hunter_cli.audit import (
     GENESIS_HASH,
     REDACTED,
+    AuditAnchor,
     _through_json,
     append_audit,
     compute_hash,
@@ -62,9 +63,9 @@ def _tamper(db: Database, *statements: str) -> None:
         _reguard(conn, db.backend)
 
 
-def _verify(db: Database):
+def _verify(db: Database, anchor: AuditAnchor | None = None):
     with db.session() as session:
-        return verify_chain(session)
+        return verify_chain(session, anchor)
 
 
 def test_entries_are_chained_by_sha256(db):
@@ -207,6 +208,56 @@ def test_verify_names_the_first_of_several_changes(db):
         "UPDATE audit_logs SET actor = 'x' WHERE seq = 2",
     )
     assert _verify(db).first_bad_seq == 2
+
+
+def test_the_chain_alone_misses_its_newest_entries_removed_but_an_anchor_does_not(db):
+    _fill(db)
+    head = _verify(db).head
+    assert head is not None and head.seq == ENTRIES and len(head.hash) == 64
+    assert _verify(db, head).ok
+    _tamper(db, f"DELETE FROM audit_logs WHERE seq >= {ENTRIES - 1}")
+    assert _verify(db).ok  # what the README warns of: a shorter chain is still a chain
+    result = _verify(db, head)
+    assert not result.ok
+    assert result.first_bad_seq == ENTRIES - 1
+    assert result.problem == (
+        f"entries #{ENTRIES - 1} to #{ENTRIES} are gone: the anchor recorded #{ENTRIES} but "
+        f"the trail now ends at #{ENTRIES - 2}, so its newest entries were removed"
+    )
+
+
+def test_an_anchor_catches_a_rewritten_tail(db):
+    """Entries removed from the end and new ones chained on in their place: the chain is
+    whole again, but the anchored entry is not the one recorded."""
+    _fill(db)
+    head = _verify(db).head
+    _tamper(db, f"DELETE FROM audit_logs WHERE seq >= {ENTRIES - 1}")
+    with db.session() as session:
+        for n in range(2):
+            append_audit(session, "test.forged", actor=f"mallory{n}")
+    assert _verify(db).ok
+    result = _verify(db, head)
+    assert (result.ok, result.first_bad_seq) == (False, ENTRIES)
+    assert "not the one the anchor recorded" in result.problem
+
+
+def test_an_older_anchor_still_verifies_as_the_trail_grows(db):
+    _fill(db)
+    head = _verify(db).head
+    _fill(db, 3)
+    result = _verify(db, head)
+    assert result.ok and result.head.seq == ENTRIES + 3
+
+
+@pytest.mark.parametrize(
+    "text", ["", "12", "x:" + "a" * 64, "0:" + "a" * 64, "3:abc", "3:" + "g" * 64]
+)
+def test_a_malformed_anchor_is_refused(text):
+    from hunter_cli.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="is not SEQ:HASH"):
+        AuditAnchor.parse(text)
+    assert AuditAnchor.parse(" 3:" + "AB" * 32) == AuditAnchor(3, "ab" * 32)
 
 
 def test_triggers_refuse_update_and_delete(db):

@@ -102,26 +102,47 @@ def list_entries(
 
 @app.command("verify")
 @handle_errors
-def verify(ctx: typer.Context, json_output: JsonOption = False) -> None:
+def verify(
+    ctx: typer.Context,
+    anchor: Annotated[
+        str | None,
+        typer.Option(
+            "--anchor",
+            metavar="SEQ:HASH",
+            help="The head an earlier verify printed, kept outside the database: that entry "
+            "must still be there, unchanged. Catches the newest entries removed.",
+        ),
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
     """Recompute the hash chain and name the first entry that was changed, removed or
-    inserted out of order. Exit code 7 when the chain is broken."""
-    from hunter_cli.audit import verify_chain
+    inserted out of order. Exit code 7 when the chain is broken.
+
+    It prints the chain's head (SEQ:HASH). Keep it somewhere else (a cron log, a ticket)
+    and pass it back with --anchor to also catch entries removed from the end, which the
+    chain alone cannot show.
+    """
+    from hunter_cli.audit import AuditAnchor, verify_chain
     from hunter_cli.errors import IntegrityError
 
+    expected = AuditAnchor.parse(anchor) if anchor is not None else None
     db = database_of(settings_of(ctx))
     with db.session() as session:
-        result = verify_chain(session)
+        result = verify_chain(session, expected)
     if not result.ok:
         raise IntegrityError(
             f"audit trail is broken at entry #{result.first_bad_seq}: {result.problem} "
             f"({result.checked} entries before it verified)",
             details=result.to_dict(),
         )
-    emit(
-        result.to_dict(),
-        json_output=json_output,
-        render=lambda: console.print(f"Audit trail intact: {result.checked} entries verified."),
-    )
+
+    def render() -> None:
+        console.print(f"Audit trail intact: {result.checked} entries verified.")
+        if result.head is not None:
+            checked = f" (the anchor #{expected.seq} matches)" if expected else ""
+            console.print(f"Head: {result.head}{checked}", soft_wrap=True, highlight=False)
+
+    emit(result.to_dict(), json_output=json_output, render=render)
 
 
 def _parse(value: str):

@@ -71,10 +71,27 @@ def test_every_cli_change_is_audited(ready):
 
 def test_verify_intact(ready):
     data = ready("audit", "verify", "--json").ok()
+    head = data.pop("head")
     assert data == {"ok": True, "checked": 4, "first_bad_seq": None, "problem": None}
+    assert head.startswith("4:") and len(head) == 2 + 64
     human = ready("audit", "verify")
     assert human.exit_code == 0
     assert "Audit trail intact: 4 entries verified." in human.stdout
+    assert f"Head: {head}" in human.stdout
+    anchored = ready("audit", "verify", "--anchor", head)
+    assert f"Head: {head} (the anchor #4 matches)" in anchored.stdout
+
+
+def test_verify_with_an_anchor_past_the_end_exits_7(ready):
+    head = ready("audit", "verify", "--json").ok()["head"]
+    later = "9:" + head.split(":")[1]
+    error = ready("audit", "verify", "--anchor", later, "--json").error(7)
+    assert "entries #5 to #9 are gone" in error["message"]
+
+
+def test_verify_with_a_malformed_anchor_exits_2(ready):
+    line = ready("audit", "verify", "--anchor", "latest").one_line(2)
+    assert "anchor 'latest' is not SEQ:HASH" in line
 
 
 def test_verify_broken_names_the_entry_and_exits_7(ready, seeded):
