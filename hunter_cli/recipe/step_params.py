@@ -569,7 +569,8 @@ _ACTION_PARAMS: dict[str, dict[str, Any]] = {
     ),
     "fuzzy": _p(
         "Fuzzy matching",
-        "data_processing dedupe: treat items as duplicates when a field is similar enough.",
+        "data_processing dedupe: also treat items as duplicates when a field is similar "
+        "enough, unless both have the keys and they differ (two emails are two people).",
         type="object",
         properties={
             "field": _p("Field", "Field compared fuzzily.", type="string"),

@@ -167,7 +167,7 @@ def test_fuzzy_threshold_decides():
 def test_fuzzy_combines_with_exact_keys():
     items = [
         {"email": "a@acme.com", "company": "Acme"},
-        {"email": "b@acme.com", "company": "Acme Inc"},  # fuzzy (same after normalising)
+        {"email": None, "company": "Acme Inc"},  # no email: fuzzy (same after normalising)
         {"email": "A@acme.com", "company": "Other"},  # exact email
         {"email": "c@beta.com", "company": None},  # nothing to compare fuzzily
     ]
@@ -177,6 +177,69 @@ def test_fuzzy_combines_with_exact_keys():
     reasons = {d["dropped"]: d["reason"] for d in result["duplicates"]}
     assert reasons == {1: "fuzzy company 100", 2: "email"}
     assert result["count"] == 2
+
+
+def test_fuzzy_never_merges_items_whose_keys_differ():
+    """Regression: keys and fuzzy were OR'ed, so adding fuzzy company matching to an email
+    dedupe dropped every colleague (bob@acme.com went as a duplicate of alice@acme.com)."""
+    items = [
+        {"email": "alice@acme.com", "company": "Acme Inc"},
+        {"email": "bob@acme.com", "company": "Acme, Inc."},
+        {"email": None, "company": "ACME"},  # no email: the same company, merged
+        {"email": "carl@acme.com", "company": "Acme"},  # alice's record now has a key
+        {"email": "bob@ACME.com ", "company": "Acme Incorporated"},  # bob again
+    ]
+    result = dedupe_items(items, ["email"], {"field": "company", "threshold": 90})
+    assert [i["email"] for i in result["items"]] == [
+        "alice@acme.com",
+        "bob@acme.com",
+        "carl@acme.com",
+    ]
+    reasons = {d["dropped"]: (d["kept"], d["reason"]) for d in result["duplicates"]}
+    assert reasons == {2: (0, "fuzzy company 100"), 4: (1, "email")}
+    # An item without a key first, then two with different keys: only one may join it.
+    items = [
+        {"email": None, "company": "Acme"},
+        {"email": "b@acme.com", "company": "Acme Inc"},
+        {"email": "c@acme.com", "company": "Acme Ltd"},
+    ]
+    result = dedupe_items(items, ["email"], {"field": "company", "threshold": 90})
+    # The first took b's email when b joined it, so c (another email) stays apart.
+    assert [i["email"] for i in result["items"]] == ["b@acme.com", "c@acme.com"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["acme.com", "https://www.Acme.com/about", "http://acme.com:8080", "ACME.COM.", "//acme.com"],
+)
+def test_domains_compare_as_the_lead_store_stores_them(value):
+    result = dedupe_items([{"domain": "acme.com"}, {"domain": value}], ["domain"])
+    assert result["count"] == 1, value
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Driftforge Medical Pte Ltd",
+        "Driftforge Medical Incorporated",
+        "Driftforge Medical AG & Co. KG",
+        "Driftforge Medical S.A.S.",
+        "Driftforge Médical",
+        "The Driftforge Medical Company",
+    ],
+)
+def test_company_suffixes_and_accents(name):
+    result = dedupe_items([{"company": "Driftforge Medical"}, {"company": name}], ["company"])
+    assert result["count"] == 1, name
+
+
+def test_accents_fold_for_fuzzy_company_matching():
+    result = dedupe_items(
+        [{"company": "Société Générale S.A."}, {"company": "Societe Generale"}],
+        None,
+        {"field": "company", "threshold": 95},
+    )
+    assert result["count"] == 1
 
 
 def test_dedupe_of_many_items_is_correct():

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
 from hunter_cli.components.base import StepContext, StepError
+from hunter_cli.providers.leads.base import normalise_domain
 
 __all__ = [
     "MISSING",
@@ -115,7 +117,6 @@ def describe(value: Any) -> str:
 # --- comparison and normalisation ----------------------------------------------------------
 
 _WHITESPACE = re.compile(r"\s+")
-_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://")
 _NOT_WORD = re.compile(r"[^\w\s]")
 
 # Field names whose values are web addresses, and those that hold a company's name.
@@ -152,22 +153,46 @@ _COMPANY_FIELDS = frozenset(
         "account_name",
     }
 )
-# Compared after dots are dropped, so "Inc." and "S.A." arrive here as "inc" and "sa".
+# Compared after dots are dropped and accents folded, so "Inc." and "S.A." arrive here as
+# "inc" and "sa", and "Société Anonyme" as "societe anonyme".
 _COMPANY_SUFFIXES = frozenset(
     {
         "inc",
+        "incorporated",
         "llc",
+        "llp",
+        "lp",
         "ltd",
         "limited",
         "gmbh",
+        "mbh",
+        "kg",
+        "ohg",
+        "ug",
         "sa",
+        "sas",
+        "sarl",
+        "sl",
+        "srl",
+        "spa",
         "ag",
         "bv",
+        "nv",
+        "ab",
+        "as",
+        "asa",
+        "oy",
+        "aps",
+        "kk",
         "corp",
         "corporation",
         "co",
+        "company",
         "plc",
         "pty",
+        "pte",
+        "pvt",
+        "private",
     }
 )
 
@@ -193,20 +218,25 @@ def clean_text(text: str) -> str:
     return _WHITESPACE.sub(" ", text).strip().casefold()
 
 
-def _normalise_domain(text: str) -> str:
-    text = _SCHEME.sub("", text)
-    text = text.removeprefix("www.")
-    return text.rstrip("/")
+def _fold_accents(text: str) -> str:
+    """ "Société Générale" -> "Societe Generale": company names are typed both ways."""
+    if text.isascii():
+        return text
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def _normalise_company(text: str) -> str:
-    text = _NOT_WORD.sub(" ", text.replace(".", ""))
+    text = _NOT_WORD.sub(" ", _fold_accents(text).replace(".", ""))
     words = text.split()
     if len(words) > 1 and words[0] == "the":
         words = words[1:]
-    # "Acme Pty Ltd" and "Acme Co., Ltd." both lose every suffix, but never the last word.
+    # "Acme Pty Ltd", "Acme Co., Ltd." and "Muster AG & Co. KG" lose every suffix (and the
+    # "&" between them), but never the last word.
     while len(words) > 1 and words[-1] in _COMPANY_SUFFIXES:
         words.pop()
+        if len(words) > 1 and words[-1] in ("and", "und"):
+            words.pop()
     return " ".join(words)
 
 
@@ -217,7 +247,8 @@ def normalise_value(value: Any, kind: str = "text") -> Any:
     if isinstance(value, str):
         text = clean_text(value)
         if kind == "domain" or text.startswith(("http://", "https://", "www.")):
-            text = _normalise_domain(text)
+            # The lead store's own rule, so a step's counts agree with what it stores.
+            text = normalise_domain(text) or ""
         elif kind == "company":
             text = _normalise_company(text)
         return text or None
@@ -303,7 +334,9 @@ def dedupe_items(
 ) -> dict[str, Any]:
     """Drop duplicates, keeping the first occurrence (with empty fields filled in from the
     duplicates). Items match when every key matches after normalisation, or, with fuzzy,
-    when the token-sorted similarity of one field reaches the threshold."""
+    when the token-sorted similarity of one field reaches the threshold and the keys do not
+    tell them apart: two items that both have the keys, with different values, are different
+    records however alike the fuzzy field (two colleagues' emails at one company)."""
     whole_item = not keys and not fuzzy
     key_kinds = [(k, field_kind(k)) for k in keys or []]
     reason_keys = "+".join(keys or []) or "identical"
@@ -319,6 +352,7 @@ def dedupe_items(
 
     scorer: Callable[..., Any] | None = None
     extract_one: Callable[..., Any] | None = None
+    extract: Callable[..., Any] | None = None
     fuzzy_field, fuzzy_kind = "", "text"
     threshold = DEFAULT_FUZZY_THRESHOLD
     if fuzzy:
@@ -327,7 +361,7 @@ def dedupe_items(
         fuzzy_field = fuzzy["field"]
         threshold = float(fuzzy.get("threshold", DEFAULT_FUZZY_THRESHOLD))
         fuzzy_kind = field_kind(fuzzy_field)
-        extract_one = process.extractOne
+        extract_one, extract = process.extractOne, process.extract
         # token_sort_ratio is ratio() of the token-sorted strings; sorting each value once
         # here instead of on every comparison makes large lists several times faster.
         scorer = fuzz.ratio
@@ -336,6 +370,7 @@ def dedupe_items(
     kept_index: list[int] = []  # input index of each kept item
     position: dict[int, int] = {}  # input index -> position in kept_items
     kept_for_key: dict[Any, int] = {}
+    kept_keys: dict[int, Any] = {}  # input index of a kept item -> its exact key, if whole
     # Fuzzy candidates are blocked by the first character of the token-sorted value: names
     # that differ there are rarely the same company, and it keeps the work near-linear.
     blocks: dict[str, tuple[list[str], list[int]]] = {}
@@ -346,28 +381,49 @@ def dedupe_items(
         target: int | None = kept_for_key.get(key) if key is not None else None
         reason = reason_keys
         sorted_value: str | None = None
-        if target is None and scorer is not None and extract_one is not None:
+        if target is None and scorer is not None and extract_one and extract:
             sorted_value = _token_sorted(lookup(item, fuzzy_field), fuzzy_kind)
             block = blocks.get(sorted_value[0]) if sorted_value else None
             if block and block[0]:
-                found = extract_one(
-                    sorted_value, block[0], scorer=scorer, processor=None, score_cutoff=threshold
-                )
-                if found is not None:
-                    target = block[1][found[2]]
-                    reason = f"fuzzy {fuzzy_field} {round(found[1])}"
+                if key is None:
+                    found = extract_one(
+                        sorted_value,
+                        block[0],
+                        scorer=scorer,
+                        processor=None,
+                        score_cutoff=threshold,
+                    )
+                    matches = [found] if found is not None else []
+                else:  # the best match whose keys do not differ from this item's
+                    matches = [
+                        m
+                        for m in extract(
+                            sorted_value,
+                            block[0],
+                            scorer=scorer,
+                            processor=None,
+                            score_cutoff=threshold,
+                            limit=None,
+                        )
+                        if kept_keys.get(block[1][m[2]]) is None
+                    ][:1]
+                if matches:
+                    target = block[1][matches[0][2]]
+                    reason = f"fuzzy {fuzzy_field} {round(matches[0][1])}"
         if target is not None:
             at = position[target]
             kept_items[at] = _fill_empty(kept_items[at], item)
             duplicates.append({"kept": target, "dropped": index, "reason": reason})
             if key is not None:
                 kept_for_key.setdefault(key, target)
+                kept_keys.setdefault(target, key)  # it now stands for this record too
             continue
         position[index] = len(kept_items)
         kept_items.append(item)
         kept_index.append(index)
         if key is not None:
             kept_for_key[key] = index
+            kept_keys[index] = key
         if sorted_value:
             values, indexes = blocks.setdefault(sorted_value[0], ([], []))
             values.append(sorted_value)
