@@ -103,10 +103,22 @@ def show(
     execution_id: Annotated[
         str, typer.Argument(help="Execution id, or a unique prefix of 6+ hex digits.")
     ],
+    step: Annotated[
+        str | None,
+        typer.Option(
+            "--step",
+            "-s",
+            help="Print this step's whole record (output, error, attempts...) as JSON, to see "
+            "what the next step was given.",
+        ),
+    ] = None,
     json_output: JsonOption = False,
 ) -> None:
-    """One execution: inputs, each step's status, error, attempts, credits and duration."""
+    """One execution: inputs, each step's status, error, attempts, credits and duration,
+    then the run's outputs. `--step ID` prints one step's output in full; `--json` has
+    everything."""
     from hunter_cli.db.models import Customer
+    from hunter_cli.errors import NotFoundError
     from hunter_cli.executions import execution_to_dict, get_execution
 
     db = database_of(settings_of(ctx))
@@ -115,8 +127,20 @@ def show(
         customer = session.get(Customer, execution.customer_id)
         data = execution_to_dict(execution, customer.slug if customer else None)
 
+    if step is not None:
+        record = next((s for s in data["steps"] if s["id"] == step), None)
+        if record is None:
+            ran = ", ".join(s["id"] for s in data["steps"]) or "none"
+            raise NotFoundError(
+                f"execution {data['id'][:8]} has no record of a step {step!r} (steps run: {ran})"
+            )
+        emit(record, json_output=json_output, render=lambda: _print_json(record))
+        return
+
     def render() -> None:
         import json
+
+        from hunter_cli.cli.run import render_outputs
 
         console.print(
             f"Execution {data['id']}: [bold]{data['status']}[/]  recipe "
@@ -143,6 +167,14 @@ def show(
                 justify={"attempts": "right", "ms": "right", "credits": "right"},
             )
         )
+        render_outputs(data["outputs"])
+        if data["steps"]:
+            console.print(
+                f"A step's output in full: hunter executions show {data['id'][:8]} --step "
+                f"{data['steps'][-1]['id']}",
+                style="dim",
+                markup=False,
+            )
         console.print(
             f"Credits: reserved {fmt_credits(data['credits_reserved'])} in all, used "
             f"{fmt_credits(data['credits_used'])}."
@@ -166,6 +198,12 @@ def show(
             )
 
     emit(data, json_output=json_output, render=render)
+
+
+def _print_json(value) -> None:
+    import json
+
+    console.print_json(json.dumps(value, ensure_ascii=False, default=str))
 
 
 def _dt(value: str | None):

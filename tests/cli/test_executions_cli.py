@@ -56,3 +56,19 @@ def test_list_is_a_summary_and_show_has_the_rest(workspace, cli):
     shown = cli("executions", "show", execution_id[:8], "--json").ok()
     assert {k: v for k, v in shown.items() if k in row} == row
     assert shown["inputs"]["query"] == "SaaS founders" and len(shown["steps"]) == 5
+
+
+def test_show_has_the_outputs_and_one_step_in_full(ran, cli):
+    """Regression: the human `show` had no outputs (README promised them); a step's output
+    was only in the whole --json document."""
+    shown = cli("executions", "show", ran[:8])
+    assert shown.exit_code == 0
+    assert "new_leads:" in shown.stdout and "leads (" in shown.stdout
+    assert f"hunter executions show {ran[:8]} --step store" in shown.stdout
+    step = cli("executions", "show", ran[:8], "--step", "dedupe", "--json").ok()
+    assert step["id"] == "dedupe" and step["status"] == "ok"
+    assert step["output"]["count"] == len(step["output"]["items"])
+    human = cli("executions", "show", ran[:8], "--step", "dedupe")
+    assert '"duplicates"' in human.stdout
+    line = cli("executions", "show", ran[:8], "--step", "nope").one_line(3)
+    assert "has no record of a step 'nope' (steps run: expand, search, dedupe, top, store)" in line
