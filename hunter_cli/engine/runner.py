@@ -823,7 +823,16 @@ class Runner:
                         ctx.meta["send"] = True  # correspondence delivers instead of queuing
                     output = to_plain_json(component.run(rendered, ctx))
                     if "output_schema" in controls:
-                        _check_output(output, controls["output_schema"])
+                        try:
+                            _check_output(output, controls["output_schema"])
+                        except _OutputMismatch as exc:
+                            # Kept on the failed step's record: what did not match is what
+                            # the author needs to see.
+                            result.meta = {"rejected_output": output}
+                            raise StepError(
+                                f"{exc.message}; the output is kept: hunter executions show "
+                                f"{str(run.execution_id)[:8]} --step {step_id}"
+                            ) from None
                     result.output = output
                     result.meta = to_plain_json(ctx.meta)
                     # Work paid for by failed transient attempts is charged too.
@@ -1109,6 +1118,10 @@ def _evaluate(expression: str, context: dict[str, Any]) -> Any:
     return evaluate_expression(expression, context)
 
 
+class _OutputMismatch(StepError):
+    """A step's output that its output_schema refuses."""
+
+
 def _check_output(output: Any, schema: dict[str, Any]) -> None:
     from jsonschema import Draft202012Validator
     from referencing.exceptions import Unresolvable
@@ -1128,4 +1141,6 @@ def _check_output(output: Any, schema: dict[str, Any]) -> None:
         # A recipe author's description of the part that failed says what it means.
         described = first.schema.get("description") if isinstance(first.schema, dict) else None
         hint = f" ({described})" if isinstance(described, str) and described else ""
-        raise StepError(f"output does not match output_schema at {where}: {first.message}{hint}")
+        raise _OutputMismatch(
+            f"output does not match output_schema at {where}: {first.message}{hint}"
+        )

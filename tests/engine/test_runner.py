@@ -203,6 +203,12 @@ def test_output_schema_mismatch_fails_before_next_step(seeded, tmp_path):
     assert result.status == "failed"
     assert result.steps[0].error.startswith("output does not match output_schema at x:")
     assert len(result.steps) == 1
+    # Regression: the output that did not match was thrown away (output: null).
+    assert result.steps[0].output is None  # nothing flows on to later steps
+    assert result.steps[0].meta == {"rejected_output": {"x": "not a number"}}
+    assert result.steps[0].error.endswith(
+        f"; the output is kept: hunter executions show {str(result.execution_id)[:8]} --step a"
+    )
 
 
 def test_output_schema_description_of_the_failing_part_is_in_the_message(seeded, tmp_path):
@@ -214,8 +220,8 @@ def test_output_schema_description_of_the_failing_part_is_in_the_message(seeded,
         tmp_path, [{"id": "a", "type": "state", "set": {"x": []}, "output_schema": schema}]
     )
     result = run(seeded, path)
-    assert result.steps[0].error == (
-        "output does not match output_schema at x: [] should be non-empty (nobody found)"
+    assert result.steps[0].error.startswith(
+        "output does not match output_schema at x: [] should be non-empty (nobody found); "
     )
 
 
