@@ -234,13 +234,24 @@ class AiStep:
                 return answer.output
             if not isinstance(items, list):
                 raise StepError(f"items must be a list, not {type(items).__name__}")
+            from hunter_cli.recipe.templates import TemplateError
+
             schema = _data_schema(params, ctx, per_item=True)
             results, answers = [], []
             for index, item in enumerate(items):
                 ctx.check_deadline()
-                answer = self._complete_one(
-                    provider, setup, params, ctx, {"item": item, "index": index}, schema, scrub
-                )
+                try:
+                    answer = self._complete_one(
+                        provider, setup, params, ctx, {"item": item, "index": index}, schema, scrub
+                    )
+                except TemplateError as exc:  # which item, of hundreds, lacks the field
+                    raise StepError(f"items[{index}]: {exc.message}") from None
+                except StepError as exc:
+                    if isinstance(exc, TransientStepError):
+                        raise
+                    raise StepError(
+                        f"items[{index}]: {exc.message}", credits_used=exc.credits_used
+                    ) from None
                 answers.append(answer)
                 results.append({"item": item, **answer.output})
             ctx.meta["messages"] = [a.messages for a in answers]
