@@ -435,3 +435,30 @@ def test_pipeline_in_a_run(seeded, tmp_path: Path):
     assert steps["keep"].output["count"] == 2
     assert steps["bad"].status == "failed"
     assert steps["bad"].error == "items must be a list, got a number (1)"
+
+
+def test_a_field_no_item_has_is_warned_of():
+    """Regression: `where: {data.revnue: 5}` removed every item, `pick: [emial]` gave nulls
+    and sorting by a misspelt field did nothing, all without a word."""
+    items = [{"name": "a", "data": {"revenue": 5}}, {"name": "b", "data": {"revenue": 7}}]
+    ctx = make_ctx()
+    action = DataProcessing()
+    filtered = action.run({"operation": "filter", "items": items, "where": {"data.revnue": 5}}, ctx)
+    assert filtered["count"] == 0
+    action.run({"operation": "pick", "items": items, "fields": ["emial", "name"]}, ctx)
+    action.run({"operation": "sort", "items": items, "by": ["data.revenue", "nme"]}, ctx)
+    assert ctx.warnings == [
+        "step process: filter field 'data.revnue' is in none of the 2 item(s); the first "
+        "item's fields: name, data",
+        "step process: pick field 'emial' is in none of the 2 item(s); the first item's "
+        "fields: name, data",
+        "step process: sort field 'nme' is in none of the 2 item(s); the first item's fields: "
+        "name, data",
+    ]
+    # A field some items have, or no items at all, is not worth a warning.
+    quiet = make_ctx()
+    action.run(
+        {"operation": "filter", "items": items[:1] + [{"x": 1}], "where": {"name": "a"}}, quiet
+    )
+    action.run({"operation": "sort", "items": [], "by": "nme"}, quiet)
+    assert quiet.warnings == []

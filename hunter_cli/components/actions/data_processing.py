@@ -440,6 +440,25 @@ def dedupe_items(
 # --- the action ----------------------------------------------------------------------------
 
 
+def _warn_absent_fields(ctx: StepContext, what: str, fields: list[str], items: list[Any]) -> None:
+    """A field that no item has is most often misspelt: say so rather than silently filter
+    out everything, sort nothing or pick nulls."""
+    if not items:
+        return
+    for field in fields:
+        if all(lookup(item, field) is MISSING for item in items):
+            first = items[0]
+            known = (
+                f"; the first item's fields: {', '.join(str(k) for k in list(first)[:12])}"
+                if isinstance(first, Mapping) and first
+                else ""
+            )
+            ctx.warnings.append(
+                f"step {ctx.step_id}: {what} field {field!r} is in none of the "
+                f"{len(items)} item(s){known}"
+            )
+
+
 def _list_param(params: Mapping[str, Any], name: str) -> list[Any]:
     if name not in params:
         raise StepError(f"{name} is required for operation {params.get('operation')!r}")
@@ -509,6 +528,8 @@ class DataProcessing:
 
         items = _list_param(params, "items")
         where = params.get("where")
+        if isinstance(where, Mapping):
+            _warn_absent_fields(ctx, "filter", [str(f) for f in where], items)
         kept: list[Any] = []
         for index, item in enumerate(items):
             extra = {"item": item, "index": index}
@@ -544,6 +565,7 @@ class DataProcessing:
         descending = params.get("descending", False)
         if not isinstance(descending, bool):
             raise StepError(f"descending must be true or false, got {describe(descending)}")
+        _warn_absent_fields(ctx, "sort", fields, items)
         # One stable pass per field, last field first; missing values always go last,
         # whatever the direction.
         for field in reversed(fields):
@@ -576,6 +598,7 @@ class DataProcessing:
                     f"{name!r}; pick only one of them"
                 )
             names[name] = field
+        _warn_absent_fields(ctx, "pick", fields, items)
         picked = []
         for item in items:
             row = {}
