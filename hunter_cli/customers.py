@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from hunter_cli.db.models import Customer, table_of
 from hunter_cli.db.prepared import Prepared
-from hunter_cli.errors import NotFoundError, UsageError
+from hunter_cli.errors import NotFoundError, UsageError, ValidationError
 
 _CUSTOMERS = table_of(Customer)
 # Slug, then name, case-insensitively, or the id; an id of NULL matches nothing. Built once:
@@ -61,6 +62,19 @@ def _needle(ref: str | None) -> tuple[str, uuid.UUID | None]:
 _Found = TypeVar("_Found", Customer, CustomerRef)
 
 
+def _folded_match(session: Session, needle: str) -> list[uuid.UUID]:
+    """The ids of customers whose slug or name equals needle ignoring case in every script.
+    SQLite's lower() folds only ASCII ("ÖKO Partners" did not match itself there), so a miss
+    in SQL is looked for again here; the customers table is small and this is the rare path."""
+    folded = needle.casefold()
+    rows = session.execute(select(_CUSTOMERS.c.id, _CUSTOMERS.c.slug, _CUSTOMERS.c.name)).all()
+    return [
+        row.id
+        for row in rows
+        if row.slug.casefold() == folded or (row.name or "").strip().casefold() == folded
+    ]
+
+
 def _pick(session: Session, ref: str, needle: str, found: list[_Found]) -> _Found:
     if len(found) == 1:
         return found[0]
@@ -68,6 +82,10 @@ def _pick(session: Session, ref: str, needle: str, found: list[_Found]) -> _Foun
         exact = [c for c in found if c.slug.lower() == needle]
         if exact:
             return exact[0]
+        slugs = ", ".join(sorted(c.slug for c in found))
+        raise UsageError(
+            f"customer {ref!r} is ambiguous: it is the name of {slugs}; give the slug instead"
+        )
     known = session.scalars(select(Customer.slug).order_by(Customer.slug)).all()
     hint = ", ".join(known) if known else "none yet: run `hunter seed`"
     raise NotFoundError(f"unknown customer {ref!r}; known customers: {hint}")
@@ -77,15 +95,176 @@ def resolve_customer(session: Session, ref: str | None) -> Customer:
     """Match case-insensitively on slug, then name, then id; a miss lists the known ones."""
     needle, as_id = _needle(ref)
     found = list(session.scalars(_MATCH, {"needle": needle, "id": as_id}).all())
+    if not found and not needle.isascii():
+        ids = _folded_match(session, needle)
+        found = list(session.scalars(select(Customer).where(Customer.id.in_(ids)))) if ids else []
     return _pick(session, ref or "", needle, found)
 
 
 def find_customer(session: Session, ref: str | None) -> CustomerRef:
     """resolve_customer's match, as plain values: what a run reads on every start."""
     needle, as_id = _needle(ref)
-    rows = _MATCH_ROWS.execute(session, {"needle": needle, "id": as_id}).all()
+    rows: list[Any] = list(_MATCH_ROWS.execute(session, {"needle": needle, "id": as_id}).all())
+    if not rows and not needle.isascii():
+        ids = _folded_match(session, needle)
+        query = select(
+            _CUSTOMERS.c.id,
+            _CUSTOMERS.c.slug,
+            _CUSTOMERS.c.name,
+            _CUSTOMERS.c.email,
+            _CUSTOMERS.c.settings,
+        ).where(_CUSTOMERS.c.id.in_(ids))
+        rows = list(session.execute(query).all()) if ids else []
     return _pick(session, ref or "", needle, [CustomerRef(*row) for row in rows])
 
 
 def list_customers(session: Session) -> list[Customer]:
     return list(session.scalars(select(Customer).order_by(Customer.slug)))
+
+
+# --- adding and changing customers ---------------------------------------------------------
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
+# What an email step sends as: the customer's own sender, not the demo's.
+SENDER_SETTINGS = ("from_email", "from_name", "reply_to", "postal_address")
+_LIMITS = {"name": 200, "from_name": 200, "postal_address": 500}
+
+
+def _checked_email(value: str, what: str) -> str:
+    from hunter_cli.outbox import check_email
+
+    found = check_email(value)
+    if found.error is not None:
+        raise ValidationError(f"{what}: {found.error}")
+    return found.value
+
+
+def _checked_fields(changes: dict[str, str | None]) -> dict[str, str | None]:
+    """Trimmed and checked values; None or "" clears a setting (not the name)."""
+    checked: dict[str, str | None] = {}
+    for field, raw in changes.items():
+        value = raw.strip() if raw is not None else None
+        if not value:
+            if field == "name":
+                raise ValidationError("a customer's name cannot be empty")
+            checked[field] = None
+            continue
+        if field in ("email", "from_email", "reply_to"):
+            value = _checked_email(value, field.replace("_", "-"))
+        elif len(value) > _LIMITS.get(field, 320):
+            raise ValidationError(f"{field.replace('_', '-')} is longer than {_LIMITS[field]}")
+        checked[field] = value
+    return checked
+
+
+def _name_taken(session: Session, name: str, but: uuid.UUID | None = None) -> str | None:
+    """The slug of another customer with this name (names find customers too)."""
+    folded = name.casefold()
+    for row in session.execute(select(_CUSTOMERS.c.id, _CUSTOMERS.c.slug, _CUSTOMERS.c.name)):
+        if row.id != but and folded in (row.name.casefold(), row.slug.casefold()):
+            return str(row.slug)
+    return None
+
+
+def customer_to_dict(customer: Customer) -> dict[str, Any]:
+    settings = customer.settings or {}
+    return {
+        "id": str(customer.id),
+        "slug": customer.slug,
+        "name": customer.name,
+        "email": customer.email,
+        **{key: settings.get(key) for key in SENDER_SETTINGS},
+        "created_at": customer.created_at.isoformat(),
+    }
+
+
+def create_customer(
+    session: Session,
+    slug: str,
+    *,
+    name: str | None,
+    plan: str,
+    actor: str,
+    email: str | None = None,
+    sender: dict[str, str | None] | None = None,
+) -> Customer:
+    """A new customer on `plan`, its allowance for the first period granted, audited."""
+    from hunter_cli import ledger
+    from hunter_cli.audit import append_audit
+
+    slug = slug.strip()
+    if not _SLUG.match(slug):
+        raise ValidationError(
+            f"customer slug {slug!r} must be lower-case letters, digits, - and _ (at most "
+            "100, starting with a letter or digit), e.g. acme-eu"
+        )
+    if session.scalars(select(Customer.id).where(Customer.slug == slug)).first() is not None:
+        raise UsageError(
+            f"customer {slug!r} exists already: `hunter customers update {slug}` changes it"
+        )
+    fields = _checked_fields({"name": name or slug, "email": email, **(sender or {})})
+    if (other := _name_taken(session, str(fields["name"]))) is not None:
+        raise UsageError(
+            f"the name {fields['name']!r} is already customer {other!r}'s (names select "
+            "customers too, so they must differ)"
+        )
+    subscription_plan = ledger.ensure_plan(session, plan)
+    settings = {k: v for k in SENDER_SETTINGS if (v := fields.get(k))}
+    customer = Customer(
+        slug=slug, name=str(fields["name"]), email=fields.get("email"), settings=settings
+    )
+    session.add(customer)
+    session.flush()
+    append_audit(
+        session,
+        "customer.create",
+        actor=actor,
+        customer_id=customer.id,
+        details={"slug": slug, "name": customer.name, "plan": plan, **settings},
+    )
+    ledger.start_subscription(
+        session, customer, subscription_plan, actor=actor, key="customer:allowance:{sub}"
+    )
+    return customer
+
+
+def update_customer(
+    session: Session, ref: str, changes: dict[str, str | None], *, actor: str
+) -> tuple[Customer, dict[str, list[Any]]]:
+    """Change a customer's name, contact email or sender settings ("" clears a setting);
+    returns the customer and what changed (field -> [before, after]), audited."""
+    from hunter_cli.audit import append_audit
+
+    customer = resolve_customer(session, ref)
+    if not changes:
+        raise UsageError(
+            "nothing to change: give --name, --email, --from-email, --from-name, --reply-to "
+            "or --postal-address"
+        )
+    fields = _checked_fields(changes)
+    if "name" in fields and (other := _name_taken(session, str(fields["name"]), customer.id)):
+        raise UsageError(f"the name {fields['name']!r} is already customer {other!r}'s")
+    settings = dict(customer.settings or {})
+    changed: dict[str, list[Any]] = {}
+    for field, value in fields.items():
+        if field in SENDER_SETTINGS:
+            before = settings.get(field)
+            if value is None:
+                settings.pop(field, None)
+            else:
+                settings[field] = value
+        else:
+            before = getattr(customer, field)
+            setattr(customer, field, value)
+        if before != value:
+            changed[field] = [before, value]
+    customer.settings = settings
+    if changed:
+        append_audit(
+            session,
+            "customer.update",
+            actor=actor,
+            customer_id=customer.id,
+            details={"slug": customer.slug, "changed": changed},
+        )
+    return customer, changed

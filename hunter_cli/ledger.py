@@ -388,9 +388,17 @@ def grant_credits(
             reason.strip(),
         )
         if not same:
+            # Keys are one namespace for the whole ledger; another customer's entry is not
+            # described (its amount and reason are not this customer's business).
+            if done.customer_id != customer.id:
+                raise ValidationError(
+                    f"idempotency key {idempotency_key!r} is already used by another "
+                    "customer's ledger entry (keys are unique across the workspace: put the "
+                    "customer in the key, e.g. acme-2026-11-topup)",
+                    details={"idempotency_key": idempotency_key},
+                )
             what = (
                 f"a grant of {done.amount} credits"
-                + ("" if done.customer_id == customer.id else " to another customer")
                 + ("" if done.reason == reason.strip() else f" for {done.reason!r}")
                 if done.kind == "grant"
                 else f"a {done.kind} of {done.amount} credits"
@@ -697,3 +705,33 @@ def ensure_plan(session: Session, slug: str) -> SubscriptionPlan:
     if plan is None:
         raise NotFoundError(f"unknown plan {slug!r}")
     return plan
+
+
+def start_subscription(
+    session: Session, customer: Customer, plan: SubscriptionPlan, *, actor: str, key: str
+) -> Subscription:
+    """An active subscription from today's start, with the plan's allowance for its first
+    period granted (idempotently, under `key`)."""
+    from datetime import time
+
+    now = utcnow()
+    start = datetime.combine(now.date(), time.min, tzinfo=now.tzinfo)
+    sub = Subscription(
+        customer_id=customer.id,
+        plan_id=plan.id,
+        status="active",
+        period_start=start,
+        period_end=add_months(start),
+    )
+    session.add(sub)
+    session.flush()
+    if plan.monthly_credits > 0:
+        grant_credits(
+            session,
+            customer,
+            plan.monthly_credits,
+            actor=actor,
+            reason=f"{plan.name} allowance for the period from {start.date()}",
+            idempotency_key=key.format(sub=sub.id),
+        )
+    return sub

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ from sqlalchemy.orm import Session
 from hunter_cli import ledger
 from hunter_cli.audit import append_audit
 from hunter_cli.db.models import Agent, Customer, Recipe, Subscription, SubscriptionPlan
-from hunter_cli.db.types import to_credits, utcnow
+from hunter_cli.db.types import to_credits
 from hunter_cli.errors import ValidationError
 
 
@@ -143,26 +142,8 @@ def _seed_subscription(
     if exists is not None:
         return
     plan = ledger.ensure_plan(session, plan_slug)
-    start = datetime.combine(utcnow().date(), time.min, tzinfo=utcnow().tzinfo)
-    sub = Subscription(
-        customer_id=customer.id,
-        plan_id=plan.id,
-        status="active",
-        period_start=start,
-        period_end=ledger.add_months(start),
-    )
-    session.add(sub)
-    session.flush()
+    ledger.start_subscription(session, customer, plan, actor=actor, key="seed:allowance:{sub}")
     report.count("created", "subscriptions")
-    if plan.monthly_credits > 0:
-        ledger.grant_credits(
-            session,
-            customer,
-            plan.monthly_credits,
-            actor=actor,
-            reason=f"{plan.name} allowance for the period from {start.date()}",
-            idempotency_key=f"seed:allowance:{sub.id}",
-        )
 
 
 def register_recipe_file(session: Session, path: Path, *, agent_id=None) -> tuple[Recipe, bool]:

@@ -14,7 +14,13 @@ from hunter_cli.cli.output import (
     handle_errors,
     table,
 )
-from hunter_cli.cli.params import CustomerFilterOption, JsonOption, database_of, settings_of
+from hunter_cli.cli.params import (
+    CustomerFilterOption,
+    JsonOption,
+    database_of,
+    given_customer,
+    settings_of,
+)
 
 app = typer.Typer(help="Prepaid credits: balances, grants and the ledger.", no_args_is_help=True)
 
@@ -42,7 +48,10 @@ def show(
 
     def render() -> None:
         if not balances:
-            console.print("No subscriptions yet: run `hunter seed`.")
+            console.print(
+                "No subscriptions yet: `hunter seed` loads the demo customers, `hunter "
+                "customers add SLUG --plan PLAN` adds one of your own."
+            )
             return
         console.print(
             table(
@@ -137,7 +146,10 @@ def history(
     ctx: typer.Context,
     customer: Annotated[
         str | None,
-        typer.Argument(help="Customer slug, name or id (default: default_customer)."),
+        typer.Argument(
+            help="Customer slug, name or id (default: default_customer).",
+            callback=given_customer,
+        ),
     ] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Newest N rows.")] = 50,
     json_output: JsonOption = False,

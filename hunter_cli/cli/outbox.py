@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from hunter_cli.cli.output import console, emit, handle_errors, table
-from hunter_cli.cli.params import JsonOption, database_of, settings_of
+from hunter_cli.cli.params import JsonOption, database_of, given_customer, settings_of
 
 NOT_DELIVERED = (
     "Queued messages wait here: nothing is sent until `hunter outbox send` (or a run with "
@@ -26,7 +26,12 @@ def list_messages(
     ctx: typer.Context,
     customer: Annotated[
         str | None,
-        typer.Option("--customer", "-c", help="Only this customer's messages (slug, name or id)."),
+        typer.Option(
+            "--customer",
+            "-c",
+            help="Only this customer's messages (slug, name or id).",
+            callback=given_customer,
+        ),
     ] = None,
     status: Annotated[
         str | None,
@@ -205,6 +210,7 @@ def send(
             "--customer",
             "-c",
             help="Whose messages (default: default_customer); with IDs, each must be theirs.",
+            callback=given_customer,
         ),
     ] = None,
     all_queued: Annotated[
@@ -254,7 +260,9 @@ def send(
     warnings: list[str] = []
     with db.session() as session:
         who = None
-        if customer or all_queued:
+        # Named messages must be the customer's too, the default one included: a message id
+        # pasted from another client's list is refused, not sent.
+        if customer or all_queued or settings.default_customer:
             who = resolve_customer(session, customer or settings.default_customer)
         if all_queued:
             ids = queued_ids(session, who, channel=channel)
@@ -263,7 +271,10 @@ def send(
             for ref in message_ids or []:
                 message = get_message(session, ref)
                 if who is not None and message.customer_id != who.id:
-                    raise UsageError(f"message {ref} belongs to another customer, not {who.slug}")
+                    raise UsageError(
+                        f"message {ref} belongs to another customer, not {who.slug}"
+                        + ("" if customer else " (the default customer): pass --customer")
+                    )
                 if message.id not in ids:
                     ids.append(message.id)
                     if message.status == "sending" and force_unknown:

@@ -14,13 +14,35 @@ if TYPE_CHECKING:
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print one JSON document ({status, data|error}).")
 ]
+
+
+def given_customer(value: str | None) -> str | None:
+    """`--customer ""` (a script's unset variable) must not quietly mean the default
+    customer, or every customer: it is refused."""
+    if value is not None and not value.strip():
+        raise typer.BadParameter(
+            "is empty; give a customer's slug, name or id, or leave the option out"
+        )
+    return value
+
+
 CustomerOption = Annotated[
     str | None,
-    typer.Option("--customer", "-c", help="Customer slug, name or id (default: default_customer)."),
+    typer.Option(
+        "--customer",
+        "-c",
+        help="Customer slug, name or id (default: default_customer).",
+        callback=given_customer,
+    ),
 ]
 CustomerFilterOption = Annotated[
     str | None,
-    typer.Option("--customer", "-c", help="Only this customer (slug, name or id); default: all."),
+    typer.Option(
+        "--customer",
+        "-c",
+        help="Only this customer (slug, name or id); default: all.",
+        callback=given_customer,
+    ),
 ]
 LimitOption = Annotated[int, typer.Option("--limit", "-n", min=1, help="Show at most this many.")]
 # A run's options, for `run` and `executions resume` alike.

@@ -72,8 +72,16 @@ def test_grant_with_an_idempotency_key_twice_grants_once(ready):
 
 def test_a_reused_idempotency_key_for_another_entry_is_refused(ready):
     ready("credits", "grant", "acme", "5", "-r", "x", "--idempotency-key", "k1", "--json").ok()
+    # Another customer's entry is not described: its amount is none of this one's business.
+    other = ready(
+        "credits", "grant", "techstartup", "5", "-r", "x", "--idempotency-key", "k1", "--json"
+    ).error(2)
+    assert other["message"] == (
+        "idempotency key 'k1' is already used by another customer's ledger entry (keys are "
+        "unique across the workspace: put the customer in the key, e.g. acme-2026-11-topup)"
+    )
+    assert other["details"] == {"idempotency_key": "k1"}
     for args, what in (
-        (("techstartup", "5", "--reason", "x"), "a grant of 5.0000 credits to another customer"),
         (("acme", "7", "--reason", "x"), "a grant of 5.0000 credits"),
         (("acme", "5", "--reason", "other"), "a grant of 5.0000 credits for 'x'"),
     ):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 
 def test_customers_list(workspace, seeded, cli):
     rows = cli("customers", "list", "--json").ok()
@@ -31,7 +33,105 @@ def test_plans_list(workspace, seeded, cli):
 def test_empty_lists_say_run_seed(workspace, cli):
     assert cli("customers", "list", "--json").ok() == []
     assert "hunter seed" in cli("customers", "list").stdout
+    assert "hunter customers add" in cli("customers", "list").stdout
     assert "hunter seed" in cli("plans", "list").stdout
     assert "hunter seed" in cli("credits", "show").stdout
     line = cli("credits", "grant", "acme", "1", "-r", "x").one_line(3)
     assert "none yet: run `hunter seed`" in line
+
+
+def test_add_a_customer_with_its_own_sender(workspace, seeded, cli):
+    """Regression: only the bundled demo customers existed, so every email went out as
+    "Acme Growth <growth@acme.example>" with the demo's postal address."""
+    data = cli(
+        "customers",
+        "add",
+        "mueller",
+        "--name",
+        "Müller & Söhne GmbH",
+        "--plan",
+        "starter",
+        "--from-email",
+        "Hallo@Mueller.example",
+        "--from-name",
+        "Müller Vertrieb",
+        "--postal-address",
+        "Müller, Hauptstr. 1, Berlin",
+        "--json",
+    ).ok()
+    assert (data["slug"], data["plan"], data["from_email"]) == (
+        "mueller",
+        "starter",
+        "hallo@mueller.example",
+    )
+    [balance] = cli("credits", "show", "-c", "mueller", "--json").ok()
+    assert (balance["plan"], balance["available"]) == ("Starter", "100.0000")
+    # Names select customers too, in any case and script, on SQLite as on PostgreSQL.
+    shown = cli("customers", "show", "MÜLLER & SÖHNE GMBH", "--json").ok()
+    assert shown["postal_address"] == "Müller, Hauptstr. 1, Berlin" and shown["plan"] == "Starter"
+    changed = cli(
+        "customers",
+        "update",
+        "mueller",
+        "--reply-to",
+        "antwort@mueller.example",
+        "--from-name",
+        "",
+        "--json",
+    ).ok()
+    assert changed["changed"] == {
+        "reply_to": [None, "antwort@mueller.example"],
+        "from_name": ["Müller Vertrieb", None],
+    }
+    actions = [r["action"] for r in cli("audit", "list", "-c", "mueller", "--json").ok()]
+    assert actions[:3] == ["customer.update", "credits.grant", "customer.create"]
+    human = cli("customers", "update", "mueller", "--reply-to", "antwort@mueller.example")
+    assert "already had these values: nothing changed" in human.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (("Acme-EU",), 2, "customer slug 'Acme-EU' must be lower-case letters"),
+        (("acme",), 2, "customer 'acme' exists already: `hunter customers update acme`"),
+        (("x", "--name", "ACME"), 2, "the name 'ACME' is already customer 'acme''s"),
+        (("x", "--from-email", "nope"), 2, "from-email: invalid email address 'nope'"),
+        (("x", "--plan", "gold"), 3, "unknown plan 'gold'"),
+    ],
+)
+def test_add_refuses_bad_customers(workspace, seeded, cli, args, code, message):
+    assert message in cli("customers", "add", *args).one_line(code)
+    assert "x" not in [r["slug"] for r in cli("customers", "list", "--json").ok()]
+
+
+def test_a_name_two_customers_share_is_ambiguous(workspace, seeded, cli):
+    from sqlalchemy import update
+
+    from hunter_cli.db.models import Customer
+
+    with seeded.session() as session:
+        session.execute(update(Customer).values(name="Shared Name"))
+    line = cli("credits", "show", "-c", "shared name").one_line(2)
+    assert (
+        "customer 'shared name' is ambiguous: it is the name of acme, global, techstartup" in line
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("run", "discovery", "--query", "x", "-c", ""),
+        ("credits", "show", "-c", " "),
+        ("credits", "history", ""),
+        ("executions", "list", "-c", ""),
+        ("outbox", "list", "-c", ""),
+        ("leads", "list", "--customer", ""),
+        ("suppress", "add", "x@y.example", "-c", ""),
+    ],
+)
+def test_an_empty_customer_is_refused_not_the_default(workspace, seeded, cli, args):
+    """Regression: `--customer "$CLIENT"` with the variable unset ran, charged and sent for
+    the default customer (or listed every customer)."""
+    result = cli(*args)
+    assert result.exit_code == 2
+    assert "is empty; give a customer's slug, name or id" in result.stderr

@@ -196,3 +196,15 @@ def test_send_help_explains_exactly_once(workspace, cli):
     assert result.exit_code == 0
     words = " ".join(result.stdout.split())
     assert "--force-unknown" in words and "daily cap" in words
+
+
+def test_a_named_message_of_another_customer_is_refused_by_default(mail_ws, cli):
+    """Regression: `outbox send ID` sent another customer's message although the help says
+    with IDs each must be the (default) customer's."""
+    cli("run", "outreach", "--tier", "A", "--limit", "1", "--json").ok()
+    [message] = cli("outbox", "list", "--json").ok()
+    config = mail_ws / "hunter.toml"
+    config.write_text(config.read_text().replace('"acme"', '"global"', 1))
+    line = cli("outbox", "send", message["id"][:8]).one_line(2)
+    assert "belongs to another customer, not global (the default customer): pass --customer" in line
+    assert cli("outbox", "show", message["id"][:8], "--json").ok()["status"] == "queued"

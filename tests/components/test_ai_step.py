@@ -409,7 +409,6 @@ def test_answers_received_before_a_later_item_fails_are_kept_for_the_next_try(
     assert [o["text"] for o in again.steps[0].output][:2] == ["one", "two"]
 
 
-
 def test_a_per_item_template_error_names_the_item(seeded, tmp_path, fake):
     """Regression: "'n' is undefined" did not say which of the items lacked the field."""
     step = ai_step(items=[{"n": {"x": 1}}, {"n": {"x": 2}}, {"m": 3}], prompt="Hi {{ item.n.x }}")
