@@ -44,7 +44,12 @@ from hunter_cli.errors import (
 )
 from hunter_cli.executions import HOST, process_alive
 from hunter_cli.recipe import LoadedRecipe, split_step
-from hunter_cli.recipe.templates import TemplateError, evaluate_condition, render_value
+from hunter_cli.recipe.templates import (
+    TemplateError,
+    evaluate_condition,
+    referenced_names,
+    render_value,
+)
 
 ZERO = Decimal("0.0000")
 
@@ -120,9 +125,31 @@ class RunResult:
         }
 
 
-def max_cost(steps: list[dict[str, Any]]) -> Decimal:
-    """The most a run can cost: every step's price, as if none were skipped."""
-    return sum((estimate_step_credits(step) for step in steps), ZERO)
+def skipped_by_inputs(step: dict[str, Any], inputs: dict[str, Any] | None) -> bool:
+    """Whether the step's `if` reads nothing but the run's inputs and is false for them: then
+    it is certain to be skipped, and is neither held for nor planned as a cost. Inputs never
+    change during a run; anything else an `if` may read (steps, state, the customer's
+    settings) might, so such a step is held for."""
+    condition = step.get("if")
+    if condition is None or inputs is None:
+        return False
+    if isinstance(condition, bool):
+        return not condition
+    try:
+        if not set(referenced_names(str(condition), expression=True)) <= {"inputs"}:
+            return False
+        return not evaluate_condition(condition, {"inputs": inputs})
+    except TemplateError:  # fails at the step, with the usual message
+        return False
+
+
+def max_cost(steps: list[dict[str, Any]], inputs: dict[str, Any] | None = None) -> Decimal:
+    """The most a run can cost: every step's price, as if none were skipped, but for those
+    whose `if` the inputs already make false."""
+    return sum(
+        (estimate_step_credits(step) for step in steps if not skipped_by_inputs(step, inputs)),
+        ZERO,
+    )
 
 
 def _customer_context(customer: Customer | CustomerRef) -> dict[str, Any]:
@@ -320,7 +347,7 @@ class Runner:
         recipe = loaded.data
         inputs = prepare_inputs(recipe.get("inputs"), given)
         steps: list[dict[str, Any]] = recipe["steps"]
-        reserve = max_cost(steps)
+        reserve = max_cost(steps, inputs)
         if options.plan_only:
             return self._plan(loaded, customer_ref, inputs, reserve, options)
 
@@ -552,7 +579,7 @@ class Runner:
             preflight_lead_providers(remaining, inputs, self.settings)
             customer = session.get(Customer, execution.customer_id)
             assert customer is not None
-            reserve = max_cost(remaining)
+            reserve = max_cost(remaining, inputs)
             rounds = session.scalar(_RESERVE_COUNT, {"eid": execution.id}) or 0
             ledger.reserve_credits(
                 session,
@@ -977,6 +1004,9 @@ class Runner:
                 }
                 if "if" in controls:
                     entry["if"] = controls["if"]
+                    if skipped_by_inputs(step, inputs):
+                        entry["skipped"] = True  # false for these inputs: not held, costs 0
+                        entry["credits"] = str(ZERO)
                 rendered = {}
                 for key, value in params.items():
                     try:
@@ -986,7 +1016,7 @@ class Runner:
                     except TemplateError:
                         rendered[key] = value  # depends on an earlier step's output
                 per_item = getattr(component, "per_item_calls", None)
-                if per_item in params and _per_token(controls):
+                if per_item in params and _per_token(controls) and not entry.get("skipped"):
                     # Held per item as the step starts (see _hold_per_item).
                     price = estimate_step_credits(step)
                     items = rendered[per_item]

@@ -202,7 +202,8 @@ STEP_CONTROLS_SCHEMA: dict[str, Any] = {
         ),
         "timeout": _p(
             "Timeout",
-            f"Seconds the step may take before it is cancelled; at most {MAX_TIMEOUT} (a day).",
+            f"Seconds each attempt of the step may take before it is cancelled (with retry, "
+            f"every attempt gets this long); at most {MAX_TIMEOUT} (a day).",
             type="number",
             exclusiveMinimum=0,
             maximum=MAX_TIMEOUT,

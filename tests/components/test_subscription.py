@@ -63,3 +63,37 @@ def test_a_charge_the_balance_cannot_cover_stops_the_run_before_anything(seeded,
         _run(seeded, path)
     with seeded.session() as session:
         assert session.scalars(select(Execution)).all() == []
+
+
+def test_a_step_the_inputs_make_false_is_not_held_or_planned(seeded, tmp_path):
+    """Regression: a 5,000-credit charge behind `if: inputs.go` (false) refused the run for
+    credits it could never use; a literal `if: false` step was held and planned too."""
+    inputs = {
+        "type": "object",
+        "properties": {"go": {"type": "boolean", "default": False}},
+    }
+    steps = [
+        {**FEE, "amount": 5000, "if": "{{ inputs.go }}"},
+        {"id": "never", "type": "state", "set": {}, "if": False},
+        {"id": "b", "type": "state", "set": {"x": 1}},
+        # Reads state: what it will be is not known before the run, so it is held for.
+        {"id": "maybe", "type": "state", "set": {}, "if": "{{ state.x == 2 }}"},
+    ]
+    path = write_recipe(tmp_path, steps, inputs=inputs)
+    plan = _run(seeded, path, plan=True)
+    assert plan.credits_reserved == Decimal("0.02")
+    assert [(e["id"], e.get("skipped"), e["credits"]) for e in plan.plan] == [
+        ("fee", True, "0.0000"),
+        ("never", True, "0.0000"),
+        ("b", None, "0.0100"),
+        ("maybe", None, "0.0100"),
+    ]
+    result = _run(seeded, path)
+    assert result.status == "success"
+    assert (result.credits_reserved, result.credits_used) == (Decimal("0.02"), Decimal("0.01"))
+    assert [s.status for s in result.steps] == ["skipped", "skipped", "ok", "skipped"]
+    # With go=true the charge is held and taken as before: 5000 is more than acme has.
+    with pytest.raises(InsufficientCreditsError):
+        _run(seeded, path, {"go": True})
+    with seeded.session() as session:
+        assert ledger.check_ledger(session) == []
