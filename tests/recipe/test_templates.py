@@ -18,6 +18,7 @@ from hunter_cli.recipe import (
     referenced_steps,
     render_value,
 )
+from hunter_cli.recipe.templates import _compile_template
 
 
 @pytest.fixture
@@ -97,6 +98,35 @@ def test_sandbox_refuses_unsafe_access(ctx: dict[str, Any], template: str) -> No
     assert isinstance(caught.value, TemplateError)
     assert isinstance(caught.value.__cause__, SecurityError)
     assert ctx["state"]["seen"] == []
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("{{ (7 ** (7 ** 10)) % 10 }}", "has more than 10,000 bits"),
+        ("{{ ('x' * 10 ** 9) | length }}", "makes more than 1,000,000 characters or items"),
+        ("{{ [1] * 10 ** 8 }}", "makes more than 1,000,000"),
+        ("{{ 10 ** 8 * [1] }}", "makes more than 1,000,000"),
+        ("{{ 2.0 ** 100000 }}", r"\*\* overflowed"),
+    ],
+)
+def test_huge_values_are_refused_not_computed(
+    ctx: dict[str, Any], template: str, message: str
+) -> None:
+    """Regression: `{{ 7 ** 7 ** 10 }}` was folded while compiling, so validating, listing or
+    seeding a shared recipe hung; `'x' * 10 ** 9` took a gigabyte."""
+    with pytest.raises(TemplateSecurityError, match=message):
+        render_value(template, ctx)
+    # Compiling (what `recipes validate` and `seed` do) computes nothing.
+    assert check_syntax(template) is None
+    assert _compile_template(template) is not None
+
+
+def test_small_arithmetic_still_works(ctx: dict[str, Any]) -> None:
+    assert render_value("{{ 2 ** 10 }}", ctx) == 1024
+    assert render_value("{{ 'ab' * 3 }}", ctx) == "ababab"
+    assert render_value("x {{ 3 * 4 }} y", ctx) == "x 12 y"
+    assert render_value("{{ false }}", ctx) is False
 
 
 def test_runtime_errors_become_template_errors(ctx: dict[str, Any]) -> None:
