@@ -12,6 +12,9 @@ from urllib.parse import quote, quote_plus
 
 from hunter_cli.audit import REDACTED
 
+#: The shortest piece of a cut-off secret that is still removed from an end of a text.
+MIN_PARTIAL = 4
+
 
 class SecretScrubber:
     """Replaces every form a secret takes on the wire (raw, URL-encoded) by a marker."""
@@ -25,7 +28,20 @@ class SecretScrubber:
         )
 
     def text(self, value: str) -> str:
-        return self._pattern.sub(REDACTED, value) if self._pattern else value
+        if self._pattern is None:
+            return value
+        value = self._pattern.sub(REDACTED, value)
+        # A secret cut in two by an excerpt or a size cap (a 200-character error, a 10,000-
+        # character body) survives whole-secret matching: its surviving end goes too.
+        for form in self.forms:
+            for size in range(len(form) - 1, MIN_PARTIAL - 1, -1):
+                if value.endswith(form[:size]):
+                    value = value[:-size] + REDACTED
+                    break
+                if value.startswith(form[-size:]):
+                    value = REDACTED + value[size:]
+                    break
+        return value
 
     def value(self, value: Any) -> Any:
         """The same, through dicts and lists."""

@@ -125,7 +125,10 @@ def require_ai_ready(steps: list[dict[str, Any]], settings: Settings) -> None:
 def _scrubber(secret: str | None) -> Callable[[str], str]:
     if not secret:
         return lambda text: text
-    return lambda text: text.replace(secret, REDACTED) if isinstance(text, str) else text
+    from hunter_cli.scrub import SecretScrubber
+
+    scrubber = SecretScrubber([secret])
+    return lambda text: scrubber.text(text) if isinstance(text, str) else text
 
 
 def _scrub_messages(

@@ -147,12 +147,17 @@ class _Environment(ImmutableSandboxedEnvironment):
                         f"repeating a value of length {size} {times} times makes more than "
                         f"{MAX_REPEAT:,} characters or items"
                     )
-        elif operator == "**" and isinstance(left, int) and isinstance(right, int):
-            if right > 0 and abs(left) > 1 and abs(left).bit_length() * right > MAX_POWER_BITS:
-                raise SecurityError(
-                    f"{left} ** {right} has more than {MAX_POWER_BITS:,} bits: too large to "
-                    "compute"
-                )
+        elif (
+            operator == "**"
+            and isinstance(left, int)
+            and isinstance(right, int)
+            and right > 0
+            and abs(left) > 1
+            and abs(left).bit_length() * right > MAX_POWER_BITS
+        ):
+            raise SecurityError(
+                f"{left} ** {right} has more than {MAX_POWER_BITS:,} bits: too large to compute"
+            )
         try:
             return super().call_binop(context, operator, left, right)
         except OverflowError as exc:  # 2.0 ** 10000

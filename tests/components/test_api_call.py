@@ -189,6 +189,36 @@ def test_bad_url():
         call(url="ftp://example.com/x")
 
 
+@pytest.mark.parametrize(("status", "pad"), [(400, 170), (503, 180), (200, 9_990)])
+def test_a_secret_cut_by_an_excerpt_or_cap_does_not_survive_in_part(server, secret, status, pad):
+    """Regression: the key was scrubbed only after the 200-character error excerpt or the
+    10,000-character text cap had cut it in two, so its first part was stored for good."""
+    server.route(
+        "GET",
+        "/echo",
+        lambda r: Reply(
+            status=status,
+            body=("E" * pad + r.headers["authorization"]).encode(),
+            headers={"content-type": "text/plain"},
+        ),
+    )
+    try:
+        output, _ = call(url=f"{server.url}/echo", auth={"type": "bearer", "env": "TEST_API_KEY"})
+        shown = output["text"]
+    except StepError as exc:
+        shown = exc.message
+    assert "Bearer" in shown and SECRET[:4] not in shown
+
+
+def test_the_scrubber_removes_a_cut_off_piece_at_either_end():
+    from hunter_cli.scrub import SecretScrubber
+
+    scrubber = SecretScrubber([SECRET])
+    assert scrubber.text(f"x {SECRET[:9]}") == "x [REDACTED]"
+    assert scrubber.text(f"{SECRET[-9:]} y") == "[REDACTED] y"
+    assert scrubber.text("x sk_") == "x sk_"  # under 4 characters: ordinary text
+
+
 def test_query_secret_kept_out_of_httpx_log(server, secret, caplog):
     server.route("GET", "/q", Reply(json={"echo": SECRET}))
     with caplog.at_level(logging.DEBUG):

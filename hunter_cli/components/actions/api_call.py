@@ -172,7 +172,8 @@ class ApiCall:
         ctx.meta["http"].update(
             status=status, elapsed_ms=int(response.elapsed.total_seconds() * 1000)
         )
-        text = response.text
+        # Scrubbed before any excerpt or cap: a key cut in two by them would not match whole.
+        text = scrub.text(response.text)
         if status == 429 or status >= 500:
             retry_after = parse_retry_after(response.headers.get("retry-after"))
             wait = f" (retry after {retry_after:g} s)" if retry_after is not None else ""

@@ -141,11 +141,11 @@ class ChannelConfig:
 
 
 def scrub(text: str, secrets: list[str | None]) -> str:
-    """Text fit for an error message: any secret that found its way in is replaced."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
+    """Text fit for an error message: any secret that found its way in is replaced, in every
+    form it takes on the wire, and a piece of one cut off at an end of the text too."""
+    from hunter_cli.scrub import SecretScrubber
+
+    return SecretScrubber([s for s in secrets if s]).text(text)
 
 
 def display_url(url: str) -> str:
