@@ -102,3 +102,41 @@ def test_the_example_documents_every_key_the_code_reads(where, accepted):
     elif accepted is None:
         accepted = lead_provider_keys(where[1])
     assert sorted(accepted - set(table)) == [], f"[{'.'.join(where)}] leaves them out"
+
+
+def readme_toml_blocks() -> list[tuple[str, str]]:
+    """(the paragraph before it, the block) for each ```toml block of the README."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    return [
+        (readme[: match.start()].rstrip().rsplit("\n\n", 1)[-1], match.group(1))
+        for match in re.finditer(r"```toml\n(.*?)```", readme, re.S)
+    ]
+
+
+def tables_of(block: str) -> list[tuple[str, str]]:
+    """(table name, its lines) for each [table] of a snippet."""
+    parts = re.split(r"^\[([a-z_.]+)\][^\n]*\n", block, flags=re.M)
+    assert not parts[0].strip(), f"keys before the first [table]: {parts[0]!r}"
+    return list(zip(parts[1::2], parts[2::2], strict=True))
+
+
+def test_the_readme_snippets_work_on_the_hunter_toml_init_wrote(tmp_path):
+    """Done as the README says: a table the README says is in the file `hunter init` wrote
+    gets the keys under its header; any other is added at the end. (Regression: the README's
+    [ai] snippet, added, was "Cannot declare ('ai',) twice".)"""
+    text = EXAMPLE.read_text(encoding="utf-8")
+    declared = set(re.findall(r"^\[([a-z_.]+)\]", text, re.M))
+    blocks = readme_toml_blocks()
+    assert blocks
+    for before, block in blocks:
+        for table, lines in tables_of(block):
+            if table in declared and "`hunter init` wrote" in before and f"[{table}]" in before:
+                text = text.replace(f"\n[{table}]\n", f"\n[{table}]\n{lines}", 1)
+            else:
+                text += f"\n[{table}]\n{lines}"
+    (tmp_path / "hunter.toml").write_text(text)
+    settings = load_settings(cwd=tmp_path, environ={})  # TOML errors included
+    ai_config.check_ai_section(settings.section("ai"))
+    assert settings.section("ai")["provider"] == "groq"
+    for channel in settings.section("channels"):
+        channels.build_provider(channel, settings.section("channels"), ENV).close()
