@@ -16,7 +16,11 @@ JsonOption = Annotated[
 ]
 CustomerOption = Annotated[
     str | None,
-    typer.Option("--customer", "-c", help="Customer slug, name or id (default: default_customer)."),
+    typer.Option(
+        "--customer",
+        "-c",
+        help="Customer slug, name or id (default: HUNTER_CUSTOMER, else default_customer).",
+    ),
 ]
 CustomerFilterOption = Annotated[
     str | None,
