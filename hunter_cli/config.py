@@ -25,6 +25,12 @@ KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "workspace": ("default_customer",),
     "database": ("url",),
 }
+# The sections that decide whether and how much is sent. A typo there must not pass for "no
+# cap" or "do not send", so an unknown key is an error (as in [ai] and [channels.*]).
+LIMITS_KEYS = ("daily_caps",)
+CUSTOMER_KEYS = ("send", "daily_caps")
+# As recipe slugs (recipe/schema.py); customers are stored and looked up by it.
+CUSTOMER_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
 @dataclass(frozen=True)
@@ -92,7 +98,89 @@ def read_config_file(path: Path) -> dict[str, Any]:
     for name, value in data.items():
         if not isinstance(value, dict):
             raise ConfigError(f"{path}: '{name}' must be a [{name}] table")
+    check_sending_sections(data, path, text)
     return data
+
+
+def check_sending_sections(data: dict[str, Any], path: Path, text: str = "") -> None:
+    """Refuse an unknown key, channel or customer slug in [limits] and [customers.*], and a
+    value of the wrong kind, naming file:line (when the line can be found)."""
+    from hunter_cli.providers.channels import PROVIDERS  # light: no HTTP or SMTP library
+
+    def fail(table: tuple[str, ...], message: str) -> ConfigError:
+        line = _line_of(text, table)
+        return ConfigError(f"{path}:{line}: {message}" if line else f"{path}: {message}")
+
+    def check_caps(where: tuple[str, ...], caps: Any) -> None:
+        name = ".".join(where)
+        if not isinstance(caps, dict):
+            raise fail(where, f"[{name}] must be a table of channel = number")
+        for channel, value in caps.items():
+            if channel not in PROVIDERS:
+                raise fail(
+                    (*where, channel),
+                    f"unknown channel '{channel}' in [{name}]; known channels: "
+                    + ", ".join(PROVIDERS),
+                )
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise fail((*where, channel), f"[{name}] {channel} must be a whole number >= 0")
+
+    def check_keys(where: tuple[str, ...], table: dict[str, Any], known: tuple[str, ...]) -> None:
+        for key in table:
+            if key not in known:
+                raise fail(
+                    (*where, key),
+                    f"unknown key '{key}' in [{'.'.join(where)}]; known keys: " + ", ".join(known),
+                )
+        if "daily_caps" in table:
+            check_caps((*where, "daily_caps"), table["daily_caps"])
+
+    check_keys(("limits",), data.get("limits", {}), LIMITS_KEYS)
+    for slug, table in data.get("customers", {}).items():
+        where = ("customers", slug)
+        if not CUSTOMER_SLUG.match(slug):
+            fixed = re.sub(r"[^a-z0-9_-]+", "-", slug.strip().lower()).strip("-_")
+            hint = f": write [customers.{fixed}]" if CUSTOMER_SLUG.match(fixed) else ""
+            raise fail(
+                where,
+                f"[customers.{slug}]: a customer is named by its slug, of lower-case letters, "
+                f"digits, '-' and '_' (as `hunter customers list` shows it){hint}",
+            )
+        if not isinstance(table, dict):
+            raise fail(where, f"[customers.{slug}] must be a table")
+        check_keys(where, table, CUSTOMER_KEYS)
+        if "send" in table and not isinstance(table["send"], bool):
+            raise fail((*where, "send"), f"[customers.{slug}] send must be true or false")
+
+
+_HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_KEY = re.compile(r"^\s*([A-Za-z0-9_\-.\"' ]+?)\s*=")
+
+
+def _line_of(text: str, target: tuple[str, ...]) -> int | None:
+    """The first line of hunter.toml that defines the table or key `target` (a header
+    [limits.daily_cap] or a key under [limits]), or None when it cannot be told."""
+
+    def parts(dotted: str) -> tuple[str, ...]:
+        return tuple(part.strip().strip("\"'") for part in dotted.split("."))
+
+    table: tuple[str, ...] = ()
+    nearest, nearest_depth = None, 0  # else the line of an enclosing table or inline table
+    for number, line in enumerate(text.splitlines(), start=1):
+        header = _HEADER.match(line)
+        if header:
+            table = parts(header.group(1))
+            found = table
+        else:
+            key = _KEY.match(line)
+            if not key:
+                continue
+            found = (*table, *parts(key.group(1)))
+        if found[: len(target)] == target:
+            return number
+        if target[: len(found)] == found and len(found) > nearest_depth:
+            nearest, nearest_depth = number, len(found)
+    return nearest
 
 
 def unknown_keys(data: dict[str, Any], path: Path | None) -> tuple[str, ...]:

@@ -50,7 +50,8 @@ class CustomerRef:
 def _needle(ref: str | None) -> tuple[str, uuid.UUID | None]:
     if not ref:
         raise UsageError(
-            "no customer given: pass --customer or set default_customer in hunter.toml"
+            "no customer given: pass --customer, set HUNTER_CUSTOMER or set default_customer "
+            "in hunter.toml's [workspace]"
         )
     needle = ref.strip().lower()
     as_id = None

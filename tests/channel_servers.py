@@ -3,10 +3,10 @@ what it receives, and fake Twilio, ntfy and webhook receivers built on tests/ser
 check what a real one would (basic auth and form fields, bearer tokens, Standard Webhooks
 signatures with the `standardwebhooks` package).
 
-Fixtures: `smtp_server` (plain, AUTH allowed without TLS), `smtp_tls_server` (STARTTLS
-required, self-signed certificate; skipped without openssl), `twilio`, `ntfy`,
-`webhook_receiver`. Import them into a test module, or list this module in
-`pytest_plugins`.
+Fixtures: `smtp_server` (plain, AUTH allowed without TLS), `smtp_relay` (plain, no AUTH
+offered), `smtp_tls_server` (STARTTLS required, self-signed certificate; skipped without
+openssl), `twilio`, `ntfy`, `webhook_receiver`. Import them into a test module, or list this
+module in `pytest_plugins`.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ __all__ = [
     "SmtpServer",
     "WebhookReceiver",
     "ntfy",
+    "smtp_relay",
     "smtp_server",
     "smtp_tls_server",
     "twilio",
@@ -121,16 +122,19 @@ class SmtpServer:
     """aiosmtpd on 127.0.0.1: received mail in `received`; `refuse` holds addresses the
     server answers 550 for; login with SMTP_USER / SMTP_PASSWORD."""
 
-    def __init__(self, *, tls_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self, *, tls_context: ssl.SSLContext | None = None, offer_auth: bool = True
+    ) -> None:
         self.received: list[ReceivedMail] = []
         self.refuse: set[str] = set()
         self.logins: list[str] = []
         self.lock = threading.Lock()
         self.host = "127.0.0.1"
         self.port = _free_port()
+        # offer_auth=False is `python -m aiosmtpd -n`: AUTH only over TLS, and no TLS.
         options: dict[str, Any] = {
             "authenticator": self._authenticate,
-            "auth_require_tls": tls_context is not None,
+            "auth_require_tls": tls_context is not None or not offer_auth,
         }
         if tls_context is not None:
             options.update(tls_context=tls_context, require_starttls=True)
@@ -162,6 +166,14 @@ class SmtpServer:
 @pytest.fixture
 def smtp_server() -> Iterator[SmtpServer]:
     server = SmtpServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp_relay() -> Iterator[SmtpServer]:
+    """A relay that takes mail without a login and offers no AUTH (`python -m aiosmtpd -n`)."""
+    server = SmtpServer(offer_auth=False).start()
     yield server
     server.stop()
 

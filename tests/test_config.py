@@ -169,3 +169,62 @@ def test_unknown_keys_of_the_sections_read_here_are_warnings(tmp_path):
         "unknown key 'defalt_customer' in [workspace] (ignored); known: default_customer",
         "unknown key 'uri' in [database] (ignored); known: url",
     ]
+
+
+@pytest.mark.parametrize(
+    ("content", "line", "message"),
+    [
+        (
+            "[limits.daily_cap]\nemail = 1\n",
+            1,
+            "unknown key 'daily_cap' in [limits]; known keys: daily_caps",
+        ),
+        (
+            "[limits]\n\n[limits.daily_caps]\nemail = 5\nemails = 1\n",
+            5,
+            "unknown channel 'emails' in [limits.daily_caps]; known channels: "
+            "email, sms, webhook, push",
+        ),
+        (
+            "[customers.acme]\nsend = true\nsned = false\n",
+            3,
+            "unknown key 'sned' in [customers.acme]; known keys: send, daily_caps",
+        ),
+        (
+            "[customers.acme.daily_caps]\nsms = 1\nfax = 2\n",
+            3,
+            "unknown channel 'fax' in [customers.acme.daily_caps]",
+        ),
+        (
+            "[workspace]\n[customers.ACME]\nsend = true\n",
+            2,
+            "[customers.ACME]: a customer is named by its slug, of lower-case letters, digits, "
+            "'-' and '_' (as `hunter customers list` shows it): write [customers.acme]",
+        ),
+        ("[customers.acme]\nsend = 'yes'\n", 2, "[customers.acme] send must be true or false"),
+        (
+            "[limits]\ndaily_caps = {email = -1}\n",
+            2,
+            "[limits.daily_caps] email must be a whole number >= 0",
+        ),
+    ],
+)
+def test_a_typo_in_the_sections_that_control_sending_is_an_error(tmp_path, content, line, message):
+    """A misspelt cap or customer was ignored without a word: no cap, or no `send = true`."""
+    path = tmp_path / "hunter.toml"
+    path.write_text(content)
+    with pytest.raises(ConfigError) as raised:
+        load_settings(cwd=tmp_path, environ={})
+    assert raised.value.message.startswith(f"{path.resolve()}:{line}: {message}")
+    assert raised.value.exit_code == 2
+
+
+def test_the_sections_that_control_sending_as_documented_are_accepted(tmp_path):
+    (tmp_path / "hunter.toml").write_text(
+        "[limits.daily_caps]\nemail = 200\nsms = 50\n"
+        "[customers.acme]\nsend = true\n[customers.acme.daily_caps]\nemail = 100\n"
+        "[customers.tech-startup_2]\ndaily_caps = {push = 0, webhook = 3}\n"
+    )
+    settings = load_settings(cwd=tmp_path, environ={})
+    assert settings.section("customers")["acme"]["send"] is True
+    assert settings.warnings == ()

@@ -207,9 +207,9 @@ def test_without_send_nothing_leaves_and_send_true_in_hunter_toml_sends(
     again = run(seeded, configured, tmp_path, [mail_step()], send=False)
     assert again.steps[0].output["duplicates"] == 3 and len(smtp_server.received) == 3
 
-    bad = settings_for(seeded, tmp_path, '[customers.acme]\nsend = "yes"\n')
+    # Refused as hunter.toml is read, before any run could take it for "do not send".
     with pytest.raises(ConfigError, match=r"\[customers.acme\] send must be true or false"):
-        send_requested(bad, "acme")
+        settings_for(seeded, tmp_path, '[customers.acme]\nsend = "yes"\n')
 
 
 def test_once_per_recipient_false_sends_again_but_never_doubles_a_waiting_draft(
@@ -381,9 +381,8 @@ def test_the_daily_cap_keeps_the_rest_queued_until_another_day(seeded, tmp_path,
         outcomes = sender.deliver([uuid.UUID(left["id"])])
     assert outcomes[0].status == "sent" and len(smtp_server.received) == 3
 
-    bad = settings_for(seeded, tmp_path, "[limits.daily_caps]\nemail = -1\n")
     with pytest.raises(ConfigError, match=r"\[limits.daily_caps\] email must be a whole number"):
-        daily_cap(bad, "acme", "email")
+        settings_for(seeded, tmp_path, "[limits.daily_caps]\nemail = -1\n")
 
 
 # --- exactly once ----------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import shlex
 import sys
 from typing import Annotated, Any
 
@@ -32,9 +33,43 @@ GROUPS: dict[str, tuple[str, str]] = {
 }
 
 
+# Options of the commands, not of `hunter`: given before the command, say where they go
+# (value: whether the option takes one). The global options given after it: engine/inputs.py.
+PER_COMMAND_OPTIONS = {"--customer": True, "-c": True, "--json": False}
+
+
+def _after_the_command(args: list[str], option: str) -> str:
+    """The hint for `hunter --customer acme credits show`: the same line, the option moved."""
+    hint = "--customer and --json go after the command: "
+    at = next((i for i, arg in enumerate(args) if arg.split("=", 1)[0] == option), None)
+    if at is None:  # written some other way (-cacme): no line to repeat
+        return hint + "hunter credits show --customer acme"
+    moved = args[at : at + 1]
+    if PER_COMMAND_OPTIONS[option] and "=" not in args[at] and at + 1 < len(args):
+        moved = args[at : at + 2]
+    rest = args[:at] + args[at + len(moved) :]
+    if not any(not arg.startswith("-") for arg in rest):  # no command given at all
+        rest = [*rest, "COMMAND"]
+    return hint + shlex.join(["hunter", *rest, *moved])
+
+
 class LazyGroup(TyperGroup):
     """The root group: the top-level commands, plus the GROUPS built on first use (the
     Click docs' "lazily loading subcommands", on Typer's group class)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        given = list(args)
+        try:
+            return super().parse_args(ctx, args)
+        except Exception as exc:
+            # Click's NoSuchOption, matched by name (typer vendors Click in some versions).
+            error: Any = exc
+            option = getattr(error, "option_name", None)
+            if type(error).__name__ != "NoSuchOption" or option not in PER_COMMAND_OPTIONS:
+                raise
+            error.message = _after_the_command(given, option)
+            error.possibilities = None  # "(Possible options: --actor)" would mislead
+            raise
 
     def list_commands(self, ctx: Any) -> list[str]:
         return [*super().list_commands(ctx), *GROUPS]
@@ -68,7 +103,8 @@ app = typer.Typer(
     help=(
         "Run B2B lead-generation recipes from a local workspace.\n\n"
         "Start with `hunter init`, then `hunter seed`, then `hunter credits show`. "
-        "Every command takes --json for scripts; exit codes are listed in README.md."
+        "Every command takes --json for scripts, after the command (hunter credits show "
+        "--json), as --customer; exit codes are listed in README.md."
     ),
     no_args_is_help=True,
     cls=LazyGroup,

@@ -31,7 +31,7 @@ CustomerOption = Annotated[
     typer.Option(
         "--customer",
         "-c",
-        help="Customer slug, name or id (default: default_customer).",
+        help="Customer slug, name or id (default: HUNTER_CUSTOMER, else default_customer).",
         callback=given_customer,
     ),
 ]

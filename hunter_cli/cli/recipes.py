@@ -138,8 +138,15 @@ def validate(
 
 @app.command("schema")
 @handle_errors
-def schema(ctx: typer.Context) -> None:
-    """Print the recipe format's JSON Schema, for editors (e.g. yaml-language-server)."""
+def schema(ctx: typer.Context, json_output: JsonOption = False) -> None:
+    """Print the recipe format's JSON Schema, for editors (e.g. yaml-language-server). With
+    --json it is the `data` of the usual {status, data} document, like every command's."""
     from hunter_cli.recipe import RECIPE_SCHEMA_PATH
 
-    typer.echo(Path(RECIPE_SCHEMA_PATH).read_text(encoding="utf-8").rstrip())
+    text = Path(RECIPE_SCHEMA_PATH).read_text(encoding="utf-8").rstrip()
+    if json_output:
+        import json
+
+        emit(json.loads(text), json_output=True)
+        return
+    typer.echo(text)

@@ -160,6 +160,14 @@ def _non_finite(value: Any, where: str) -> list[tuple[str, float]]:
     return [found for key, item in items for found in _non_finite(item, key)]
 
 
+def _readable(error: Any) -> str:
+    """jsonschema's message, but with a pattern as the recipe wrote it: jsonschema shows its
+    repr, backslashes doubled (and the JSON envelope doubles them again)."""
+    if error.validator == "pattern" and isinstance(error.validator_value, str):
+        return f"{error.instance!r} does not match the pattern {error.validator_value}"
+    return str(error.message)
+
+
 def prepare_inputs(schema: dict[str, Any] | None, given: dict[str, Any]) -> dict[str, Any]:
     """Coerce, default and validate; raises ValidationError listing every bad field."""
     schema = schema or {"type": "object"}
@@ -226,9 +234,19 @@ def prepare_inputs(schema: dict[str, Any] | None, given: dict[str, Any]) -> dict
             problems.append(f"missing input '{missing}'" + (f": {hint}" if hint else ""))
             continue
         field = ".".join(str(p) for p in error.absolute_path) or "(input)"
+        own = error.schema.get("errorMessage") if isinstance(error.schema, dict) else None
+        if isinstance(own, str) and own.strip():
+            # The recipe's own words for what its schema refuses ("must contain letters").
+            own = " ".join(own.split())
+            problem = (
+                f"input '{field}' {own}" if own.startswith("must ") else f"input '{field}': {own}"
+            )
+            if problem not in problems:  # one message, however many of its rules failed
+                problems.append(problem)
+            continue
         top = properties.get(str(error.absolute_path[0])) if error.absolute_path else None
         hint = top.get("description") if isinstance(top, dict) else None
-        problems.append(f"input '{field}': {error.message}" + (f" ({hint})" if hint else ""))
+        problems.append(f"input '{field}': {_readable(error)}" + (f" ({hint})" if hint else ""))
     problems += [
         f"input '{where}': {value} is not a finite number"
         for where, value in _non_finite(values, "")

@@ -136,7 +136,8 @@ def build_recipe_schema(step_params: dict[str, dict[str, Any]]) -> dict[str, Any
             "inputs": {
                 "title": "Inputs",
                 "description": "JSON Schema (draft 2020-12, type object) for the run's input; "
-                "templates read the values as inputs.<name>.",
+                "templates read the values as inputs.<name>. A property's errorMessage (such as "
+                "'must contain letters or digits') is what a refused value is told.",
                 "$ref": META_SCHEMA_URI,
                 "type": "object",
                 "properties": {

@@ -318,7 +318,8 @@ _AI: dict[str, Any] = {
 
 _AUTH = _p(
     "Authentication",
-    "How to authenticate; the secret is read from an environment variable, never the recipe.",
+    "api_call: how to authenticate; the secret is read from an environment variable, never "
+    "the recipe. A query parameter is added to those already in the URL.",
     type="object",
     properties={
         "type": _p(
@@ -434,7 +435,8 @@ _ACTION_PARAMS: dict[str, dict[str, Any]] = {
     "query": _p(
         "Query",
         "lead_search: free-text search (template); for hunter_io a domain such as stripe.com. "
-        "db_query: named query to run.",
+        "db_query: named query to run. api_call: query parameters, name -> value (templates "
+        "rendered; a null value is left out), added to those already in the URL.",
     ),
     "keywords": _p(
         "Keywords",

@@ -8,7 +8,7 @@ import json
 import uuid
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from hunter_cli.db.engine import Database
 from hunter_cli.db.models import OutboxMessage
@@ -208,3 +208,14 @@ def test_a_named_message_of_another_customer_is_refused_by_default(mail_ws, cli)
     line = cli("outbox", "send", message["id"][:8]).one_line(2)
     assert "belongs to another customer, not global (the default customer): pass --customer" in line
     assert cli("outbox", "show", message["id"][:8], "--json").ok()["status"] == "queued"
+
+
+def test_a_misspelt_daily_cap_stops_sending_instead_of_meaning_no_cap(mail_ws, cli, smtp_server):
+    cli("run", "outreach", "--tier", "A", "--limit", "3", "--json").ok()
+    config = mail_ws / "hunter.toml"
+    config.write_text(config.read_text() + "\n[limits.daily_caps]\nemails = 1\n")
+    line = cli("outbox", "send", "--all-queued").one_line(2)
+    assert "hunter.toml:" in line and "unknown channel 'emails' in [limits.daily_caps]" in line
+    assert smtp_server.received == []
+    with _db().session() as session:
+        assert set(session.scalars(select(OutboxMessage.status))) == {"queued"}

@@ -91,6 +91,10 @@ def test_bad_input_is_exit_2_and_charges_nothing(workspace, cli):
     assert "missing input 'query'" in result.stderr
     assert "input 'limit': 'lots' is not of type 'integer'" in result.stderr
     assert "Traceback" not in result.stderr
+    result = cli("run", "discovery", "--query", "!!!!", "--json")  # readable, not a regex
+    assert result.error(2)["details"]["problems"] == [
+        "input 'query' must contain letters or digits, e.g. \"SaaS founders\""
+    ]
     result = cli("run", "discovery", "--query", "x", "--colour", "red")
     assert result.exit_code == 2
     assert "unknown input 'colour'" in result.stderr

@@ -424,3 +424,21 @@ def test_secret_never_reaches_the_records(seeded, tmp_path, server, secret):
         everything += json.dumps(list(audit))
     for form in forms:
         assert form not in everything
+
+
+@pytest.mark.parametrize("with_query", [False, True])
+def test_query_auth_and_query_keep_the_urls_own_query_string(server, secret, with_query):
+    """Regression: auth of type query replaced the URL's ?x=1&y=2 with ?key=... alone."""
+    server.route("GET", "/ok", Reply(json={"ok": True}))
+    extra = {"query": {"page": 3, "y": "two"}} if with_query else {}
+    output, _ = call(
+        url=f"{server.url}/ok?x=1&y=2",
+        auth={"type": "query", "env": "TEST_API_KEY", "name": "api_key"},
+        **extra,
+    )
+    assert output["status"] == 200
+    request = server.requests[0]
+    expected = {"x": ["1"], "y": ["2"], "api_key": [SECRET]}
+    if with_query:
+        expected.update(page=["3"], y=["two"])  # the mapping's value wins over the URL's
+    assert request.query == expected

@@ -54,7 +54,37 @@ def test_a_bad_field_is_reported_with_its_description():
     }
     with pytest.raises(ValidationError) as bad:
         prepare_inputs(schema, {"query": "!!"})
-    assert bad.value.details["problems"] == ["input 'query': '!!' does not match '\\\\w' (What)"]
+    # The pattern as the recipe wrote it (regression: '\\\\w', its repr, which the JSON
+    # envelope escaped once more).
+    assert bad.value.details["problems"] == [
+        "input 'query': '!!' does not match the pattern \\w (What)"
+    ]
+
+
+def test_a_property_s_error_message_words_what_it_refuses():
+    schema = {
+        "type": "object",
+        "properties": {
+            "query": {
+                "type": "string",
+                "minLength": 2,
+                "pattern": "\\w",
+                "errorMessage": "must contain letters or digits",
+                "description": "What",
+            },
+            "city": {"type": "string", "minLength": 2, "errorMessage": "Give a city  name."},
+        },
+    }
+    with pytest.raises(ValidationError) as bad:
+        prepare_inputs(schema, {"query": "!", "city": "x"})  # query fails two rules: one line
+    assert bad.value.details["problems"] == [
+        "input 'city': Give a city name.",
+        "input 'query' must contain letters or digits",
+    ]
+    assert prepare_inputs(schema, {"query": "ok", "city": "Oslo"}) == {
+        "query": "ok",
+        "city": "Oslo",
+    }
 
 
 def test_a_ref_to_nowhere_in_the_input_schema_is_a_clear_error():

@@ -16,6 +16,7 @@ from tests.channel_servers import SMTP_PASSWORD, SMTP_USER
 
 # Fixtures used here (assigned, not imported, so they read as used).
 smtp_server = channel_servers.smtp_server
+smtp_relay = channel_servers.smtp_relay
 smtp_tls_server = channel_servers.smtp_tls_server
 tls_files = channel_servers.tls_files
 
@@ -212,3 +213,34 @@ def test_defaults_follow_the_security_mode():
     assert isinstance(starttls, SmtpEmailProvider) and isinstance(implicit, SmtpEmailProvider)
     assert (starttls.security, starttls.port) == ("starttls", 587)
     assert (implicit.security, implicit.port) == ("tls", 465)
+
+
+def test_a_relay_without_auth_is_named_as_such_not_as_missing_starttls(smtp_relay):
+    """Regression: security = "none" with username_env against `python -m aiosmtpd -n` said
+    the server does not offer STARTTLS and to set security = "none", which it already was."""
+    cfg = config(smtp_relay, username_env="SMTP_USERNAME", password_env="SMTP_PASSWORD")
+    with pytest.raises(DeliveryError) as failed:
+        build_provider("email", cfg, ENV).send(message())
+    assert failed.value.channel_down
+    assert failed.value.message == (
+        f"the SMTP server {smtp_relay.host}:{smtp_relay.port} does not offer AUTH (login), but "
+        "[channels.email] username_env/password_env ask for one: for a relay that needs no "
+        "login, remove them"
+    )
+    assert "STARTTLS" not in failed.value.message and SMTP_PASSWORD not in failed.value.message
+    # Not named in hunter.toml, but the default variable is set: say which one to unset.
+    with pytest.raises(DeliveryError, match="but SMTP_USERNAME is set in the environment"):
+        build_provider("email", config(smtp_relay), ENV).send(message())
+    assert smtp_relay.received == []
+
+    # Without a login the relay takes the mail.
+    provider = build_provider("email", config(smtp_relay), {})
+    provider.send(message())
+    provider.close()
+    assert len(smtp_relay.received) == 1
+
+
+def test_starttls_asked_of_a_server_without_it_says_so(smtp_relay):
+    with pytest.raises(DeliveryError) as failed:
+        build_provider("email", config(smtp_relay, security="starttls"), {}).send(message())
+    assert failed.value.channel_down and "does not offer STARTTLS" in failed.value.message

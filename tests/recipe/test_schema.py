@@ -57,6 +57,20 @@ def test_every_property_has_title_and_description() -> None:
         walk({"properties": params["properties"]}, name)
 
 
+def test_every_action_parameter_is_described_for_its_action() -> None:
+    """An editor shows one description per parameter: each action that takes it must be
+    named there (regression: api_call's `query:` was described for lead_search and db_query
+    only)."""
+    from hunter_cli.recipe.step_params import _ACTION_PARAMS, _ACTION_VARIANTS
+
+    for action, (accepted, _required) in _ACTION_VARIANTS.items():
+        for name, narrowed in accepted.items():
+            if "not" in narrowed:  # refused for this action
+                continue
+            description = _ACTION_PARAMS[name]["description"]
+            assert action in description, f"{name}: {description!r} does not mention {action}"
+
+
 def test_module_prints_the_schema() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "hunter_cli.recipe.schema"],

@@ -147,10 +147,10 @@ class ApiCall:
         ctx.meta["http"] = {"request": target}
         LOG_FILTER.add(scrub)
         try:
+            # Merged into the URL's own query string: httpx's params= would replace it.
+            full_url = httpx.URL(url).copy_merge_params(query) if query else url
             with httpx.Client(timeout=timeout, follow_redirects=False) as client:
-                response = client.request(
-                    method, url, params=query or None, headers=headers, content=content
-                )
+                response = client.request(method, full_url, headers=headers, content=content)
         except httpx.TimeoutException:
             raise StepTimeout(f"{target} timed out after {round(timeout, 1):g} s") from None
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:

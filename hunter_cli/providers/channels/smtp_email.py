@@ -80,6 +80,8 @@ class SmtpEmailProvider:
         unsubscribe_url: str | None = None,
         ca_file: str | None = None,
         helo: str | None = None,
+        username_env: str | None = "SMTP_USERNAME",
+        username_named: bool = False,
     ) -> None:
         self.host = host
         self.port = port
@@ -91,6 +93,10 @@ class SmtpEmailProvider:
         self.unsubscribe_url = unsubscribe_url
         self.ca_file = ca_file
         self.helo = helo
+        # Where the user name came from, for messages: the variable, and whether
+        # hunter.toml named it (else it is the default SMTP_USERNAME, found set).
+        self.username_env = username_env
+        self.username_named = username_named
         self._smtp: smtplib.SMTP | None = None
 
     @classmethod
@@ -150,6 +156,8 @@ class SmtpEmailProvider:
             unsubscribe_url=url,
             ca_file=config.text("ca_file"),
             helo=config.text("helo"),
+            username_env=config.env_name("username_env", "SMTP_USERNAME"),
+            username_named="username_env" in config.values,
         )
 
     # -- composing ---------------------------------------------------------------------------
@@ -281,9 +289,16 @@ class SmtpEmailProvider:
             try:
                 smtp.ehlo()
                 if self.security == "starttls":
+                    if not smtp.has_extn("starttls"):
+                        raise _down(
+                            f"the SMTP server {where} does not offer STARTTLS: set "
+                            '[channels.email] security = "tls" (or "none" for a loopback relay)'
+                        )
                     smtp.starttls(context=context)
                     smtp.ehlo()
                 if self.username:
+                    if not smtp.has_extn("auth"):
+                        raise _down(self._no_auth(where, smtp))
                     smtp.login(self.username, self._password or "")
             except BaseException:
                 smtp.close()
@@ -295,17 +310,30 @@ class SmtpEmailProvider:
                     "the user name and password variables named in [channels.email]"
                 )
             ) from None
-        except smtplib.SMTPNotSupportedError:
-            raise _down(
-                f"the SMTP server {where} does not offer STARTTLS: set [channels.email] security "
-                '= "tls" (or "none" for a loopback relay)'
-            ) from None
         except (OSError, smtplib.SMTPException) as exc:
             raise _down(
                 self._clean(f"cannot reach the SMTP server {where}: {type(exc).__name__}: {exc}")
             ) from None
         self._smtp = smtp
         return smtp
+
+    def _no_auth(self, where: str, smtp: smtplib.SMTP) -> str:
+        """Why login cannot happen: the server offers no AUTH (a relay that needs no login)."""
+        text = f"the SMTP server {where} does not offer AUTH (login), "
+        if self.username_named:
+            text += (
+                "but [channels.email] username_env/password_env ask for one: for a relay that "
+                "needs no login, remove them"
+            )
+        else:  # the default variable is set, so hunter logs in without being told to
+            text += (
+                f"but {self.username_env} is set in the environment, so hunter logs in: for a "
+                "relay that needs no login, unset it"
+            )
+        if self.security == "none" and smtp.has_extn("starttls"):
+            # Many servers offer AUTH only once the connection is encrypted.
+            text += '; if it needs one, set security = "starttls" (it offers STARTTLS)'
+        return text
 
     def _drop(self) -> None:
         if self._smtp is not None:

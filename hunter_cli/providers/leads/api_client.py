@@ -60,6 +60,10 @@ def read_api_key(provider: str, env: str, what: str) -> str:
 # --- the client ----------------------------------------------------------------------------------
 
 
+# The settings every HTTP lead provider's [providers.NAME] table takes, besides its own.
+HTTP_SETTINGS = ("base_url", "timeout", "max_retries", "backoff", "max_wait")
+
+
 @dataclass(frozen=True)
 class HttpOptions:
     """How patient to be with one vendor. From hunter.toml's [providers.NAME] table; tests
@@ -83,7 +87,7 @@ class HttpOptions:
     ) -> HttpOptions:
         """Options from a provider's settings; `own_settings` are the provider's other keys
         (named in the message about a misspelt one)."""
-        known = ("base_url", "timeout", "max_retries", "backoff", "max_wait")
+        known = HTTP_SETTINGS
         unknown = sorted(set(config) - {*known, "deadline"})
         if unknown:
             raise LeadProviderError(
