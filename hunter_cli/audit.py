@@ -8,6 +8,7 @@ import json
 import math
 import re
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -291,6 +292,35 @@ class VerifyResult:
         }
 
 
+@dataclass(frozen=True)
+class _Unreadable:
+    seq: int
+    error: Exception
+
+
+def _read_entries(session: Session, batch: int = 500) -> Iterator[AuditLog | _Unreadable]:
+    """Every entry in seq order, a batch at a time. A row that cannot be loaded (only a forged
+    one: SQLite takes any value in any column) is found one row at a time and ends it."""
+    after = 0
+    while True:
+        query = select(AuditLog).where(AuditLog.seq > after).order_by(AuditLog.seq)
+        try:
+            entries = session.scalars(query.limit(batch)).all()
+        except Exception:  # noqa: BLE001 - which row, and why, is found below
+            seqs = session.scalars(select(AuditLog.seq).where(AuditLog.seq > after)).all()
+            for seq in sorted(seqs)[:batch]:
+                try:
+                    yield session.scalars(select(AuditLog).where(AuditLog.seq == seq)).one()
+                except Exception as exc:  # noqa: BLE001
+                    yield _Unreadable(seq, exc)
+                    return
+            return
+        if not entries:
+            return
+        yield from entries
+        after = entries[-1].seq
+
+
 def verify_chain(session: Session, anchor: AuditAnchor | None = None) -> VerifyResult:
     """Recompute the chain from the first entry; name the first one that does not fit. With an
     anchor (an entry seen by an earlier verify), that entry must still be there, unchanged."""
@@ -298,8 +328,13 @@ def verify_chain(session: Session, anchor: AuditAnchor | None = None) -> VerifyR
     prev_hash = GENESIS_HASH
     checked = 0
     head: AuditAnchor | None = None
-    rows = session.execute(select(AuditLog).order_by(AuditLog.seq).execution_options(yield_per=500))
-    for entry in rows.scalars():
+    for entry in _read_entries(session):
+        if isinstance(entry, _Unreadable):
+            problem = (
+                f"entry #{entry.seq} cannot be read (a value of the wrong type was written "
+                f"into it: {type(entry.error).__name__}: {entry.error})"
+            )
+            return VerifyResult(False, checked, entry.seq, problem, head)
         if entry.seq != expected_seq:
             if entry.seq > expected_seq:
                 problem = (
@@ -315,7 +350,12 @@ def verify_chain(session: Session, anchor: AuditAnchor | None = None) -> VerifyR
                 "an entry was inserted, removed or reordered here"
             )
             return VerifyResult(False, checked, entry.seq, problem, head)
-        if compute_hash(entry) != entry.hash:
+        try:
+            digest = compute_hash(entry)
+        except Exception as exc:  # noqa: BLE001 - as above: only a forged row gets here
+            problem = f"entry #{entry.seq} cannot be hashed ({type(exc).__name__}: {exc})"
+            return VerifyResult(False, checked, entry.seq, problem, head)
+        if digest != entry.hash:
             problem = f"entry #{entry.seq} ({entry.action}) was changed after it was written"
             return VerifyResult(False, checked, entry.seq, problem, head)
         if anchor is not None and entry.seq == anchor.seq and entry.hash != anchor.hash:
