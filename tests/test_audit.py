@@ -210,7 +210,6 @@ def test_verify_names_the_first_of_several_changes(db):
     assert _verify(db).first_bad_seq == 2
 
 
-
 def test_a_row_that_cannot_be_read_is_reported_not_a_crash(db):
     """Regression: a row with a malformed id (INSERT OR REPLACE gets past SQLite's UPDATE and
     DELETE triggers) made `audit verify` crash with a traceback and exit 1, not 7."""
@@ -226,6 +225,7 @@ def test_a_row_that_cannot_be_read_is_reported_not_a_crash(db):
     result = _verify(db)
     assert (result.ok, result.first_bad_seq, result.checked) == (False, ENTRIES + 1, ENTRIES)
     assert result.problem.startswith(f"entry #{ENTRIES + 1} cannot be read")
+
 
 def test_the_chain_alone_misses_its_newest_entries_removed_but_an_anchor_does_not(db):
     _fill(db)

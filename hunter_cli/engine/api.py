@@ -81,15 +81,39 @@ def read_input_json(source: str, stdin_reader: Callable[[], str]) -> dict[str, A
         raise UsageError(
             f"--input-json {source} is not valid UTF-8 (byte {exc.start}): save it as UTF-8"
         ) from None
+    too_deep = False
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValidationError(
             f"--input-json {source}:{exc.lineno}:{exc.colno}: {exc.msg}"
         ) from None
+    except RecursionError:  # deeper than the parser goes
+        too_deep = True
+    if too_deep or _depth(data) > MAX_INPUT_DEPTH:
+        raise ValidationError(
+            f"--input-json {source}: nested more than {MAX_INPUT_DEPTH} levels deep"
+        )
     if not isinstance(data, dict):
         raise ValidationError(f"--input-json {source}: expected a JSON object")
     return data
+
+
+#: Deeper inputs than any recipe needs broke validation with a RecursionError (a traceback).
+MAX_INPUT_DEPTH = 64
+
+
+def _depth(value: Any) -> int:
+    """How deeply lists and objects nest in value (without recursion of its own)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            if level <= MAX_INPUT_DEPTH:
+                children = item.values() if isinstance(item, dict) else item
+                stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def run(

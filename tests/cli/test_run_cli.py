@@ -17,6 +17,18 @@ def test_input_json_that_is_not_utf8_is_a_usage_error(workspace, cli):
     assert "--input-json - is not valid UTF-8" in from_stdin.error(2)["message"]
 
 
+@pytest.mark.parametrize("depth", [500, 5000])
+def test_input_json_nested_too_deeply_is_bad_input(workspace, cli, depth):
+    """Regression: 500 levels gave a RecursionError traceback ("a bug", exit 1)."""
+    (workspace / "deep.json").write_text('{"x": ' + "[" * depth + "]" * depth + "}")
+    line = cli("run", "discovery", "--input-json", "deep.json").one_line(2)
+    assert "--input-json deep.json: nested more than 64 levels deep" in line
+    (workspace / "null.json").write_text("null")
+    assert "expected a JSON object" in cli(
+        "run", "discovery", "--input-json", "null.json"
+    ).one_line(2)
+
+
 def test_a_hunter_toml_that_is_not_utf8_is_a_config_error(workspace, cli):
     (workspace / "hunter.toml").write_bytes(b'[workspace]\ndefault_customer = "\xff"\n')
     line = cli("credits", "show").one_line(2)
