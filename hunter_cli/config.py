@@ -6,6 +6,7 @@ import getpass
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -18,13 +19,45 @@ STATE_DIR = ".hunter"
 DEFAULT_DB_NAME = "hunter.db"
 
 # Sections hunter.toml may hold; an unknown section is almost always a typo.
-KNOWN_SECTIONS = {"workspace", "database", "ai", "providers", "channels", "customers", "limits"}
+KNOWN_SECTIONS = {
+    "workspace",
+    "database",
+    "ai",
+    "providers",
+    "channels",
+    "customers",
+    "limits",
+    "http",
+}
 # The keys of the sections this module reads itself; a key not among them is a warning (a
 # typo such as `defalt_customer` would otherwise be ignored without a word).
 KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "workspace": ("default_customer",),
     "database": ("url",),
+    "http": ("allow_env",),
 }
+# Environment variables that hold hunter's own credentials. A recipe's api_call may not send
+# one to its URL (a shared recipe could otherwise post the AI key, the SMTP password or the
+# database URL to any host) unless [http] allow_env names it; see protected_env().
+OWN_SECRET_ENV = frozenset(
+    {
+        "GROQ_API_KEY",
+        "OPENAI_API_KEY",
+        "HUNTER_API_KEY",
+        "APOLLO_API_KEY",
+        "SMTP_USERNAME",
+        "SMTP_PASSWORD",
+        "TWILIO_ACCOUNT_SID",
+        "TWILIO_AUTH_TOKEN",
+        "NTFY_TOKEN",
+        "WEBHOOK_SECRET",
+        "DATABASE_URL",
+        "HUNTER_DATABASE_URL",
+        "HUNTER_TEST_DATABASE_URL",
+        "PGPASSWORD",
+        "PGPASSFILE",
+    }
+)
 # The sections that decide whether and how much is sent. A typo there must not pass for "no
 # cap" or "do not send", so an unknown key is an error (as in [ai] and [channels.*]).
 LIMITS_KEYS = ("daily_caps",)
@@ -52,6 +85,27 @@ class Settings:
     @property
     def state_dir(self) -> Path | None:
         return self.workspace / STATE_DIR if self.workspace else None
+
+    def protected_env(self) -> frozenset[str]:
+        """The environment variables an api_call may not send: hunter's own credentials,
+        those hunter.toml names (any `*_env` key), and the PostgreSQL client's, less what
+        [http] allow_env lets through."""
+        named: set[str] = set()
+        stack: list[Any] = [dict(self.sections)]
+        while stack:
+            value = stack.pop()
+            if isinstance(value, Mapping):
+                for key, item in value.items():
+                    if str(key).endswith("_env") and isinstance(item, str) and item:
+                        named.add(item)
+                    else:
+                        stack.append(item)
+        allowed = self.section("http").get("allow_env", [])
+        if not isinstance(allowed, list) or not all(isinstance(n, str) for n in allowed):
+            raise ConfigError(
+                f"{self.config_path}: [http] allow_env must be a list of variable names"
+            )
+        return frozenset((OWN_SECRET_ENV | named) - set(allowed))
 
     def require_database_url(self) -> str:
         if self.database_url:

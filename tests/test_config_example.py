@@ -78,6 +78,7 @@ def test_the_example_uncommented_is_a_valid_hunter_toml(tmp_path):
     [
         (("workspace",), set(KNOWN_KEYS["workspace"])),
         (("database",), set(KNOWN_KEYS["database"])),
+        (("http",), set(KNOWN_KEYS["http"])),
         (("limits",), set(LIMITS_KEYS)),
         (("customers", "acme"), set(CUSTOMER_KEYS)),
         (

@@ -39,8 +39,10 @@ def secret(monkeypatch) -> str:
     return SECRET
 
 
-def call(**params):
+def call(settings=None, **params):
     ctx = make_ctx()
+    if settings is not None:
+        ctx.settings = settings
     output = ApiCall().run(params, ctx)
     return output, ctx
 
@@ -442,3 +444,25 @@ def test_query_auth_and_query_keep_the_urls_own_query_string(server, secret, wit
     if with_query:
         expected.update(page=["3"], y=["two"])  # the mapping's value wins over the URL's
     assert request.query == expected
+
+
+@pytest.mark.parametrize("env", ["GROQ_API_KEY", "SMTP_PASSWORD", "HUNTER_DATABASE_URL", "MY_PG"])
+def test_hunters_own_credentials_are_not_sent_by_a_recipe(server, monkeypatch, tmp_path, env):
+    """Regression: a shared recipe's `auth: {env: GROQ_API_KEY}` posted the AI key (or the
+    SMTP password, the database URL...) to the host of the recipe's choosing."""
+    from hunter_cli.config import load_settings
+
+    config = tmp_path / "hunter.toml"
+    config.write_text('[channels.email]\nhost = "x"\npassword_env = "MY_PG"\n')
+    monkeypatch.setenv(env, "the-secret")
+    settings = load_settings(config=str(config), environ={})
+    server.route("GET", "/collect", lambda r: Reply(json={}))
+    auth = {"type": "header", "name": "X-Key", "env": env}
+    with pytest.raises(StepError, match=f"auth.env {env} holds one of hunter's own credentials"):
+        call(url=f"{server.url}/collect", auth=auth, settings=settings)
+    assert server.requests == []
+    # Listed in [http] allow_env, it may be sent.
+    config.write_text(config.read_text() + f'[http]\nallow_env = ["{env}"]\n')
+    allowed = load_settings(config=str(config), environ={})
+    output, _ = call(url=f"{server.url}/collect", auth=auth, settings=allowed)
+    assert output["status"] == 200 and server.requests[0].headers["x-key"] == "the-secret"

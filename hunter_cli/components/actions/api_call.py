@@ -47,8 +47,15 @@ class HttpTransientError(TransientStepError):
 # --- secrets -----------------------------------------------------------------------------------
 
 
-def _apply_auth(auth: Any, headers: dict[str, str], query: dict[str, Any]) -> SecretScrubber:
-    """Put the secret where the auth type says; return what scrubs it from everything else."""
+def _apply_auth(
+    auth: Any,
+    headers: dict[str, str],
+    query: dict[str, Any],
+    protected: frozenset[str] = frozenset(),
+) -> SecretScrubber:
+    """Put the secret where the auth type says; return what scrubs it from everything else.
+    A variable in `protected` (hunter's own credentials) is refused: a shared recipe must not
+    be able to post the AI key or the SMTP password to a host of its choosing."""
     if auth is None:
         return SecretScrubber([])
     if not isinstance(auth, Mapping):
@@ -58,6 +65,12 @@ def _apply_auth(auth: Any, headers: dict[str, str], query: dict[str, Any]) -> Se
         raise StepError(f"auth.type must be one of {', '.join(AUTH_TYPES)}, got {kind!r}")
     if not isinstance(env, str) or not env:
         raise StepError("auth.env must name the environment variable that holds the secret")
+    if env in protected:
+        raise StepError(
+            f"auth.env {env} holds one of hunter's own credentials (or is named in "
+            "hunter.toml), which a recipe may not send to the URL it chooses; if this recipe "
+            f'is yours and should, add it to hunter.toml: [http] allow_env = ["{env}"]'
+        )
     secret = os.environ.get(env)
     if not secret:
         raise StepError(
@@ -133,7 +146,8 @@ class ApiCall:
         for name, path in extract.items():
             if not isinstance(path, str) or not path:
                 raise StepError(f"extract.{name} must be a dotted path, got {describe(path)}")
-        scrub = _apply_auth(params.get("auth"), headers, query)
+        protected = ctx.settings.protected_env() if ctx.settings is not None else frozenset()
+        scrub = _apply_auth(params.get("auth"), headers, query, protected)
         target = scrub.text(_target(method, url))
         content: bytes | None = None
         if params.get("json") is not None:
