@@ -16,6 +16,7 @@ __all__ = [
     "MAX_BACKOFF",
     "MAX_CREDITS",
     "MAX_TIMEOUT",
+    "PER_ITEM_PARAMS",
     "STEP_CONTROLS_SCHEMA",
     "TEMPLATE_PATTERN",
     "VARIANT_KEY",
@@ -232,6 +233,20 @@ CONTROL_KEYS: frozenset[str] = frozenset(STEP_CONTROLS_SCHEMA["properties"])
 #: Parameters whose string value is an expression (like ``if``) rather than a template,
 #: per step type.
 EXPRESSION_PARAMS: dict[str, frozenset[str]] = {"action": frozenset({"where"})}
+
+
+#: Parameters a step renders once per element of its `items`, so that their templates see
+#: `item` and `index`; every other template of the step is rendered once, without them. Per
+#: built-in step type (the components' lazy_params: a test keeps them equal); a step type not
+#: listed here (a plugin's) is not checked.
+PER_ITEM_PARAMS: dict[str, frozenset[str]] = {
+    "ai": frozenset({"prompt", "system", "input"}),
+    "action": frozenset({"where", "rules"}),
+    "correspondence": frozenset({"to", "subject", "body", "html", "url", "topic", "payload"}),
+    "state": frozenset(),
+    "audit": frozenset(),
+    "subscription": frozenset(),
+}
 
 
 def split_step(step: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -20,6 +20,7 @@ from hunter_cli.recipe.step_params import (
     CONTROL_KEYS,
     DEFAULT_STEP_PARAMS,
     EXPRESSION_PARAMS,
+    PER_ITEM_PARAMS,
     TEMPLATE_PATTERN,
     VARIANT_KEY,
 )
@@ -489,6 +490,24 @@ def _mixed_condition_message(text: str, key: str = "if") -> str:
     )
 
 
+def _why_no_item(step: dict[str, Any], key: str) -> str | None:
+    """Why the templates of ``key`` in ``step`` cannot use `item` and `index`, or None if
+    they can (or the step type is not known to say)."""
+    step_type = step.get("type")
+    per_item = PER_ITEM_PARAMS.get(step_type) if isinstance(step_type, str) else None
+    if per_item is None:
+        return None
+    if key in per_item:
+        if "items" in step:
+            return None
+        return f"the step has no `items`, so {key} is rendered once, without an item"
+    if not per_item:
+        return f"a {step_type} step is rendered once, not per item"
+    *others, last = sorted(per_item)
+    names = f"{', '.join(others)} and {last}" if others else last
+    return f"only {names} are rendered once per element of `items`, not {key}"
+
+
 class _TemplateChecker:
     """Checks template syntax and what templates refer to: steps, context names, inputs."""
 
@@ -532,14 +551,15 @@ class _TemplateChecker:
                 if key in _NON_TEMPLATE_KEYS:
                     continue
                 path: NodePath = ("steps", index, key)
+                no_item = _why_no_item(step, key)
                 if key in expressions and isinstance(value, str):
                     if not is_single_expression(value):
                         self.add(path, _mixed_condition_message(value, key))
-                    self.check(value, path, expression=True, current=index)
+                    self.check(value, path, expression=True, current=index, no_item=no_item)
                     continue
                 for sub_path, text in _walk_strings(value, path):
                     if is_template(text):
-                        self.check(text, sub_path, expression=False, current=index)
+                        self.check(text, sub_path, expression=False, current=index, no_item=no_item)
 
     def check_prices(self) -> None:
         """A price per token on a step that uses no tokens would make it free."""
@@ -562,7 +582,17 @@ class _TemplateChecker:
             if is_template(text):
                 self.check(text, path, expression=False, current=None)
 
-    def check(self, text: str, path: NodePath, *, expression: bool, current: int | None) -> None:
+    def check(
+        self,
+        text: str,
+        path: NodePath,
+        *,
+        expression: bool,
+        current: int | None,
+        no_item: str | None = None,
+    ) -> None:
+        """``no_item``: why `item` and `index` are undefined here, or None where a step's
+        template may use them."""
         error = check_syntax(text, expression=expression)
         if error is not None:
             self.add(path, f"template syntax error: {error}")
@@ -570,6 +600,9 @@ class _TemplateChecker:
         names = referenced_names(text, expression=expression)
         allowed = CONTEXT_VARIABLES | self.globals
         if current is not None:
+            for name in sorted(ITEM_VARIABLES & set(names)):
+                if no_item is not None:
+                    self.add(path, f"{name!r} is undefined here: {no_item}")
             allowed = allowed | ITEM_VARIABLES
         for name in sorted(set(names) - allowed):
             known = ", ".join(sorted(CONTEXT_VARIABLES))

@@ -159,3 +159,12 @@ steps:
         "unknown input 'extra' in template; inputs declares: n",
         "unknown input 'extra' in template; inputs declares: n",
     ]
+
+
+def test_per_item_params_are_the_components() -> None:
+    from hunter_cli.components import COMPONENTS, get_component
+    from hunter_cli.recipe.step_params import PER_ITEM_PARAMS
+
+    assert set(PER_ITEM_PARAMS) == set(COMPONENTS)
+    for step_type, params in PER_ITEM_PARAMS.items():
+        assert get_component(step_type).lazy_params == params, step_type
