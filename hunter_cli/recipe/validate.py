@@ -151,6 +151,17 @@ def _tier_order_problems(loaded: LoadedRecipe) -> Iterator[RecipeProblem]:
                 )
 
 
+def _static_param_problems(loaded: LoadedRecipe) -> Iterator[RecipeProblem]:
+    """What steps' literal parameters already decide: a filter the provider does not know,
+    an api_call URL that is not http(s)..."""
+    from hunter_cli.recipe.static_params import static_param_problems
+
+    steps = loaded.data.get("steps")
+    for found in static_param_problems(steps if isinstance(steps, list) else []):
+        line, col = loaded.position_of(found.path, key=found.key)
+        yield RecipeProblem(loaded.source, line, col, render_path(found.path), found.message)
+
+
 def _input_schema_problems(loaded: LoadedRecipe) -> Iterator[RecipeProblem]:
     """The inputs schema against itself: a default that its own input refuses fails every run
     that leaves the input out, and `required` naming an undeclared input is a typo."""
@@ -658,6 +669,7 @@ def validate_recipe(
     problems.extend(_broken_ref_problems(loaded))
     problems.extend(_tier_order_problems(loaded))
     problems.extend(_input_schema_problems(loaded))
+    problems.extend(_static_param_problems(loaded))
 
     checker = _TemplateChecker(loaded)
     checker.check_ids()

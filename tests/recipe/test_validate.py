@@ -168,3 +168,27 @@ def test_per_item_params_are_the_components() -> None:
     assert set(PER_ITEM_PARAMS) == set(COMPONENTS)
     for step_type, params in PER_ITEM_PARAMS.items():
         assert get_component(step_type).lazy_params == params, step_type
+
+
+def test_every_lead_provider_lists_its_filters() -> None:
+    from hunter_cli.providers.leads import PROVIDERS, provider_filters
+    from hunter_cli.providers.leads.local import FILTERS as LOCAL
+
+    assert all(provider_filters(name) for name in PROVIDERS)
+    assert provider_filters("csv") == LOCAL
+    assert provider_filters("nosuch") is None
+
+
+def test_a_filter_the_provider_refuses_at_run_time_is_reported() -> None:
+    from hunter_cli.providers.leads import LeadProviderError, LeadQuery, get_provider
+
+    text = (
+        "slug: f\nname: F\nversion: 1\nsteps:\n"
+        "  - {id: s, type: action, action: lead_search, filters: {industy: Fintech}}\n"
+    )
+    problems = validate_recipe(load_recipe_text(text, "f.yaml"))
+    assert [p.message.split(";")[0] for p in problems] == [
+        "unknown filter 'industy' for the local lead provider (did you mean 'industry'?)"
+    ]
+    with pytest.raises(LeadProviderError, match="unknown filter 'industy'"):
+        get_provider("local").search(LeadQuery(filters={"industy": "Fintech"}))
