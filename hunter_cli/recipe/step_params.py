@@ -11,6 +11,7 @@ __all__ = [
     "CONTROL_KEYS",
     "DEFAULT_STEP_PARAMS",
     "CREDIT_STEP",
+    "DB_QUERY_PARAMS",
     "DB_WRITE_QUERIES",
     "EXPRESSION_PARAMS",
     "MAX_BACKOFF",
@@ -41,6 +42,20 @@ MAX_TOKENS = 10_000_000
 #: db_query queries that change data: a step running one must say `write: true` (the
 #: component refuses it otherwise; a test keeps the two lists equal).
 DB_WRITE_QUERIES = ("update_lead", "upsert_leads")
+#: db_query queries -> the parameters each takes, and what it cannot do without (a name, or
+#: a tuple of names one of which is needed). The component's QUERIES; a test keeps them equal.
+DB_QUERY_PARAMS: dict[str, tuple[tuple[str, ...], tuple[str | tuple[str, ...], ...]]] = {
+    "find_leads": (
+        (
+            *("min_score", "tier", "ids", "emails", "domain", "limit", "order"),
+            *("uncontacted_by", "skip_suppressed"),
+        ),
+        (),
+    ),
+    "get_lead": (("id", "email"), (("id", "email"),)),
+    "upsert_leads": (("leads",), ("leads",)),
+    "update_lead": (("id", "email", "fields"), (("id", "email"), "fields")),
+}
 #: Longest step timeout, in seconds (a day).
 MAX_TIMEOUT = 86_400
 #: Longest wait between two attempts of a step, in seconds (an hour).
@@ -688,17 +703,9 @@ _ACTION_VARIANTS: dict[str, tuple[dict[str, Any], list[str]]] = {
     ),
     "db_query": (
         {
-            "query": {"enum": ["find_leads", "upsert_leads", "get_lead", "update_lead"]},
-            "params": {
-                "type": "object",
-                "propertyNames": {
-                    "enum": [
-                        *("min_score", "tier", "ids", "emails", "domain", "limit", "order"),
-                        *("uncontacted_by", "skip_suppressed"),
-                        *("id", "email", "leads", "fields"),
-                    ]
-                },
-            },
+            "query": {"enum": list(DB_QUERY_PARAMS)},
+            # Which names params may have depends on the query (see _db_query_params).
+            "params": {"type": "object"},
             "write": {},
         },
         ["query"],
@@ -732,6 +739,31 @@ _OPERATION_NEEDS: dict[str, list[str]] = {
 }
 
 
+def _db_query_params() -> list[dict[str, Any]]:
+    """One if/then per db_query query: the names its params may have, and the ones it needs."""
+    branches = []
+    for query, (accepted, needed) in DB_QUERY_PARAMS.items():
+        params: dict[str, Any] = {"propertyNames": {"enum": list(accepted)}}
+        alone = [name for name in needed if isinstance(name, str)]
+        if alone:
+            params["required"] = alone
+        choices = [name for name in needed if isinstance(name, tuple)]
+        if choices:
+            params["allOf"] = [
+                {"anyOf": [{"required": [name]} for name in choice]} for choice in choices
+            ]
+        then: dict[str, Any] = {"properties": {"params": params}}
+        if needed:
+            then["required"] = ["params"]
+        branches.append(
+            {
+                "if": {"properties": {"query": {"const": query}}, "required": ["query"]},
+                "then": then,
+            }
+        )
+    return branches
+
+
 def _action_branches() -> list[dict[str, Any]]:
     branches: list[dict[str, Any]] = []
     every = [name for name in _ACTION_PARAMS if name != "action"]
@@ -752,7 +784,8 @@ def _action_branches() -> list[dict[str, Any]]:
                         "required": ["query"],
                     },
                     "then": {"properties": {"write": {"const": True}}, "required": ["write"]},
-                }
+                },
+                *_db_query_params(),
             ]
         if action == "data_processing":
             then["allOf"] = [
@@ -785,13 +818,22 @@ _ACTION: dict[str, Any] = {
 
 # --- correspondence --------------------------------------------------------------------------
 
-# Per channel: the parameters it accepts and the one naming the recipient (required). Whether
-# the content is there (subject/body, payload/body) is checked when the step runs.
-_CORRESPONDENCE_CHANNELS: dict[str, tuple[set[str], str]] = {
-    "email": ({"to", "subject", "body", "html", "payload", "once_per_recipient"}, "to"),
-    "sms": ({"to", "body", "payload", "once_per_recipient"}, "to"),
-    "webhook": ({"url", "topic", "payload", "body"}, "url"),
-    "push": ({"topic", "subject", "body", "url", "payload", "priority", "tags"}, "topic"),
+# Per channel: the parameters it accepts, the one naming the recipient (required) and the
+# content it needs at least one of (the component's REQUIRED: a test keeps them equal).
+# Whether what they render to is empty is checked per message when the step runs.
+_CORRESPONDENCE_CHANNELS: dict[str, tuple[set[str], str, tuple[str, ...]]] = {
+    "email": (
+        {"to", "subject", "body", "html", "payload", "once_per_recipient"},
+        "to",
+        ("subject", "body"),
+    ),
+    "sms": ({"to", "body", "payload", "once_per_recipient"}, "to", ("body",)),
+    "webhook": ({"url", "topic", "payload", "body"}, "url", ("payload", "body")),
+    "push": (
+        {"topic", "subject", "body", "url", "payload", "priority", "tags"},
+        "topic",
+        ("body",),
+    ),
 }
 _CORRESPONDENCE_OPTIONAL = {"to", "subject", "body", "html", "url", "topic", "payload"} | {
     "priority",
@@ -802,15 +844,17 @@ _CORRESPONDENCE_OPTIONAL = {"to", "subject", "body", "html", "url", "topic", "pa
 
 def _correspondence_branches() -> list[dict[str, Any]]:
     """One if/then per channel: parameters of other channels are refused, its recipient
-    required."""
+    and content required."""
     branches = []
-    for channel, (accepted, recipient) in _CORRESPONDENCE_CHANNELS.items():
+    for channel, (accepted, recipient, content) in _CORRESPONDENCE_CHANNELS.items():
         then: dict[str, Any] = {
             "properties": {
                 name: {"not": {}} for name in sorted(_CORRESPONDENCE_OPTIONAL - accepted)
             },
-            "required": [recipient],
+            "required": [recipient, *content] if len(content) == 1 else [recipient],
         }
+        if len(content) > 1:
+            then["anyOf"] = [{"required": [name]} for name in content]
         branches.append(
             {
                 "if": {"properties": {"channel": {"const": channel}}, "required": ["channel"]},
@@ -830,6 +874,7 @@ _CORRESPONDENCE: dict[str, Any] = {
     "delivered (SMTP, Twilio, signed webhooks, ntfy; see [channels] in hunter.toml), within "
     "the customer's daily caps.",
     "type": "object",
+    VARIANT_KEY: "channel",
     "properties": {
         "channel": _p(
             "Channel",

@@ -16,6 +16,7 @@ from jsonschema.exceptions import ValidationError, best_match
 from hunter_cli.recipe.inputs_schema import closed_input_names
 from hunter_cli.recipe.loader import LoadedRecipe, NodePath, load_recipe_file, load_recipe_text
 from hunter_cli.recipe.problems import RecipeInvalid, RecipeProblem, render_path
+from hunter_cli.recipe.static_params import did_you_mean
 from hunter_cli.recipe.step_params import (
     CONTROL_KEYS,
     DEFAULT_STEP_PARAMS,
@@ -287,6 +288,13 @@ class _SchemaErrorMapper:
                     f"input {error.instance!r} cannot be given to `hunter run`, whose own "
                     f"--{option} option takes it; rename the input, e.g. "
                     f"'{str(error.instance).replace('-', '_')}_input'"
+                )
+            elif validator == "enum" and path[-1:] == ("params",) and _is_step(path[:-1]):
+                query = self._step(path[:-1]).get("query")
+                takes = [str(name) for name in error.validator_value]
+                message = (
+                    f"db_query {query} does not take params.{error.instance}"
+                    f"{did_you_mean(str(error.instance), takes)}; it takes: {', '.join(takes)}"
                 )
             yield self.problem((*path, error.instance), message, key=True)
             return
