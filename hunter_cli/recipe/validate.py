@@ -527,6 +527,56 @@ def _why_no_item(step: dict[str, Any], key: str) -> str | None:
     return f"only {names} are rendered once per element of `items`, not {key}"
 
 
+def _structure_kinds(schema: Any) -> list[str] | None:
+    """What a parameter must be when it is a list or a mapping, or a template giving one
+    ["a list"], or None if text may do. (A number may be written as text: "5" counts.)"""
+    branches = schema.get("anyOf") if isinstance(schema, dict) else None
+    if not isinstance(branches, list):
+        return None
+    kinds = []
+    for branch in branches:
+        words = _describe(branch)
+        if words == _TEMPLATE_WORDS:
+            continue
+        if not isinstance(branch, dict) or branch.get("type") not in ("array", "object"):
+            return None
+        kinds.append(str(words))
+    return kinds or None
+
+
+def _text_for_native_problems(
+    loaded: LoadedRecipe, step_params: dict[str, dict[str, Any]]
+) -> Iterator[RecipeProblem]:
+    """A template with other text around its expression renders to text, which a parameter
+    that takes a list or a mapping refuses at run time ("items must be a list")."""
+    steps = loaded.data.get("steps")
+    for index, step in enumerate(steps if isinstance(steps, list) else []):
+        if not isinstance(step, dict) or not isinstance(step.get("type"), str):
+            continue
+        properties = step_params.get(step["type"], {}).get("properties", {})
+        for key, value in step.items():
+            if (
+                not isinstance(value, str)
+                or not is_template(value)
+                or "{%" in value
+                or is_single_expression(value)
+            ):
+                continue
+            kinds = _structure_kinds(properties.get(key))
+            if kinds is None:
+                continue
+            blocks = _TEMPLATE_BLOCK.findall(value)
+            fix = ""
+            if len(blocks) == 1 and kinds == [_TYPE_WORDS["array"]]:
+                fix = f": write only {'{{ ' + blocks[0] + ' }}'!r}"
+            yield _problem_at(
+                loaded,
+                ("steps", index, key),
+                f"renders to text (the template has other text around it), but {key} must "
+                f"be {' or '.join(kinds)}{fix}",
+            )
+
+
 class _TemplateChecker:
     """Checks template syntax and what templates refer to: steps, context names, inputs."""
 
@@ -678,6 +728,7 @@ def validate_recipe(
     problems.extend(_tier_order_problems(loaded))
     problems.extend(_input_schema_problems(loaded))
     problems.extend(_static_param_problems(loaded))
+    problems.extend(_text_for_native_problems(loaded, params))
 
     checker = _TemplateChecker(loaded)
     checker.check_ids()
