@@ -19,7 +19,9 @@ __all__ = [
     "MAX_TIMEOUT",
     "PER_ITEM_PARAMS",
     "STEP_CONTROLS_SCHEMA",
+    "PER_TOKEN_CREDITS",
     "TEMPLATE_PATTERN",
+    "TOKEN_PRICED_KEY",
     "VARIANT_KEY",
     "split_step",
 ]
@@ -27,6 +29,13 @@ __all__ = [
 #: Schema keyword naming the parameter that selects a step type's variant (e.g. ``action``);
 #: validation uses it to say "for action 'api_call'" in messages. Editors ignore it.
 VARIANT_KEY = "x-hunter-variant"
+
+#: Schema keyword marking a step type that may be priced per AI token (`credits:
+#: {per_1k_tokens: ...}`); every other step type's credits are a fixed number.
+TOKEN_PRICED_KEY = "x-hunter-token-priced"
+
+#: The per-token form of `credits`, which a step type without TOKEN_PRICED_KEY refuses.
+PER_TOKEN_CREDITS: dict[str, Any] = {"type": "object", "required": ["per_1k_tokens"]}
 
 #: Pattern a string must match to count as a template where a literal is also allowed.
 TEMPLATE_PATTERN = r"\{\{|\{%"
@@ -278,6 +287,7 @@ _AI: dict[str, Any] = {
     "description": "Ask a language model (or the offline provider) to generate text or JSON. "
     "Identical requests are answered from the workspace's response cache (--no-cache skips it).",
     "type": "object",
+    TOKEN_PRICED_KEY: True,
     "properties": {
         "prompt": _template("Prompt", "The user prompt."),
         "system": _template("System prompt", "Instructions given to the model before the prompt."),

@@ -22,6 +22,7 @@ from hunter_cli.recipe.step_params import (
     DEFAULT_STEP_PARAMS,
     EXPRESSION_PARAMS,
     PER_ITEM_PARAMS,
+    PER_TOKEN_CREDITS,
     TEMPLATE_PATTERN,
     VARIANT_KEY,
 )
@@ -317,6 +318,14 @@ class _SchemaErrorMapper:
                 else:
                     message = f"unknown field {extra!r}"
                 yield self.problem((*path, extra), message, key=True)
+            return
+        if validator == "not" and error.validator_value == PER_TOKEN_CREDITS:
+            step_type = self._step(path[:-1]).get("type")
+            message = (
+                f"per_1k_tokens prices a step by the AI tokens it uses, and a {step_type!r} "
+                "step uses none: give it a fixed number of credits"
+            )
+            yield self.problem(path, message)
             return
         if validator == "not" and error.validator_value == {} and path:
             # A never-valid property schema: a parameter that exists, but not for this variant.
@@ -630,19 +639,6 @@ class _TemplateChecker:
                     if is_template(text):
                         self.check(text, sub_path, expression=False, current=index, no_item=no_item)
 
-    def check_prices(self) -> None:
-        """A price per token on a step that uses no tokens would make it free."""
-        for index, step in enumerate(self.steps):
-            if not isinstance(step, dict) or step.get("type") in (None, "ai"):
-                continue
-            credits = step.get("credits")
-            if isinstance(credits, dict) and "per_1k_tokens" in credits:
-                self.add(
-                    ("steps", index, "credits"),
-                    f"per_1k_tokens prices a step by the AI tokens it uses, and a "
-                    f"{step['type']!r} step uses none: give it a fixed number of credits",
-                )
-
     def check_outputs(self) -> None:
         outputs = self.loaded.data.get("outputs")
         if not isinstance(outputs, dict):
@@ -733,7 +729,6 @@ def validate_recipe(
     checker = _TemplateChecker(loaded)
     checker.check_ids()
     checker.check_steps()
-    checker.check_prices()
     checker.check_outputs()
     problems.extend(checker.problems)
 
