@@ -16,7 +16,7 @@ from jsonschema.exceptions import ValidationError, best_match
 from hunter_cli.recipe.inputs_schema import closed_input_names
 from hunter_cli.recipe.loader import LoadedRecipe, NodePath, load_recipe_file, load_recipe_text
 from hunter_cli.recipe.problems import RecipeInvalid, RecipeProblem, render_path
-from hunter_cli.recipe.static_params import did_you_mean
+from hunter_cli.recipe.static_params import did_you_mean, static_param_problems
 from hunter_cli.recipe.step_params import (
     CONTROL_KEYS,
     DEFAULT_STEP_PARAMS,
@@ -156,8 +156,6 @@ def _tier_order_problems(loaded: LoadedRecipe) -> Iterator[RecipeProblem]:
 def _static_param_problems(loaded: LoadedRecipe) -> Iterator[RecipeProblem]:
     """What steps' literal parameters already decide: a filter the provider does not know,
     an api_call URL that is not http(s)..."""
-    from hunter_cli.recipe.static_params import static_param_problems
-
     steps = loaded.data.get("steps")
     for found in static_param_problems(steps if isinstance(steps, list) else []):
         line, col = loaded.position_of(found.path, key=found.key)
@@ -290,7 +288,11 @@ class _SchemaErrorMapper:
                     f"--{option} option takes it; rename the input, e.g. "
                     f"'{str(error.instance).replace('-', '_')}_input'"
                 )
-            elif validator == "enum" and path[-1:] == ("params",) and _is_step(path[:-1]):
+            elif (
+                validator == "enum"
+                and path[-1:] == ("params",)
+                and self._step(path[:-1]).get("action") == "db_query"
+            ):
                 query = self._step(path[:-1]).get("query")
                 takes = [str(name) for name in error.validator_value]
                 message = (
@@ -665,8 +667,8 @@ class _TemplateChecker:
         names = referenced_names(text, expression=expression)
         allowed = CONTEXT_VARIABLES | self.globals
         if current is not None:
-            for name in sorted(ITEM_VARIABLES & set(names)):
-                if no_item is not None:
+            if no_item is not None:
+                for name in sorted(ITEM_VARIABLES & set(names)):
                     self.add(path, f"{name!r} is undefined here: {no_item}")
             allowed = allowed | ITEM_VARIABLES
         for name in sorted(set(names) - allowed):
