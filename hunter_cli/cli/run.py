@@ -168,30 +168,21 @@ def render_plan(result) -> None:
     )
     rows = []
     per_item_unknown = False
-    for entry in result.plan or []:
-        sends = entry.get("sends")
+    entries = result.plan or []
+    conditions = any("if" in entry for entry in entries)  # else no room for an empty column
+    for entry in entries:
         credits = fmt_credits(entry["credits"])
         if "credits_per_item" in entry:
             credits += " per item"  # how many items is known only when the step starts
             per_item_unknown = True
+        # An HTTP request names its host in the sends column already.
+        provider = "http" if "request" in entry else entry.get("provider") or ""
+        condition = [entry.get("if", "")] if conditions else []
         rows.append(
-            (
-                entry["id"],
-                entry["type"],
-                entry.get("provider") or "",
-                entry.get("if", ""),
-                sends if sends is not None else "",
-                credits,
-            )
+            (entry["id"], entry["type"], provider, *condition, _planned_sends(entry), credits)
         )
-    console.print(
-        table(
-            None,
-            ["step", "type", "provider", "if", "sends", "credits"],
-            rows,
-            justify={"credits": "right"},
-        )
-    )
+    columns = ["step", "type", "provider", *(["if"] if conditions else []), "sends", "credits"]
+    console.print(table(None, columns, rows, justify={"credits": "right"}))
     console.print(
         f"Most this run can cost: {fmt_credits(result.credits_reserved)} credits "
         f"(available: {fmt_credits(result.credits_available)})"
@@ -201,6 +192,40 @@ def render_plan(result) -> None:
             else "."
         )
     )
+
+
+# Recipients a plan's table names before it says how many more there are.
+PLAN_RECIPIENTS_SHOWN = 3
+_MESSAGE_WORDS = {
+    "email": ("email", "emails"),
+    "sms": ("SMS", "SMS"),
+    "webhook": ("webhook call", "webhook calls"),
+    "push": ("push notification", "push notifications"),
+}
+
+
+def _planned_sends(entry: dict) -> str:
+    """What a planned step would send, in a line or two: an HTTP request (method, URL and
+    body, secrets hidden) or messages (how many, of which channel, to whom, the subject)."""
+    if "request" in entry:
+        body = entry.get("body")
+        return entry["request"] + (f"\nbody: {body}" if body else "")
+    sends = entry.get("sends")
+    if sends is None:
+        return ""
+    channel = entry.get("channel")
+    if channel is None:
+        return str(sends)
+    one, many = _MESSAGE_WORDS.get(channel, (f"{channel} message", f"{channel} messages"))
+    if sends == "per item":
+        text = f"one {one} per item"
+    else:
+        recipients = list(entry.get("recipients") or [])
+        more = entry.get("recipients_more", 0) + max(0, len(recipients) - PLAN_RECIPIENTS_SHOWN)
+        to = ", ".join(recipients[:PLAN_RECIPIENTS_SHOWN]) + (f" and {more} more" if more else "")
+        text = f"{sends} {one if sends == 1 else many}" + (f" to {to}" if to else "")
+    subject = entry.get("subject")
+    return text + (f"\nsubject: {subject}" if subject else "")
 
 
 def render_result(result, *, send: bool = False) -> None:

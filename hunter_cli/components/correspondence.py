@@ -417,7 +417,11 @@ class CorrespondenceStep:
         result: dict[str, Any] = {
             "provider": PROVIDER_NAMES.get(channel, "?") if send else f"outbox:{channel}",
             "dry_run": not send,
+            "channel": channel,
         }
+        subject = _planned_subject(params, ctx)
+        if subject is not None:
+            result["subject"] = subject
         if send and channel in PROVIDER_NAMES:
             from hunter_cli.providers.channels import build_provider
 
@@ -449,6 +453,22 @@ class CorrespondenceStep:
         else:
             result["sends"] = len(items) if isinstance(items, list) else 1
         return result
+
+
+def _planned_subject(params: dict[str, Any], ctx: StepContext) -> str | None:
+    """The subject (a push's title) as --plan shows it: rendered for the first item where it
+    can be, else as written (it depends on what only the run will know)."""
+    subject = params.get("subject")
+    if not isinstance(subject, str):
+        return None
+    items = params.get("items")
+    extra = None
+    if isinstance(items, list) and items:
+        extra = {"item": items[0], "index": 0}
+    try:
+        return _text(ctx.render(subject, extra))
+    except TemplateError:
+        return subject
 
 
 def _step_messages(session: Session, ctx: StepContext) -> dict[str, Any]:

@@ -12,7 +12,12 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from hunter_cli.recipe.step_params import DEFAULT_STEP_PARAMS, STEP_CONTROLS_SCHEMA
+from hunter_cli.recipe.step_params import (
+    DEFAULT_STEP_PARAMS,
+    PER_TOKEN_CREDITS,
+    STEP_CONTROLS_SCHEMA,
+    TOKEN_PRICED_KEY,
+)
 
 __all__ = [
     "META_SCHEMA_URI",
@@ -53,10 +58,20 @@ def _step_def(type_name: str, params: dict[str, Any]) -> dict[str, Any]:
     # Controls are validated by step_controls; naming them here (as `true`) stops the
     # params schema's additionalProperties: false from rejecting them.
     params["properties"] = {**{name: True for name in _CONTROL_NAMES}, **declared}
+    parts: list[dict[str, Any]] = [{"$ref": "#/$defs/step_controls"}, params]
+    if not params.get(TOKEN_PRICED_KEY):
+        # A price per token on a step that uses no tokens would make it free.
+        credits = {
+            "title": "Credits",
+            "description": f"A {type_name} step uses no AI tokens: its price is a fixed "
+            "number of credits (per_1k_tokens is for ai steps only).",
+            "not": PER_TOKEN_CREDITS,
+        }
+        parts.append({"properties": {"credits": credits}})
     return {
         "title": params.get("title", f"{type_name} step"),
         "description": params.get("description", f"A step of type {type_name!r}."),
-        "allOf": [{"$ref": "#/$defs/step_controls"}, params],
+        "allOf": parts,
     }
 
 

@@ -11,13 +11,17 @@ __all__ = [
     "CONTROL_KEYS",
     "DEFAULT_STEP_PARAMS",
     "CREDIT_STEP",
+    "DB_QUERY_PARAMS",
     "DB_WRITE_QUERIES",
     "EXPRESSION_PARAMS",
     "MAX_BACKOFF",
     "MAX_CREDITS",
     "MAX_TIMEOUT",
+    "PER_ITEM_PARAMS",
     "STEP_CONTROLS_SCHEMA",
+    "PER_TOKEN_CREDITS",
     "TEMPLATE_PATTERN",
+    "TOKEN_PRICED_KEY",
     "VARIANT_KEY",
     "split_step",
 ]
@@ -25,6 +29,13 @@ __all__ = [
 #: Schema keyword naming the parameter that selects a step type's variant (e.g. ``action``);
 #: validation uses it to say "for action 'api_call'" in messages. Editors ignore it.
 VARIANT_KEY = "x-hunter-variant"
+
+#: Schema keyword marking a step type that may be priced per AI token (`credits:
+#: {per_1k_tokens: ...}`); every other step type's credits are a fixed number.
+TOKEN_PRICED_KEY = "x-hunter-token-priced"
+
+#: The per-token form of `credits`, which a step type without TOKEN_PRICED_KEY refuses.
+PER_TOKEN_CREDITS: dict[str, Any] = {"type": "object", "required": ["per_1k_tokens"]}
 
 #: Pattern a string must match to count as a template where a literal is also allowed.
 TEMPLATE_PATTERN = r"\{\{|\{%"
@@ -40,6 +51,20 @@ MAX_TOKENS = 10_000_000
 #: db_query queries that change data: a step running one must say `write: true` (the
 #: component refuses it otherwise; a test keeps the two lists equal).
 DB_WRITE_QUERIES = ("update_lead", "upsert_leads")
+#: db_query queries -> the parameters each takes, and what it cannot do without (a name, or
+#: a tuple of names one of which is needed). The component's QUERIES; a test keeps them equal.
+DB_QUERY_PARAMS: dict[str, tuple[tuple[str, ...], tuple[str | tuple[str, ...], ...]]] = {
+    "find_leads": (
+        (
+            *("min_score", "tier", "ids", "emails", "domain", "limit", "order"),
+            *("uncontacted_by", "skip_suppressed"),
+        ),
+        (),
+    ),
+    "get_lead": (("id", "email"), (("id", "email"),)),
+    "upsert_leads": (("leads",), ("leads",)),
+    "update_lead": (("id", "email", "fields"), (("id", "email"), "fields")),
+}
 #: Longest step timeout, in seconds (a day).
 MAX_TIMEOUT = 86_400
 #: Longest wait between two attempts of a step, in seconds (an hour).
@@ -235,6 +260,20 @@ CONTROL_KEYS: frozenset[str] = frozenset(STEP_CONTROLS_SCHEMA["properties"])
 EXPRESSION_PARAMS: dict[str, frozenset[str]] = {"action": frozenset({"where"})}
 
 
+#: Parameters a step renders once per element of its `items`, so that their templates see
+#: `item` and `index`; every other template of the step is rendered once, without them. Per
+#: built-in step type (the components' lazy_params: a test keeps them equal); a step type not
+#: listed here (a plugin's) is not checked.
+PER_ITEM_PARAMS: dict[str, frozenset[str]] = {
+    "ai": frozenset({"prompt", "system", "input"}),
+    "action": frozenset({"where", "rules"}),
+    "correspondence": frozenset({"to", "subject", "body", "html", "url", "topic", "payload"}),
+    "state": frozenset(),
+    "audit": frozenset(),
+    "subscription": frozenset(),
+}
+
+
 def split_step(step: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split a step mapping into ``(controls, params)``."""
     controls = {k: v for k, v in step.items() if k in CONTROL_KEYS}
@@ -249,6 +288,7 @@ _AI: dict[str, Any] = {
     "description": "Ask a language model (or the offline provider) to generate text or JSON. "
     "Identical requests are answered from the workspace's response cache (--no-cache skips it).",
     "type": "object",
+    TOKEN_PRICED_KEY: True,
     "properties": {
         "prompt": _template("Prompt", "The user prompt."),
         "system": _template("System prompt", "Instructions given to the model before the prompt."),
@@ -676,17 +716,9 @@ _ACTION_VARIANTS: dict[str, tuple[dict[str, Any], list[str]]] = {
     ),
     "db_query": (
         {
-            "query": {"enum": ["find_leads", "upsert_leads", "get_lead", "update_lead"]},
-            "params": {
-                "type": "object",
-                "propertyNames": {
-                    "enum": [
-                        *("min_score", "tier", "ids", "emails", "domain", "limit", "order"),
-                        *("uncontacted_by", "skip_suppressed"),
-                        *("id", "email", "leads", "fields"),
-                    ]
-                },
-            },
+            "query": {"enum": list(DB_QUERY_PARAMS)},
+            # Which names params may have depends on the query (see _db_query_params).
+            "params": {"type": "object"},
             "write": {},
         },
         ["query"],
@@ -720,6 +752,31 @@ _OPERATION_NEEDS: dict[str, list[str]] = {
 }
 
 
+def _db_query_params() -> list[dict[str, Any]]:
+    """One if/then per db_query query: the names its params may have, and the ones it needs."""
+    branches = []
+    for query, (accepted, needed) in DB_QUERY_PARAMS.items():
+        params: dict[str, Any] = {"propertyNames": {"enum": list(accepted)}}
+        alone = [name for name in needed if isinstance(name, str)]
+        if alone:
+            params["required"] = alone
+        choices = [name for name in needed if isinstance(name, tuple)]
+        if choices:
+            params["allOf"] = [
+                {"anyOf": [{"required": [name]} for name in choice]} for choice in choices
+            ]
+        then: dict[str, Any] = {"properties": {"params": params}}
+        if needed:
+            then["required"] = ["params"]
+        branches.append(
+            {
+                "if": {"properties": {"query": {"const": query}}, "required": ["query"]},
+                "then": then,
+            }
+        )
+    return branches
+
+
 def _action_branches() -> list[dict[str, Any]]:
     branches: list[dict[str, Any]] = []
     every = [name for name in _ACTION_PARAMS if name != "action"]
@@ -740,7 +797,8 @@ def _action_branches() -> list[dict[str, Any]]:
                         "required": ["query"],
                     },
                     "then": {"properties": {"write": {"const": True}}, "required": ["write"]},
-                }
+                },
+                *_db_query_params(),
             ]
         if action == "data_processing":
             then["allOf"] = [
@@ -773,13 +831,22 @@ _ACTION: dict[str, Any] = {
 
 # --- correspondence --------------------------------------------------------------------------
 
-# Per channel: the parameters it accepts and the one naming the recipient (required). Whether
-# the content is there (subject/body, payload/body) is checked when the step runs.
-_CORRESPONDENCE_CHANNELS: dict[str, tuple[set[str], str]] = {
-    "email": ({"to", "subject", "body", "html", "payload", "once_per_recipient"}, "to"),
-    "sms": ({"to", "body", "payload", "once_per_recipient"}, "to"),
-    "webhook": ({"url", "topic", "payload", "body"}, "url"),
-    "push": ({"topic", "subject", "body", "url", "payload", "priority", "tags"}, "topic"),
+# Per channel: the parameters it accepts, the one naming the recipient (required) and the
+# content it needs at least one of (the component's REQUIRED: a test keeps them equal).
+# Whether what they render to is empty is checked per message when the step runs.
+_CORRESPONDENCE_CHANNELS: dict[str, tuple[set[str], str, tuple[str, ...]]] = {
+    "email": (
+        {"to", "subject", "body", "html", "payload", "once_per_recipient"},
+        "to",
+        ("subject", "body"),
+    ),
+    "sms": ({"to", "body", "payload", "once_per_recipient"}, "to", ("body",)),
+    "webhook": ({"url", "topic", "payload", "body"}, "url", ("payload", "body")),
+    "push": (
+        {"topic", "subject", "body", "url", "payload", "priority", "tags"},
+        "topic",
+        ("body",),
+    ),
 }
 _CORRESPONDENCE_OPTIONAL = {"to", "subject", "body", "html", "url", "topic", "payload"} | {
     "priority",
@@ -790,15 +857,17 @@ _CORRESPONDENCE_OPTIONAL = {"to", "subject", "body", "html", "url", "topic", "pa
 
 def _correspondence_branches() -> list[dict[str, Any]]:
     """One if/then per channel: parameters of other channels are refused, its recipient
-    required."""
+    and content required."""
     branches = []
-    for channel, (accepted, recipient) in _CORRESPONDENCE_CHANNELS.items():
+    for channel, (accepted, recipient, content) in _CORRESPONDENCE_CHANNELS.items():
         then: dict[str, Any] = {
             "properties": {
                 name: {"not": {}} for name in sorted(_CORRESPONDENCE_OPTIONAL - accepted)
             },
-            "required": [recipient],
+            "required": [recipient, *content] if len(content) == 1 else [recipient],
         }
+        if len(content) > 1:
+            then["anyOf"] = [{"required": [name]} for name in content]
         branches.append(
             {
                 "if": {"properties": {"channel": {"const": channel}}, "required": ["channel"]},
@@ -818,6 +887,7 @@ _CORRESPONDENCE: dict[str, Any] = {
     "delivered (SMTP, Twilio, signed webhooks, ntfy; see [channels] in hunter.toml), within "
     "the customer's daily caps.",
     "type": "object",
+    VARIANT_KEY: "channel",
     "properties": {
         "channel": _p(
             "Channel",

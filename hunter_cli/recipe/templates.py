@@ -285,7 +285,33 @@ def _reference(source: str) -> tuple[str, ...] | None:
     return None if names[0] in _CONSTANT_NAMES else names
 
 
+@lru_cache(maxsize=2048)
+def _padded_expression(source: str) -> tuple[str, str, str] | None:
+    """(leading, the one ``{{ ... }}`` block, trailing) of a template that is one expression
+    with only whitespace around it (" {{ x }}", a YAML ``>`` block's "{{ x }}\\n"); else None.
+    Whitespace that ``{{-`` / ``-}}`` removes is left out of leading / trailing."""
+    stripped = source.strip()
+    if stripped == source or _single_expression(stripped) is None:
+        return None
+    start = source.index(stripped)
+    leading, trailing = source[:start], source[start + len(stripped) :]
+    return (
+        "" if stripped.startswith("{{-") else leading,
+        stripped,
+        "" if stripped.endswith("-}}") else trailing,
+    )
+
+
 def _render_string(source: str, context: Mapping[str, Any]) -> Any:
+    padded = _padded_expression(source)
+    if padded is not None:
+        # Stray whitespace around the one expression must not turn a list or a number into
+        # its text; a text value keeps the whitespace, as it would in any other template.
+        leading, expression, trailing = padded
+        rendered = _render_string(expression, context)
+        if isinstance(rendered, str) or rendered is None:
+            return f"{leading}{rendered or ''}{trailing}"
+        return rendered
     path = _reference(source)
     if path is not None:
         # Followed through plain dicts directly, as the template would follow them (a
@@ -311,8 +337,9 @@ def _render_string(source: str, context: Mapping[str, Any]) -> Any:
 def render_value(value: Any, context: Mapping[str, Any]) -> Any:
     """Render every template string inside ``value`` (walking dicts and lists) natively.
 
-    ``"{{ steps.search.output.leads }}"`` yields the list itself; ``"Hi {{ name }}"`` yields a
-    string. Strings without ``{{``/``{%`` and non-string scalars are returned unchanged.
+    ``"{{ steps.search.output.leads }}"`` yields the list itself, with or without whitespace
+    around it; ``"Hi {{ name }}"`` yields a string. Strings without ``{{``/``{%`` and
+    non-string scalars are returned unchanged.
     """
     if isinstance(value, str):
         return _render_string(value, context) if "{{" in value or "{%" in value else value

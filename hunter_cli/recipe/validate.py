@@ -16,10 +16,13 @@ from jsonschema.exceptions import ValidationError, best_match
 from hunter_cli.recipe.inputs_schema import closed_input_names
 from hunter_cli.recipe.loader import LoadedRecipe, NodePath, load_recipe_file, load_recipe_text
 from hunter_cli.recipe.problems import RecipeInvalid, RecipeProblem, render_path
+from hunter_cli.recipe.static_params import did_you_mean, static_param_problems
 from hunter_cli.recipe.step_params import (
     CONTROL_KEYS,
     DEFAULT_STEP_PARAMS,
     EXPRESSION_PARAMS,
+    PER_ITEM_PARAMS,
+    PER_TOKEN_CREDITS,
     TEMPLATE_PATTERN,
     VARIANT_KEY,
 )
@@ -150,6 +153,15 @@ def _tier_order_problems(loaded: LoadedRecipe) -> Iterator[RecipeProblem]:
                 )
 
 
+def _static_param_problems(loaded: LoadedRecipe) -> Iterator[RecipeProblem]:
+    """What steps' literal parameters already decide: a filter the provider does not know,
+    an api_call URL that is not http(s)..."""
+    steps = loaded.data.get("steps")
+    for found in static_param_problems(steps if isinstance(steps, list) else []):
+        line, col = loaded.position_of(found.path, key=found.key)
+        yield RecipeProblem(loaded.source, line, col, render_path(found.path), found.message)
+
+
 def _input_schema_problems(loaded: LoadedRecipe) -> Iterator[RecipeProblem]:
     """The inputs schema against itself: a default that its own input refuses fails every run
     that leaves the input out, and `required` naming an undeclared input is a typo."""
@@ -276,6 +288,17 @@ class _SchemaErrorMapper:
                     f"--{option} option takes it; rename the input, e.g. "
                     f"'{str(error.instance).replace('-', '_')}_input'"
                 )
+            elif (
+                validator == "enum"
+                and path[-1:] == ("params",)
+                and self._step(path[:-1]).get("action") == "db_query"
+            ):
+                query = self._step(path[:-1]).get("query")
+                takes = [str(name) for name in error.validator_value]
+                message = (
+                    f"db_query {query} does not take params.{error.instance}"
+                    f"{did_you_mean(str(error.instance), takes)}; it takes: {', '.join(takes)}"
+                )
             yield self.problem((*path, error.instance), message, key=True)
             return
         if validator in ("anyOf", "oneOf"):
@@ -297,6 +320,14 @@ class _SchemaErrorMapper:
                 else:
                     message = f"unknown field {extra!r}"
                 yield self.problem((*path, extra), message, key=True)
+            return
+        if validator == "not" and error.validator_value == PER_TOKEN_CREDITS:
+            step_type = self._step(path[:-1]).get("type")
+            message = (
+                f"per_1k_tokens prices a step by the AI tokens it uses, and a {step_type!r} "
+                "step uses none: give it a fixed number of credits"
+            )
+            yield self.problem(path, message)
             return
         if validator == "not" and error.validator_value == {} and path:
             # A never-valid property schema: a parameter that exists, but not for this variant.
@@ -489,6 +520,74 @@ def _mixed_condition_message(text: str, key: str = "if") -> str:
     )
 
 
+def _why_no_item(step: dict[str, Any], key: str) -> str | None:
+    """Why the templates of ``key`` in ``step`` cannot use `item` and `index`, or None if
+    they can (or the step type is not known to say)."""
+    step_type = step.get("type")
+    per_item = PER_ITEM_PARAMS.get(step_type) if isinstance(step_type, str) else None
+    if per_item is None:
+        return None
+    if key in per_item:
+        if "items" in step:
+            return None
+        return f"the step has no `items`, so {key} is rendered once, without an item"
+    if not per_item:
+        return f"a {step_type} step is rendered once, not per item"
+    *others, last = sorted(per_item)
+    names = f"{', '.join(others)} and {last}" if others else last
+    return f"only {names} are rendered once per element of `items`, not {key}"
+
+
+def _structure_kinds(schema: Any) -> list[str] | None:
+    """What a parameter must be when it is a list or a mapping, or a template giving one
+    ["a list"], or None if text may do. (A number may be written as text: "5" counts.)"""
+    branches = schema.get("anyOf") if isinstance(schema, dict) else None
+    if not isinstance(branches, list):
+        return None
+    kinds = []
+    for branch in branches:
+        words = _describe(branch)
+        if words == _TEMPLATE_WORDS:
+            continue
+        if not isinstance(branch, dict) or branch.get("type") not in ("array", "object"):
+            return None
+        kinds.append(str(words))
+    return kinds or None
+
+
+def _text_for_native_problems(
+    loaded: LoadedRecipe, step_params: dict[str, dict[str, Any]]
+) -> Iterator[RecipeProblem]:
+    """A template with other text around its expression renders to text, which a parameter
+    that takes a list or a mapping refuses at run time ("items must be a list")."""
+    steps = loaded.data.get("steps")
+    for index, step in enumerate(steps if isinstance(steps, list) else []):
+        if not isinstance(step, dict) or not isinstance(step.get("type"), str):
+            continue
+        properties = step_params.get(step["type"], {}).get("properties", {})
+        for key, value in step.items():
+            if (
+                not isinstance(value, str)
+                or not is_template(value)
+                or "{%" in value
+                or is_single_expression(value)
+            ):
+                continue
+            kinds = _structure_kinds(properties.get(key))
+            if kinds is None:
+                continue
+            blocks = _TEMPLATE_BLOCK.findall(value)
+            fix = ""
+            if len(blocks) == 1 and kinds == [_TYPE_WORDS["array"]]:
+                fix = f": write only {'{{ ' + blocks[0] + ' }}'!r}"
+            yield _problem_at(
+                loaded,
+                ("steps", index, key),
+                f"renders to text (the template has other text around it), but {key} must "
+                f"be {' or '.join(kinds)}{fix}",
+            )
+
+
 class _TemplateChecker:
     """Checks template syntax and what templates refer to: steps, context names, inputs."""
 
@@ -532,27 +631,15 @@ class _TemplateChecker:
                 if key in _NON_TEMPLATE_KEYS:
                     continue
                 path: NodePath = ("steps", index, key)
+                no_item = _why_no_item(step, key)
                 if key in expressions and isinstance(value, str):
                     if not is_single_expression(value):
                         self.add(path, _mixed_condition_message(value, key))
-                    self.check(value, path, expression=True, current=index)
+                    self.check(value, path, expression=True, current=index, no_item=no_item)
                     continue
                 for sub_path, text in _walk_strings(value, path):
                     if is_template(text):
-                        self.check(text, sub_path, expression=False, current=index)
-
-    def check_prices(self) -> None:
-        """A price per token on a step that uses no tokens would make it free."""
-        for index, step in enumerate(self.steps):
-            if not isinstance(step, dict) or step.get("type") in (None, "ai"):
-                continue
-            credits = step.get("credits")
-            if isinstance(credits, dict) and "per_1k_tokens" in credits:
-                self.add(
-                    ("steps", index, "credits"),
-                    f"per_1k_tokens prices a step by the AI tokens it uses, and a "
-                    f"{step['type']!r} step uses none: give it a fixed number of credits",
-                )
+                        self.check(text, sub_path, expression=False, current=index, no_item=no_item)
 
     def check_outputs(self) -> None:
         outputs = self.loaded.data.get("outputs")
@@ -562,7 +649,17 @@ class _TemplateChecker:
             if is_template(text):
                 self.check(text, path, expression=False, current=None)
 
-    def check(self, text: str, path: NodePath, *, expression: bool, current: int | None) -> None:
+    def check(
+        self,
+        text: str,
+        path: NodePath,
+        *,
+        expression: bool,
+        current: int | None,
+        no_item: str | None = None,
+    ) -> None:
+        """``no_item``: why `item` and `index` are undefined here, or None where a step's
+        template may use them."""
         error = check_syntax(text, expression=expression)
         if error is not None:
             self.add(path, f"template syntax error: {error}")
@@ -570,6 +667,9 @@ class _TemplateChecker:
         names = referenced_names(text, expression=expression)
         allowed = CONTEXT_VARIABLES | self.globals
         if current is not None:
+            if no_item is not None:
+                for name in sorted(ITEM_VARIABLES & set(names)):
+                    self.add(path, f"{name!r} is undefined here: {no_item}")
             allowed = allowed | ITEM_VARIABLES
         for name in sorted(set(names) - allowed):
             known = ", ".join(sorted(CONTEXT_VARIABLES))
@@ -625,11 +725,12 @@ def validate_recipe(
     problems.extend(_broken_ref_problems(loaded))
     problems.extend(_tier_order_problems(loaded))
     problems.extend(_input_schema_problems(loaded))
+    problems.extend(_static_param_problems(loaded))
+    problems.extend(_text_for_native_problems(loaded, params))
 
     checker = _TemplateChecker(loaded)
     checker.check_ids()
     checker.check_steps()
-    checker.check_prices()
     checker.check_outputs()
     problems.extend(checker.problems)
 

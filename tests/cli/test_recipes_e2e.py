@@ -218,7 +218,8 @@ def test_a_failed_run_says_how_to_resume_it_and_resume_finishes_it(workspace, cl
         "inputs: {type: object, properties: {}}\n"
         "steps:\n"
         "  - {id: first, type: state, set: {x: 1}}\n"
-        f"  - {{id: read, type: action, action: api_call, url: 'file://{marker}'}}\n"
+        # A template, so that validation cannot tell the URL will be refused: the step fails.
+        f"  - {{id: read, type: action, action: api_call, url: \"{{{{ 'file://{marker}' }}}}\"}}\n"
     )
     failed = cli("run", str(recipe))
     assert failed.exit_code == 1

@@ -125,3 +125,63 @@ def test_a_global_option_after_the_command_says_where_it_goes(workspace, cli):
         "--database-url is a global option: give it before the command "
         "(hunter --database-url VALUE run ...)"
     ]
+
+
+PLAN_RECIPE = """\
+slug: sends
+name: Sends
+version: 1
+inputs: {type: object, properties: {q: {type: string, default: dentists}}}
+steps:
+  - id: call
+    type: action
+    action: api_call
+    method: POST
+    url: "http://127.0.0.1:18100/v1/search?q={{ inputs.q }}&api_key=abc123"
+    query: {page: 2}
+    json: {query: "{{ inputs.q }}", limit: 5}
+  - id: mail
+    type: correspondence
+    channel: email
+    to: ann@example.com
+    subject: "About {{ inputs.q }}"
+    body: Hi
+  - id: mails
+    type: correspondence
+    channel: email
+    items: [{email: a@x.io}, {email: b@x.io}, {email: c@x.io}, {email: d@x.io}]
+    to: "{{ item.email }}"
+    subject: "Hi {{ item.email }}"
+    body: Hi
+"""
+
+
+def test_the_plan_table_shows_what_each_step_would_send(workspace, cli):
+    """Regression: an api_call showed only `http:GET 127.0.0.1:18100`, and "sends" was
+    empty or a bare count, though --plan --json had the rendered URL and body."""
+    import os
+    import subprocess
+    import sys
+
+    assert cli("seed").exit_code == 0
+    (workspace / "sends.yaml").write_text(PLAN_RECIPE)
+    # A real terminal's width, wide enough that no cell is folded.
+    shown = subprocess.run(
+        [sys.executable, "-m", "hunter_cli", "run", "sends.yaml", "--plan"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "250"},
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stderr
+    out = shown.stdout
+    assert "POST http://127.0.0.1:18100/v1/search?q=dentists&api_key=[REDACTED]&page=2" in out
+    assert 'body: {"query": "dentists", "limit": 5}' in out
+    assert "1 email to ann@example.com" in out
+    assert "subject: About dentists" in out
+    assert "4 emails to a@x.io, b@x.io, c@x.io and 1 more" in out
+    assert "subject: Hi a@x.io" in out
+    assert "abc123" not in out
+    plan = cli("run", "sends.yaml", "--plan", "--json").json()["data"]["plan"]
+    assert plan[0]["request"].startswith("POST http://127.0.0.1:18100/v1/search?q=dentists&")
+    assert plan[1]["subject"] == "About dentists" and plan[2]["sends"] == 4

@@ -245,8 +245,33 @@ def test_plan(monkeypatch):
     )
     assert plan == {
         "provider": "http:POST api.example.com:8443",
+        "request": "POST https://api.example.com:8443/v1/x?a=1",
         "auth_env": {"name": "TEST_API_KEY", "set": False},
     }
+
+
+def test_plan_shows_the_whole_request_without_secrets() -> None:
+    plan = ApiCall().plan(
+        {
+            "method": "POST",
+            "url": "https://user:pa55@api.example.com/v1/search?q=dentists&api_key=abc123#top",
+            "query": {"page": 2, "exact": True, "access_token": "t0k", "skip": None},
+            "json": {"query": "dentists", "password": "hunter2", "limit": 5},
+            "auth": {"type": "query", "env": "TEST_API_KEY", "name": "key"},
+        },
+        make_ctx(),
+    )
+    assert plan["request"] == (
+        "POST https://user:[REDACTED]@api.example.com/v1/search?q=dentists&"
+        "api_key=[REDACTED]&page=2&exact=true&access_token=[REDACTED]&key=[REDACTED]"
+    )
+    assert plan["body"] == '{"query": "dentists", "password": "[REDACTED]", "limit": 5}'
+    for secret in ("pa55", "abc123", "t0k", "hunter2"):
+        assert secret not in json.dumps(plan)
+    # A URL only the run will know is shown as written.
+    later = ApiCall().plan({"url": "{{ steps.a.output.next }}"}, make_ctx())
+    assert later["request"] == "GET {{ steps.a.output.next }}"
+    assert "body" not in later
 
 
 # --- through the runner, on both backends -----------------------------------------------------

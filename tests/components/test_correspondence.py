@@ -441,17 +441,25 @@ def test_plan_counts_sends_and_names_recipients_it_can_render(seeded, tmp_path):
     assert plan == {
         "provider": "outbox:email",
         "dry_run": True,
+        "channel": "email",
         "sends": 3,
         "recipients": ["ann@example.com", "bob@example.org", "cy@example.net"],
+        "subject": "Hello Acme Dental",  # the first item's
     }
 
     later = _email(items="{{ steps.search.output.leads }}")
     plan, _ = _run(seeded, tmp_path, later, uuid.UUID(int=0), plan_only=True)
-    assert plan == {"provider": "outbox:email", "dry_run": True, "sends": "per item"}
+    assert plan == {
+        "provider": "outbox:email",
+        "dry_run": True,
+        "channel": "email",
+        "sends": "per item",
+        "subject": "Hello {{ item.company }}",  # as written: known when the step runs
+    }
 
     single = {"channel": "sms", "to": "{{ steps.x.output.phone }}", "body": "Hi"}
     plan, _ = _run(seeded, tmp_path, single, uuid.UUID(int=0), plan_only=True)
-    assert plan == {"provider": "outbox:sms", "dry_run": True, "sends": 1}
+    assert plan == {"provider": "outbox:sms", "dry_run": True, "channel": "sms", "sends": 1}
     assert _messages(seeded) == []
 
 

@@ -401,3 +401,29 @@ def test_a_per_token_rate_finer_than_the_ledger_is_rounded_once_at_the_end():
     assert price == Decimal("0.0150")
     used = SimpleNamespace(credits_used=None, meta={"usage": {"total_tokens": 70_000}})
     assert _step_cost(controls, used, price) == Decimal("0.0105")  # not 0.0002 x 70
+
+
+def test_a_list_template_with_whitespace_around_it_stays_a_list(seeded, tmp_path):
+    # `items: >` (a folded block ends in a newline) or a stray space once made the list its
+    # text: "items must be a list, got a string".
+    text = """\
+slug: t
+name: T
+version: 1
+steps:
+  - {id: a, type: state, set: {names: [x, y, z]}}
+  - id: first
+    type: action
+    action: data_processing
+    operation: limit
+    items: >
+      {{ steps.a.output.names }}
+    count: " {{ 2 }}"
+outputs:
+  first: "{{ steps.first.output.items }}"
+"""
+    path = tmp_path / "t.yaml"
+    path.write_text(text)
+    result = run(seeded, path)
+    assert result.status == "success", [s.error for s in result.steps]
+    assert result.outputs == {"first": ["x", "y"]}

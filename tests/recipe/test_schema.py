@@ -140,3 +140,36 @@ def test_step_params_may_not_redefine_controls() -> None:
     bad = {"x": {"type": "object", "properties": {"timeout": {"type": "string"}}}}
     with pytest.raises(ValueError, match="timeout"):
         build_recipe_schema(bad)
+
+
+def test_the_shipped_schema_takes_a_per_token_price_on_ai_steps_only() -> None:
+    # What an editor checks with the schema alone, without hunter's own validation.
+    checker = Draft202012Validator(load_shipped_schema())
+
+    def problems(step: dict) -> list[str]:
+        recipe = {"slug": "p", "name": "P", "version": 1, "steps": [{"id": "s", **step}]}
+        return [e.message for e in checker.iter_errors(recipe)]
+
+    per_token = {"credits": {"per_1k_tokens": 0.1}}
+    assert problems({"type": "ai", "prompt": "hi", **per_token}) == []
+    assert problems({"type": "state", "set": {"x": 1}, "credits": 0.5}) == []
+    assert problems({"type": "state", "set": {"x": 1}, **per_token}) != []
+    assert problems({"type": "audit", "action": "x.y", **per_token}) != []
+    lead_search = {"type": "action", "action": "lead_search", **per_token}
+    assert problems(lead_search) != []
+
+
+def test_a_plugin_step_type_may_be_priced_per_token_if_it_says_so() -> None:
+    from hunter_cli.recipe.step_params import TOKEN_PRICED_KEY
+
+    text = (
+        "slug: p\nname: P\nversion: 1\nsteps:\n"
+        "  - {id: w, type: wait, seconds: 1, credits: {per_1k_tokens: 1}}\n"
+    )
+    loaded = load_recipe_text(text, "p.yaml")
+    assert [p.message for p in validate_recipe(loaded, PLUGIN_PARAMS)] == [
+        "per_1k_tokens prices a step by the AI tokens it uses, and a 'wait' step uses none: "
+        "give it a fixed number of credits"
+    ]
+    priced = {"wait": {**PLUGIN_PARAMS["wait"], TOKEN_PRICED_KEY: True}}
+    assert validate_recipe(loaded, priced) == []

@@ -212,7 +212,7 @@ def test_check_syntax() -> None:
         "{{ true }}",
         "{{ none }}",
         "{{ inputs.city.lower }}",  # a method on text: left to Jinja
-        " {{ inputs.limit }}",  # text around it: a string
+        " {{ inputs.city }}",  # text around it: a string
     ],
 )
 def test_a_lone_dotted_name_renders_as_jinja_renders_it(ctx: dict[str, Any], template: str) -> None:
@@ -245,3 +245,21 @@ def test_none_inside_text_is_nothing_and_alone_stays_none(ctx: dict[str, Any]) -
     lead = {**ctx, "item": {"name": None, "company": "Acme"}}
     assert render_value("Hello {{ item.name }} at {{ item.company }}", lead) == "Hello  at Acme"
     assert render_value("{{ item.name }}", lead) is None
+
+
+def test_whitespace_around_one_expression_keeps_its_native_value(ctx: dict[str, Any]) -> None:
+    # A stray space, or a YAML folded block (`items: >`) that ends in a newline, must not
+    # turn a list into its text ("items must be a list, got a string").
+    leads = [{"email": "a@x.io"}]
+    assert render_value(" {{ steps.search.output.leads }}", ctx) == leads
+    assert render_value("{{ steps.search.output.leads }}\n", ctx) == leads
+    assert render_value("  {{ inputs.limit * 2 }} \n", ctx) == 14
+    assert render_value(" {{- inputs.limit -}} ", ctx) == 7
+    # Text keeps the whitespace, as in any other template; so does none, as nothing.
+    assert render_value(" {{ inputs.city }}\n", ctx) == " Berlin\n"
+    assert render_value(" {{- inputs.city }}\n", ctx) == "Berlin\n"
+    assert render_value("{{ none }}\n", ctx) == "\n"
+    # Anything more than one expression is text.
+    assert render_value(" {{ inputs.limit }} leads", ctx) == " 7 leads"
+    with pytest.raises(TemplateUndefinedError, match="'nothing' is undefined"):
+        render_value(" {{ nothing }}\n", ctx)

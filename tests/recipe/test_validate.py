@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -159,3 +160,78 @@ steps:
         "unknown input 'extra' in template; inputs declares: n",
         "unknown input 'extra' in template; inputs declares: n",
     ]
+
+
+def test_per_item_params_are_the_components() -> None:
+    from hunter_cli.components import COMPONENTS, get_component
+    from hunter_cli.recipe.step_params import PER_ITEM_PARAMS
+
+    assert set(PER_ITEM_PARAMS) == set(COMPONENTS)
+    for step_type, params in PER_ITEM_PARAMS.items():
+        assert get_component(step_type).lazy_params == params, step_type
+
+
+def test_every_lead_provider_lists_its_filters() -> None:
+    from hunter_cli.providers.leads import PROVIDERS, provider_filters
+    from hunter_cli.providers.leads.local import FILTERS as LOCAL
+
+    assert all(provider_filters(name) for name in PROVIDERS)
+    assert provider_filters("csv") == LOCAL
+    assert provider_filters("nosuch") is None
+
+
+def test_a_filter_the_provider_refuses_at_run_time_is_reported() -> None:
+    from hunter_cli.providers.leads import LeadProviderError, LeadQuery, get_provider
+
+    text = (
+        "slug: f\nname: F\nversion: 1\nsteps:\n"
+        "  - {id: s, type: action, action: lead_search, filters: {industy: Fintech}}\n"
+    )
+    problems = validate_recipe(load_recipe_text(text, "f.yaml"))
+    assert [p.message.split(";")[0] for p in problems] == [
+        "unknown filter 'industy' for the local lead provider (did you mean 'industry'?)"
+    ]
+    with pytest.raises(LeadProviderError, match="unknown filter 'industy'"):
+        get_provider("local").search(LeadQuery(filters={"industy": "Fintech"}))
+
+
+def test_correspondence_content_is_the_components() -> None:
+    from hunter_cli.components.correspondence import RECIPIENT_PARAM, REQUIRED
+    from hunter_cli.recipe.step_params import _CORRESPONDENCE_CHANNELS
+
+    assert set(_CORRESPONDENCE_CHANNELS) == set(REQUIRED)
+    for channel, (_, recipient, content) in _CORRESPONDENCE_CHANNELS.items():
+        assert REQUIRED[channel] == ((recipient,), content), channel
+        assert RECIPIENT_PARAM[channel] == recipient
+
+
+def test_db_query_params_are_the_components() -> None:
+    from hunter_cli.components.actions.db_query import QUERIES
+    from hunter_cli.recipe.step_params import DB_QUERY_PARAMS
+
+    assert {query: accepted for query, (accepted, _) in DB_QUERY_PARAMS.items()} == QUERIES
+
+
+def test_lead_file_providers_are_the_components() -> None:
+    from hunter_cli.components.actions import lead_search
+    from hunter_cli.recipe import static_params
+
+    assert static_params.FILE_PROVIDERS == lead_search.FILE_PROVIDERS
+    assert static_params._DEFAULT_LEAD_PROVIDER == lead_search.DEFAULT_PROVIDER
+
+
+def test_waterfall_inputs_validate_asks_for_are_what_the_lookup_needs() -> None:
+    from hunter_cli.components.actions.waterfall import lookup_arguments
+    from hunter_cli.components.base import StepError
+    from hunter_cli.providers.leads import LOOKUPS
+    from hunter_cli.recipe.static_params import _LOOKUP_INPUTS
+
+    values = {"email": "ann@example.com", "domain": "example.com", "company": "Example"}
+    assert set(_LOOKUP_INPUTS) == set(LOOKUPS)
+    for lookup, groups in _LOOKUP_INPUTS.items():
+        for names, wanted in groups:
+            others = {g[0]: values.get(g[0], "Ann Lee") for g, _ in groups if g is not names}
+            for name in names:  # any one name of a group will do
+                lookup_arguments(lookup, {**others, name: values.get(name, "Ann Lee")})
+            with pytest.raises(StepError, match=re.escape(f"{lookup} needs {wanted}")):
+                lookup_arguments(lookup, others)

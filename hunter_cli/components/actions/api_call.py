@@ -224,6 +224,8 @@ class ApiCall:
         return scrub.value(output)
 
     def plan(self, params: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
+        from hunter_cli.components.actions.request_display import display_body, display_request
+
         method = str(params.get("method") or "GET").upper()
         url = str(params.get("url") or "")
         try:
@@ -235,6 +237,14 @@ class ApiCall:
             host = url
         plan: dict[str, Any] = {"provider": f"http:{method} {host}"}
         auth = params.get("auth")
+        # What would be sent, for people: the whole URL and the body, secrets hidden.
+        query = params.get("query")
+        plan["request"] = display_request(
+            method, url, query if isinstance(query, Mapping) else None, auth
+        )
+        body = display_body(params.get("json"))
+        if body is not None:
+            plan["body"] = body
         if isinstance(auth, Mapping) and isinstance(auth.get("env"), str):
             # Say whether the run would find its secret, never what it is.
             plan["auth_env"] = {"name": auth["env"], "set": bool(os.environ.get(auth["env"]))}

@@ -24,6 +24,7 @@ __all__ = [
     "MissingApiKeyError",
     "TransientLeadProviderError",
     "get_provider",
+    "provider_filters",
     "supported_lookups",
 ]
 
@@ -44,3 +45,13 @@ def get_provider(name: str, config: dict[str, Any] | None = None) -> LeadProvide
         raise KeyError(f"unknown lead provider {name!r}; known providers: " + ", ".join(PROVIDERS))
     module_name, class_name = target.split(":")
     return getattr(importlib.import_module(module_name), class_name)(**(config or {}))
+
+
+def provider_filters(name: str) -> tuple[str, ...] | None:
+    """The filter names the named provider's search accepts (its module's FILTERS), or None
+    for an unknown provider or one that does not list them."""
+    target = PROVIDERS.get(name)
+    if target is None:
+        return None
+    filters = getattr(importlib.import_module(target.split(":")[0]), "FILTERS", None)
+    return tuple(filters) if filters is not None else None

@@ -20,9 +20,16 @@ from typing import Any
 
 from hunter_cli.csvfiles import CsvReadError, read_csv_rows
 from hunter_cli.providers.leads.base import LeadProviderError, LeadQuery, normalise_domain
-from hunter_cli.providers.leads.local import find_company, find_person_email, search_companies
+from hunter_cli.providers.leads.local import FILTERS as LOCAL_FILTERS
+from hunter_cli.providers.leads.local import (
+    find_company,
+    find_person_email,
+    search_companies,
+)
 
 NAME = "csv"
+# The filters of `local`, whose matching rules a file is searched with.
+FILTERS = LOCAL_FILTERS
 
 # column name (lower case, spaces and dashes as underscores) -> our field
 ALIASES: dict[str, str] = {
