@@ -178,9 +178,11 @@ def render_plan(result) -> None:
         # An HTTP request names its host in the sends column already.
         provider = "http" if "request" in entry else entry.get("provider") or ""
         condition = [entry.get("if", "")] if conditions else []
-        rows.append(
-            (entry["id"], entry["type"], provider, *condition, _planned_sends(entry), credits)
-        )
+        sends = _planned_sends(entry)
+        if entry.get("skipped"):  # its `if` is false for these inputs: it will not run
+            condition = [f"{condition[0]} (false: skipped)"] if condition else []
+            sends = ""
+        rows.append((entry["id"], entry["type"], provider, *condition, sends, credits))
     columns = ["step", "type", "provider", *(["if"] if conditions else []), "sends", "credits"]
     console.print(table(None, columns, rows, justify={"credits": "right"}))
     console.print(
