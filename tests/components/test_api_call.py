@@ -73,6 +73,11 @@ def test_get_with_query_and_bearer_auth(server, secret):
     assert output["status"] == 200
     assert output["data"]["q"] == "saas crm" and output["data"]["page"] == "2"
     assert output["extracted"] == {"first": "Acme", "total": 1, "nope": None}
+    # A path that finds nothing is null, and said: it may be a misspelt path.
+    assert ctx.warnings == [
+        "step process: extract found nothing at nope (data.results[5].name) in the response "
+        "(`hunter executions show ID --step process` shows it)"
+    ]
     assert output["headers"]["content-type"] == "application/json"
     assert "text" not in output
     request = server.requests[0]
@@ -491,3 +496,18 @@ def test_hunters_own_credentials_are_not_sent_by_a_recipe(server, monkeypatch, t
     allowed = load_settings(config=str(config), environ={})
     output, _ = call(url=f"{server.url}/collect", auth=auth, settings=allowed)
     assert output["status"] == 200 and server.requests[0].headers["x-key"] == "the-secret"
+
+
+def test_a_body_that_only_claims_to_be_json_is_text_and_said(server):
+    """Regression: `Content-Type: application/json` with `{"a": 1,` gave data null, status
+    ok and no word of why."""
+    server.route(
+        "GET",
+        "/broken",
+        lambda r: Reply(body=b'{"a": 1,', headers={"content-type": "application/json"}),
+    )
+    output, ctx = call(url=f"{server.url}/broken")
+    assert output["data"] is None and output["text"] == '{"a": 1,'
+    [warning] = ctx.warnings
+    assert warning.startswith(f"step process: GET {server.url}/broken answered 'application/json")
+    assert warning.endswith("but the body is not JSON: it is in output.text")

@@ -208,10 +208,23 @@ class ApiCall:
         if response.content and ("json" in content_type.lower() or not content_type):
             with contextlib.suppress(ValueError):  # a body that only claims to be JSON
                 data, is_json = response.json(), True
+        if response.content and "json" in content_type.lower() and not is_json:
+            ctx.warnings.append(
+                f"step {ctx.step_id}: {target} answered {content_type!r} but the body is not "
+                "JSON: it is in output.text"
+            )
         extracted = {}
+        missing = []
         for name, path in extract.items():
             found = lookup(data, path) if is_json else MISSING
             extracted[name] = None if found is MISSING else found
+            if found is MISSING:
+                missing.append(f"{name} ({path})")
+        if missing:  # null could be a misspelt path as well as an absent value: say which
+            ctx.warnings.append(
+                f"step {ctx.step_id}: extract found nothing at {', '.join(missing)} in the "
+                "response (`hunter executions show ID --step " + ctx.step_id + "` shows it)"
+            )
         output: dict[str, Any] = {
             "status": status,
             "data": data,
