@@ -327,11 +327,26 @@ def _render_string(source: str, context: Mapping[str, Any]) -> Any:
                 return value
     template = _compile_template(source)
     try:
-        return template.render(context)
+        rendered = template.render(context)
     except TemplateError:
         raise
     except Exception as exc:
         raise _translate(exc, source) from exc
+    if not isinstance(rendered, _DATA):  # `{{ namespace }}`, `{{ cycler(1, 2) }}`
+        what = (
+            f"the function {rendered.__name__!r}"
+            if callable(rendered) and hasattr(rendered, "__name__")
+            else f"a {type(rendered).__name__} object"
+        )
+        raise TemplateError(
+            f"{source!r} gives {what}, not data (call a function; values come from inputs, "
+            "steps, state, customer and execution)"
+        )
+    return rendered
+
+
+# What a template may give: JSON's values (a tuple is a list), as a step's output holds them.
+_DATA = (str, int, float, bool, type(None), dict, list, tuple)
 
 
 def render_value(value: Any, context: Mapping[str, Any]) -> Any:

@@ -129,6 +129,23 @@ def test_small_arithmetic_still_works(ctx: dict[str, Any]) -> None:
     assert render_value("{{ false }}", ctx) is False
 
 
+@pytest.mark.parametrize(
+    ("template", "what"),
+    [
+        ("{{ inputs.city.lower }}", "the function 'lower'"),
+        ("{{ namespace }}", "the function 'Namespace'"),
+        ("{{ cycler(1, 2) }}", "a Cycler object"),
+    ],
+)
+def test_a_helper_instead_of_data_is_a_template_error(
+    ctx: dict[str, Any], template: str, what: str
+) -> None:
+    """Regression: it reached the step's output and failed there as "internal error in step
+    (a bug, please report): not JSON serialisable"."""
+    with pytest.raises(TemplateError, match=f"gives {what}, not data"):
+        render_value(template, ctx)
+
+
 def test_runtime_errors_become_template_errors(ctx: dict[str, Any]) -> None:
     with pytest.raises(TemplateError, match="ZeroDivisionError"):
         render_value("{{ inputs.limit / 0 }}", ctx)
@@ -211,7 +228,6 @@ def test_check_syntax() -> None:
         "{{ state }}",
         "{{ true }}",
         "{{ none }}",
-        "{{ inputs.city.lower }}",  # a method on text: left to Jinja
         " {{ inputs.city }}",  # text around it: a string
     ],
 )
