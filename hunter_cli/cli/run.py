@@ -69,6 +69,9 @@ def run(
 
         hunter run discovery --query "SaaS founders" --limit 5
 
+    Where one input comes from several places, --NAME wins over --input, which wins over
+    --input-json (so a file gives defaults a flag can override).
+
     Exit codes: 0 success, 5 partial, 1 failed, 2 bad input or recipe, 3 unknown recipe or
     customer, 4 insufficient credits (nothing charged; with --plan: the plan is shown, but
     the balance cannot cover the most the run can cost), 6 database unavailable or its
