@@ -59,6 +59,25 @@ def test_a_missing_sqlite_file_is_refused_unless_asked_to_create_it(tmp_path):
     assert not (tmp_path / "nested").exists()
 
 
+def test_an_empty_sqlite_file_is_refused_unless_asked_to_create_it(tmp_path):
+    """Regression: a 0-byte file (a failed restore) passed for a new database."""
+    path = tmp_path / "empty.db"
+    path.write_bytes(b"")
+    url = f"sqlite:///{path}"
+    with pytest.raises(DatabaseUnavailableError, match="empty.db is an empty file .0 bytes."):
+        open_database(url)
+    assert path.stat().st_size == 0
+    db = open_database(url, create=True)
+    try:
+        assert db.new_file == "empty"
+        assert current_revision(db) == head_revision()
+    finally:
+        db.dispose()
+    again = open_database(url)
+    assert again.new_file is None
+    again.dispose()
+
+
 def test_an_empty_postgresql_database_must_be_upgraded_by_the_user(empty_pg_url):
     with pytest.raises(SchemaBehindError, match="no hunter schema yet: run `hunter db upgrade`"):
         open_database(empty_pg_url)

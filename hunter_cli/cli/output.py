@@ -122,6 +122,19 @@ def fmt_time(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else ""
 
 
+def note_new_database(state: str | None, where: str) -> None:
+    """Say on stderr (JSON or not) that a command setting a database up made a new one: the
+    file may have been lost (`new_sqlite_file` tells "missing" from "empty")."""
+    if state == "missing":
+        err_console.print(f"note: {escape(where)} did not exist: created it", soft_wrap=True)
+    elif state == "empty":
+        err_console.print(
+            f"[yellow]warning:[/] {escape(where)} was an empty file (0 bytes): it now has a "
+            "new, empty hunter schema; if it held your data, restore it from a backup",
+            soft_wrap=True,
+        )
+
+
 def fail(error: HunterError, *, json_output: bool) -> typer.Exit:
     if json_output:
         print_json({"status": "error", "error": error.to_dict()})

@@ -49,9 +49,27 @@ def sqlite_file(url: str) -> Path | None:
     return Path(database)
 
 
+def new_sqlite_file(url: str) -> str | None:
+    """Whether the URL's SQLite file holds no database yet: "missing", or "empty" (0 bytes:
+    a failed restore, a full disk, a bad copy); None when it does, or for another database.
+    SQLite takes an empty file for a new database, and hunter would give it a schema."""
+    path = sqlite_file(url)
+    if path is None:
+        return None
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return "missing"
+    except OSError:
+        return None  # not ours to judge: opening it says what is wrong
+    # A database in use is never 0 bytes: switching to WAL writes its header at once.
+    return "empty" if size == 0 and path.is_file() else None
+
+
 def create_db_engine(url: str, *, create: bool = True) -> Engine:
-    """An engine for the URL. With create=False a SQLite file that does not exist is refused
-    instead of created empty: a lost database must not pass for a new, empty one."""
+    """An engine for the URL. With create=False a SQLite file that does not exist, or is
+    empty, is refused instead of given a new schema: a lost database must not pass for a
+    new, empty one."""
     try:
         parsed = make_url(url)
     except exc.ArgumentError as err:
@@ -59,13 +77,15 @@ def create_db_engine(url: str, *, create: bool = True) -> Engine:
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         path = sqlite_file(url)
-        if path is not None and not path.exists():
-            if not create:
-                raise DatabaseUnavailableError(
-                    f"{describe_url(url)} does not exist: `hunter init` creates a workspace's "
-                    "database (`hunter db upgrade` one given by --database-url); if it held "
-                    "your data, restore it from a backup"
-                )
+        state = new_sqlite_file(url)
+        if state is not None and not create:
+            what = "does not exist" if state == "missing" else "is an empty file (0 bytes)"
+            raise DatabaseUnavailableError(
+                f"{describe_url(url)} {what}: `hunter init` creates a workspace's database "
+                "(`hunter db upgrade` one given by --database-url); if it held your data, "
+                "restore it from a backup"
+            )
+        if path is not None and state == "missing":
             path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(parsed, connect_args={"timeout": 60})
         _configure_sqlite(engine)
@@ -106,6 +126,9 @@ class Database:
 
     def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = url
+        # "missing" or "empty" when this opened a SQLite file with no database in it (create
+        # only): the commands that set one up say so, as the file may have held data.
+        self.new_file = new_sqlite_file(url)
         self.engine = create_db_engine(url, create=create)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         _OPEN.add(self.engine)

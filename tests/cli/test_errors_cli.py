@@ -220,6 +220,45 @@ def test_a_deleted_workspace_database_is_exit_6_not_an_empty_one(bare_env, cli):
     assert "intact" in cli("audit", "verify").stdout
 
 
+def test_an_empty_database_file_is_exit_6_not_a_new_database(bare_env, cli):
+    """Regression: a 0-byte .hunter/hunter.db (a failed restore, a full disk, `: > file`) was
+    silently given a fresh schema, and `audit verify` said "intact: 0 entries verified"."""
+    assert cli("init", ".").exit_code == 0
+    assert cli("seed").exit_code == 0
+    database = bare_env / ".hunter" / "hunter.db"
+
+    def empty_it() -> None:
+        from hunter_cli.db.engine import dispose_all
+
+        dispose_all()  # as each `hunter` process does when it ends
+        for path in database.parent.glob("hunter.db-*"):
+            path.unlink()
+        database.write_bytes(b"")
+
+    empty_it()
+    for command in (("audit", "verify"), ("credits", "check"), ("db", "current")):
+        line = cli(*command).one_line(6)
+        assert f"{database} is an empty file (0 bytes): `hunter init` creates" in line
+        assert "restore it from a backup" in line
+    error = cli("executions", "list", "--json").error(6)
+    assert error["code"] == "database_unavailable"
+    assert database.stat().st_size == 0  # nothing was written to it
+    # The commands that set a database up still may, and say what happened, on stderr.
+    warning = f"{database} was an empty file (0 bytes): it now has a new, empty hunter schema"
+    for command in (("seed", "--json"), ("db", "upgrade", "--json"), ("init", ".", "--json")):
+        empty_it()
+        result = cli(*command)
+        assert result.exit_code == 0, result.stderr
+        assert result.json()["status"] == "ok"
+        assert warning in " ".join(result.stderr.split())
+    assert "intact" in cli("audit", "verify").stdout
+    # A file that was not there: created, and said so (init of a new workspace needs no note).
+    database.unlink()
+    result = cli("seed")
+    assert result.exit_code == 0
+    assert f"{database} did not exist: created it" in " ".join(result.stderr.split())
+
+
 def test_a_mistyped_key_in_hunter_toml_is_a_warning_naming_the_known_ones(toml_ws, cli):
     """Regression: `defalt_customer` was ignored without a word (and no default customer)."""
     (toml_ws / "hunter.toml").write_text('[workspace]\ndefalt_customer = "acme"\n')
