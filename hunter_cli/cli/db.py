@@ -37,10 +37,17 @@ def upgrade(ctx: typer.Context, json_output: JsonOption = False) -> None:
 @handle_errors
 def current(ctx: typer.Context, json_output: JsonOption = False) -> None:
     """Show the schema revision of the database and the one this hunter needs."""
-    from hunter_cli.db.engine import Database, current_revision, describe_url, head_revision
+    from hunter_cli.db.engine import (
+        Database,
+        current_revision,
+        describe_url,
+        head_revision,
+        refuse_newer_schema,
+    )
 
     url = settings_of(ctx).require_database_url()
     revision = current_revision(Database(url, create=False))
+    refuse_newer_schema(url, revision)
     head = head_revision()
     data = {
         "database": describe_url(url),

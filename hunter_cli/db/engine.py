@@ -15,7 +15,12 @@ from sqlalchemy import Connection, Engine, create_engine, event, exc, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from hunter_cli.errors import DatabaseUnavailableError, SchemaBehindError, UsageError
+from hunter_cli.errors import (
+    DatabaseUnavailableError,
+    SchemaAheadError,
+    SchemaBehindError,
+    UsageError,
+)
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -289,10 +294,10 @@ def database_fault(url: str, err: exc.DatabaseError) -> DatabaseUnavailableError
 
 
 @functools.cache
-def head_revision() -> str:
-    """The newest migration, read from the version files' headers. Every command checks the
-    schema, and importing Alembic for that costs more than the rest of start-up; a test
-    holds this equal to Alembic's own answer."""
+def known_revisions() -> dict[str, str | None]:
+    """Every migration this hunter has, each with the one before it, read from the version
+    files' headers. Every command checks the schema, and importing Alembic for that costs
+    more than the rest of start-up; a test holds the head equal to Alembic's own answer."""
     revisions: dict[str, str | None] = {}
     pattern = re.compile(r"^(down_revision|revision)\s*=\s*['\"]?([\w]+|None)['\"]?", re.M)
     for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
@@ -301,6 +306,13 @@ def head_revision() -> str:
         if "revision" in found:
             down = found.get("down_revision")
             revisions[found["revision"]] = None if down in (None, "None") else down
+    return revisions
+
+
+@functools.cache
+def head_revision() -> str:
+    """The newest migration (see known_revisions)."""
+    revisions = known_revisions()
     parents = {down for down in revisions.values() if down}
     heads = sorted(set(revisions) - parents)
     if len(heads) != 1:
@@ -319,6 +331,17 @@ def current_revision(db: Database) -> str | None:
     return row[0] if row else None
 
 
+def refuse_newer_schema(url: str, current: str | None) -> None:
+    """A revision this hunter has no migration for was written by a newer hunter (a
+    downgrade, or a second machine not yet upgraded): reading or migrating it could only
+    go wrong, and `hunter db upgrade` cannot help."""
+    if current is not None and current not in known_revisions():
+        raise SchemaAheadError(
+            f"the database's schema (revision {current}) is newer than this hunter knows "
+            f"(newest: {head_revision()}): upgrade hunter ({describe_url(url)})"
+        )
+
+
 def open_database(url: str, *, create: bool = False, auto_upgrade_sqlite: bool = True) -> Database:
     """Open the database, upgrading an embedded SQLite workspace on first use; a PostgreSQL
     schema that is behind is the user's decision (`hunter db upgrade`), not ours. A SQLite
@@ -329,6 +352,7 @@ def open_database(url: str, *, create: bool = False, auto_upgrade_sqlite: bool =
     head = head_revision()
     if current == head:
         return db
+    refuse_newer_schema(url, current)
     if db.backend == "sqlite" and auto_upgrade_sqlite:
         from hunter_cli.db.migrate import upgrade
 

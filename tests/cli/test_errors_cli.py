@@ -16,6 +16,7 @@ from hunter_cli.errors import (
     InsufficientCreditsError,
     IntegrityError,
     NotFoundError,
+    SchemaAheadError,
     SchemaBehindError,
     UsageError,
     ValidationError,
@@ -35,6 +36,7 @@ def test_exit_codes_are_the_documented_ones():
         InsufficientCreditsError: (4, "insufficient_credits"),
         DatabaseUnavailableError: (6, "database_unavailable"),
         SchemaBehindError: (6, "schema_behind"),
+        SchemaAheadError: (6, "schema_ahead"),
         IntegrityError: (7, "integrity_error"),
     }
     for cls, (code, name) in expected.items():
