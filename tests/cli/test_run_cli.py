@@ -113,3 +113,43 @@ def test_a_global_option_after_the_command_says_where_it_goes(workspace, cli):
         "--database-url is a global option: give it before the command "
         "(hunter --database-url VALUE run ...)"
     ]
+
+
+PARTIAL_RECIPE = """\
+slug: partial
+name: Partial
+version: 1
+inputs: {type: object, properties: {}}
+steps:
+  - {id: a, type: state, set: {n: 1}}
+  - id: first
+    type: action
+    action: data_processing
+    operation: limit
+    items: "{{ steps.a.output }}"
+    count: 1
+    on_error: continue
+  - id: second
+    type: action
+    action: data_processing
+    operation: limit
+    items: "{{ steps.a.output }}"
+    count: 1
+    on_error: continue
+"""
+
+
+def test_a_partial_run_names_the_steps_that_failed(workspace, cli):
+    """Regression: `run_partial`'s message was just "run partial", where `run_failed` names
+    the step and its error."""
+    assert cli("seed").exit_code == 0
+    path = workspace / "partial.yaml"
+    path.write_text(PARTIAL_RECIPE)
+    result = cli("run", str(path), "--json")
+    assert result.exit_code == 5
+    document = result.json()
+    assert document["error"]["code"] == "run_partial"
+    message = document["error"]["message"]
+    assert message.startswith("step 'first' failed: ") and "; step 'second' failed: " in message
+    assert document["data"]["error"] == message
+    assert "error: step 'first' failed: " in cli("run", str(path)).stderr
