@@ -71,6 +71,30 @@ def emit(data: Any, *, json_output: bool, render: Callable[[], None] | None = No
         render()
 
 
+def note_more(
+    limit: int, *, json_output: bool, order: str = "newest", offset: int | None = None
+) -> None:
+    """Say that a list stopped at its --limit with more left: after the table for people,
+    and on stderr with --json, whose stdout stays the plain list scripts parse. `offset` is
+    given by the lists that take --offset."""
+    if offset is None:
+        note = f"Showing the {order} {limit}; use --limit to see more."
+    elif offset == 0:
+        note = (
+            f"Showing the {order} {limit}; use --limit to see more "
+            f"(or --offset {limit} for the next {limit})."
+        )
+    else:
+        note = (
+            f"Showing {limit} after the {order} {offset}; "
+            f"use --offset {offset + limit} for the next {limit}."
+        )
+    if json_output:
+        err_console.print(f"note: {note}", soft_wrap=True, markup=False)
+    else:
+        console.print(note, style="dim", soft_wrap=True, markup=False)
+
+
 # Columns of times and ids: never split mid-value.
 _NO_WRAP = {"when", "period ends", "#", "last seen", "first seen", "created", "started", "id"}
 

@@ -23,6 +23,9 @@ CustomerFilterOption = Annotated[
     typer.Option("--customer", "-c", help="Only this customer (slug, name or id); default: all."),
 ]
 LimitOption = Annotated[int, typer.Option("--limit", "-n", min=1, help="Show at most this many.")]
+OffsetOption = Annotated[
+    int, typer.Option("--offset", min=0, help="Skip this many of the newest first (paging).")
+]
 # A run's options, for `run` and `executions resume` alike.
 NoCacheOption = Annotated[bool, typer.Option("--no-cache", help="Bypass the AI response cache.")]
 SendOption = Annotated[

@@ -102,3 +102,19 @@ def test_verify_broken_names_the_entry_and_exits_7(ready, seeded):
     error = ready("audit", "verify", "--json").error(7)
     assert error["code"] == "integrity_error"
     assert error["details"]["first_bad_seq"] == 2
+
+
+def test_a_list_cut_at_its_limit_says_so_and_offset_pages(ready):
+    """Regression: a list stopped at --limit without a word, in JSON and in the table."""
+    every = [r["seq"] for r in ready("audit", "list", "--json").ok()]
+    assert len(every) > 3
+    cut = ready("audit", "list", "-n", "2", "--json")
+    assert [r["seq"] for r in cut.ok()] == every[:2]
+    note = "Showing the newest 2; use --limit to see more (or --offset 2 for the next 2)."
+    assert cut.stderr.strip() == f"note: {note}"
+    assert note in ready("audit", "list", "-n", "2").stdout
+    page = ready("audit", "list", "-n", "2", "--offset", "2", "--json").ok()
+    assert [r["seq"] for r in page] == every[2:4]
+    last = ready("audit", "list", "--offset", str(len(every) - 1), "--json")
+    assert [r["seq"] for r in last.ok()] == every[-1:] and last.stderr == ""
+    assert "Showing" not in ready("audit", "list").stdout

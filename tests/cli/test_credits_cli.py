@@ -183,3 +183,16 @@ def test_an_actor_longer_than_the_ledger_keeps_is_a_config_error(ready):
     result = ready("--actor", "x" * 201, "credits", "grant", "acme", "1", "-r", "x", "--json")
     assert result.exit_code == 2
     assert "longer than 200 characters" in result.json()["error"]["message"]
+
+
+def test_history_cut_at_its_limit_says_so(ready):
+    """Regression: a history stopped at --limit without a word."""
+    ready("credits", "grant", "acme", "5", "--reason", "more")
+    cut = ready("credits", "history", "acme", "-n", "1", "--json")
+    assert len(cut.ok()) == 1
+    assert cut.stderr.strip() == "note: Showing the newest 1; use --limit to see more."
+    assert (
+        "Showing the newest 1; use --limit" in ready("credits", "history", "acme", "-n", "1").stdout
+    )
+    whole = ready("credits", "history", "acme", "-n", "2", "--json")
+    assert len(whole.ok()) == 2 and whole.stderr == ""

@@ -92,7 +92,11 @@ def test_list(ready, leads_csv):
         "Ivy Ng"
     ]
     assert [r["name"] for r in ready("leads", "list", "--tier", "B", "--json").ok()] == ["Jon Poe"]
-    assert len(ready("leads", "list", "--limit", "2", "--json").ok()) == 2
+    cut = ready("leads", "list", "--limit", "2", "--json")
+    assert len(cut.ok()) == 2
+    # The note that more are left goes to stderr: stdout stays the JSON list.
+    assert cut.stderr.strip() == "note: Showing the first 2; use --limit to see more."
+    assert ready("leads", "list", "--limit", "3", "--json").stderr == ""
     human = ready("leads", "list")
     assert human.exit_code == 0, human.stderr
     for text in ("Leads: acme", "Ivy Ng", "ivy@l.example", "last seen", "80"):
