@@ -48,7 +48,7 @@ def list_entries(
     from sqlalchemy import select
 
     from hunter_cli.customers import resolve_customer
-    from hunter_cli.db.models import AuditLog
+    from hunter_cli.db.models import AuditLog, Customer
     from hunter_cli.executions import get_execution
 
     db = database_of(settings_of(ctx))
@@ -69,11 +69,13 @@ def list_entries(
                 if action.endswith("*")
                 else AuditLog.action == action
             )
+        slugs = {c.id: c.slug for c in session.query(Customer)}
         rows: list[dict[str, Any]] = [
             {
                 "seq": e.seq,
                 "created_at": e.created_at.isoformat(),
                 "actor": e.actor,
+                "customer": slugs.get(e.customer_id) if e.customer_id else None,
                 "customer_id": str(e.customer_id) if e.customer_id else None,
                 "execution_id": str(e.execution_id) if e.execution_id else None,
                 "action": e.action,

@@ -144,15 +144,15 @@ def describe_recipe(ref: str, workspace: Path | None) -> dict[str, Any]:
                 "type": prop.get("type", "any"),
                 "required": name in required,
                 "default": prop.get("default"),
-                "description": prop.get("description", ""),
+                "description": prop.get("description"),
             }
         )
     steps = [
         {
             "id": s["id"],
             "type": s["type"],
-            "does": _does(s),
-            "if": s.get("if", ""),
+            "does": _does(s) or None,  # null, not "", when there is nothing to say
+            "if": s.get("if"),
             "credits": str(estimate_step_credits(s)),
         }
         for s in data["steps"]

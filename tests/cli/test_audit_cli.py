@@ -28,6 +28,7 @@ def test_list_filters_by_action_with_a_limit(ready):
         "seq",
         "created_at",
         "actor",
+        "customer",
         "customer_id",
         "execution_id",
         "action",
@@ -50,6 +51,9 @@ def test_list_by_prefix_and_customer(ready):
     assert len(ready("audit", "list", "-a", "seed.apply", "--json").ok()) == 1
     rows = ready("audit", "list", "--customer", "ACME", "--json").ok()
     assert [r["action"] for r in rows] == ["credits.grant"]
+    assert rows[0]["customer"] == "acme"  # the slug, as other lists give it (it had only the id)
+    seeded = ready("audit", "list", "-a", "seed.apply", "--json").ok()
+    assert seeded[0]["customer"] is None and seeded[0]["customer_id"] is None
     human = ready("audit", "list")
     assert human.exit_code == 0 and "seed.apply" in human.stdout
     assert ready("audit", "list", "--action", "nothing.such", "--json").ok() == []
