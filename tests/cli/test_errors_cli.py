@@ -274,3 +274,26 @@ def test_a_mistyped_key_in_hunter_toml_is_a_warning_naming_the_known_ones(toml_w
     ) in " ".join(result.stderr.split())
     (toml_ws / "hunter.toml").write_text('[workspace]\ndefault_customer = "acme"\n')
     assert cli("db", "current").stderr == ""
+
+
+def test_a_missing_input_file_is_not_found_for_every_command(workspace, cli):
+    """Regression: a file that does not exist was not_found (exit 3) for `run`, but a
+    validation_error for `recipes validate` and a usage_error for `leads import`,
+    `suppress import` and `--input-json` (all exit 2)."""
+    assert cli("seed").exit_code == 0
+    (workspace / "tiny.yaml").write_text(
+        "slug: tiny\nname: Tiny\nversion: 1\ninputs: {type: object, properties: {}}\n"
+        "steps:\n  - {id: a, type: state, set: {x: 1}}\n"
+    )
+    assert cli("recipes", "validate", "tiny.yaml").exit_code == 0
+    missing = str(workspace / "nope")
+    for command in (
+        ("run", f"{missing}.yaml"),
+        ("recipes", "validate", f"{missing}.yaml"),
+        ("recipes", "validate", "tiny.yaml", f"{missing}.yaml"),
+        ("leads", "import", f"{missing}.csv"),
+        ("suppress", "import", f"{missing}.txt"),
+        ("run", "discovery", "--input-json", f"{missing}.json"),
+    ):
+        assert missing in cli(*command).one_line(3), command
+        assert cli(*command, "--json").error(3)["code"] == "not_found", command

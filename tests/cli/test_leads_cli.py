@@ -170,7 +170,6 @@ def test_export_json_flag_needs_output(ready):
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (None, "no such file"),
         ("who,what\nAnn,CEO\n", "no usable header"),
         ("email\nnope\nstill-nope\n", "no row could be imported (2 rejected; row 2: invalid "
          "email address 'nope')"),
@@ -184,6 +183,13 @@ def test_import_failures_exit_2(ready, workspace, content, message):
     error = ready("leads", "import", str(path), "--json").error(2)
     assert message in error["message"]
     assert ready("leads", "list", "--json").ok() == []
+
+
+def test_import_of_a_missing_file_is_not_found(ready, workspace):
+    """Regression: usage_error (exit 2), where `run FILE` says not_found (exit 3)."""
+    path = workspace / "in.csv"
+    assert f"{path}: no such file" in ready("leads", "import", str(path)).one_line(3)
+    assert ready("leads", "import", str(path), "--json").error(3)["code"] == "not_found"
 
 
 def test_unknown_customer(ready, leads_csv):
