@@ -19,6 +19,10 @@ class CsvReadError(Exception):
     """The file could not be read as CSV; the message says why, for the user."""
 
 
+class CsvFileMissing(CsvReadError):
+    """There is no such file (a command reports it as not found, exit 3)."""
+
+
 @dataclass(frozen=True)
 class StrayQuote:
     """A quoted field that took in the lines after it: its quote is never closed (the field
@@ -91,7 +95,7 @@ def read_csv_file(path: Path, usable_header: Callable[[list[str]], bool]) -> Csv
         with path.open(encoding="utf-8-sig", newline="") as file:
             content = file.read()
     except FileNotFoundError:
-        raise CsvReadError(f"{path}: no such file") from None
+        raise CsvFileMissing(f"{path}: no such file") from None
     except IsADirectoryError:
         raise CsvReadError(f"{path}: is a folder, not a CSV file") from None
     except UnicodeDecodeError:

@@ -71,6 +71,12 @@ class SchemaBehindError(DatabaseError):
     code = "schema_behind"
 
 
+class SchemaAheadError(DatabaseError):
+    """The database was migrated by a newer hunter: this one must not read or write it."""
+
+    code = "schema_ahead"
+
+
 class IntegrityError(HunterError):
     """The audit chain or the ledger does not add up."""
 

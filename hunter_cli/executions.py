@@ -52,6 +52,7 @@ def list_executions(
     status: str | None = None,
     recipe: str | None = None,
     limit: int = 20,
+    offset: int = 0,
 ) -> list[Execution]:
     if status is not None and status not in STATUSES:
         raise UsageError(f"unknown execution status {status!r}; choose from {', '.join(STATUSES)}")
@@ -59,8 +60,10 @@ def list_executions(
     query = (
         select(Execution)
         .options(defer(Execution.inputs), defer(Execution.outputs), defer(Execution.steps))
-        .order_by(Execution.created_at.desc())
+        # The id breaks ties, so pages (--offset) neither repeat nor skip a run.
+        .order_by(Execution.created_at.desc(), Execution.id.desc())
         .limit(limit)
+        .offset(offset)
     )
     if customer is not None:
         query = query.where(Execution.customer_id == customer.id)

@@ -27,7 +27,7 @@ from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session
 
 from hunter_cli.audit import append_audit, to_plain_json
-from hunter_cli.csvfiles import CsvReadError, StrayQuote, read_csv_file
+from hunter_cli.csvfiles import CsvFileMissing, CsvReadError, StrayQuote, read_csv_file
 from hunter_cli.db.models import Customer, Lead
 from hunter_cli.db.types import utcnow
 from hunter_cli.errors import NotFoundError, UsageError, ValidationError
@@ -735,6 +735,8 @@ def _read_csv(path: Path) -> tuple[list[str], list[list[str]], dict[int, StrayQu
 
     try:
         read = read_csv_file(path, usable)
+    except CsvFileMissing as exc:
+        raise NotFoundError(str(exc)) from None
     except CsvReadError as exc:
         raise UsageError(str(exc)) from None
     content, rows = read.content, read.rows

@@ -127,11 +127,16 @@ def balances(session: Session, customer: Customer | None = None) -> list[Balance
 
 def _positive(amount: Decimal | int | str | float, what: str) -> Decimal:
     try:
-        value = to_credits(amount)
+        value, exact = to_credits(amount), Decimal(str(amount))
     except Exception as exc:
         raise ValidationError(f"{what} must be a number, not {amount!r}") from exc
-    if not value.is_finite() or value <= 0:
+    if not value.is_finite() or exact <= 0:
         raise ValidationError(f"{what} must be greater than zero, not {amount}")
+    # Rounding would change what was asked for (5.12349 became 5.1235, 0.00005 zero).
+    if value != exact:
+        raise ValidationError(
+            f"{what} {amount} has too many decimal places: credits have at most 4 decimal places"
+        )
     if value > MAX_CREDITS:
         raise ValidationError(f"{what} must be at most {MAX_CREDITS}, not {amount}")
     return value

@@ -312,7 +312,7 @@ def import_suppressions(
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
+        raise NotFoundError(f"{path}: no such file") from None
     except UnicodeDecodeError:
         raise UsageError(f"{path}: not UTF-8 text; save it as UTF-8") from None
     except OSError as exc:

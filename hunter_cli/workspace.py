@@ -19,6 +19,8 @@ class InitReport:
     recipes_copied: list[str] = field(default_factory=list)
     database: str = ""
     schema_revision: str | None = None
+    # "missing" or "empty" when init gave the SQLite file its schema (see new_sqlite_file).
+    new_database_file: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -61,5 +63,6 @@ def init_workspace(directory: Path, *, database_url: str | None = None) -> InitR
     if url.startswith("sqlite"):
         db = open_database(url, create=True)
         report.schema_revision = current_revision(db)
+        report.new_database_file = db.new_file
         db.dispose()
     return report

@@ -17,7 +17,12 @@ from hunter_cli.db.engine import (
     open_database,
 )
 from hunter_cli.db.migrate import upgrade
-from hunter_cli.errors import DatabaseUnavailableError, SchemaBehindError, UsageError
+from hunter_cli.errors import (
+    DatabaseUnavailableError,
+    SchemaAheadError,
+    SchemaBehindError,
+    UsageError,
+)
 
 UNREACHABLE = "postgresql+psycopg://u:s3cretpw@127.0.0.1:1/x"
 
@@ -59,6 +64,25 @@ def test_a_missing_sqlite_file_is_refused_unless_asked_to_create_it(tmp_path):
     assert not (tmp_path / "nested").exists()
 
 
+def test_an_empty_sqlite_file_is_refused_unless_asked_to_create_it(tmp_path):
+    """Regression: a 0-byte file (a failed restore) passed for a new database."""
+    path = tmp_path / "empty.db"
+    path.write_bytes(b"")
+    url = f"sqlite:///{path}"
+    with pytest.raises(DatabaseUnavailableError, match="empty.db is an empty file .0 bytes."):
+        open_database(url)
+    assert path.stat().st_size == 0
+    db = open_database(url, create=True)
+    try:
+        assert db.new_file == "empty"
+        assert current_revision(db) == head_revision()
+    finally:
+        db.dispose()
+    again = open_database(url)
+    assert again.new_file is None
+    again.dispose()
+
+
 def test_an_empty_postgresql_database_must_be_upgraded_by_the_user(empty_pg_url):
     with pytest.raises(SchemaBehindError, match="no hunter schema yet: run `hunter db upgrade`"):
         open_database(empty_pg_url)
@@ -82,6 +106,16 @@ def test_a_postgresql_schema_behind_names_both_revisions(empty_pg_url):
         assert raised.value.exit_code == 6
     finally:
         db.dispose()
+
+
+def test_a_schema_newer_than_this_hunter_is_refused_not_migrated(db):
+    """Regression: Alembic's "Can't locate revision" reached the user as a bug."""
+    with db.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    for attempt in (lambda: open_database(db.url), lambda: upgrade(db)):
+        with pytest.raises(SchemaAheadError, match=r"revision 9999\) is newer than this hunter"):
+            attempt()
+    assert current_revision(db) == "9999"
 
 
 def test_unreachable_database_names_host_and_port_but_not_the_password():

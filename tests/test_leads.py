@@ -564,7 +564,6 @@ def test_import_csv_semicolons(seeded, tmp_path):
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (None, "no such file"),
         ("", "the file is empty"),
         ("first,last\nAnn,Lee\n", "no usable header.*found: first, last"),
         ("email,Email\na@b.example,a@b.example\n", "appears more than once"),
@@ -579,3 +578,9 @@ def test_import_csv_unusable_files(seeded, tmp_path, content, message):
         path.write_text(content)
     with seeded.session() as session, pytest.raises(UsageError, match=message):
         import_leads_csv(session, resolve_customer(session, "acme"), path)
+
+
+def test_import_csv_of_a_missing_file_is_not_found(seeded, tmp_path):
+    """As `hunter run FILE` says it (exit 3), not a usage error."""
+    with seeded.session() as session, pytest.raises(NotFoundError, match="no such file"):
+        import_leads_csv(session, resolve_customer(session, "acme"), tmp_path / "nope.csv")

@@ -205,7 +205,7 @@ def test_import_reports_rejected_lines(seeded, tmp_path):
     assert imports[0] == {"file": "list.txt", "added": 3, "already": 1, "rejected": 2}
     with (
         seeded.session() as session,
-        pytest.raises(UsageError, match="no such file"),
+        pytest.raises(NotFoundError, match="no such file"),
     ):
         sup.import_suppressions(
             session, resolve_customer(session, "acme"), tmp_path / "nope.txt", actor="t"

@@ -7,8 +7,14 @@ from typing import Annotated, Any
 
 import typer
 
-from hunter_cli.cli.output import console, emit, fmt_time, handle_errors, table
-from hunter_cli.cli.params import CustomerFilterOption, JsonOption, database_of, settings_of
+from hunter_cli.cli.output import console, emit, fmt_time, handle_errors, note_more, table
+from hunter_cli.cli.params import (
+    CustomerFilterOption,
+    JsonOption,
+    OffsetOption,
+    database_of,
+    settings_of,
+)
 
 app = typer.Typer(help="The append-only, hash-chained audit trail.", no_args_is_help=True)
 
@@ -31,20 +37,24 @@ def list_entries(
         ),
     ] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Newest N entries.")] = 50,
+    offset: OffsetOption = 0,
     json_output: JsonOption = False,
 ) -> None:
-    """The newest audit entries, optionally for one customer, execution or action."""
+    """The newest audit entries, optionally for one customer, execution or action.
+
+    When there are more than --limit, a note says so (on stderr with --json)."""
     import uuid
 
     from sqlalchemy import select
 
     from hunter_cli.customers import resolve_customer
-    from hunter_cli.db.models import AuditLog
+    from hunter_cli.db.models import AuditLog, Customer
     from hunter_cli.executions import get_execution
 
     db = database_of(settings_of(ctx))
     with db.session() as session:
-        query = select(AuditLog).order_by(AuditLog.seq.desc()).limit(limit)
+        # One more than asked for tells whether there are more.
+        query = select(AuditLog).order_by(AuditLog.seq.desc()).limit(limit + 1).offset(offset)
         if customer:
             query = query.where(AuditLog.customer_id == resolve_customer(session, customer).id)
         if execution:
@@ -59,11 +69,13 @@ def list_entries(
                 if action.endswith("*")
                 else AuditLog.action == action
             )
+        slugs = {c.id: c.slug for c in session.query(Customer)}
         rows: list[dict[str, Any]] = [
             {
                 "seq": e.seq,
                 "created_at": e.created_at.isoformat(),
                 "actor": e.actor,
+                "customer": slugs.get(e.customer_id) if e.customer_id else None,
                 "customer_id": str(e.customer_id) if e.customer_id else None,
                 "execution_id": str(e.execution_id) if e.execution_id else None,
                 "action": e.action,
@@ -73,10 +85,16 @@ def list_entries(
             }
             for e in session.scalars(query)
         ]
+    more = len(rows) > limit
+    rows = rows[:limit]
 
     def render() -> None:
         if not rows:
-            console.print("No audit entries match.")
+            console.print(
+                f"No audit entries match after the newest {offset}."
+                if offset
+                else "No audit entries match."
+            )
             return
         console.print(
             table(
@@ -98,6 +116,8 @@ def list_entries(
         )
 
     emit(rows, json_output=json_output, render=render)
+    if more:
+        note_more(limit, json_output=json_output, offset=offset)
 
 
 @app.command("verify")

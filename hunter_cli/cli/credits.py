@@ -12,6 +12,7 @@ from hunter_cli.cli.output import (
     fmt_credits,
     fmt_credits_column,
     handle_errors,
+    note_more,
     table,
 )
 from hunter_cli.cli.params import (
@@ -162,7 +163,10 @@ def history(
     db = database_of(settings)
     with db.session() as session:
         who = resolve_customer(session, customer or settings.default_customer)
-        rows = [_tx_dict(tx, who.slug) for tx in ledger.history(session, who, limit)]
+        # One more than asked for tells whether there are more.
+        rows = [_tx_dict(tx, who.slug) for tx in ledger.history(session, who, limit + 1)]
+    more = len(rows) > limit
+    rows = rows[:limit]
 
     def render() -> None:
         if not rows:
@@ -190,6 +194,8 @@ def history(
         )
 
     emit(rows, json_output=json_output, render=render)
+    if more:
+        note_more(limit, json_output=json_output)
 
 
 @app.command("check")

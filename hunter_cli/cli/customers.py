@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from hunter_cli.cli.output import console, emit, fmt_credits, fmt_time, handle_errors, table
+from hunter_cli.cli.output import console, emit, fmt_credits, handle_errors, table
 from hunter_cli.cli.params import JsonOption, database_of, settings_of
 
 customers_app = typer.Typer(help="Customers: who recipes run for.", no_args_is_help=True)
@@ -252,7 +252,7 @@ def list_plans(ctx: typer.Context, json_output: JsonOption = False) -> None:
                 "price": str(p.price),
                 "currency": p.currency,
                 "rollover": p.rollover,
-                "created_at": fmt_time(p.created_at),
+                "created_at": p.created_at.isoformat(),
             }
             for p in plans
         ]

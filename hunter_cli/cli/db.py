@@ -14,11 +14,14 @@ app = typer.Typer(help="The database schema (Alembic migrations).", no_args_is_h
 @handle_errors
 def upgrade(ctx: typer.Context, json_output: JsonOption = False) -> None:
     """Bring the database schema up to date with this version of hunter."""
+    from hunter_cli.cli.output import note_new_database
     from hunter_cli.db.engine import Database, describe_url, head_revision
     from hunter_cli.db.migrate import upgrade as run_upgrade
 
     url = settings_of(ctx).require_database_url()
-    before, after = run_upgrade(Database(url))
+    db = Database(url)
+    before, after = run_upgrade(db)
+    note_new_database(db.new_file, describe_url(url))
     data = {"database": describe_url(url), "from": before, "to": after, "head": head_revision()}
 
     def render() -> None:
@@ -34,10 +37,17 @@ def upgrade(ctx: typer.Context, json_output: JsonOption = False) -> None:
 @handle_errors
 def current(ctx: typer.Context, json_output: JsonOption = False) -> None:
     """Show the schema revision of the database and the one this hunter needs."""
-    from hunter_cli.db.engine import Database, current_revision, describe_url, head_revision
+    from hunter_cli.db.engine import (
+        Database,
+        current_revision,
+        describe_url,
+        head_revision,
+        refuse_newer_schema,
+    )
 
     url = settings_of(ctx).require_database_url()
     revision = current_revision(Database(url, create=False))
+    refuse_newer_schema(url, revision)
     head = head_revision()
     data = {
         "database": describe_url(url),

@@ -13,12 +13,14 @@ from hunter_cli.cli.output import (
     fmt_credits,
     fmt_time,
     handle_errors,
+    note_more,
     table,
 )
 from hunter_cli.cli.params import (
     CustomerFilterOption,
     JsonOption,
     NoCacheOption,
+    OffsetOption,
     SendOption,
     database_of,
     settings_of,
@@ -40,9 +42,12 @@ def list_runs(
     ] = None,
     recipe: Annotated[str | None, typer.Option("--recipe", help="Recipe slug.")] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Newest N runs.")] = 20,
+    offset: OffsetOption = 0,
     json_output: JsonOption = False,
 ) -> None:
-    """The newest executions (`show ID` gives one with its inputs, outputs and steps)."""
+    """The newest executions (`show ID` gives one with its inputs, outputs and steps).
+
+    When there are more than --limit, a note says so (on stderr with --json)."""
     from hunter_cli.customers import resolve_customer
     from hunter_cli.db.models import Customer
     from hunter_cli.executions import execution_summary, list_executions
@@ -51,14 +56,16 @@ def list_runs(
     with db.session() as session:
         who = resolve_customer(session, customer) if customer else None
         slugs = {c.id: c.slug for c in session.query(Customer)}
-        rows = [
-            execution_summary(e, slugs.get(e.customer_id))
-            for e in list_executions(
-                session, customer=who, status=status, recipe=recipe, limit=limit
-            )
-        ]
+        # One more than asked for tells whether there are more.
+        found = list_executions(
+            session, customer=who, status=status, recipe=recipe, limit=limit + 1, offset=offset
+        )
+        rows = [execution_summary(e, slugs.get(e.customer_id)) for e in found[:limit]]
 
     def render() -> None:
+        if not rows and offset:
+            console.print(f"No executions after the newest {offset}.")
+            return
         if not rows:
             filters = [
                 f"--{name} {value}"
@@ -94,6 +101,8 @@ def list_runs(
         )
 
     emit(rows, json_output=json_output, render=render)
+    if len(found) > limit:
+        note_more(limit, json_output=json_output, offset=offset)
 
 
 @app.command("show")

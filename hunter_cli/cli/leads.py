@@ -87,9 +87,10 @@ def list_leads(
     db = database_of(settings)
     with db.session() as session:
         who = resolve_customer(session, customer or settings.default_customer)
-        leads = find_leads(
-            session, who, min_score=min_score, tier=tier, limit=limit, order=order.value
+        leads = find_leads(  # one more than asked for tells whether there are more
+            session, who, min_score=min_score, tier=tier, limit=limit + 1, order=order.value
         )
+        more, leads = len(leads) > limit, leads[:limit]
         rows = [lead_to_dict(lead) for lead in leads]
         last_seen = [fmt_time(lead.last_seen) for lead in leads]
 
@@ -119,10 +120,12 @@ def list_leads(
                 justify={"score": "right"},
             )
         )
-        if len(rows) == limit:
-            console.print(f"Showing the first {limit}; use --limit to see more.", style="dim")
 
     emit(rows, json_output=json_output, render=render)
+    if more:
+        from hunter_cli.cli.output import note_more
+
+        note_more(limit, json_output=json_output, order="first")
 
 
 @app.command("export")

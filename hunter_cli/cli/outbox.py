@@ -69,9 +69,10 @@ def list_messages(
     with db.session() as session:
         who = resolve_customer(session, customer) if customer else None
         execution_id = _execution_id(session, execution)
-        found = outbox.list_messages(
-            session, who, status=status, channel=channel, execution_id=execution_id, limit=limit
+        found = outbox.list_messages(  # one more than asked for tells whether there are more
+            session, who, status=status, channel=channel, execution_id=execution_id, limit=limit + 1
         )
+        more, found = len(found) > limit, found[:limit]
         slugs = outbox.customer_slugs(session, found)
         rows = [outbox.message_to_dict(m, customer=slugs.get(m.customer_id)) for m in found]
 
@@ -97,11 +98,13 @@ def list_messages(
                 justify={"created": "right"},
             )
         )
-        if len(rows) == limit:
-            console.print(f"Showing the newest {limit}; use --limit to see more.", style="dim")
         console.print(NOT_DELIVERED, style="dim")
 
     emit(rows, json_output=json_output, render=render)
+    if more:
+        from hunter_cli.cli.output import note_more
+
+        note_more(limit, json_output=json_output)
 
 
 @app.command("show")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 import traceback
 import uuid
@@ -22,6 +23,38 @@ if TYPE_CHECKING:
     from rich.table import Table
 
 
+# Off a terminal, with no COLUMNS, lines are as long as their values: rich would wrap a pipe
+# or a file at 80 columns, splitting an address or a number in two.
+PIPE_WIDTH = 10_000
+
+
+def _make_console(**options: Any) -> Any:
+    from rich.console import Console, ConsoleDimensions
+
+    class HunterConsole(Console):
+        """A rich Console as wide as PIPE_WIDTH off a terminal (unless COLUMNS says
+        otherwise), that never crops a line: a table wider than the terminal, whose numbers
+        and ids keep their whole width (see `table`), wraps on screen instead of losing its
+        right-hand columns."""
+
+        @property
+        def size(self) -> ConsoleDimensions:
+            size = super().size
+            if not self.is_terminal and not os.environ.get("COLUMNS", "").strip().isdigit():
+                return ConsoleDimensions(PIPE_WIDTH, size.height)
+            return size
+
+        @size.setter
+        def size(self, new_size: tuple[int, int]) -> None:
+            self.width, self.height = new_size
+
+        def print(self, *objects: Any, **print_options: Any) -> None:
+            print_options.setdefault("crop", False)
+            super().print(*objects, **print_options)
+
+    return HunterConsole(**options)
+
+
 class _LazyConsole:
     """A rich Console made on first use: `hunter --help` should not pay for importing rich."""
 
@@ -31,9 +64,7 @@ class _LazyConsole:
 
     def __getattr__(self, name: str) -> Any:
         if self._console is None:
-            from rich.console import Console
-
-            self._console = Console(**self._options)
+            self._console = _make_console(**self._options)
         return getattr(self._console, name)
 
 
@@ -71,8 +102,64 @@ def emit(data: Any, *, json_output: bool, render: Callable[[], None] | None = No
         render()
 
 
+def note_more(
+    limit: int, *, json_output: bool, order: str = "newest", offset: int | None = None
+) -> None:
+    """Say that a list stopped at its --limit with more left: after the table for people,
+    and on stderr with --json, whose stdout stays the plain list scripts parse. `offset` is
+    given by the lists that take --offset."""
+    if offset is None:
+        note = f"Showing the {order} {limit}; use --limit to see more."
+    elif offset == 0:
+        note = (
+            f"Showing the {order} {limit}; use --limit to see more "
+            f"(or --offset {limit} for the next {limit})."
+        )
+    else:
+        note = (
+            f"Showing {limit} after the {order} {offset}; "
+            f"use --offset {offset + limit} for the next {limit}."
+        )
+    if json_output:
+        err_console.print(f"note: {note}", soft_wrap=True, markup=False)
+    else:
+        console.print(note, style="dim", soft_wrap=True, markup=False)
+
+
 # Columns of times and ids: never split mid-value.
-_NO_WRAP = {"when", "period ends", "#", "last seen", "first seen", "created", "started", "id"}
+_NO_WRAP = {
+    "when",
+    "period ends",
+    "#",
+    "last seen",
+    "first seen",
+    "created",
+    "started",
+    "id",
+    "execution",
+}
+# The narrowest a column of free text folds to on a narrow screen.
+_TEXT_FLOOR = 10
+
+
+@functools.cache
+def _wide_table_class() -> type[Table]:
+    from rich.table import Table
+
+    class WideTable(Table):
+        """A table never narrower than its columns' min_width: rich would shrink a column
+        of text to nothing, then cut the numbers, to fit a narrow screen."""
+
+        def __rich_console__(self, console, options):  # type: ignore[no-untyped-def]
+            floor = self._extra_width + sum(
+                (column.min_width or 0) + self._get_padding_width(column._index)
+                for column in self.columns
+            )
+            if options.max_width < floor:
+                options = options.update_width(floor)
+            yield from super().__rich_console__(console, options)
+
+    return WideTable
 
 
 def table(
@@ -82,23 +169,31 @@ def table(
     *,
     justify: dict[str, str] | None = None,
 ) -> Table:
-    from rich.table import Table
-
-    result = Table(title=title, title_justify="left", header_style="bold")
-    for name in columns:
-        side = cast("JustifyMethod", (justify or {}).get(name, "left"))
-        # Numbers and times never wrap mid-value; free text folds instead.
-        result.add_column(
-            name,
-            justify=side,
-            overflow="fold",
-            no_wrap=side == "right" or name in _NO_WRAP,
-        )
     from rich.text import Text
 
-    for row in rows:
-        # Text, not markup: a value like "[ai]" or "[bold]" is data, shown as it is.
-        result.add_row(*(Text("" if cell is None else str(cell)) for cell in row))
+    # Text, not markup: a value like "[ai]" or "[bold]" is data, shown as it is.
+    cells = [[Text("" if cell is None else str(cell)) for cell in row] for row in rows]
+    result = _wide_table_class()(title=title, title_justify="left", header_style="bold")
+    for index, name in enumerate(columns):
+        side = cast("JustifyMethod", (justify or {}).get(name, "left"))
+        # Numbers, ids and times are never wrapped or cut: such a column is as wide as its
+        # widest value (its header may wrap). On a narrow screen free text folds instead,
+        # down to _TEXT_FLOOR columns; a table that still does not fit is wider than the
+        # screen (the console never crops) rather than lose a value.
+        whole = side == "right" or name in _NO_WRAP
+        widest = max(
+            [row[index].cell_len for row in cells if index < len(row)]
+            + [len(word) for word in name.split()]
+        )
+        result.add_column(
+            Text(name, no_wrap=False, overflow="fold"),
+            justify=side,
+            overflow="fold",
+            no_wrap=whole,
+            min_width=widest if whole else min(widest, _TEXT_FLOOR),
+        )
+    for row_cells in cells:
+        result.add_row(*row_cells)
     return result
 
 
@@ -120,6 +215,19 @@ def fmt_credits_column(values: list[Decimal | str | None]) -> list[str]:
 
 def fmt_time(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else ""
+
+
+def note_new_database(state: str | None, where: str) -> None:
+    """Say on stderr (JSON or not) that a command setting a database up made a new one: the
+    file may have been lost (`new_sqlite_file` tells "missing" from "empty")."""
+    if state == "missing":
+        err_console.print(f"note: {escape(where)} did not exist: created it", soft_wrap=True)
+    elif state == "empty":
+        err_console.print(
+            f"[yellow]warning:[/] {escape(where)} was an empty file (0 bytes): it now has a "
+            "new, empty hunter schema; if it held your data, restore it from a backup",
+            soft_wrap=True,
+        )
 
 
 def fail(error: HunterError, *, json_output: bool) -> typer.Exit:

@@ -45,6 +45,9 @@ CustomerFilterOption = Annotated[
     ),
 ]
 LimitOption = Annotated[int, typer.Option("--limit", "-n", min=1, help="Show at most this many.")]
+OffsetOption = Annotated[
+    int, typer.Option("--offset", min=0, help="Skip this many of the newest first (paging).")
+]
 # A run's options, for `run` and `executions resume` alike.
 NoCacheOption = Annotated[bool, typer.Option("--no-cache", help="Bypass the AI response cache.")]
 SendOption = Annotated[
@@ -78,7 +81,13 @@ def settings_of(ctx: typer.Context) -> Settings:
 
 def database_of(settings: Settings, *, create: bool = False) -> Database:
     """Open the configured database, upgrading SQLite on first use (see open_database); a
-    missing SQLite file is created only for the commands that set one up (create=True)."""
-    from hunter_cli.db.engine import open_database
+    missing or empty SQLite file is given a schema only for the commands that set one up
+    (create=True), and they say so."""
+    from hunter_cli.db.engine import describe_url, open_database
 
-    return open_database(settings.require_database_url(), create=create)
+    db = open_database(settings.require_database_url(), create=create)
+    if create:
+        from hunter_cli.cli.output import note_new_database
+
+        note_new_database(db.new_file, describe_url(db.url))
+    return db

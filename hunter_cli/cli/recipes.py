@@ -110,7 +110,7 @@ def validate(
 ) -> None:
     """Check recipe files; every problem is reported as file:line:column: path: message.
 
-    Exit code 2 when any file has a problem.
+    Exit code 2 when any file has a problem, 3 when a file named does not exist.
     """
     from hunter_cli.engine.catalog import validate_files
     from hunter_cli.errors import ValidationError

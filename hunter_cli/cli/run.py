@@ -75,7 +75,7 @@ def run(
     Exit codes: 0 success, 5 partial, 1 failed, 2 bad input or recipe, 3 unknown recipe or
     customer, 4 insufficient credits (nothing charged; with --plan: the plan is shown, but
     the balance cannot cover the most the run can cost), 6 database unavailable or its
-    schema behind, 130 interrupted (Ctrl-C or SIGTERM).
+    schema behind or newer, 130 interrupted (Ctrl-C or SIGTERM).
     """
     from hunter_cli.engine import api
 

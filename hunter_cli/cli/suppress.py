@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from hunter_cli.cli.output import console, emit, fmt_time, handle_errors, table
+from hunter_cli.cli.output import console, emit, fmt_time, handle_errors, note_more, table
 from hunter_cli.cli.params import CustomerOption, JsonOption, LimitOption, database_of, settings_of
 
 app = typer.Typer(
@@ -128,7 +128,11 @@ def list_entries(
     settings = settings_of(ctx)
     with database_of(settings).session() as session:
         who = resolve_customer(session, customer or settings.default_customer)
-        entries = list_suppressions(session, who, kind=kind.value if kind else None, limit=limit)
+        # One more than asked for tells whether there are more.
+        entries = list_suppressions(
+            session, who, kind=kind.value if kind else None, limit=limit + 1
+        )
+        more, entries = len(entries) > limit, entries[:limit]
         rows = [suppression_to_dict(e) for e in entries]
         added = [fmt_time(e.created_at) for e in entries]
 
@@ -146,10 +150,10 @@ def list_entries(
                 ],
             )
         )
-        if len(rows) == limit:
-            console.print(f"Showing the first {limit}; use --limit to see more.", style="dim")
 
     emit(rows, json_output=json_output, render=render)
+    if more:
+        note_more(limit, json_output=json_output)
 
 
 @app.command("import")

@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from hunter_cli.cli.output import console, emit, err_console, escape, handle_errors, table
+from hunter_cli.cli.output import (
+    console,
+    emit,
+    err_console,
+    escape,
+    handle_errors,
+    note_new_database,
+    table,
+)
 from hunter_cli.cli.params import JsonOption, database_of, settings_of
 
 
@@ -31,6 +39,8 @@ def init(
 
     options = ctx.find_root().obj or GlobalOptions()
     report = init_workspace(directory, database_url=options.database_url)
+    if report.new_database_file == "empty":  # a new workspace's missing file is no news
+        note_new_database(report.new_database_file, report.database)
 
     def render() -> None:
         verb = "wrote" if report.config_written else "kept existing"

@@ -46,5 +46,6 @@ class SubscriptionStep:
 
     def plan(self, params: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
         if params.get("operation") == "charge":
-            return {"provider": "ledger", "charges": str(params.get("amount"))}
+            # Quantized like every other amount of credits ("150.0000", not "150").
+            return {"provider": "ledger", "charges": str(to_credits(params["amount"]))}
         return {"provider": "ledger"}

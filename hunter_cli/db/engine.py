@@ -15,7 +15,12 @@ from sqlalchemy import Connection, Engine, create_engine, event, exc, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from hunter_cli.errors import DatabaseUnavailableError, SchemaBehindError, UsageError
+from hunter_cli.errors import (
+    DatabaseUnavailableError,
+    SchemaAheadError,
+    SchemaBehindError,
+    UsageError,
+)
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -49,9 +54,27 @@ def sqlite_file(url: str) -> Path | None:
     return Path(database)
 
 
+def new_sqlite_file(url: str) -> str | None:
+    """Whether the URL's SQLite file holds no database yet: "missing", or "empty" (0 bytes:
+    a failed restore, a full disk, a bad copy); None when it does, or for another database.
+    SQLite takes an empty file for a new database, and hunter would give it a schema."""
+    path = sqlite_file(url)
+    if path is None:
+        return None
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return "missing"
+    except OSError:
+        return None  # not ours to judge: opening it says what is wrong
+    # A database in use is never 0 bytes: switching to WAL writes its header at once.
+    return "empty" if size == 0 and path.is_file() else None
+
+
 def create_db_engine(url: str, *, create: bool = True) -> Engine:
-    """An engine for the URL. With create=False a SQLite file that does not exist is refused
-    instead of created empty: a lost database must not pass for a new, empty one."""
+    """An engine for the URL. With create=False a SQLite file that does not exist, or is
+    empty, is refused instead of given a new schema: a lost database must not pass for a
+    new, empty one."""
     try:
         parsed = make_url(url)
     except exc.ArgumentError as err:
@@ -59,13 +82,15 @@ def create_db_engine(url: str, *, create: bool = True) -> Engine:
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         path = sqlite_file(url)
-        if path is not None and not path.exists():
-            if not create:
-                raise DatabaseUnavailableError(
-                    f"{describe_url(url)} does not exist: `hunter init` creates a workspace's "
-                    "database (`hunter db upgrade` one given by --database-url); if it held "
-                    "your data, restore it from a backup"
-                )
+        state = new_sqlite_file(url)
+        if state is not None and not create:
+            what = "does not exist" if state == "missing" else "is an empty file (0 bytes)"
+            raise DatabaseUnavailableError(
+                f"{describe_url(url)} {what}: `hunter init` creates a workspace's database "
+                "(`hunter db upgrade` one given by --database-url); if it held your data, "
+                "restore it from a backup"
+            )
+        if path is not None and state == "missing":
             path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(parsed, connect_args={"timeout": 60})
         _configure_sqlite(engine)
@@ -106,6 +131,9 @@ class Database:
 
     def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = url
+        # "missing" or "empty" when this opened a SQLite file with no database in it (create
+        # only): the commands that set one up say so, as the file may have held data.
+        self.new_file = new_sqlite_file(url)
         self.engine = create_db_engine(url, create=create)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         _OPEN.add(self.engine)
@@ -266,10 +294,10 @@ def database_fault(url: str, err: exc.DatabaseError) -> DatabaseUnavailableError
 
 
 @functools.cache
-def head_revision() -> str:
-    """The newest migration, read from the version files' headers. Every command checks the
-    schema, and importing Alembic for that costs more than the rest of start-up; a test
-    holds this equal to Alembic's own answer."""
+def known_revisions() -> dict[str, str | None]:
+    """Every migration this hunter has, each with the one before it, read from the version
+    files' headers. Every command checks the schema, and importing Alembic for that costs
+    more than the rest of start-up; a test holds the head equal to Alembic's own answer."""
     revisions: dict[str, str | None] = {}
     pattern = re.compile(r"^(down_revision|revision)\s*=\s*['\"]?([\w]+|None)['\"]?", re.M)
     for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
@@ -278,6 +306,13 @@ def head_revision() -> str:
         if "revision" in found:
             down = found.get("down_revision")
             revisions[found["revision"]] = None if down in (None, "None") else down
+    return revisions
+
+
+@functools.cache
+def head_revision() -> str:
+    """The newest migration (see known_revisions)."""
+    revisions = known_revisions()
     parents = {down for down in revisions.values() if down}
     heads = sorted(set(revisions) - parents)
     if len(heads) != 1:
@@ -296,6 +331,17 @@ def current_revision(db: Database) -> str | None:
     return row[0] if row else None
 
 
+def refuse_newer_schema(url: str, current: str | None) -> None:
+    """A revision this hunter has no migration for was written by a newer hunter (a
+    downgrade, or a second machine not yet upgraded): reading or migrating it could only
+    go wrong, and `hunter db upgrade` cannot help."""
+    if current is not None and current not in known_revisions():
+        raise SchemaAheadError(
+            f"the database's schema (revision {current}) is newer than this hunter knows "
+            f"(newest: {head_revision()}): upgrade hunter ({describe_url(url)})"
+        )
+
+
 def open_database(url: str, *, create: bool = False, auto_upgrade_sqlite: bool = True) -> Database:
     """Open the database, upgrading an embedded SQLite workspace on first use; a PostgreSQL
     schema that is behind is the user's decision (`hunter db upgrade`), not ours. A SQLite
@@ -306,6 +352,7 @@ def open_database(url: str, *, create: bool = False, auto_upgrade_sqlite: bool =
     head = head_revision()
     if current == head:
         return db
+    refuse_newer_schema(url, current)
     if db.backend == "sqlite" and auto_upgrade_sqlite:
         from hunter_cli.db.migrate import upgrade
 

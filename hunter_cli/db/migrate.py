@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from hunter_cli.db.engine import MIGRATIONS_DIR, Database, current_revision, wrap_connection_errors
+from hunter_cli.db.engine import (
+    MIGRATIONS_DIR,
+    Database,
+    current_revision,
+    refuse_newer_schema,
+    wrap_connection_errors,
+)
 
 
 def _alembic_config(connection):
@@ -19,6 +25,7 @@ def upgrade(db: Database, revision: str = "head") -> tuple[str | None, str | Non
     from alembic import command
 
     before = current_revision(db)
+    refuse_newer_schema(db.url, before)
     with wrap_connection_errors(db.url), db.engine.begin() as conn:
         command.upgrade(_alembic_config(conn), revision)
     return before, current_revision(db)

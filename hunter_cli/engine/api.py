@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from hunter_cli.config import Settings
-from hunter_cli.errors import UsageError, ValidationError
+from hunter_cli.errors import NotFoundError, UsageError, ValidationError
 from hunter_cli.recipe import LoadedRecipe, RecipeInvalid
 
 
@@ -75,6 +75,8 @@ def parse_input_pairs(pairs: list[str]) -> dict[str, Any]:
 def read_input_json(source: str, stdin_reader: Callable[[], str]) -> dict[str, Any]:
     try:
         text = stdin_reader() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise NotFoundError(f"--input-json {source}: no such file") from None
     except OSError as exc:
         raise UsageError(f"cannot read --input-json {source}: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from hunter_cli.engine.recipes import available_recipes, resolve_recipe_path, slug_of_file
+from hunter_cli.errors import NotFoundError
 from hunter_cli.recipe import RecipeInvalid, load_and_validate, load_recipe_file, split_step
 from hunter_cli.resources import bundled_dir
 
@@ -101,9 +102,9 @@ def validate_files(files: list[Path] | None, workspace: Path | None) -> list[dic
         else:
             paths.append(Path(given))
     for path in paths:
-        if not Path(path).is_file():
-            report.append({"path": str(path), "ok": False, "problems": [f"{path}: file not found"]})
-            continue
+        if not Path(path).is_file():  # as `hunter run FILE` says it: not found, exit 3
+            raise NotFoundError(f"recipe file not found: {path}")
+    for path in paths:
         _, problems = _check(Path(path), workspace)
         report.append({"path": _display(Path(path)), "ok": not problems, "problems": problems})
     return report
@@ -144,15 +145,15 @@ def describe_recipe(ref: str, workspace: Path | None) -> dict[str, Any]:
                 "type": prop.get("type", "any"),
                 "required": name in required,
                 "default": prop.get("default"),
-                "description": prop.get("description", ""),
+                "description": prop.get("description"),
             }
         )
     steps = [
         {
             "id": s["id"],
             "type": s["type"],
-            "does": _does(s),
-            "if": s.get("if", ""),
+            "does": _does(s) or None,  # null, not "", when there is nothing to say
+            "if": s.get("if"),
             "credits": str(estimate_step_credits(s)),
         }
         for s in data["steps"]

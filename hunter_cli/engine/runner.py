@@ -409,6 +409,10 @@ class Runner:
             status, error = "interrupted", "interrupted by the user (Ctrl-C)"
         finally:
             _CLOSING.set()  # from here a SIGTERM waits until the books are closed
+        if status == "partial":  # said as a failed run says it, for each step that failed
+            error = "; ".join(
+                f"step '{r.id}' failed: {r.error}" for r in run.results if r.status == "failed"
+            )
         try:
             outputs = None
             if status in ("success", "partial"):

@@ -28,6 +28,7 @@ def test_list_filters_by_action_with_a_limit(ready):
         "seq",
         "created_at",
         "actor",
+        "customer",
         "customer_id",
         "execution_id",
         "action",
@@ -50,6 +51,9 @@ def test_list_by_prefix_and_customer(ready):
     assert len(ready("audit", "list", "-a", "seed.apply", "--json").ok()) == 1
     rows = ready("audit", "list", "--customer", "ACME", "--json").ok()
     assert [r["action"] for r in rows] == ["credits.grant"]
+    assert rows[0]["customer"] == "acme"  # the slug, as other lists give it (it had only the id)
+    seeded = ready("audit", "list", "-a", "seed.apply", "--json").ok()
+    assert seeded[0]["customer"] is None and seeded[0]["customer_id"] is None
     human = ready("audit", "list")
     assert human.exit_code == 0 and "seed.apply" in human.stdout
     assert ready("audit", "list", "--action", "nothing.such", "--json").ok() == []
@@ -102,3 +106,19 @@ def test_verify_broken_names_the_entry_and_exits_7(ready, seeded):
     error = ready("audit", "verify", "--json").error(7)
     assert error["code"] == "integrity_error"
     assert error["details"]["first_bad_seq"] == 2
+
+
+def test_a_list_cut_at_its_limit_says_so_and_offset_pages(ready):
+    """Regression: a list stopped at --limit without a word, in JSON and in the table."""
+    every = [r["seq"] for r in ready("audit", "list", "--json").ok()]
+    assert len(every) > 3
+    cut = ready("audit", "list", "-n", "2", "--json")
+    assert [r["seq"] for r in cut.ok()] == every[:2]
+    note = "Showing the newest 2; use --limit to see more (or --offset 2 for the next 2)."
+    assert cut.stderr.strip() == f"note: {note}"
+    assert note in ready("audit", "list", "-n", "2").stdout
+    page = ready("audit", "list", "-n", "2", "--offset", "2", "--json").ok()
+    assert [r["seq"] for r in page] == every[2:4]
+    last = ready("audit", "list", "--offset", str(len(every) - 1), "--json")
+    assert [r["seq"] for r in last.ok()] == every[-1:] and last.stderr == ""
+    assert "Showing" not in ready("audit", "list").stdout

@@ -191,3 +191,31 @@ def test_an_actor_longer_than_the_ledger_keeps_is_a_config_error(ready):
     result = ready("--actor", "x" * 201, "credits", "grant", "acme", "1", "-r", "x", "--json")
     assert result.exit_code == 2
     assert "longer than 200 characters" in result.json()["error"]["message"]
+
+
+def test_history_cut_at_its_limit_says_so(ready):
+    """Regression: a history stopped at --limit without a word."""
+    ready("credits", "grant", "acme", "5", "--reason", "more")
+    cut = ready("credits", "history", "acme", "-n", "1", "--json")
+    assert len(cut.ok()) == 1
+    assert cut.stderr.strip() == "note: Showing the newest 1; use --limit to see more."
+    assert (
+        "Showing the newest 1; use --limit" in ready("credits", "history", "acme", "-n", "1").stdout
+    )
+    whole = ready("credits", "history", "acme", "-n", "2", "--json")
+    assert len(whole.ok()) == 2 and whole.stderr == ""
+
+
+def test_grant_of_more_than_4_decimal_places_is_refused(ready):
+    """Regression: 5.12349 was stored as 5.1235 without a word, and 0.00005 was refused as
+    "must be greater than zero"."""
+    for amount in ("5.12349", "0.00005"):
+        error = ready("credits", "grant", "acme", amount, "-r", "x", "--json").error(2)
+        assert error["code"] == "validation_error"
+        assert error["message"] == (
+            f"amount {amount} has too many decimal places: credits have at most 4 decimal places"
+        )
+    [acme] = ready("credits", "show", "-c", "acme", "--json").ok()
+    assert acme["granted"] == "1000.0000"
+    granted = ready("credits", "grant", "acme", "5.12340", "-r", "x", "--json").ok()
+    assert granted["amount"] == "5.1234"  # a trailing zero is not a fifth place

@@ -26,6 +26,10 @@ def test_plans_list(workspace, seeded, cli):
         ("pro", "1000.0000", "99.0000", False),
         ("enterprise", "10000.0000", "499.0000", True),
     ]
+    # Regression: "2026-11-26 06:33", the table's format; every other time is ISO 8601.
+    from datetime import datetime
+
+    assert datetime.fromisoformat(rows[0]["created_at"]).utcoffset() is not None
     human = cli("plans", "list")
     assert human.exit_code == 0 and "Enterprise" in human.stdout
 

@@ -39,3 +39,31 @@ def test_db_commands_on_an_unreachable_database(bare_env, cli, monkeypatch):
     for command in (("db", "current"), ("db", "upgrade")):
         line = cli(*command).one_line(6)
         assert "127.0.0.1:1" in line and "s3cretpw" not in line
+
+
+def test_a_schema_from_a_newer_hunter_is_exit_6_everywhere(workspace, db, cli):
+    """Regression: on SQLite every command crashed ("Can't locate revision identified by
+    '9999'", a traceback); on PostgreSQL commands said to run `hunter db upgrade`, which then
+    crashed. A newer schema is not ours to read or migrate: upgrade hunter."""
+    from sqlalchemy import text
+
+    with db.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    db.dispose()
+    expected = (
+        "the database's schema (revision 9999) is newer than this hunter knows "
+        f"(newest: {head_revision()}): upgrade hunter"
+    )
+    for command in (
+        ("audit", "verify"),
+        ("credits", "show"),
+        ("executions", "list"),
+        ("db", "current"),
+        ("db", "upgrade"),
+        ("seed",),
+    ):
+        assert expected in cli(*command).one_line(6), command
+        error = cli(*command, "--json").error(6)
+        assert (error["code"], error["message"].startswith(expected)) == ("schema_ahead", True)
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "9999"

@@ -16,6 +16,7 @@ from hunter_cli.errors import (
     InsufficientCreditsError,
     IntegrityError,
     NotFoundError,
+    SchemaAheadError,
     SchemaBehindError,
     UsageError,
     ValidationError,
@@ -35,6 +36,7 @@ def test_exit_codes_are_the_documented_ones():
         InsufficientCreditsError: (4, "insufficient_credits"),
         DatabaseUnavailableError: (6, "database_unavailable"),
         SchemaBehindError: (6, "schema_behind"),
+        SchemaAheadError: (6, "schema_ahead"),
         IntegrityError: (7, "integrity_error"),
     }
     for cls, (code, name) in expected.items():
@@ -220,6 +222,45 @@ def test_a_deleted_workspace_database_is_exit_6_not_an_empty_one(bare_env, cli):
     assert "intact" in cli("audit", "verify").stdout
 
 
+def test_an_empty_database_file_is_exit_6_not_a_new_database(bare_env, cli):
+    """Regression: a 0-byte .hunter/hunter.db (a failed restore, a full disk, `: > file`) was
+    silently given a fresh schema, and `audit verify` said "intact: 0 entries verified"."""
+    assert cli("init", ".").exit_code == 0
+    assert cli("seed").exit_code == 0
+    database = bare_env / ".hunter" / "hunter.db"
+
+    def empty_it() -> None:
+        from hunter_cli.db.engine import dispose_all
+
+        dispose_all()  # as each `hunter` process does when it ends
+        for path in database.parent.glob("hunter.db-*"):
+            path.unlink()
+        database.write_bytes(b"")
+
+    empty_it()
+    for command in (("audit", "verify"), ("credits", "check"), ("db", "current")):
+        line = cli(*command).one_line(6)
+        assert f"{database} is an empty file (0 bytes): `hunter init` creates" in line
+        assert "restore it from a backup" in line
+    error = cli("executions", "list", "--json").error(6)
+    assert error["code"] == "database_unavailable"
+    assert database.stat().st_size == 0  # nothing was written to it
+    # The commands that set a database up still may, and say what happened, on stderr.
+    warning = f"{database} was an empty file (0 bytes): it now has a new, empty hunter schema"
+    for command in (("seed", "--json"), ("db", "upgrade", "--json"), ("init", ".", "--json")):
+        empty_it()
+        result = cli(*command)
+        assert result.exit_code == 0, result.stderr
+        assert result.json()["status"] == "ok"
+        assert warning in " ".join(result.stderr.split())
+    assert "intact" in cli("audit", "verify").stdout
+    # A file that was not there: created, and said so (init of a new workspace needs no note).
+    database.unlink()
+    result = cli("seed")
+    assert result.exit_code == 0
+    assert f"{database} did not exist: created it" in " ".join(result.stderr.split())
+
+
 def test_a_mistyped_key_in_hunter_toml_is_a_warning_naming_the_known_ones(toml_ws, cli):
     """Regression: `defalt_customer` was ignored without a word (and no default customer)."""
     (toml_ws / "hunter.toml").write_text('[workspace]\ndefalt_customer = "acme"\n')
@@ -233,3 +274,26 @@ def test_a_mistyped_key_in_hunter_toml_is_a_warning_naming_the_known_ones(toml_w
     ) in " ".join(result.stderr.split())
     (toml_ws / "hunter.toml").write_text('[workspace]\ndefault_customer = "acme"\n')
     assert cli("db", "current").stderr == ""
+
+
+def test_a_missing_input_file_is_not_found_for_every_command(workspace, cli):
+    """Regression: a file that does not exist was not_found (exit 3) for `run`, but a
+    validation_error for `recipes validate` and a usage_error for `leads import`,
+    `suppress import` and `--input-json` (all exit 2)."""
+    assert cli("seed").exit_code == 0
+    (workspace / "tiny.yaml").write_text(
+        "slug: tiny\nname: Tiny\nversion: 1\ninputs: {type: object, properties: {}}\n"
+        "steps:\n  - {id: a, type: state, set: {x: 1}}\n"
+    )
+    assert cli("recipes", "validate", "tiny.yaml").exit_code == 0
+    missing = str(workspace / "nope")
+    for command in (
+        ("run", f"{missing}.yaml"),
+        ("recipes", "validate", f"{missing}.yaml"),
+        ("recipes", "validate", "tiny.yaml", f"{missing}.yaml"),
+        ("leads", "import", f"{missing}.csv"),
+        ("suppress", "import", f"{missing}.txt"),
+        ("run", "discovery", "--input-json", f"{missing}.json"),
+    ):
+        assert missing in cli(*command).one_line(3), command
+        assert cli(*command, "--json").error(3)["code"] == "not_found", command

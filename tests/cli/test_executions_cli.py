@@ -72,3 +72,32 @@ def test_show_has_the_outputs_and_one_step_in_full(ran, cli):
     assert '"duplicates"' in human.stdout
     line = cli("executions", "show", ran[:8], "--step", "nope").one_line(3)
     assert "has no record of a step 'nope' (steps run: expand, search, dedupe, top, store)" in line
+
+
+TINY = (
+    "slug: tiny\nname: Tiny\nversion: 1\ninputs: {type: object, properties: {}}\n"
+    "steps:\n  - {id: a, type: state, set: {x: 1}}\n"
+)
+
+
+def test_a_list_cut_at_its_limit_says_so_and_offset_pages(workspace, cli):
+    """Regression: `executions list --json` returned 20 of 33 runs with no hint, and the
+    table said nothing either."""
+    assert cli("seed").exit_code == 0
+    (workspace / "tiny.yaml").write_text(TINY)
+    ran = [cli("run", "tiny.yaml", "--json").ok()["execution_id"] for _ in range(3)]
+    newest_first = ran[::-1]
+
+    cut = cli("executions", "list", "-n", "2", "--json")
+    assert [r["id"] for r in cut.ok()] == newest_first[:2]  # data stays a plain list
+    note = "Showing the newest 2; use --limit to see more (or --offset 2 for the next 2)."
+    assert cut.stderr.strip() == f"note: {note}"
+    assert note in cli("executions", "list", "-n", "2").stdout
+
+    rest = cli("executions", "list", "-n", "2", "--offset", "2", "--json")
+    assert [r["id"] for r in rest.ok()] == newest_first[2:]
+    assert rest.stderr == ""  # nothing more: no note
+    assert "Showing" not in cli("executions", "list", "-n", "3").stdout
+    middle = cli("executions", "list", "-n", "1", "--offset", "1")
+    assert "Showing 1 after the newest 1; use --offset 2 for the next 1." in middle.stdout
+    assert "No executions after the newest 5." in cli("executions", "list", "--offset", "5").stdout

@@ -92,7 +92,11 @@ def test_list(ready, leads_csv):
         "Ivy Ng"
     ]
     assert [r["name"] for r in ready("leads", "list", "--tier", "B", "--json").ok()] == ["Jon Poe"]
-    assert len(ready("leads", "list", "--limit", "2", "--json").ok()) == 2
+    cut = ready("leads", "list", "--limit", "2", "--json")
+    assert len(cut.ok()) == 2
+    # The note that more are left goes to stderr: stdout stays the JSON list.
+    assert cut.stderr.strip() == "note: Showing the first 2; use --limit to see more."
+    assert ready("leads", "list", "--limit", "3", "--json").stderr == ""
     human = ready("leads", "list")
     assert human.exit_code == 0, human.stderr
     for text in ("Leads: acme", "Ivy Ng", "ivy@l.example", "last seen", "80"):
@@ -166,7 +170,6 @@ def test_export_json_flag_needs_output(ready):
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (None, "no such file"),
         ("who,what\nAnn,CEO\n", "no usable header"),
         ("email\nnope\nstill-nope\n", "no row could be imported (2 rejected; row 2: invalid "
          "email address 'nope')"),
@@ -180,6 +183,13 @@ def test_import_failures_exit_2(ready, workspace, content, message):
     error = ready("leads", "import", str(path), "--json").error(2)
     assert message in error["message"]
     assert ready("leads", "list", "--json").ok() == []
+
+
+def test_import_of_a_missing_file_is_not_found(ready, workspace):
+    """Regression: usage_error (exit 2), where `run FILE` says not_found (exit 3)."""
+    path = workspace / "in.csv"
+    assert f"{path}: no such file" in ready("leads", "import", str(path)).one_line(3)
+    assert ready("leads", "import", str(path), "--json").error(3)["code"] == "not_found"
 
 
 def test_unknown_customer(ready, leads_csv):

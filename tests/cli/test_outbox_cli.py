@@ -101,7 +101,9 @@ def test_list_by_execution_and_limit(ran, cli):
     assert len(cli("outbox", "list", "--execution", ran["execution_id"], "--json").ok()) == 4
     prefix = ran["execution_id"][:8]  # as `hunter run` shows it
     assert len(cli("outbox", "list", "--execution", prefix, "--json").ok()) == 4
-    assert len(cli("outbox", "list", "-n", "1", "--json").ok()) == 1
+    cut = cli("outbox", "list", "-n", "1", "--json")
+    assert len(cut.ok()) == 1
+    assert cut.stderr.strip() == "note: Showing the newest 1; use --limit to see more."
     assert (
         "Showing the newest 1; use --limit to see more." in cli("outbox", "list", "-n", "1").stdout
     )

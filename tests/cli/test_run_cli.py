@@ -185,3 +185,69 @@ def test_the_plan_table_shows_what_each_step_would_send(workspace, cli):
     plan = cli("run", "sends.yaml", "--plan", "--json").json()["data"]["plan"]
     assert plan[0]["request"].startswith("POST http://127.0.0.1:18100/v1/search?q=dentists&")
     assert plan[1]["subject"] == "About dentists" and plan[2]["sends"] == 4
+
+
+PARTIAL_RECIPE = """\
+slug: partial
+name: Partial
+version: 1
+inputs: {type: object, properties: {}}
+steps:
+  - {id: a, type: state, set: {n: 1}}
+  - id: first
+    type: action
+    action: data_processing
+    operation: limit
+    items: "{{ steps.a.output }}"
+    count: 1
+    on_error: continue
+  - id: second
+    type: action
+    action: data_processing
+    operation: limit
+    items: "{{ steps.a.output }}"
+    count: 1
+    on_error: continue
+"""
+
+
+def test_a_partial_run_names_the_steps_that_failed(workspace, cli):
+    """Regression: `run_partial`'s message was just "run partial", where `run_failed` names
+    the step and its error."""
+    assert cli("seed").exit_code == 0
+    path = workspace / "partial.yaml"
+    path.write_text(PARTIAL_RECIPE)
+    result = cli("run", str(path), "--json")
+    assert result.exit_code == 5
+    document = result.json()
+    assert document["error"]["code"] == "run_partial"
+    message = document["error"]["message"]
+    assert message.startswith("step 'first' failed: ") and "; step 'second' failed: " in message
+    assert document["data"]["error"] == message
+    assert "error: step 'first' failed: " in cli("run", str(path)).stderr
+
+
+CHARGE_RECIPE = """\
+slug: charge
+name: Charge
+version: 1
+inputs: {type: object, properties: {}}
+steps:
+  - {id: pay, type: subscription, operation: charge, amount: 150}
+  - {id: later, type: state, set: {x: 1}, if: "{{ steps.pay.status == 'ok' }}"}
+"""
+
+
+def test_plan_and_show_give_json_like_every_other_command(workspace, cli):
+    """Regression: `run --plan --json` gave "charges": "150" (other credit amounts are
+    "150.0000"), and `recipes show --json` gave "" for a step with no condition or summary."""
+    assert cli("seed").exit_code == 0
+    path = workspace / "charge.yaml"
+    path.write_text(CHARGE_RECIPE)
+    plan = cli("run", str(path), "--plan", "--json").ok()["plan"]
+    assert plan[0]["charges"] == "150.0000"
+    shown = cli("recipes", "show", str(path), "--json").ok()
+    pay, later = shown["steps"]
+    assert (pay["if"], pay["does"]) == (None, None)
+    assert later["if"] == "{{ steps.pay.status == 'ok' }}"
+    assert cli("recipes", "show", str(path)).exit_code == 0

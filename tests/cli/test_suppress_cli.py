@@ -34,6 +34,11 @@ def test_add_infers_the_kind_and_list_shows_it(ws, cli):
         "ann@example.com"
     ]
     assert cli("suppress", "list", "--customer", "global", "--json").ok() == []
+    cut = cli("suppress", "list", "-n", "3", "--json")
+    assert len(cut.ok()) == 3
+    assert cut.stderr.strip() == "note: Showing the newest 3; use --limit to see more."
+    assert "Showing the newest 3; use --limit" in cli("suppress", "list", "-n", "3").stdout
+    assert "Showing" not in cli("suppress", "list", "-n", "4").stdout
     human = cli("suppress", "list")
     words = " ".join(human.stdout.split())
     assert "Suppressed: acme" in words and "asked us" in words
@@ -72,7 +77,7 @@ def test_import_reports_rejected_lines(ws, cli, tmp_path):
     bad.write_text("email\nnope\nalso nope\n")
     error = cli("suppress", "import", str(bad), "--json").error(2)
     assert error["message"].startswith(f"{bad}: nothing could be imported (2 rejected; line 2:")
-    assert "no such file" in cli("suppress", "import", str(tmp_path / "x.txt")).one_line(2)
+    assert "no such file" in cli("suppress", "import", str(tmp_path / "x.txt")).one_line(3)
 
 
 def test_sms_replies(ws, cli):

@@ -101,6 +101,10 @@ def test_on_error_continue_gives_partial_and_fail_stops(seeded, tmp_path):
     assert result.status == "partial"
     assert [s.status for s in result.steps] == ["failed", "ok"]
     assert result.steps[0].error == "permanent failure"
+    # Regression: a partial run's error was empty (the CLI said just "run partial").
+    assert result.error == "step 'bad' failed: permanent failure"
+    with seeded.session() as session:
+        assert session.get(Execution, result.execution_id).error == result.error
     assert result.credits_used == Decimal("0.01")  # the failed step is not charged
 
     path = write_recipe(

@@ -1,0 +1,35 @@
+"""Tables for people on a pipe or a narrow screen: values are never split or cut."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def ready(workspace, seeded, cli, monkeypatch):
+    monkeypatch.delenv("COLUMNS", raising=False)
+    return cli
+
+
+def test_a_pipe_gets_whole_lines(ready):
+    """Regression: off a terminal rich wrapped at 80 columns, splitting values mid-word
+    (`founders@techstartup.ex` / `ample`). CliRunner's output is not a terminal."""
+    address = "founders.and.early.team@techstartup.example"
+    reason = "asked us never to write again, by phone, on 26 November, to the support desk"
+    assert ready("suppress", "add", address, "--reason", reason).exit_code == 0
+    lines = ready("suppress", "list").stdout.splitlines()
+    assert any(address in line and reason in line for line in lines), lines
+    assert ready("credits", "grant", "acme", "5", "--reason", reason).exit_code == 0
+    assert any(reason in line for line in ready("credits", "history", "acme").stdout.splitlines())
+
+
+def test_a_narrow_screen_folds_text_and_keeps_numbers_whole(ready, monkeypatch):
+    """Regression: with COLUMNS=40 `1,000.00` showed as `1,00`, and no ellipsis said so."""
+    ready("credits", "grant", "acme", "123456.5", "--reason", "a long reason " * 4)
+    monkeypatch.setenv("COLUMNS", "40")
+    out = ready("credits", "history", "acme").stdout
+    for value in ("1,000.00", "123,456.50", "124,456.50", "2026-", "grant"):
+        assert value in out, out
+    assert "reason" in out and "long" in out  # text folds, but is still there
+    # A table that cannot fit is wider than the screen, not cut at its right edge.
+    assert max(len(line) for line in out.splitlines()) > 40
