@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import sys
 import traceback
 import uuid
@@ -162,6 +163,15 @@ def _wide_table_class() -> type[Table]:
     return WideTable
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """Text with its control characters (escape sequences, bells, C1 codes) written as
+    \\xNN: lead data is untrusted, and a terminal obeys what it prints."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def table(
     title: str | None,
     columns: Sequence[str],
@@ -171,8 +181,9 @@ def table(
 ) -> Table:
     from rich.text import Text
 
-    # Text, not markup: a value like "[ai]" or "[bold]" is data, shown as it is.
-    cells = [[Text("" if cell is None else str(cell)) for cell in row] for row in rows]
+    # Text, not markup: a value like "[ai]" or "[bold]" is data, shown as it is; control
+    # characters in it (an imported "\x1b[31m") are shown, not obeyed by the terminal.
+    cells = [[Text("" if cell is None else printable(str(cell))) for cell in row] for row in rows]
     result = _wide_table_class()(title=title, title_justify="left", header_style="bold")
     for index, name in enumerate(columns):
         side = cast("JustifyMethod", (justify or {}).get(name, "left"))

@@ -33,3 +33,13 @@ def test_a_narrow_screen_folds_text_and_keeps_numbers_whole(ready, monkeypatch):
     assert "reason" in out and "long" in out  # text folds, but is still there
     # A table that cannot fit is wider than the screen, not cut at its right edge.
     assert max(len(line) for line in out.splitlines()) > 40
+
+
+def test_control_characters_in_data_are_shown_not_obeyed(ready):
+    """Regression: an imported company `\x1b[31mREDCO\x1b[0m` coloured the user's terminal
+    and an OSC 8 title hid a link in it; the table broke."""
+    hostile = "\x1b[31mREDCO\x1b[0m \x1b]8;;https://evil.example\x1b\\CEO\x07"
+    assert ready("suppress", "add", "x@y.example", "--reason", hostile).exit_code == 0
+    out = ready("suppress", "list").stdout
+    assert "\x1b" not in out and "\x07" not in out
+    assert "\\x1b[31mREDCO\\x1b[0m" in out and "\\x07" in out
