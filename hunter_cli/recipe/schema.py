@@ -140,7 +140,9 @@ def build_recipe_schema(step_params: dict[str, dict[str, Any]]) -> dict[str, Any
             },
             "version": {
                 "title": "Version",
-                "description": "Version of the recipe, an integer or a string such as '1.2'.",
+                "description": "Your version of the recipe, an integer or a string such as "
+                "'1.2'. Runs record which stored copy they ran as recipe_version: hunter numbers "
+                "each distinct content of a slug 1, 2, 3..., whatever this field says.",
                 "type": ["integer", "string"],
             },
             "description": {
