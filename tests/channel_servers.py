@@ -11,6 +11,7 @@ required, self-signed certificate; skipped without openssl), `twilio`, `ntfy`,
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import email
@@ -91,6 +92,14 @@ class ReceivedMail:
         return part.get_content().replace("\r\n", "\n") if part is not None else None
 
 
+@dataclass
+class Hold:
+    """A message the SMTP server holds unanswered (see SmtpServer.hold)."""
+
+    arrived: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+
+
 class _Handler:
     def __init__(self, server: SmtpServer) -> None:
         self.server = server
@@ -102,6 +111,16 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        holds = self.server.holds
+        for hold in [holds[a] for a in envelope.rcpt_tos if a in holds]:
+            if hold.arrived.is_set():
+                continue  # held once: later messages to the address go through
+            # Unanswered until the test releases it: the sender is left mid-delivery.
+            hold.arrived.set()
+            while not hold.release.is_set():
+                await asyncio.sleep(0.02)
+            if server.transport is None or server.transport.is_closing():
+                return "421 4.4.2 the sender has gone"  # never kept: the sender died
         login = None
         if session.authenticated and isinstance(session.auth_data, LoginPassword):
             login = session.auth_data.login.decode()
@@ -119,7 +138,8 @@ class _Handler:
 
 class SmtpServer:
     """aiosmtpd on 127.0.0.1: received mail in `received`; `refuse` holds addresses the
-    server answers 550 for; login with SMTP_USER / SMTP_PASSWORD."""
+    server answers 550 for; `hold(address)` holds a message unanswered; login with SMTP_USER /
+    SMTP_PASSWORD."""
 
     def __init__(self, *, tls_context: ssl.SSLContext | None = None) -> None:
         self.received: list[ReceivedMail] = []
@@ -137,6 +157,13 @@ class SmtpServer:
         self.controller = Controller(
             _Handler(self), hostname=self.host, port=self.port, ready_timeout=10, **options
         )
+        self.holds: dict[str, Hold] = {}
+
+    def hold(self, address: str) -> Hold:
+        """Leave the next message to address unanswered until `release` is set (then it is
+        kept, unless its sender has gone); `arrived` is set when it comes."""
+        self.holds[address] = hold = Hold()
+        return hold
 
     def _authenticate(self, server, session, envelope, mechanism, auth_data) -> AuthResult:
         ok = (
@@ -153,6 +180,8 @@ class SmtpServer:
         return self
 
     def stop(self) -> None:
+        for hold in self.holds.values():
+            hold.release.set()
         self.controller.stop()
 
     def to(self, address: str) -> list[ReceivedMail]:

@@ -5,6 +5,9 @@ and --force-unknown, and no secret in any output."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -154,6 +157,113 @@ def test_a_crashed_sending_message_needs_force_unknown(mail_ws, cli, smtp_server
     assert forced.exit_code == 0, forced.stdout + forced.stderr
     assert "may already have been delivered" in forced.stderr
     assert len(smtp_server.received) == 1
+
+
+MORE_LEADS_CSV = (
+    "name,title,email,company,domain,score,tier\n"
+    "Dee Fox,COO,dee@dunes.example,Dunes,dunes.example,84,A\n"
+    "Eve Ray,CMO,eve@evergreen.example,Evergreen,evergreen.example,83,A\n"
+)
+
+
+def _five_leads(cli, tmp_path) -> None:
+    more = tmp_path / "more.csv"
+    more.write_text(MORE_LEADS_CSV)
+    assert cli("leads", "import", str(more), "--json").exit_code == 0
+
+
+def _hunter(mail_ws, *args: str) -> subprocess.Popen:
+    """The real `hunter` in a process of its own (the test's database and SMTP variables)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "hunter_cli", *args],
+        cwd=mail_ws,
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _kill_send_run_mid_delivery(mail_ws, cli, smtp_server, tmp_path, stall: str) -> str:
+    """`hunter run outreach --tier A --limit 5 --send` in a process of its own, killed (-9)
+    while the server holds `stall`'s message unanswered; returns the execution id."""
+    _five_leads(cli, tmp_path)
+    held = smtp_server.hold(stall)
+    proc = _hunter(mail_ws, "run", "outreach", "--tier", "A", "--limit", "5", "--send")
+    try:
+        assert held.arrived.wait(60), proc.stderr.read() if proc.poll() else "never held"
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    (execution,) = cli("executions", "list", "--json").ok()
+    assert (execution["status"], execution["process_alive"]) == ("running", False)
+    return execution["id"]
+
+
+def test_resuming_a_killed_send_run_without_send_delivers_the_rest(
+    mail_ws, cli, smtp_server, tmp_path
+):
+    """kill -9 mid-delivery, then `executions resume ID` (no --send): the run was started
+    with --send, so its resumption delivers what was left queued; the message the process
+    was sending when it died is unknown (never sent again by itself), not a duplicate."""
+    stalled = "cy@caninecare.example"  # third of five, by score
+    execution = _kill_send_run_mid_delivery(mail_ws, cli, smtp_server, tmp_path, stalled)
+    assert sorted(m.rcpt_tos[0] for m in smtp_server.received) == [
+        "ann@northwind.example",
+        "bob@brightsmile.example",
+    ]
+
+    result = cli("executions", "resume", execution[:8], "--json")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    data = result.json()["data"]
+    assert data["status"] == "success"
+    output = next(s for s in data["steps"] if s["id"] == "send")["output"]
+    assert (output["sent"], output["unknown"], output["duplicates"]) == (2, 1, 2)
+    assert (output["queued"], output["failed"], output["dry_run"]) == (0, 0, False)
+    by_to = {m["recipient"]: m for m in output["messages"]}
+    assert by_to[stalled]["status"] == "unknown"
+    assert "earlier attempt of this step" in by_to[stalled]["reason"]
+    assert "--force-unknown" in by_to[stalled]["reason"]
+    assert "earlier run" not in json.dumps(output)
+    assert by_to["ann@northwind.example"]["reason"] == (
+        "already sent by an earlier attempt of this step"
+    )
+    assert any(
+        "1 email message(s) may or may not have been delivered (see `hunter outbox list "
+        "--status sending`)" in w
+        for w in data["warnings"]
+    )
+    # Each delivered once; the one cut off never reached the server, nor is sent again.
+    received = [m.rcpt_tos[0] for m in smtp_server.received]
+    assert sorted(received) == [
+        "ann@northwind.example",
+        "bob@brightsmile.example",
+        "dee@dunes.example",
+        "eve@evergreen.example",
+    ]
+    statuses = {r["recipient"]: r["status"] for r in cli("outbox", "list", "--json").ok()}
+    assert statuses[stalled] == "sending" and list(statuses.values()).count("sent") == 4
+    # Nothing left for a second resume to do, and nothing for `outbox send` to pick up.
+    assert cli("executions", "resume", execution[:8], "--json").error(2)
+    assert cli("outbox", "send", "--all-queued", "--json").ok()["messages"] == []
+    assert data["send"] is True
+    assert cli("executions", "show", execution[:8], "--json").ok()["send"] is True
+
+
+def test_a_resumed_send_run_says_it_delivers(mail_ws, cli, smtp_server, tmp_path):
+    execution = _kill_send_run_mid_delivery(
+        mail_ws, cli, smtp_server, tmp_path, "ann@northwind.example"
+    )
+    human = cli("executions", "show", execution[:8])
+    assert "(run with --send)" in human.stdout
+    resumed = cli("executions", "resume", execution[:8])
+    assert resumed.exit_code == 0, resumed.stdout + resumed.stderr
+    words = " ".join(resumed.stdout.split())
+    assert "Messages were delivered, not only queued: this execution was started with --send" in (
+        words
+    )
+    assert "Status: success" in words
+    assert len(smtp_server.received) == 4
 
 
 def test_the_daily_cap_keeps_the_rest_queued(mail_ws, cli, smtp_server):
