@@ -232,7 +232,9 @@ def send(
     Each message is checked against the suppression list and the customer's daily cap
     right before it goes; over the cap it stays queued for another day. A message is
     delivered at most once: one found in `sending` (the program stopped mid-delivery) is
-    refused unless you name it with --force-unknown.
+    refused unless you name it with --force-unknown. A message another sender (a second
+    `outbox send`, a `run --send`) claims first is reported `taken`: it is theirs to
+    deliver, and no failure of this one.
 
     Exit codes: 0 when nothing failed, 5 when some were sent and others failed, 1 when
     none was sent and some failed or were refused, 2 for bad options or configuration.
@@ -241,7 +243,7 @@ def send(
     from hunter_cli.customers import resolve_customer
     from hunter_cli.delivery import Deliverer, session_transaction
     from hunter_cli.errors import ExitCode, UsageError
-    from hunter_cli.outbox import CHANNELS, get_message, queued_ids
+    from hunter_cli.outbox import CHANNELS, get_message, waiting_messages
 
     if bool(message_ids) == all_queued:
         raise UsageError("give message IDs or --all-queued (one of the two)")
@@ -256,8 +258,12 @@ def send(
         who = None
         if customer or all_queued:
             who = resolve_customer(session, customer or settings.default_customer)
+        # The status each message had here: one that changes before it is claimed was taken
+        # by another sender, unlike one already `sending` now (an earlier sender crashed).
+        seen: dict = {}
         if all_queued:
-            ids = queued_ids(session, who, channel=channel)
+            seen = waiting_messages(session, who, channel=channel)
+            ids = list(seen)
         else:
             ids = []
             for ref in message_ids or []:
@@ -266,6 +272,7 @@ def send(
                     raise UsageError(f"message {ref} belongs to another customer, not {who.slug}")
                 if message.id not in ids:
                     ids.append(message.id)
+                    seen[message.id] = message.status
                     if message.status == "sending" and force_unknown:
                         warnings.append(
                             f"{str(message.id)[:8]} may already have been delivered; "
@@ -276,7 +283,9 @@ def send(
             err_console.print(f"warning: {warning}", markup=False, soft_wrap=True)
 
     with Deliverer(session_transaction(db.engine), settings, actor=settings.actor) as deliverer:
-        outcomes = deliverer.deliver(ids, force_unknown=force_unknown, retry_failed=retry_failed)
+        outcomes = deliverer.deliver(
+            ids, force_unknown=force_unknown, retry_failed=retry_failed, seen=seen
+        )
     rows = [o.to_dict() for o in outcomes]
     counts: dict[str, int] = {}
     for row in rows:
@@ -305,7 +314,8 @@ def send(
         )
         console.print(", ".join(f"{n} {status.replace('_', ' ')}" for status, n in counts.items()))
 
-    bad = sum(counts.get(s, 0) for s in ("failed", "unknown", "not_deliverable", "busy"))
+    # `taken` is another sender's to deliver, no failure of this command.
+    bad = sum(counts.get(s, 0) for s in ("failed", "unknown", "not_deliverable"))
     if deliverer.down:
         bad += 1
     if bad and json_output:

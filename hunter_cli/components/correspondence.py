@@ -52,6 +52,7 @@ _COUNTERS = {
     "unknown": "unknown",
     "skipped": "skipped",
     "duplicate": "duplicates",
+    "taken": "taken",  # being (or already) sent by another process: `hunter outbox send`
 }
 
 
@@ -123,7 +124,9 @@ class _Tally:
                 f"{result['duplicates']} duplicate(s)"
             )
         elif not self.dry_run and result["sent"] == 0:
-            parts = [f"{result[n]} {n}" for n in ("queued", "failed", "unknown", "skipped")]
+            parts = [
+                f"{result[n]} {n}" for n in ("queued", "failed", "unknown", "skipped", "taken")
+            ]
             parts.append(f"{result['duplicates']} duplicate(s)")
             result["note"] = "nothing sent: " + ", ".join(p for p in parts if p[0] != "0")
         return result
@@ -207,7 +210,10 @@ class CorrespondenceStep:
                 if customer is None:
                     raise StepError(f"customer {ctx.customer_id} not found")
                 tally = self._queue(session, ctx, customer, channel, params, dry_run=False)
-            outcomes = deliverer.deliver(list(tally.pending))
+            # Queued when listed: one another sender claims meanwhile is `taken`, not failed.
+            outcomes = deliverer.deliver(
+                list(tally.pending), seen=dict.fromkeys(tally.pending, "queued")
+            )
         tally.record(outcomes)
         down = deliverer.down.get(channel)
         if down:

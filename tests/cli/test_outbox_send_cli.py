@@ -16,6 +16,7 @@ from sqlalchemy import update
 from hunter_cli.db.engine import Database
 from hunter_cli.db.models import OutboxMessage
 from hunter_cli.db.types import utcnow
+from hunter_cli.outbox import queued_ids
 from tests import channel_servers
 from tests.channel_servers import SMTP_PASSWORD, SMTP_USER
 
@@ -266,6 +267,72 @@ def test_a_resumed_send_run_says_it_delivers(mail_ws, cli, smtp_server, tmp_path
     assert len(smtp_server.received) == 4
 
 
+def test_two_overlapping_outbox_sends_deliver_each_message_once_and_neither_fails(
+    mail_ws, cli, smtp_server, tmp_path
+):
+    """A message queued when one sender listed it but claimed by the other before it got
+    there is `taken`: not a failure, no advice to --force-unknown, exit 0 for both."""
+    _five_leads(cli, tmp_path)
+    cli("run", "outreach", "--tier", "A", "--limit", "5", "--json").ok()
+    db = _db()
+    with db.session() as session:
+        order = [session.get(OutboxMessage, i).recipient for i in queued_ids(session)]
+    db.dispose()
+    first, third = smtp_server.hold(order[0]), smtp_server.hold(order[2])
+
+    one = _hunter(mail_ws, "outbox", "send", "--all-queued", "--json")
+    try:
+        assert first.arrived.wait(60), "the first sender never reached the server"
+        # The second lists the other four, and is held on the third message.
+        two = _hunter(mail_ws, "outbox", "send", "--all-queued", "--json")
+        try:
+            assert third.arrived.wait(60), "the second sender never reached the server"
+            first.release.set()  # the first goes on: two it meets are the second's
+            one_out, one_err = one.communicate(timeout=60)
+            third.release.set()
+            two_out, two_err = two.communicate(timeout=60)
+        finally:
+            two.kill()
+    finally:
+        one.kill()
+
+    assert (one.returncode, two.returncode) == (0, 0), one_out + one_err + two_out + two_err
+    one_data, two_data = json.loads(one_out)["data"], json.loads(two_out)["data"]
+    assert one_data["counts"] == {"sent": 3, "taken": 2}
+    assert two_data["counts"] == {"sent": 2, "taken": 2}
+    reasons = {m["recipient"]: m["reason"] for m in one_data["messages"]}
+    assert reasons[order[1]] == "sent by another process"
+    assert reasons[order[2]] == "being sent by another process"
+    assert "--force-unknown" not in one_out + two_out
+    assert sorted(m.rcpt_tos[0] for m in smtp_server.received) == sorted(order)
+
+
+def test_a_send_run_beside_an_outbox_send_delivers_each_once_and_reports_taken(
+    mail_ws, cli, smtp_server, tmp_path
+):
+    _five_leads(cli, tmp_path)
+    held = smtp_server.hold("bob@brightsmile.example")  # the second, by score
+    proc = _hunter(mail_ws, "run", "outreach", "--tier", "A", "--limit", "5", "--send", "--json")
+    try:
+        assert held.arrived.wait(60), "the run never reached the server"
+        # The run is held on its second message; `outbox send` takes the three after it.
+        other = cli("outbox", "send", "--all-queued", "--json").ok()
+        assert other["counts"] == {"sent": 3}
+        held.release.set()
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, out + err
+    data = json.loads(out)["data"]
+    output = next(s for s in data["steps"] if s["id"] == "send")["output"]
+    assert (output["sent"], output["taken"], output["duplicates"]) == (2, 3, 0)
+    taken = [m for m in output["messages"] if m["status"] == "taken"]
+    assert {m["reason"] for m in taken} == {"sent by another process"}
+    assert not [w for w in data["warnings"] if "step send" in w]  # no failure, nothing left
+    assert len(smtp_server.received) == 5
+    assert len({m.rcpt_tos[0] for m in smtp_server.received}) == 5
+
+
 def test_the_daily_cap_keeps_the_rest_queued(mail_ws, cli, smtp_server):
     config = mail_ws / "hunter.toml"
     config.write_text(config.read_text() + "\n[customers.acme.daily_caps]\nemail = 1\n")
@@ -306,3 +373,4 @@ def test_send_help_explains_exactly_once(workspace, cli):
     assert result.exit_code == 0
     words = " ".join(result.stdout.split())
     assert "--force-unknown" in words and "daily cap" in words
+    assert "reported `taken`" in words
