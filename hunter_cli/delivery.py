@@ -10,7 +10,8 @@ in a new transaction: `sent` (with the provider's id) or `failed` (with the reas
 A row left in `sending` (a crash, or an answer that never came) may or may not have reached
 its recipient: it is never sent again automatically (`hunter outbox send --force-unknown`).
 A provider that cannot work at all (unreachable server, refused login) puts the message back
-to `queued` and stops the batch: the rest stay queued for later.
+to `queued` and stops the batch: the rest stay queued for later. A provider told "later"
+(an SMTP 4xx, after its retries) puts that one message back to `queued` and carries on.
 
 Two senders at once (two `outbox send`s, or one beside a `run --send`) each deliver what
 they claim first; a message the caller saw deliverable that another sender claimed in the
@@ -125,6 +126,8 @@ class Outcome:
     reason: str | None = None
     provider_message_id: str | None = None
     previous_status: str | None = None
+    # Back in the queue because the provider said "later" (not a cap, not a channel down).
+    retry_later: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -330,6 +333,13 @@ class Deliverer:
                     requeued=True,
                 )
                 outcome.status, outcome.reason = QUEUED, exc.message
+            elif exc.retry_later:
+                # Refused for now (nothing accepted): back in the queue; the batch goes on.
+                self._move(session, row, "sending", status="queued", error=exc.message)
+                self._audit(
+                    session, row, "delivery.deferred", provider=provider, reason=exc.message
+                )
+                outcome.status, outcome.reason, outcome.retry_later = QUEUED, exc.message, True
             elif exc.outcome_unknown:
                 reason = f"outcome unknown: {exc.message}"
                 self._move(session, row, "sending", error=reason)

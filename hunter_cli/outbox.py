@@ -448,10 +448,12 @@ def waiting_messages(
     channel: str | None = None,
     execution_id: uuid.UUID | None = None,
     step_id: str | None = None,
+    include_failed: bool = False,
 ) -> dict[uuid.UUID, str]:
-    """Queued messages as id -> status, oldest first: what `hunter outbox send --all-queued`
-    delivers, and the status it saw each in."""
-    query = select(OutboxMessage.id, OutboxMessage.status).where(OutboxMessage.status == "queued")
+    """Queued messages (and failed ones, with include_failed) as id -> status, oldest first:
+    what `hunter outbox send --all-queued` delivers, and the status it saw each in."""
+    statuses = ("queued", "failed") if include_failed else ("queued",)
+    query = select(OutboxMessage.id, OutboxMessage.status).where(OutboxMessage.status.in_(statuses))
     if customer is not None:
         customer_id = customer.id if isinstance(customer, Customer) else customer
         query = query.where(OutboxMessage.customer_id == customer_id)

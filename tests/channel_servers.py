@@ -107,10 +107,14 @@ class _Handler:
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
         if address in self.server.refuse:
             return "550 5.1.1 mailbox unavailable"
+        if self.server.later(self.server.rcpt_try_later, address):
+            return "451 4.3.0 try later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        if any(self.server.later(self.server.data_try_later, a) for a in envelope.rcpt_tos):
+            return "451 4.3.0 try later"
         holds = self.server.holds
         for hold in [holds[a] for a in envelope.rcpt_tos if a in holds]:
             if hold.arrived.is_set():
@@ -138,8 +142,8 @@ class _Handler:
 
 class SmtpServer:
     """aiosmtpd on 127.0.0.1: received mail in `received`; `refuse` holds addresses the
-    server answers 550 for; `hold(address)` holds a message unanswered; login with SMTP_USER /
-    SMTP_PASSWORD."""
+    server answers 550 for, `rcpt_try_later`/`data_try_later` a 451 count per address, and
+    `hold(address)` holds a message unanswered; login with SMTP_USER / SMTP_PASSWORD."""
 
     def __init__(self, *, tls_context: ssl.SSLContext | None = None) -> None:
         self.received: list[ReceivedMail] = []
@@ -157,6 +161,9 @@ class SmtpServer:
         self.controller = Controller(
             _Handler(self), hostname=self.host, port=self.port, ready_timeout=10, **options
         )
+        # address -> how many more times to answer 451 "try later" at RCPT or after DATA.
+        self.rcpt_try_later: dict[str, int] = {}
+        self.data_try_later: dict[str, int] = {}
         self.holds: dict[str, Hold] = {}
 
     def hold(self, address: str) -> Hold:
@@ -164,6 +171,14 @@ class SmtpServer:
         kept, unless its sender has gone); `arrived` is set when it comes."""
         self.holds[address] = hold = Hold()
         return hold
+
+    def later(self, replies: dict[str, int], address: str) -> bool:
+        """Whether to answer "try later" to address now (counting it down)."""
+        with self.lock:
+            left = replies.get(address, 0)
+            if left:
+                replies[address] = left - 1
+            return left > 0
 
     def _authenticate(self, server, session, envelope, mechanism, auth_data) -> AuthResult:
         ok = (

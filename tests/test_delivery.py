@@ -609,6 +609,37 @@ def test_a_refused_recipient_fails_alone_and_can_be_retried(seeded, tmp_path, sm
     assert len(smtp_server.received) == 3
 
 
+def test_a_temporary_smtp_refusal_leaves_the_message_queued_not_failed(
+    seeded, tmp_path, smtp_server
+):
+    smtp_server.rcpt_try_later["bob@mail.example.org"] = 99
+    settings = settings_for(seeded, tmp_path, email_config(smtp_server, backoff=0))
+    result = run(seeded, settings, tmp_path, [mail_step()])
+    assert result.status == "success", result.error
+    output = result.steps[0].output
+    assert (output["sent"], output["queued"], output["failed"]) == (2, 1, 0)
+    (left,) = [m for m in output["messages"] if m["status"] == "queued"]
+    assert left["reason"].startswith("the SMTP server refused it for now: 451 4.3.0 try later")
+    assert any(
+        "1 email message(s) left queued: the SMTP server refused it for now" in w
+        for w in result.warnings
+    )
+    (bob,) = rows(seeded, recipient="bob@mail.example.org")
+    assert (bob.status, bob.error, bob.attempts) == ("queued", left["reason"], 1)
+    assert [d["reason"] for _, d in audit(seeded, "delivery.deferred")] == [left["reason"]]
+    assert audit(seeded, "delivery.failed") == []
+
+    # A later send delivers it once the server takes it.
+    smtp_server.rcpt_try_later.clear()
+    with seeded.session() as session:
+        waiting = queued_ids(session)
+    with deliverer(seeded, settings) as sender:
+        assert [o.status for o in sender.deliver(waiting)] == ["sent"]
+    assert sorted(m.rcpt_tos[0] for m in smtp_server.received) == sorted(
+        lead["email"] for lead in LEADS
+    )
+
+
 def test_a_configuration_problem_fails_the_step_before_anything_is_queued(seeded, tmp_path):
     settings = settings_for(seeded, tmp_path, "")
     result = run(seeded, settings, tmp_path, [mail_step()])

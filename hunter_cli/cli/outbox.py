@@ -215,7 +215,11 @@ def send(
     ] = None,
     retry_failed: Annotated[
         bool,
-        typer.Option("--retry-failed", help="Also send the given messages that failed before."),
+        typer.Option(
+            "--retry-failed",
+            help="Also send messages that failed before: the given IDs, or with --all-queued "
+            "every failed message of the customer as well as the queued ones.",
+        ),
     ] = False,
     force_unknown: Annotated[
         bool,
@@ -234,10 +238,12 @@ def send(
     delivered at most once: one found in `sending` (the program stopped mid-delivery) is
     refused unless you name it with --force-unknown. A message another sender (a second
     `outbox send`, a `run --send`) claims first is reported `taken`: it is theirs to
-    deliver, and no failure of this one.
+    deliver, and no failure of this one. One the server refuses for now (an SMTP 4xx, after
+    the channel's retries) stays queued for a later send.
 
-    Exit codes: 0 when nothing failed, 5 when some were sent and others failed, 1 when
-    none was sent and some failed or were refused, 2 for bad options or configuration.
+    Exit codes: 0 when nothing failed, 5 when some were sent and others failed (or stayed
+    queued after a refusal or an unreachable server), 1 when none was sent and some failed,
+    were refused or stayed queued so, 2 for bad options or configuration.
     """
     from hunter_cli.cli.output import err_console
     from hunter_cli.customers import resolve_customer
@@ -262,7 +268,7 @@ def send(
         # by another sender, unlike one already `sending` now (an earlier sender crashed).
         seen: dict = {}
         if all_queued:
-            seen = waiting_messages(session, who, channel=channel)
+            seen = waiting_messages(session, who, channel=channel, include_failed=retry_failed)
             ids = list(seen)
         else:
             ids = []
@@ -294,7 +300,8 @@ def send(
 
     def render() -> None:
         if not rows:
-            console.print("No queued messages to send.")
+            waiting = "queued or failed" if retry_failed else "queued"
+            console.print(f"No {waiting} messages to send.")
             return
         console.print(
             table(
@@ -314,8 +321,10 @@ def send(
         )
         console.print(", ".join(f"{n} {status.replace('_', ' ')}" for status, n in counts.items()))
 
-    # `taken` is another sender's to deliver, no failure of this command.
+    # `taken` is another sender's to deliver; a cap's `queued` waits as configured. A
+    # message the server refused for now is left queued, but not delivered: it counts.
     bad = sum(counts.get(s, 0) for s in ("failed", "unknown", "not_deliverable"))
+    bad += sum(1 for o in outcomes if o.retry_later)
     if deliverer.down:
         bad += 1
     if bad and json_output:

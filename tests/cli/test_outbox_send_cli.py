@@ -333,6 +333,49 @@ def test_a_send_run_beside_an_outbox_send_delivers_each_once_and_reports_taken(
     assert len({m.rcpt_tos[0] for m in smtp_server.received}) == 5
 
 
+def test_a_temporary_refusal_stays_queued_and_retry_failed_with_all_queued_takes_failed_ones(
+    mail_ws, cli, smtp_server
+):
+    config = mail_ws / "hunter.toml"  # [channels.email] is its last table
+    config.write_text(config.read_text() + "max_attempts = 2\nbackoff = 0\n")
+    cli("run", "outreach", "--tier", "A", "--limit", "3", "--json").ok()
+    smtp_server.rcpt_try_later["ann@northwind.example"] = 2  # both attempts
+    smtp_server.refuse.add("bob@brightsmile.example")
+
+    result = cli("outbox", "send", "--all-queued", "--json")
+    assert result.exit_code == 5, result.stdout  # one sent, two not delivered
+    document = result.json()
+    assert document["error"]["code"] == "partial"
+    assert document["data"]["counts"] == {"queued": 1, "failed": 1, "sent": 1}
+    by_to = {m["recipient"]: m for m in document["data"]["messages"]}
+    assert by_to["ann@northwind.example"]["status"] == "queued"
+    assert by_to["ann@northwind.example"]["reason"].startswith(
+        "the SMTP server refused it for now: 451 4.3.0 try later (a temporary refusal, 2 "
+    )
+    statuses = {r["recipient"]: r["status"] for r in cli("outbox", "list", "--json").ok()}
+    assert statuses == {
+        "ann@northwind.example": "queued",
+        "bob@brightsmile.example": "failed",
+        "cy@caninecare.example": "sent",
+    }
+
+    # Later: the queued one goes; the failed one only with --retry-failed.
+    smtp_server.refuse.clear()
+    assert cli("outbox", "send", "--all-queued", "--json").ok()["counts"] == {"sent": 1}
+    assert "No queued messages to send." in cli("outbox", "send", "--all-queued").stdout
+    retried = cli("outbox", "send", "--all-queued", "--retry-failed", "--json").ok()
+    assert [(m["recipient"], m["status"]) for m in retried["messages"]] == [
+        ("bob@brightsmile.example", "sent")
+    ]
+    done = cli("outbox", "send", "--all-queued", "--retry-failed")
+    assert done.exit_code == 0 and "No queued or failed messages to send." in done.stdout
+    assert sorted(m.rcpt_tos[0] for m in smtp_server.received) == [
+        "ann@northwind.example",
+        "bob@brightsmile.example",
+        "cy@caninecare.example",
+    ]
+
+
 def test_the_daily_cap_keeps_the_rest_queued(mail_ws, cli, smtp_server):
     config = mail_ws / "hunter.toml"
     config.write_text(config.read_text() + "\n[customers.acme.daily_caps]\nemail = 1\n")
@@ -373,4 +416,5 @@ def test_send_help_explains_exactly_once(workspace, cli):
     assert result.exit_code == 0
     words = " ".join(result.stdout.split())
     assert "--force-unknown" in words and "daily cap" in words
+    assert "with --all-queued every failed message of the customer" in words
     assert "reported `taken`" in words
