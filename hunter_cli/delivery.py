@@ -10,7 +10,12 @@ in a new transaction: `sent` (with the provider's id) or `failed` (with the reas
 A row left in `sending` (a crash, or an answer that never came) may or may not have reached
 its recipient: it is never sent again automatically (`hunter outbox send --force-unknown`).
 A provider that cannot work at all (unreachable server, refused login) puts the message back
-to `queued` and stops the batch: the rest stay queued for later.
+to `queued` and stops the batch: the rest stay queued for later. A provider told "later"
+(an SMTP 4xx, after its retries) puts that one message back to `queued` and carries on.
+
+Two senders at once (two `outbox send`s, or one beside a `run --send`) each deliver what
+they claim first; a message the caller saw deliverable that another sender claimed in the
+meantime is reported `taken`, which is no failure of this one.
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ Transaction = Callable[[], AbstractContextManager[Session]]
 # Outcome statuses a caller may see: the row's new status, or why it was not touched.
 SENT, FAILED, SKIPPED, QUEUED, UNKNOWN = "sent", "failed", "skipped", "queued", "unknown"
 NOT_DELIVERABLE = "not_deliverable"  # the row is not in a state this call may deliver
-BUSY = "busy"  # another process moved it first
+TAKEN = "taken"  # another sender claimed it after the caller chose it
 
 
 # --- configuration ---------------------------------------------------------------------------
@@ -121,6 +126,8 @@ class Outcome:
     reason: str | None = None
     provider_message_id: str | None = None
     previous_status: str | None = None
+    # Back in the queue because the provider said "later" (not a cap, not a channel down).
+    retry_later: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -185,18 +192,30 @@ class Deliverer:
         *,
         force_unknown: bool = False,
         retry_failed: bool = False,
+        seen: Mapping[uuid.UUID, str] | None = None,
     ) -> list[Outcome]:
         """Deliver each message that is `queued` (or `failed` with retry_failed, or `sending`
-        with force_unknown); report what became of each, in order."""
+        with force_unknown); report what became of each, in order.
+
+        `seen` is the status each message had when the caller chose it (a list of queued
+        messages, say). One seen in a status this call may deliver that has left it since,
+        or that another process claims first, was taken by a concurrent sender: `taken`.
+        One not deliverable already when seen (or not in `seen`) is `not_deliverable`."""
         allowed = {"queued"}
         if retry_failed:
             allowed.add("failed")
         if force_unknown:
             allowed.add("sending")
-        return [self._deliver_one(message_id, allowed) for message_id in message_ids]
+        seen = seen or {}
+        return [
+            self._deliver_one(message_id, allowed, seen.get(message_id))
+            for message_id in message_ids
+        ]
 
     # -- one message -------------------------------------------------------------------------
-    def _deliver_one(self, message_id: uuid.UUID, allowed: set[str]) -> Outcome:
+    def _deliver_one(
+        self, message_id: uuid.UUID, allowed: set[str], seen_status: str | None
+    ) -> Outcome:
         self.check()
         with self.transaction() as session:
             row = session.get(OutboxMessage, message_id)
@@ -210,7 +229,10 @@ class Deliverer:
                 previous_status=row.status,
             )
             if row.status not in allowed:
-                outcome.status, outcome.reason = NOT_DELIVERABLE, _why_not(row)
+                if seen_status in allowed:  # deliverable when the caller chose it
+                    outcome.status, outcome.reason = TAKEN, _taken(row)
+                else:
+                    outcome.status, outcome.reason = NOT_DELIVERABLE, _why_not(row)
                 return outcome
             if row.channel in self.down:
                 outcome.status = QUEUED
@@ -227,7 +249,7 @@ class Deliverer:
                     self._audit(session, row, "delivery.skipped", reason=reason)
                     outcome.status, outcome.reason = SKIPPED, reason
                 else:
-                    outcome.status, outcome.reason = BUSY, "another process took it first"
+                    outcome.status, outcome.reason = TAKEN, "another process took it first"
                 return outcome
 
             cap = daily_cap(self.settings, customer.slug, row.channel)
@@ -253,7 +275,7 @@ class Deliverer:
                 error=None,
             )
             if not claimed:
-                outcome.status, outcome.reason = BUSY, "another process took it first"
+                outcome.status, outcome.reason = TAKEN, "another process took it first"
                 return outcome
             previous = outcome.previous_status
             self._audit(
@@ -311,6 +333,13 @@ class Deliverer:
                     requeued=True,
                 )
                 outcome.status, outcome.reason = QUEUED, exc.message
+            elif exc.retry_later:
+                # Refused for now (nothing accepted): back in the queue; the batch goes on.
+                self._move(session, row, "sending", status="queued", error=exc.message)
+                self._audit(
+                    session, row, "delivery.deferred", provider=provider, reason=exc.message
+                )
+                outcome.status, outcome.reason, outcome.retry_later = QUEUED, exc.message, True
             elif exc.outcome_unknown:
                 reason = f"outcome unknown: {exc.message}"
                 self._move(session, row, "sending", error=reason)
@@ -366,6 +395,17 @@ class Deliverer:
             execution_id=row.execution_id,
             details=details,
         )
+
+
+def _taken(row: OutboxMessage) -> str:
+    """What became of a message another sender claimed after the caller chose it."""
+    if row.status == "sending":
+        return "being sent by another process"
+    if row.status == "sent":
+        return "sent by another process"
+    if row.status == "failed":
+        return f"taken by another process, where it failed ({row.error})"
+    return f"taken by another process: now {row.status}" + (f" ({row.error})" if row.error else "")
 
 
 def _why_not(row: OutboxMessage) -> str:

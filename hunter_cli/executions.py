@@ -123,6 +123,8 @@ def execution_summary(execution: Execution, customer_slug: str | None = None) ->
         "actor": execution.actor,
         "host": execution.host,
         "pid": execution.pid,
+        # Run with --send: correspondence steps deliver, and a resumption does too.
+        "send": bool(execution.send),
         # For a running execution: False when its process is gone (resume closes it).
         "process_alive": process_alive(execution.host, execution.pid)
         if execution.status == "running"

@@ -434,7 +434,26 @@ def queued_ids(
     step_id: str | None = None,
 ) -> list[uuid.UUID]:
     """Ids of queued messages, oldest first (the order they were meant to go out in)."""
-    query = select(OutboxMessage.id).where(OutboxMessage.status == "queued")
+    return list(
+        waiting_messages(
+            session, customer, channel=channel, execution_id=execution_id, step_id=step_id
+        )
+    )
+
+
+def waiting_messages(
+    session: Session,
+    customer: Customer | uuid.UUID | None = None,
+    *,
+    channel: str | None = None,
+    execution_id: uuid.UUID | None = None,
+    step_id: str | None = None,
+    include_failed: bool = False,
+) -> dict[uuid.UUID, str]:
+    """Queued messages (and failed ones, with include_failed) as id -> status, oldest first:
+    what `hunter outbox send --all-queued` delivers, and the status it saw each in."""
+    statuses = ("queued", "failed") if include_failed else ("queued",)
+    query = select(OutboxMessage.id, OutboxMessage.status).where(OutboxMessage.status.in_(statuses))
     if customer is not None:
         customer_id = customer.id if isinstance(customer, Customer) else customer
         query = query.where(OutboxMessage.customer_id == customer_id)
@@ -444,4 +463,5 @@ def queued_ids(
         query = query.where(OutboxMessage.execution_id == execution_id)
     if step_id is not None:
         query = query.where(OutboxMessage.step_id == step_id)
-    return list(session.scalars(query.order_by(OutboxMessage.created_at, OutboxMessage.id)))
+    ordered = query.order_by(OutboxMessage.created_at, OutboxMessage.id)
+    return {row.id: row.status for row in session.execute(ordered)}

@@ -11,6 +11,7 @@ module in `pytest_plugins`.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import email
@@ -92,6 +93,14 @@ class ReceivedMail:
         return part.get_content().replace("\r\n", "\n") if part is not None else None
 
 
+@dataclass
+class Hold:
+    """A message the SMTP server holds unanswered (see SmtpServer.hold)."""
+
+    arrived: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+
+
 class _Handler:
     def __init__(self, server: SmtpServer) -> None:
         self.server = server
@@ -99,10 +108,24 @@ class _Handler:
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
         if address in self.server.refuse:
             return "550 5.1.1 mailbox unavailable"
+        if self.server.later(self.server.rcpt_try_later, address):
+            return "451 4.3.0 try later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        if any(self.server.later(self.server.data_try_later, a) for a in envelope.rcpt_tos):
+            return "451 4.3.0 try later"
+        holds = self.server.holds
+        for hold in [holds[a] for a in envelope.rcpt_tos if a in holds]:
+            if hold.arrived.is_set():
+                continue  # held once: later messages to the address go through
+            # Unanswered until the test releases it: the sender is left mid-delivery.
+            hold.arrived.set()
+            while not hold.release.is_set():
+                await asyncio.sleep(0.02)
+            if server.transport is None or server.transport.is_closing():
+                return "421 4.4.2 the sender has gone"  # never kept: the sender died
         login = None
         if session.authenticated and isinstance(session.auth_data, LoginPassword):
             login = session.auth_data.login.decode()
@@ -120,7 +143,8 @@ class _Handler:
 
 class SmtpServer:
     """aiosmtpd on 127.0.0.1: received mail in `received`; `refuse` holds addresses the
-    server answers 550 for; login with SMTP_USER / SMTP_PASSWORD."""
+    server answers 550 for, `rcpt_try_later`/`data_try_later` a 451 count per address, and
+    `hold(address)` holds a message unanswered; login with SMTP_USER / SMTP_PASSWORD."""
 
     def __init__(
         self, *, tls_context: ssl.SSLContext | None = None, offer_auth: bool = True
@@ -141,6 +165,24 @@ class SmtpServer:
         self.controller = Controller(
             _Handler(self), hostname=self.host, port=self.port, ready_timeout=10, **options
         )
+        # address -> how many more times to answer 451 "try later" at RCPT or after DATA.
+        self.rcpt_try_later: dict[str, int] = {}
+        self.data_try_later: dict[str, int] = {}
+        self.holds: dict[str, Hold] = {}
+
+    def hold(self, address: str) -> Hold:
+        """Leave the next message to address unanswered until `release` is set (then it is
+        kept, unless its sender has gone); `arrived` is set when it comes."""
+        self.holds[address] = hold = Hold()
+        return hold
+
+    def later(self, replies: dict[str, int], address: str) -> bool:
+        """Whether to answer "try later" to address now (counting it down)."""
+        with self.lock:
+            left = replies.get(address, 0)
+            if left:
+                replies[address] = left - 1
+            return left > 0
 
     def _authenticate(self, server, session, envelope, mechanism, auth_data) -> AuthResult:
         ok = (
@@ -157,6 +199,8 @@ class SmtpServer:
         return self
 
     def stop(self) -> None:
+        for hold in self.holds.values():
+            hold.release.set()
         self.controller.stop()
 
     def to(self, address: str) -> list[ReceivedMail]:

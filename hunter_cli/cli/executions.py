@@ -154,6 +154,7 @@ def show(
         console.print(
             f"Execution {data['id']}: [bold]{data['status']}[/]  recipe "
             f"{data['recipe']} v{data['recipe_version']}  customer {data['customer']}"
+            + ("  (run with --send)" if data["send"] else "")
         )
         console.print(f"Inputs: {json.dumps(data['inputs'], ensure_ascii=False)}")
         console.print(
@@ -244,7 +245,9 @@ def resume(
 
     Finished steps are kept (not run or charged again); the rest run under a new hold, with
     the recipe exactly as it was first run. The execution keeps its id, so messages already
-    queued or sent are not sent again. A run left `running` by a process that died (killed,
+    queued or sent are not sent again. A run started with --send delivers when resumed, with
+    or without --send here (its messages still queued are sent); --send makes a dry run's
+    resumption deliver. A run left `running` by a process that died (killed,
     crashed) is closed first: what its finished steps used is charged, the rest of its hold
     released. Exit codes as for `hunter run`.
     """

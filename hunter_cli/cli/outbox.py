@@ -224,7 +224,11 @@ def send(
     ] = None,
     retry_failed: Annotated[
         bool,
-        typer.Option("--retry-failed", help="Also send the given messages that failed before."),
+        typer.Option(
+            "--retry-failed",
+            help="Also send messages that failed before: the given IDs, or with --all-queued "
+            "every failed message of the customer as well as the queued ones.",
+        ),
     ] = False,
     force_unknown: Annotated[
         bool,
@@ -241,16 +245,20 @@ def send(
     Each message is checked against the suppression list and the customer's daily cap
     right before it goes; over the cap it stays queued for another day. A message is
     delivered at most once: one found in `sending` (the program stopped mid-delivery) is
-    refused unless you name it with --force-unknown.
+    refused unless you name it with --force-unknown. A message another sender (a second
+    `outbox send`, a `run --send`) claims first is reported `taken`: it is theirs to
+    deliver, and no failure of this one. One the server refuses for now (an SMTP 4xx, after
+    the channel's retries) stays queued for a later send.
 
-    Exit codes: 0 when nothing failed, 5 when some were sent and others failed, 1 when
-    none was sent and some failed or were refused, 2 for bad options or configuration.
+    Exit codes: 0 when nothing failed, 5 when some were sent and others failed (or stayed
+    queued after a refusal or an unreachable server), 1 when none was sent and some failed,
+    were refused or stayed queued so, 2 for bad options or configuration.
     """
     from hunter_cli.cli.output import err_console
     from hunter_cli.customers import resolve_customer
     from hunter_cli.delivery import Deliverer, session_transaction
     from hunter_cli.errors import ExitCode, UsageError
-    from hunter_cli.outbox import CHANNELS, get_message, queued_ids
+    from hunter_cli.outbox import CHANNELS, get_message, waiting_messages
 
     if bool(message_ids) == all_queued:
         raise UsageError("give message IDs or --all-queued (one of the two)")
@@ -267,8 +275,12 @@ def send(
         # pasted from another client's list is refused, not sent.
         if customer or all_queued or settings.default_customer:
             who = resolve_customer(session, customer or settings.default_customer)
+        # The status each message had here: one that changes before it is claimed was taken
+        # by another sender, unlike one already `sending` now (an earlier sender crashed).
+        seen: dict = {}
         if all_queued:
-            ids = queued_ids(session, who, channel=channel)
+            seen = waiting_messages(session, who, channel=channel, include_failed=retry_failed)
+            ids = list(seen)
         else:
             ids = []
             for ref in message_ids or []:
@@ -280,6 +292,7 @@ def send(
                     )
                 if message.id not in ids:
                     ids.append(message.id)
+                    seen[message.id] = message.status
                     if message.status == "sending" and force_unknown:
                         warnings.append(
                             f"{str(message.id)[:8]} may already have been delivered; "
@@ -290,7 +303,9 @@ def send(
             err_console.print(f"warning: {warning}", markup=False, soft_wrap=True)
 
     with Deliverer(session_transaction(db.engine), settings, actor=settings.actor) as deliverer:
-        outcomes = deliverer.deliver(ids, force_unknown=force_unknown, retry_failed=retry_failed)
+        outcomes = deliverer.deliver(
+            ids, force_unknown=force_unknown, retry_failed=retry_failed, seen=seen
+        )
     rows = [o.to_dict() for o in outcomes]
     counts: dict[str, int] = {}
     for row in rows:
@@ -299,7 +314,8 @@ def send(
 
     def render() -> None:
         if not rows:
-            console.print("No queued messages to send.")
+            waiting = "queued or failed" if retry_failed else "queued"
+            console.print(f"No {waiting} messages to send.")
             return
         console.print(
             table(
@@ -319,7 +335,10 @@ def send(
         )
         console.print(", ".join(f"{n} {status.replace('_', ' ')}" for status, n in counts.items()))
 
-    bad = sum(counts.get(s, 0) for s in ("failed", "unknown", "not_deliverable", "busy"))
+    # `taken` is another sender's to deliver; a cap's `queued` waits as configured. A
+    # message the server refused for now is left queued, but not delivered: it counts.
+    bad = sum(counts.get(s, 0) for s in ("failed", "unknown", "not_deliverable"))
+    bad += sum(1 for o in outcomes if o.retry_later)
     if deliverer.down:
         bad += 1
     if bad and json_output:

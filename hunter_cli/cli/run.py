@@ -254,6 +254,10 @@ def render_result(result, *, send: bool = False) -> None:
         )
     )
     render_outputs(result.outputs)
+    if result.send and not send:  # a resumption of a run started with --send
+        console.print(
+            "Messages were delivered, not only queued: this execution was started with --send."
+        )
     for warning in result.warnings:
         err_console.print(f"[yellow]warning:[/] {escape(warning)}")
     console.print(

@@ -52,6 +52,7 @@ _COUNTERS = {
     "unknown": "unknown",
     "skipped": "skipped",
     "duplicate": "duplicates",
+    "taken": "taken",  # being (or already) sent by another process: `hunter outbox send`
 }
 
 
@@ -123,7 +124,9 @@ class _Tally:
                 f"{result['duplicates']} duplicate(s)"
             )
         elif not self.dry_run and result["sent"] == 0:
-            parts = [f"{result[n]} {n}" for n in ("queued", "failed", "unknown", "skipped")]
+            parts = [
+                f"{result[n]} {n}" for n in ("queued", "failed", "unknown", "skipped", "taken")
+            ]
             parts.append(f"{result['duplicates']} duplicate(s)")
             result["note"] = "nothing sent: " + ", ".join(p for p in parts if p[0] != "0")
         return result
@@ -207,7 +210,10 @@ class CorrespondenceStep:
                 if customer is None:
                     raise StepError(f"customer {ctx.customer_id} not found")
                 tally = self._queue(session, ctx, customer, channel, params, dry_run=False)
-            outcomes = deliverer.deliver(list(tally.pending))
+            # Queued when listed: one another sender claims meanwhile is `taken`, not failed.
+            outcomes = deliverer.deliver(
+                list(tally.pending), seen=dict.fromkeys(tally.pending, "queued")
+            )
         tally.record(outcomes)
         down = deliverer.down.get(channel)
         if down:
@@ -289,19 +295,8 @@ class CorrespondenceStep:
                 status = "skipped" if reason else "queued"
                 message = known.get(key)  # recorded by an earlier attempt of this step
                 if message is not None:
-                    if not dry_run and message.status == "queued":
-                        # An earlier attempt of this step queued it but did not deliver it.
-                        seen[key] = message.id
-                        tally.to_deliver(draft, message.id, None)
-                        continue
                     seen[key] = message.id
-                    tally.add(
-                        draft,
-                        message.id,
-                        "duplicate",
-                        f"already in the outbox ({message.status}) from an earlier "
-                        "run of this step",
-                    )
+                    _own_message(tally, draft, message, dry_run=dry_run)
                     continue
                 message_id = seen[key] = insert_new_message(
                     session,
@@ -482,6 +477,32 @@ def _step_messages(session: Session, ctx: StepContext) -> dict[str, Any]:
         OutboxMessage.execution_id == ctx.execution_id, OutboxMessage.step_id == ctx.step_id
     )
     return {message.message_key: message for message in session.scalars(query)}
+
+
+def _own_message(tally: _Tally, draft: _Draft, message: Any, *, dry_run: bool) -> None:
+    """A message this step of this execution recorded in an earlier attempt (a retry, or a
+    resumption after the process stopped): it is this step's, not an earlier run's."""
+    if message.status == "queued" and not dry_run:
+        # Queued but not delivered yet (the attempt failed, or its process was killed).
+        tally.to_deliver(draft, message.id, None)
+    elif message.status == "sending":
+        # The attempt stopped mid-delivery: it may or may not have gone out, so it is never
+        # sent again by itself, and is counted as unknown, as a delivery without an answer is.
+        tally.add(
+            draft,
+            message.id,
+            "unknown",
+            "left in `sending` by an earlier attempt of this step (stopped mid-delivery): it "
+            "may or may not have been delivered; never sent again without `hunter outbox "
+            f"send {str(message.id)[:8]} --force-unknown`",
+        )
+    else:
+        tally.add(
+            draft,
+            message.id,
+            "duplicate",
+            f"already {message.status} by an earlier attempt of this step",
+        )
 
 
 def _earlier_recipients(

@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -102,6 +102,8 @@ class RunResult:
     warnings: list[str]
     error: str | None = None
     plan: list[dict[str, Any]] | None = None
+    # Messages were delivered, not only queued (--send, or the resumed run had it).
+    send: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -121,6 +123,7 @@ class RunResult:
             },
             "warnings": self.warnings,
             "error": self.error,
+            "send": self.send,
             **({"plan": self.plan} if self.plan is not None else {}),
         }
 
@@ -274,6 +277,7 @@ _EXECUTION_INSERT = Prepared(
         "actor",
         "host",
         "pid",
+        "send",
         "created_at",
         "started_at",
     ),
@@ -318,6 +322,7 @@ class _Run:
     # A resumed execution: how many results were kept from before, and what they cost.
     kept: int = 0
     used_before: Decimal = ZERO
+    send: bool = False  # correspondence steps deliver (recorded on the execution)
 
 
 class Runner:
@@ -356,7 +361,7 @@ class Runner:
         preflight_lead_providers(steps, inputs, self.settings)
         # One session for the whole run, one transaction per phase (see _Run.session).
         with self.db.run_session() as session:
-            run = self._start(session, loaded, customer_ref, inputs, reserve)
+            run = self._start(session, loaded, customer_ref, inputs, reserve, send=options.send)
             return self._execute(run, recipe, steps, options)
 
     def resume(
@@ -370,10 +375,15 @@ class Runner:
         An execution still marked running whose process is gone (killed, crashed, rebooted)
         is first closed as interrupted: what its finished steps used is captured and the
         rest of its hold released. One whose process is alive is refused; one run on another
-        host, where that cannot be checked, only with `force`."""
+        host, where that cannot be checked, only with `force`.
+
+        A run started with --send resumes delivering, with or without `options.send`: its
+        messages still queued are the ones it was asked to deliver."""
         with self.db.run_session() as session:
-            run, recipe, remaining = self._restart(session, execution_ref, force=force)
-            return self._execute(run, recipe, remaining, options)
+            run, recipe, remaining = self._restart(
+                session, execution_ref, force=force, send=options.send
+            )
+            return self._execute(run, recipe, remaining, replace(options, send=run.send))
 
     def _execute(
         self,
@@ -435,6 +445,7 @@ class Runner:
             available,
             run.warnings,
             error,
+            send=options.send,
         )
 
     def _start(
@@ -444,6 +455,8 @@ class Runner:
         customer_ref: str | None,
         inputs: dict[str, Any],
         reserve: Decimal,
+        *,
+        send: bool = False,
     ) -> _Run:
         """Create the execution and hold the credits, in one transaction: a run that cannot
         pay leaves no execution behind, only an audit entry saying it was refused."""
@@ -477,6 +490,7 @@ class Runner:
                         "actor": actor,
                         "host": HOST,
                         "pid": os.getpid(),
+                        "send": send,
                         "created_at": now,
                         "started_at": now,
                     },
@@ -493,6 +507,7 @@ class Runner:
                         "content_hash": stored.content_hash,
                         "inputs": plain_inputs,
                         "max_cost": str(reserve),
+                        **({"send": True} if send else {}),
                     },
                 )
                 ledger.reserve_credits(
@@ -526,6 +541,7 @@ class Runner:
                     context,
                     capture_key=f"exec:{execution_id}:capture",
                     reserved_total=reserve,
+                    send=send,
                 )
         except InsufficientCreditsError as refused:
             with run_phase(session):
@@ -544,11 +560,12 @@ class Runner:
             raise
 
     def _restart(
-        self, session: Session, execution_ref: str, *, force: bool = False
+        self, session: Session, execution_ref: str, *, force: bool = False, send: bool = False
     ) -> tuple[_Run, dict[str, Any], list[dict[str, Any]]]:
         """Set a failed or interrupted execution running again, in one transaction: the
         recipe as it was run, the steps still to do, a hold for them, and the context the
-        finished steps left (their outputs and the shared state)."""
+        finished steps left (their outputs and the shared state). It delivers if it was
+        run with --send before or `send` asks now (and then records that it does)."""
         from hunter_cli.executions import get_execution
 
         actor = self.settings.actor
@@ -597,6 +614,7 @@ class Runner:
             execution.status = "running"
             execution.error = None
             execution.finished_at = None
+            send = execution.send = bool(execution.send or send)
             # The kept steps' records; the steps still to do append theirs as they finish.
             execution.steps = [records[step["id"]] for step in steps[:start]]
             # This process runs it now: another resume must find it alive, not abandoned.
@@ -614,6 +632,7 @@ class Runner:
                     "from_step": remaining[0]["id"],
                     "kept_steps": [r.id for r in kept],
                     "max_cost": str(reserve),
+                    **({"send": True} if send else {}),
                 },
             )
             context = {
@@ -642,6 +661,7 @@ class Runner:
                 warnings=list(execution.warnings or []),
                 kept=len(kept),
                 used_before=execution.credits_used,
+                send=send,
             )
         return run, recipe, remaining
 
@@ -1062,6 +1082,7 @@ class Runner:
             [],
             None,
             plan,
+            send=options.send,
         )
 
 

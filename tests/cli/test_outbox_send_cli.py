@@ -5,6 +5,9 @@ and --force-unknown, and no secret in any output."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -13,6 +16,7 @@ from sqlalchemy import select, update
 from hunter_cli.db.engine import Database
 from hunter_cli.db.models import OutboxMessage
 from hunter_cli.db.types import utcnow
+from hunter_cli.outbox import queued_ids
 from tests import channel_servers
 from tests.channel_servers import SMTP_PASSWORD, SMTP_USER
 
@@ -156,6 +160,222 @@ def test_a_crashed_sending_message_needs_force_unknown(mail_ws, cli, smtp_server
     assert len(smtp_server.received) == 1
 
 
+MORE_LEADS_CSV = (
+    "name,title,email,company,domain,score,tier\n"
+    "Dee Fox,COO,dee@dunes.example,Dunes,dunes.example,84,A\n"
+    "Eve Ray,CMO,eve@evergreen.example,Evergreen,evergreen.example,83,A\n"
+)
+
+
+def _five_leads(cli, tmp_path) -> None:
+    more = tmp_path / "more.csv"
+    more.write_text(MORE_LEADS_CSV)
+    assert cli("leads", "import", str(more), "--json").exit_code == 0
+
+
+def _hunter(mail_ws, *args: str) -> subprocess.Popen:
+    """The real `hunter` in a process of its own (the test's database and SMTP variables)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "hunter_cli", *args],
+        cwd=mail_ws,
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _kill_send_run_mid_delivery(mail_ws, cli, smtp_server, tmp_path, stall: str) -> str:
+    """`hunter run outreach --tier A --limit 5 --send` in a process of its own, killed (-9)
+    while the server holds `stall`'s message unanswered; returns the execution id."""
+    _five_leads(cli, tmp_path)
+    held = smtp_server.hold(stall)
+    proc = _hunter(mail_ws, "run", "outreach", "--tier", "A", "--limit", "5", "--send")
+    try:
+        assert held.arrived.wait(60), proc.stderr.read() if proc.poll() else "never held"
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    (execution,) = cli("executions", "list", "--json").ok()
+    assert (execution["status"], execution["process_alive"]) == ("running", False)
+    return execution["id"]
+
+
+def test_resuming_a_killed_send_run_without_send_delivers_the_rest(
+    mail_ws, cli, smtp_server, tmp_path
+):
+    """kill -9 mid-delivery, then `executions resume ID` (no --send): the run was started
+    with --send, so its resumption delivers what was left queued; the message the process
+    was sending when it died is unknown (never sent again by itself), not a duplicate."""
+    stalled = "cy@caninecare.example"  # third of five, by score
+    execution = _kill_send_run_mid_delivery(mail_ws, cli, smtp_server, tmp_path, stalled)
+    assert sorted(m.rcpt_tos[0] for m in smtp_server.received) == [
+        "ann@northwind.example",
+        "bob@brightsmile.example",
+    ]
+
+    result = cli("executions", "resume", execution[:8], "--json")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    data = result.json()["data"]
+    assert data["status"] == "success"
+    output = next(s for s in data["steps"] if s["id"] == "send")["output"]
+    assert (output["sent"], output["unknown"], output["duplicates"]) == (2, 1, 2)
+    assert (output["queued"], output["failed"], output["dry_run"]) == (0, 0, False)
+    by_to = {m["recipient"]: m for m in output["messages"]}
+    assert by_to[stalled]["status"] == "unknown"
+    assert "earlier attempt of this step" in by_to[stalled]["reason"]
+    assert "--force-unknown" in by_to[stalled]["reason"]
+    assert "earlier run" not in json.dumps(output)
+    assert by_to["ann@northwind.example"]["reason"] == (
+        "already sent by an earlier attempt of this step"
+    )
+    assert any(
+        "1 email message(s) may or may not have been delivered (see `hunter outbox list "
+        "--status sending`)" in w
+        for w in data["warnings"]
+    )
+    # Each delivered once; the one cut off never reached the server, nor is sent again.
+    received = [m.rcpt_tos[0] for m in smtp_server.received]
+    assert sorted(received) == [
+        "ann@northwind.example",
+        "bob@brightsmile.example",
+        "dee@dunes.example",
+        "eve@evergreen.example",
+    ]
+    statuses = {r["recipient"]: r["status"] for r in cli("outbox", "list", "--json").ok()}
+    assert statuses[stalled] == "sending" and list(statuses.values()).count("sent") == 4
+    # Nothing left for a second resume to do, and nothing for `outbox send` to pick up.
+    assert cli("executions", "resume", execution[:8], "--json").error(2)
+    assert cli("outbox", "send", "--all-queued", "--json").ok()["messages"] == []
+    assert data["send"] is True
+    assert cli("executions", "show", execution[:8], "--json").ok()["send"] is True
+
+
+def test_a_resumed_send_run_says_it_delivers(mail_ws, cli, smtp_server, tmp_path):
+    execution = _kill_send_run_mid_delivery(
+        mail_ws, cli, smtp_server, tmp_path, "ann@northwind.example"
+    )
+    human = cli("executions", "show", execution[:8])
+    assert "(run with --send)" in human.stdout
+    resumed = cli("executions", "resume", execution[:8])
+    assert resumed.exit_code == 0, resumed.stdout + resumed.stderr
+    words = " ".join(resumed.stdout.split())
+    assert "Messages were delivered, not only queued: this execution was started with --send" in (
+        words
+    )
+    assert "Status: success" in words
+    assert len(smtp_server.received) == 4
+
+
+def test_two_overlapping_outbox_sends_deliver_each_message_once_and_neither_fails(
+    mail_ws, cli, smtp_server, tmp_path
+):
+    """A message queued when one sender listed it but claimed by the other before it got
+    there is `taken`: not a failure, no advice to --force-unknown, exit 0 for both."""
+    _five_leads(cli, tmp_path)
+    cli("run", "outreach", "--tier", "A", "--limit", "5", "--json").ok()
+    db = _db()
+    with db.session() as session:
+        order = [session.get(OutboxMessage, i).recipient for i in queued_ids(session)]
+    db.dispose()
+    first, third = smtp_server.hold(order[0]), smtp_server.hold(order[2])
+
+    one = _hunter(mail_ws, "outbox", "send", "--all-queued", "--json")
+    try:
+        assert first.arrived.wait(60), "the first sender never reached the server"
+        # The second lists the other four, and is held on the third message.
+        two = _hunter(mail_ws, "outbox", "send", "--all-queued", "--json")
+        try:
+            assert third.arrived.wait(60), "the second sender never reached the server"
+            first.release.set()  # the first goes on: two it meets are the second's
+            one_out, one_err = one.communicate(timeout=60)
+            third.release.set()
+            two_out, two_err = two.communicate(timeout=60)
+        finally:
+            two.kill()
+    finally:
+        one.kill()
+
+    assert (one.returncode, two.returncode) == (0, 0), one_out + one_err + two_out + two_err
+    one_data, two_data = json.loads(one_out)["data"], json.loads(two_out)["data"]
+    assert one_data["counts"] == {"sent": 3, "taken": 2}
+    assert two_data["counts"] == {"sent": 2, "taken": 2}
+    reasons = {m["recipient"]: m["reason"] for m in one_data["messages"]}
+    assert reasons[order[1]] == "sent by another process"
+    assert reasons[order[2]] == "being sent by another process"
+    assert "--force-unknown" not in one_out + two_out
+    assert sorted(m.rcpt_tos[0] for m in smtp_server.received) == sorted(order)
+
+
+def test_a_send_run_beside_an_outbox_send_delivers_each_once_and_reports_taken(
+    mail_ws, cli, smtp_server, tmp_path
+):
+    _five_leads(cli, tmp_path)
+    held = smtp_server.hold("bob@brightsmile.example")  # the second, by score
+    proc = _hunter(mail_ws, "run", "outreach", "--tier", "A", "--limit", "5", "--send", "--json")
+    try:
+        assert held.arrived.wait(60), "the run never reached the server"
+        # The run is held on its second message; `outbox send` takes the three after it.
+        other = cli("outbox", "send", "--all-queued", "--json").ok()
+        assert other["counts"] == {"sent": 3}
+        held.release.set()
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, out + err
+    data = json.loads(out)["data"]
+    output = next(s for s in data["steps"] if s["id"] == "send")["output"]
+    assert (output["sent"], output["taken"], output["duplicates"]) == (2, 3, 0)
+    taken = [m for m in output["messages"] if m["status"] == "taken"]
+    assert {m["reason"] for m in taken} == {"sent by another process"}
+    assert not [w for w in data["warnings"] if "step send" in w]  # no failure, nothing left
+    assert len(smtp_server.received) == 5
+    assert len({m.rcpt_tos[0] for m in smtp_server.received}) == 5
+
+
+def test_a_temporary_refusal_stays_queued_and_retry_failed_with_all_queued_takes_failed_ones(
+    mail_ws, cli, smtp_server
+):
+    config = mail_ws / "hunter.toml"  # [channels.email] is its last table
+    config.write_text(config.read_text() + "max_attempts = 2\nbackoff = 0\n")
+    cli("run", "outreach", "--tier", "A", "--limit", "3", "--json").ok()
+    smtp_server.rcpt_try_later["ann@northwind.example"] = 2  # both attempts
+    smtp_server.refuse.add("bob@brightsmile.example")
+
+    result = cli("outbox", "send", "--all-queued", "--json")
+    assert result.exit_code == 5, result.stdout  # one sent, two not delivered
+    document = result.json()
+    assert document["error"]["code"] == "partial"
+    assert document["data"]["counts"] == {"queued": 1, "failed": 1, "sent": 1}
+    by_to = {m["recipient"]: m for m in document["data"]["messages"]}
+    assert by_to["ann@northwind.example"]["status"] == "queued"
+    assert by_to["ann@northwind.example"]["reason"].startswith(
+        "the SMTP server refused it for now: 451 4.3.0 try later (a temporary refusal, 2 "
+    )
+    statuses = {r["recipient"]: r["status"] for r in cli("outbox", "list", "--json").ok()}
+    assert statuses == {
+        "ann@northwind.example": "queued",
+        "bob@brightsmile.example": "failed",
+        "cy@caninecare.example": "sent",
+    }
+
+    # Later: the queued one goes; the failed one only with --retry-failed.
+    smtp_server.refuse.clear()
+    assert cli("outbox", "send", "--all-queued", "--json").ok()["counts"] == {"sent": 1}
+    assert "No queued messages to send." in cli("outbox", "send", "--all-queued").stdout
+    retried = cli("outbox", "send", "--all-queued", "--retry-failed", "--json").ok()
+    assert [(m["recipient"], m["status"]) for m in retried["messages"]] == [
+        ("bob@brightsmile.example", "sent")
+    ]
+    done = cli("outbox", "send", "--all-queued", "--retry-failed")
+    assert done.exit_code == 0 and "No queued or failed messages to send." in done.stdout
+    assert sorted(m.rcpt_tos[0] for m in smtp_server.received) == [
+        "ann@northwind.example",
+        "bob@brightsmile.example",
+        "cy@caninecare.example",
+    ]
+
+
 def test_the_daily_cap_keeps_the_rest_queued(mail_ws, cli, smtp_server):
     config = mail_ws / "hunter.toml"
     config.write_text(config.read_text() + "\n[customers.acme.daily_caps]\nemail = 1\n")
@@ -196,6 +416,8 @@ def test_send_help_explains_exactly_once(workspace, cli):
     assert result.exit_code == 0
     words = " ".join(result.stdout.split())
     assert "--force-unknown" in words and "daily cap" in words
+    assert "with --all-queued every failed message of the customer" in words
+    assert "reported `taken`" in words
 
 
 def test_a_named_message_of_another_customer_is_refused_by_default(mail_ws, cli):

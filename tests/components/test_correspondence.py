@@ -260,7 +260,7 @@ def test_running_the_same_step_twice_in_one_execution_queues_nothing_new(seeded,
     again, _ = _run(seeded, tmp_path, _email(items=items), execution_id)
     assert (again["queued"], again["skipped"], again["duplicates"]) == (0, 0, 4)
     assert [m["id"] for m in again["messages"]] == [m["id"] for m in first["messages"]]
-    assert again["messages"][0]["reason"].startswith("already in the outbox (queued)")
+    assert again["messages"][0]["reason"] == "already queued by an earlier attempt of this step"
     assert len(_messages(seeded, execution_id)) == 4
     assert len(_audit(seeded, "correspondence.queued")) == audit_before
 

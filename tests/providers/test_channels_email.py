@@ -129,6 +129,39 @@ def test_one_connection_serves_a_batch_and_a_refused_recipient_fails_alone(smtp_
     assert smtp_server.logins == [SMTP_USER]  # logged in once for the batch
 
 
+def test_a_4xx_is_tried_again_then_left_for_later_never_failed(smtp_server):
+    """451 "try later" (greylisting, a busy server) at RCPT or after DATA: nothing was taken,
+    so the same message is tried again within max_attempts, then handed back as
+    retry_later (queued again by the outbox), not as a permanent failure."""
+    provider = build_provider("email", config(smtp_server, backoff=0), ENV)
+    smtp_server.rcpt_try_later["ann@example.com"] = 2
+    receipt = provider.send(message())  # the third attempt goes through
+    assert len(smtp_server.received) == 1
+    assert receipt.provider_message_id == smtp_server.received[0].message["Message-ID"]
+
+    smtp_server.data_try_later["bob@example.com"] = 99
+    with pytest.raises(DeliveryError) as raised:
+        provider.send(message("bob@example.com"))
+    error = raised.value
+    assert (error.retry_later, error.outcome_unknown, error.channel_down) == (True, False, False)
+    assert error.message.startswith("the SMTP server refused it for now: 451 4.3.0 try later")
+    assert "3 attempt(s)" in error.message
+    assert smtp_server.data_try_later["bob@example.com"] == 96  # three tries, no more
+    # A permanent refusal is still one, and not tried again.
+    smtp_server.refuse.add("cy@example.com")
+    with pytest.raises(DeliveryError) as refused:
+        provider.send(message("cy@example.com"))
+    assert not refused.value.retry_later and "550" in refused.value.message
+    provider.close()
+    assert len(smtp_server.received) == 1
+
+    once = build_provider("email", config(smtp_server, max_attempts=1), ENV)
+    smtp_server.rcpt_try_later["dee@example.com"] = 1
+    with pytest.raises(DeliveryError, match="1 attempt"):
+        once.send(message("dee@example.com"))
+    once.close()
+
+
 def test_starttls_with_a_private_ca(smtp_tls_server):
     cfg = config(smtp_tls_server, security="starttls", ca_file=str(smtp_tls_server.cert))
     provider = build_provider("email", cfg, ENV)

@@ -46,15 +46,53 @@ class DeliveryError(Exception):
     a dropped connection), so sending it again could deliver it twice.
     `channel_down`: nothing was sent and no other message will be either (the server is
     unreachable, the credentials are refused): the batch stops and the rest stay queued.
+    `retry_later`: nothing was sent, and the provider said to try again later (an SMTP 4xx
+    reply, still given after the retry policy's attempts): this message goes back to the
+    queue for a later send, and the batch carries on.
     """
 
     def __init__(
-        self, message: str, *, outcome_unknown: bool = False, channel_down: bool = False
+        self,
+        message: str,
+        *,
+        outcome_unknown: bool = False,
+        channel_down: bool = False,
+        retry_later: bool = False,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.outcome_unknown = outcome_unknown
         self.channel_down = channel_down
+        self.retry_later = retry_later
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often a provider tries one message again after a refusal that says "later" (HTTP
+    429 and 5xx, SMTP 4xx), and how long it waits in between: [channels.<name>]
+    max_attempts, backoff, max_backoff."""
+
+    attempts: int = 3
+    backoff: float = 1.0  # seconds before the first retry; doubles each time
+    max_backoff: float = 30.0
+    retry_timeouts: bool = False
+
+    @classmethod
+    def from_config(
+        cls, config: ChannelConfig, *, attempts: int, retry_timeouts: bool
+    ) -> RetryPolicy:
+        return cls(
+            attempts=config.integer("max_attempts", attempts, minimum=1) or 1,
+            backoff=config.number("backoff", 1.0),
+            max_backoff=config.number("max_backoff", 30.0),
+            retry_timeouts=retry_timeouts,
+        )
+
+    def wait(self, attempt: int, hinted: float | None = None) -> float:
+        """Seconds to wait after failed attempt number `attempt` (1-based); `hinted` is what
+        the server asked for (Retry-After), if anything."""
+        wait = hinted if hinted is not None else self.backoff * (2 ** (attempt - 1))
+        return max(0.0, min(self.max_backoff, wait))
 
 
 class ChannelConfigError(ConfigError):

@@ -10,38 +10,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from hunter_cli.providers.channels.base import ChannelConfig, DeliveryError
+from hunter_cli.providers.channels.base import DeliveryError, RetryPolicy
 from hunter_cli.providers.retry_after import parse_retry_after
 
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = 3
-    backoff: float = 1.0  # seconds before the first retry; doubles each time
-    max_backoff: float = 30.0
-    retry_timeouts: bool = False
-
-    @classmethod
-    def from_config(cls, config: ChannelConfig, *, attempts: int, retry_timeouts: bool):
-        return cls(
-            attempts=config.integer("max_attempts", attempts, minimum=1) or 1,
-            backoff=config.number("backoff", 1.0),
-            max_backoff=config.number("max_backoff", 30.0),
-            retry_timeouts=retry_timeouts,
-        )
-
-    def wait(self, attempt: int, response: httpx.Response | None = None) -> float:
-        """Seconds to wait after failed attempt number `attempt` (1-based)."""
-        hinted = (
-            parse_retry_after(response.headers.get("retry-after")) if response is not None else None
-        )
-        wait = hinted if hinted is not None else self.backoff * (2 ** (attempt - 1))
-        return max(0.0, min(self.max_backoff, wait))
+__all__ = ["RetryPolicy", "error_text", "post_with_retries"]
 
 
 def post_with_retries(
@@ -87,7 +63,7 @@ def post_with_retries(
                 outcome_unknown=not policy.retry_timeouts,
             ) from None
         if (response.status_code == 429 or response.status_code >= 500) and not last:
-            sleep(policy.wait(attempt, response))
+            sleep(policy.wait(attempt, parse_retry_after(response.headers.get("retry-after"))))
             continue
         return response
     raise AssertionError("unreachable: the last attempt returns or raises")

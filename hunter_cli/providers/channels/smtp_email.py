@@ -13,6 +13,7 @@ import html as html_lib
 import ipaddress
 import smtplib
 import ssl
+import time
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid, parseaddr
 from urllib.parse import quote, urlsplit
@@ -23,6 +24,7 @@ from hunter_cli.providers.channels.base import (
     DeliveryError,
     DeliveryReceipt,
     OutgoingMessage,
+    RetryPolicy,
     scrub,
 )
 
@@ -64,6 +66,9 @@ class SmtpEmailProvider:
             "unsubscribe_url",
             "ca_file",
             "helo",
+            "max_attempts",
+            "backoff",
+            "max_backoff",
         )
     )
 
@@ -74,6 +79,7 @@ class SmtpEmailProvider:
         port: int,
         security: str = "starttls",
         timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
         username: str | None = None,
         password: str | None = None,
         unsubscribe_mailto: str | None = None,
@@ -87,6 +93,7 @@ class SmtpEmailProvider:
         self.port = port
         self.security = security
         self.timeout = timeout
+        self.retry = retry or RetryPolicy()
         self.username = username
         self._password = password
         self.unsubscribe_mailto = unsubscribe_mailto
@@ -150,6 +157,7 @@ class SmtpEmailProvider:
             port=port,
             security=security,
             timeout=config.number("timeout", 30.0, minimum=0.1),
+            retry=RetryPolicy.from_config(config, attempts=3, retry_timeouts=False),
             username=username,
             password=password,
             unsubscribe_mailto=mailto,
@@ -215,13 +223,35 @@ class SmtpEmailProvider:
 
     # -- sending -----------------------------------------------------------------------------
     def send(self, message: OutgoingMessage) -> DeliveryReceipt:
+        """Deliver one message. A 4xx reply (greylisting, "try later", a full mailbox) means
+        nothing was accepted: the same message is tried again within the retry policy, and
+        then left to a later send (DeliveryError with retry_later), never failed for good."""
         email = self.build_message(message)
-        smtp = self._connection()
         from_address = parseaddr(str(email["From"]))[1]
+        for attempt in range(1, self.retry.attempts + 1):
+            try:
+                return self._send_once(email, from_address, message.recipient)
+            except _TryLater as later:
+                if attempt == self.retry.attempts:
+                    raise DeliveryError(
+                        self._clean(
+                            f"the SMTP server refused it for now: {later.reply} (a temporary "
+                            f"refusal, {attempt} attempt(s)); it stays queued for a later "
+                            "`hunter outbox send`"
+                        ),
+                        retry_later=True,
+                    ) from None
+                time.sleep(self.retry.wait(attempt))
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _send_once(self, email: EmailMessage, from_address: str, to: str) -> DeliveryReceipt:
+        smtp = self._connection()
         try:
-            smtp.send_message(email, from_addr=from_address, to_addrs=[message.recipient])
+            smtp.send_message(email, from_addr=from_address, to_addrs=[to])
         except smtplib.SMTPRecipientsRefused as exc:
             code, reason = next(iter(exc.recipients.values()), (0, b""))
+            if _temporary(code):
+                raise _TryLater(f"{code} {_decode(reason)}") from None
             raise DeliveryError(
                 self._clean(f"the SMTP server refused the recipient: {code} {_decode(reason)}")
             ) from None
@@ -235,6 +265,8 @@ class SmtpEmailProvider:
                 outcome_unknown=True,
             ) from None
         except smtplib.SMTPResponseException as exc:
+            if _temporary(exc.smtp_code):  # MAIL FROM or DATA answered 4xx: nothing accepted
+                raise _TryLater(f"{exc.smtp_code} {_decode(exc.smtp_error)}") from None
             raise DeliveryError(
                 self._clean(
                     f"the SMTP server refused the message: {exc.smtp_code} "
@@ -343,6 +375,19 @@ class SmtpEmailProvider:
 
     def _clean(self, text: str) -> str:
         return scrub(text, [self._password])
+
+
+class _TryLater(Exception):
+    """A 4xx reply: the server took nothing and asks for another try later."""
+
+    def __init__(self, reply: str) -> None:
+        super().__init__(reply)
+        self.reply = reply
+
+
+def _temporary(code: int) -> bool:
+    """SMTP's transient negative replies (RFC 5321 4.2.1): 4yz, e.g. 421, 450, 451, 452."""
+    return 400 <= code < 500
 
 
 def _down(text: str) -> DeliveryError:

@@ -1,0 +1,27 @@
+"""executions: whether the run was asked to deliver (--send)
+
+Revision ID: 0007
+Revises: 0006
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0007"
+down_revision = "0006"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    # So that `hunter executions resume` of a killed `run --send` delivers what that run was
+    # delivering, instead of finishing it as a dry run. Older executions did not record it.
+    with op.batch_alter_table("executions", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("send", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("executions", schema=None) as batch_op:
+        batch_op.drop_column("send")
