@@ -290,6 +290,26 @@ def test_triggers_refuse_update_and_delete(db):
     assert (result.ok, result.checked) == (True, 2)
 
 
+def test_an_entry_cannot_be_replaced_by_an_upsert(db):
+    """Regression: on SQLite INSERT OR REPLACE deleted and rewrote an entry past the UPDATE
+    and DELETE triggers; with its hash recomputed, verify passed the forged newest entry."""
+    _fill(db, 2)
+    upsert = {
+        "sqlite": "INSERT OR REPLACE INTO audit_logs SELECT id, seq, created_at, 'mallory', "
+        "customer_id, execution_id, action, details, prev_hash, hash FROM audit_logs "
+        "WHERE seq = 2",
+        "postgresql": "INSERT INTO audit_logs SELECT * FROM audit_logs WHERE seq = 2 "
+        "ON CONFLICT (id) DO UPDATE SET actor = 'mallory'",
+    }[db.backend]
+    with pytest.raises(exc.DBAPIError, match="append-only"), db.engine.begin() as conn:
+        conn.execute(text(upsert))
+    with db.session() as session:
+        assert session.scalars(select(AuditLog.actor).order_by(AuditLog.seq)).all() == [
+            "actor1",
+            "actor2",
+        ]
+
+
 def test_trigger_refuses_truncate_on_postgresql(db):
     if db.backend != "postgresql":
         pytest.skip("SQLite has no TRUNCATE (DELETE without WHERE is refused row by row)")
