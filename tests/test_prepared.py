@@ -27,6 +27,7 @@ INSERT = Prepared(
         "warnings",
         "credits_reserved",
         "credits_used",
+        "send",
         "created_at",
         "started_at",
     ),
@@ -61,6 +62,7 @@ def _execution(customer_id: uuid.UUID, execution_id: uuid.UUID) -> dict:
         "warnings": [],
         "credits_reserved": Decimal("0.0300"),
         "credits_used": Decimal(0),
+        "send": False,
         "created_at": moment,
         "started_at": moment,
     }
