@@ -31,6 +31,7 @@ from hunter_cli.csvfiles import CsvReadError, StrayQuote, read_csv_file
 from hunter_cli.db.models import Customer, Lead
 from hunter_cli.db.types import utcnow
 from hunter_cli.errors import NotFoundError, UsageError, ValidationError
+from hunter_cli.lead_files import NAME_PARTS, ColumnPlan, plan_columns
 from hunter_cli.providers.leads.base import normalise_domain, normalise_email, normalise_name
 
 __all__ = [
@@ -61,10 +62,6 @@ FIELD_LENGTHS = {
 PROVENANCE = "_provenance"
 ORDERS = ("recent", "score", "name", "first_seen")
 CSV_COLUMNS = ("id", *LEAD_FIELDS, "score", "tier", "first_seen", "last_seen")
-IMPORT_COLUMNS = (*LEAD_FIELDS, "score", "tier")
-# Columns of an export that hunter keeps for itself: import skips them (a lead is matched by
-# its email, or domain and name; when it was seen is the store's own record).
-BOOKKEEPING_COLUMNS = ("id", "first_seen", "last_seen")
 IMPORT_PROVIDER = "import"
 
 # Keys of a lead dict that are bookkeeping (ours or a provider's), never stored in `data`.
@@ -113,6 +110,7 @@ class ImportReport:
     rejected: list[tuple[int, str]]  # (row number, the header being row 1; reason)
     # (row number, the earlier row of the file it is the same lead as, so merged into)
     merged: list[tuple[int, int]] = field(default_factory=list)
+    columns: ColumnPlan | None = None  # which column filled which field
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -120,6 +118,7 @@ class ImportReport:
             "updated": self.updated,
             "merged": [{"row": row, "merged_into": into} for row, into in self.merged],
             "rejected": [{"row": row, "reason": reason} for row, reason in self.rejected],
+            "columns": self.columns.to_dict() if self.columns is not None else None,
         }
 
 
@@ -203,16 +202,19 @@ def _tier(value: Any) -> str | None:
     return letter
 
 
+def _with_full_name(raw: dict[str, Any]) -> dict[str, Any]:
+    """A person given as first and last name (as many files and APIs have them) gets a name."""
+    if not _empty(raw.get("name")) or all(_empty(raw.get(part)) for part in NAME_PARTS):
+        return raw
+    parts = (raw.get(part) for part in NAME_PARTS)
+    return {**raw, "name": " ".join(str(p).strip() for p in parts if not _empty(p))}
+
+
 def _clean(raw: dict[str, Any]) -> dict[str, Any]:
     """A provider's or recipe's lead as the store keeps it: normalised, within column sizes,
     extra top-level keys moved into data."""
     fields: dict[str, Any] = {}
-    if _empty(raw.get("name")) and not (
-        _empty(raw.get("first_name")) and _empty(raw.get("last_name"))
-    ):
-        # A person given as first and last name (as many files and APIs have them).
-        parts = (raw.get(k) for k in ("first_name", "last_name"))
-        raw = {**raw, "name": " ".join(str(p).strip() for p in parts if not _empty(p))}
+    raw = _with_full_name(raw)
     for name in LEAD_FIELDS:
         value = _text(raw.get(name), name)
         if name == "email":
@@ -730,8 +732,7 @@ def _read_csv(path: Path) -> tuple[list[str], list[list[str]], dict[int, StrayQu
     after them (a quote never closed)."""
 
     def usable(header: list[str]) -> bool:
-        names = {h.strip().lower() for h in header}
-        return "email" in names or {"domain", "name"} <= names
+        return plan_columns([_unescape_formula(h.strip()) for h in header]).usable
 
     try:
         read = read_csv_file(path, usable)
@@ -751,9 +752,11 @@ def _read_csv(path: Path) -> tuple[list[str], list[list[str]], dict[int, StrayQu
             f"{path}: the file is empty; expected a header row such as name,email,company,domain"
         )
     found = next(csv.reader(io.StringIO(content, newline="")), [])
+    names = ", ".join(h.strip() for h in found if h.strip()) or "nothing"
     raise UsageError(
-        f"{path}: no usable header: the first row must name an email column, or domain and "
-        f"name columns (found: {', '.join(h.strip() for h in found if h.strip()) or 'nothing'})"
+        f"{path}: no usable header: the first row must name an email column (email, e-mail, "
+        "email address...), or domain (domain, website...) and name (name, or first name and "
+        f"last name) columns (found: {names})"
     )
 
 
@@ -787,20 +790,24 @@ def _parse_extra(value: str) -> Any:
     return value if number is None else number
 
 
-def _import_row(columns: list[str], cells: list[str]) -> tuple[dict[str, Any] | None, list[str]]:
+def _import_row(plan: ColumnPlan, cells: list[str]) -> tuple[dict[str, Any] | None, list[str]]:
     """One CSV row as a lead, or the reasons it cannot be one."""
-    if len(cells) > len(columns) and any(c.strip() for c in cells[len(columns) :]):
-        return None, [f"{len(cells)} values but the header has {len(columns)} columns"]
+    width = len(plan.headers)
+    if len(cells) > width and any(c.strip() for c in cells[width:]):
+        return None, [f"{len(cells)} values but the header has {width} columns"]
     lead: dict[str, Any] = {}
     data: dict[str, Any] = {}
-    for column, cell in zip(columns, cells, strict=False):
+    for column, cell in enumerate(cells[:width]):
         value = _unescape_formula(cell.strip())
-        if not column or not value or column.lower() in BOOKKEEPING_COLUMNS:
+        if not value:
             continue
-        if column.lower() in IMPORT_COLUMNS:
-            lead[column.lower()] = value
-        else:
-            data[column] = _parse_extra(value)
+        if column in plan.fields:
+            lead[plan.fields[column]] = value
+        elif column in plan.data:
+            data[plan.data[column]] = _parse_extra(value)
+    lead = _with_full_name(lead)
+    for part in NAME_PARTS:
+        lead.pop(part, None)
     problems: list[str] = []
     email = lead.get("email")
     if email is not None and not _valid_email(email.lower()):
@@ -841,9 +848,10 @@ def _stray_quote_reason(quote: StrayQuote) -> str:
 def import_leads_csv(
     session: Session, customer: Customer, path: str | Path, *, actor: str = "hunter"
 ) -> ImportReport:
-    """Import leads from a CSV file with a header row. Known columns (case-insensitive):
-    name, title, email, phone, company, domain, score, tier; an export's id, first_seen and
-    last_seen are skipped; other columns go to data, read back as the types export wrote.
+    """Import leads from a CSV file with a header row. Columns fill the lead's fields under
+    their own names or common aliases (`lead_files.FIELD_ALIASES`: "E-mail", "Company Name",
+    "First Name" and "Last Name"...); an export's id, first_seen and last_seen are skipped;
+    other columns go to data, read back as the types export wrote; the report says which.
     Rows that cannot be leads are rejected with their row number (the header is row 1) and
     the reason (a row with a quoted field never closed, which took in the lines after it,
     is one of them); the rest are stored like any other sighting, and a row that is the same lead
@@ -855,6 +863,7 @@ def import_leads_csv(
     doubled = sorted({c for c in lowered if lowered.count(c) > 1})
     if doubled:
         raise UsageError(f"{path}: column {doubled[0]!r} appears more than once in the header")
+    plan = plan_columns(columns)
     good: list[dict[str, Any]] = []
     good_rows: list[int] = []  # the row number of each of good
     rejected: list[tuple[int, str]] = []
@@ -864,7 +873,7 @@ def import_leads_csv(
         if number in stray_quotes:
             rejected.append((number, _stray_quote_reason(stray_quotes[number])))
             continue
-        lead, problems = _import_row(columns, cells)
+        lead, problems = _import_row(plan, cells)
         if lead is None:
             rejected.append((number, "; ".join(problems)))
         else:
@@ -874,7 +883,7 @@ def import_leads_csv(
         session, customer, good, source={"provider": IMPORT_PROVIDER, "file": path.name}
     )
     merged = [(good_rows[index], good_rows[into]) for index, into in report.merged]
-    result = ImportReport(report.created, report.updated, rejected, merged)
+    result = ImportReport(report.created, report.updated, rejected, merged, plan)
     append_audit(
         session,
         "leads.import",

@@ -467,6 +467,84 @@ def test_import_csv(seeded, tmp_path):
         assert (again.imported, again.updated) == (0, 2)
 
 
+CRM_CSV = (
+    "First Name,Last Name,E-mail,Company Name,Website URL,Job Title,Phone Number,Industry,"
+    "Work Email\n"
+    "Ann,Lee,ann@a.example,A Co,https://www.a.example/about,CEO,+1 555 0100,SaaS,al@a.example\n"
+    "Bob,Roe,,B Co,b.example,CTO,,,\n"
+)
+
+
+def test_import_maps_common_crm_and_spreadsheet_headers(seeded, tmp_path):
+    path = tmp_path / "crm.csv"
+    path.write_text(CRM_CSV)
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        report = import_leads_csv(session, acme, path)
+        assert (report.imported, report.rejected) == (2, [])
+        ann = get_lead(session, acme, "ann@a.example")
+        assert (ann.name, ann.company, ann.domain, ann.title, ann.phone) == (
+            "Ann Lee",
+            "A Co",
+            "a.example",
+            "CEO",
+            "+1 555 0100",
+        )
+        assert {k: v for k, v in ann.data.items() if k != "_provenance"} == {
+            "Industry": "SaaS",
+            "Work Email": "al@a.example",  # email comes from E-mail
+        }
+        bob = find_leads(session, acme, domain="b.example")[0]
+        assert (bob.name, bob.dedupe_key) == ("Bob Roe", "b.example|bob roe")
+        assert report.to_dict()["columns"] == {
+            "mapped": {
+                "First Name": "name",
+                "Last Name": "name",
+                "E-mail": "email",
+                "Company Name": "company",
+                "Website URL": "domain",
+                "Job Title": "title",
+                "Phone Number": "phone",
+            },
+            "data": ["Industry", "Work Email"],
+            "skipped": [],
+            "unused_aliases": {"Work Email": "email"},
+        }
+
+
+@pytest.mark.parametrize(
+    ("header", "row", "name"),
+    [
+        ("Email Address,Full Name", "cy@c.example,Cy Poe", "Cy Poe"),
+        ("first_name,last_name,EMAIL", "Cy,Poe,cy@c.example", "Cy Poe"),
+        ("Given Name,Surname,E_Mail", "Cy,Poe,cy@c.example", "Cy Poe"),
+        ("Name,First Name,email", "Cy Poe,C.,cy@c.example", "Cy Poe"),  # Name wins
+        ("Company Website,Family Name,Contact Name", "c.example,Poe,Cy Poe", "Cy Poe"),
+    ],
+)
+def test_import_header_aliases(seeded, tmp_path, header, row, name):
+    path = tmp_path / "aliases.csv"
+    path.write_text(f"{header}\n{row}\n")
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        report = import_leads_csv(session, acme, path)
+        assert (report.imported, report.rejected) == (1, [])
+        assert find_leads(session, acme)[0].name == name
+        assert not {"first_name", "last_name", "Given Name"} & set(
+            find_leads(session, acme)[0].data
+        )
+
+
+def test_an_export_keeps_its_domain_over_a_website_in_data(seeded, tmp_path):
+    path = tmp_path / "exp.csv"
+    path.write_text("website,email,domain\nhttps://blog.d.example,dee@d.example,d.example\n")
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        import_leads_csv(session, acme, path)
+        dee = get_lead(session, acme, "dee@d.example")
+        assert (dee.domain, dee.data["website"]) == ("d.example", "https://blog.d.example")
+
+
 def test_import_reports_rows_merged_into_an_earlier_row(seeded, tmp_path):
     path = tmp_path / "dups.csv"
     path.write_text(

@@ -7,7 +7,7 @@ import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -211,8 +211,10 @@ def import_(
     file: Annotated[
         Path,
         typer.Argument(
-            help="CSV file with a header row: name, title, email, phone, company, domain, "
-            "score, tier (any case); an export's id, first_seen and last_seen are skipped; "
+            help="CSV file with a header row: name (or first name and last name), title, "
+            "email, phone, company, domain, score, tier, under these or common names (E-mail, "
+            "Email Address, Company Name, Website, Job Title, Phone Number...; any case, "
+            "spacing or punctuation); an export's id, first_seen and last_seen are skipped; "
             "other columns are kept in the lead's data.",
         ),
     ],
@@ -220,6 +222,15 @@ def import_(
     json_output: JsonOption = False,
 ) -> None:
     """Import leads from a CSV file.
+
+    Columns are matched to fields by name, ignoring case, spaces and punctuation: email
+    (e-mail, email address, work email), name (full name, contact name; or first name/given
+    name with last name/surname/family name), company (company name, organization, account
+    name), domain (website, website url, company website, url: reduced to the domain), title
+    (job title, position), phone (phone number, mobile, telephone), score, tier. When two
+    columns name one field, the one named exactly as the field is used, else the first; the
+    other is kept in data. The report lists which column filled which field and which were
+    kept only in data.
 
     Each row needs an email, or a domain and a name. Rows with an invalid email, a score
     outside 0-100, a tier that is not one letter or a quoted field that is never closed (it
@@ -258,6 +269,7 @@ def import_(
             )
 
     def render() -> None:
+        _print_columns(data["columns"])
         merged = f"merged {len(report.merged)} repeated row(s), " if report.merged else ""
         console.print(
             f"Imported {report.imported} new lead(s) for {who.slug}, updated {report.updated}, "
@@ -279,3 +291,20 @@ def import_(
             )
 
     emit(data, json_output=json_output, render=render)
+
+
+def _print_columns(columns: dict[str, Any] | None) -> None:
+    """Which column filled which field, and which were kept only in data or skipped."""
+    if not columns:
+        return
+    mapped = ", ".join(f"{header} -> {name}" for header, name in columns["mapped"].items())
+    console.print(f"Columns: {mapped or 'none'}.", soft_wrap=True, markup=False)
+    unused = columns["unused_aliases"]
+    kept = [
+        f"{header} (another column fills {unused[header]})" if header in unused else header
+        for header in columns["data"]
+    ]
+    if kept:
+        console.print(f"Kept only in data: {', '.join(kept)}.", soft_wrap=True, markup=False)
+    if columns["skipped"]:
+        console.print(f"Skipped: {', '.join(columns['skipped'])}.", soft_wrap=True, markup=False)

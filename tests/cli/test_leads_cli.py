@@ -50,11 +50,44 @@ def test_import_reports_rows_and_reasons(ready, leads_csv):
         "updated": 0,
         "merged": [],
         "rejected": REJECTED,
+        "columns": {
+            "mapped": {
+                "name": "name",
+                "title": "title",
+                "EMAIL": "email",
+                "company": "company",
+                "domain": "domain",
+                "score": "score",
+                "tier": "tier",
+            },
+            "data": ["Industry"],
+            "skipped": [],
+            "unused_aliases": {},
+        },
     }
     human = ready("leads", "import", str(leads_csv))
     assert human.exit_code == 0, human.stderr
     assert "Imported 0 new lead(s) for acme, updated 3, rejected 3 row(s)." in human.stdout
     assert "invalid email address 'kim@'" in human.stdout
+
+
+def test_import_says_which_column_filled_which_field(ready, workspace):
+    path = workspace / "crm.csv"
+    path.write_text(
+        "First Name,Last Name,E-mail,Company Name,Website,Job Title,Phone Number,Notes,"
+        "Work Email,id\n"
+        "Ann,Lee,ann@a.example,A Co,a.example,CEO,+15550100,met at expo,al@a.example,\n"
+    )
+    human = ready("leads", "import", str(path))
+    assert human.exit_code == 0, human.stderr
+    assert (
+        "Columns: First Name -> name, Last Name -> name, E-mail -> email, Company Name -> "
+        "company, Website -> domain, Job Title -> title, Phone Number -> phone."
+    ) in human.stdout
+    assert "Kept only in data: Notes, Work Email (another column fills email)." in human.stdout
+    assert "Skipped: id." in human.stdout
+    rows = ready("leads", "list", "--json").ok()
+    assert (rows[0]["name"], rows[0]["company"], rows[0]["title"]) == ("Ann Lee", "A Co", "CEO")
 
 
 def test_import_reports_repeated_rows(ready, workspace):
