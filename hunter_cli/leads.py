@@ -566,8 +566,9 @@ def update_lead(
         value = _text(fields[name], name)
         if name == "email" and value is not None:
             value = normalise_email(value)
-            if value is None or not _valid_email(value):
-                raise ValidationError(f"invalid email address {fields[name]!r}")
+            problem = _invalid_email(str(fields[name]), value or "")
+            if value is None or problem:
+                raise ValidationError(problem or f"invalid email address {fields[name]!r}")
         elif name == "domain" and value is not None:
             value = normalise_domain(value)
         if value is not None and len(value) > FIELD_LENGTHS[name]:
@@ -723,8 +724,28 @@ def export_leads(
     return len(leads)
 
 
-def _valid_email(value: str) -> bool:
-    return len(value) <= FIELD_LENGTHS["email"] and bool(_EMAIL.match(value))
+def _email_problem(address: str) -> str | None:
+    """Why a cleaned address cannot be one: "" when it is plainly no address, a reason when
+    that helps, None when it may well be one (only sending tells for sure)."""
+    if len(address) > FIELD_LENGTHS["email"] or not _EMAIL.match(address):
+        return ""
+    local, domain = address.rsplit("@", 1)
+    if ".." in address:
+        return "two dots in a row"
+    if local.startswith(".") or local.endswith(".") or domain.startswith("."):
+        return "a dot at the start or end of a part"
+    if any(c in address for c in '<>()[],;:"\\'):
+        return "a character an address cannot have"
+    if any(label.startswith("-") or label.endswith("-") for label in domain.split(".")):
+        return "a domain part that starts or ends with -"
+    return None
+
+
+def _invalid_email(given: str, address: str) -> str | None:
+    problem = _email_problem(address)
+    if problem is None:
+        return None
+    return f"invalid email address {given!r}" + (f" ({problem})" if problem else "")
 
 
 def _read_csv(path: Path) -> tuple[list[str], list[list[str]], dict[int, StrayQuote]]:
@@ -809,9 +830,14 @@ def _import_row(plan: ColumnPlan, cells: list[str]) -> tuple[dict[str, Any] | No
     for part in NAME_PARTS:
         lead.pop(part, None)
     problems: list[str] = []
-    email = lead.get("email")
-    if email is not None and not _valid_email(email.lower()):
-        problems.append(f"invalid email address {email!r}")
+    given = lead.pop("email", None)
+    email = normalise_email(given)  # a mailto: link, stray punctuation... cleaned
+    if given is not None and email is not None:
+        problem = _invalid_email(given, email)
+        if problem:
+            problems.append(problem)
+        else:
+            lead["email"] = email
     if "domain" in lead and not _DOMAIN.match(normalise_domain(lead["domain"]) or ""):
         problems.append(f"invalid domain {lead['domain']!r}")
     if email is None and not (lead.get("domain") and lead.get("name")):

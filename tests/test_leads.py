@@ -545,6 +545,65 @@ def test_an_export_keeps_its_domain_over_a_website_in_data(seeded, tmp_path):
         assert (dee.domain, dee.data["website"]) == ("d.example", "https://blog.d.example")
 
 
+PASTED_EMAILS = [
+    ("bob@acme.com;", "bob@acme.com"),
+    ("<carl@acme.com>", "carl@acme.com"),
+    ('"fay@acme.com,"', "fay@acme.com"),
+    ("mailto:hal@acme.com?subject=hi", "hal@acme.com"),
+    ("MAILTO:kim@acme.com", "kim@acme.com"),
+    ("jo@acme.com\u200b", "jo@acme.com"),
+    ("Lee, Ann <ann@acme.com>", "ann@acme.com"),
+    ("eve@acme.com.", "eve@acme.com"),
+]
+
+
+def test_import_cleans_pasted_email_addresses(seeded, tmp_path):
+    rows = [[clean, "clean"] for _pasted, clean in PASTED_EMAILS]
+    rows += [[pasted, "pasted"] for pasted, _clean in PASTED_EMAILS]
+    rows += [["gus@acme..com", "x"], ["ida@-acme.com", "x"], ["\u200b", "x"]]
+    out = io.StringIO()
+    csv.writer(out).writerows([["email", "note"], *rows])
+    path = tmp_path / "pasted.csv"
+    path.write_text(out.getvalue(), encoding="utf-8")
+    count = len(PASTED_EMAILS)
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        report = import_leads_csv(session, acme, path)
+        assert (report.imported, report.updated) == (count, 0)
+        # every pasted address is the lead of its clean form: one person, one lead
+        assert report.merged == [(count + 2 + i, 2 + i) for i in range(count)]
+        assert report.rejected == [
+            (2 * count + 2, "invalid email address 'gus@acme..com' (two dots in a row)"),
+            (
+                2 * count + 3,
+                "invalid email address 'ida@-acme.com' (a domain part that starts or ends with -)",
+            ),
+            (2 * count + 4, "needs an email, or both a domain and a name"),
+        ]
+        stored = sorted(lead.email for lead in find_leads(session, acme))
+        assert stored == sorted(clean for _pasted, clean in PASTED_EMAILS)
+        assert sorted(lead.dedupe_key for lead in find_leads(session, acme)) == stored
+
+
+def test_a_mailto_link_and_its_address_are_one_lead(seeded):
+    assert dedupe_key({"email": "mailto:zoe@x.de"}) == dedupe_key({"email": "zoe@x.de"})
+    assert dedupe_key({"email": "Zoe@X.de\u200b;"}) == "zoe@x.de"
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        report = upsert_leads(
+            session,
+            acme,
+            [{"email": "mailto:zoe@x.de", "name": "Zoe"}, {"email": "zoe@x.de", "title": "CEO"}],
+            source=SOURCE,
+        )
+        assert (report.created, report.merged) == (1, [(1, 0)])
+        zoe = get_lead(session, acme, "<zoe@x.de>")
+        assert (zoe.email, zoe.name, zoe.title) == ("zoe@x.de", "Zoe", "CEO")
+        with pytest.raises(ValidationError, match="two dots in a row"):
+            update_lead(session, acme, zoe.id, {"email": "zoe@x..de"})
+        assert update_lead(session, acme, zoe.id, {"email": "mailto:ZOE@y.de"}).email == "zoe@y.de"
+
+
 def test_import_reports_rows_merged_into_an_earlier_row(seeded, tmp_path):
     path = tmp_path / "dups.csv"
     path.write_text(

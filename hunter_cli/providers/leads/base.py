@@ -8,6 +8,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from hunter_cli.addresses import parse_email_address
+
 # What a provider returns per person. `data` carries the company's details.
 LEAD_KEYS = ("name", "title", "email", "phone", "company", "domain", "data")
 DATA_KEYS = (
@@ -87,11 +89,9 @@ def supported_lookups(provider: Any) -> list[str]:
 
 
 def normalise_email(value: Any) -> str | None:
-    """Lower-case and stripped; None when there is nothing there."""
-    if value is None:
-        return None
-    text = str(value).strip().lower()
-    return text or None
+    """Lower-case and cleaned as the send path cleans it (`mailto:`, `<...>`, stray
+    punctuation and invisible characters gone); None when there is nothing there."""
+    return parse_email_address(value)[1] or None
 
 
 def normalise_domain(value: Any) -> str | None:
