@@ -57,6 +57,7 @@ class ColumnPlan:
     skipped: dict[int, str]  # column -> why
     # Columns naming a field that another column fills: kept in data, column -> that field.
     unused: dict[int, str]
+    lead_id: int | None = None  # an export's id column: which lead a row is, for --overwrite
 
     @property
     def usable(self) -> bool:
@@ -109,4 +110,5 @@ def plan_columns(headers: list[str]) -> ColumnPlan:
         for index, header in enumerate(headers)
         if index not in fields and index not in skipped
     }
-    return ColumnPlan(list(headers), fields, data, skipped, unused)
+    lead_id = next((i for i, h in enumerate(headers) if h.lower() == "id"), None)
+    return ColumnPlan(list(headers), fields, data, skipped, unused, lead_id)

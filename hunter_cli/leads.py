@@ -64,6 +64,8 @@ ORDERS = ("recent", "score", "name", "first_seen")
 CSV_COLUMNS = ("id", *LEAD_FIELDS, "score", "tier", "first_seen", "last_seen")
 IMPORT_PROVIDER = "import"
 
+# The fields a lead is recognised by (its dedupe key).
+_IDENTITY = ("email", "domain", "name")
 # Keys of a lead dict that are bookkeeping (ours or a provider's), never stored in `data`.
 _NOT_DATA = frozenset(
     {
@@ -101,6 +103,10 @@ class UpsertReport:
     skipped: list[tuple[int, str]] = field(default_factory=list)
     # (position in the input, position of the earlier lead of this call it was merged into).
     merged: list[tuple[int, int]] = field(default_factory=list)
+    filled: int = 0  # empty contact fields of known leads that were filled
+    # (position in the input, field, stored value, given value): a known lead's contact field
+    # that was given another value: kept, or with overwrite replaced.
+    differing: list[tuple[int, str, Any, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -111,14 +117,28 @@ class ImportReport:
     # (row number, the earlier row of the file it is the same lead as, so merged into)
     merged: list[tuple[int, int]] = field(default_factory=list)
     columns: ColumnPlan | None = None  # which column filled which field
+    filled: int = 0  # empty fields of known leads filled from the file
+    # (row, field, stored value, the file's value): known leads' values the file differs in,
+    # kept as stored (replaced by the file's with `overwrite`).
+    differing: list[tuple[int, str, Any, Any]] = field(default_factory=list)
+    overwrite: bool = False
 
     def to_dict(self) -> dict[str, Any]:
+        differing = [
+            {"row": row, "field": name, "stored": stored, "file": given}
+            for row, name, stored, given in self.differing
+        ]
         return {
             "imported": self.imported,
             "updated": self.updated,
             "merged": [{"row": row, "merged_into": into} for row, into in self.merged],
             "rejected": [{"row": row, "reason": reason} for row, reason in self.rejected],
             "columns": self.columns.to_dict() if self.columns is not None else None,
+            "filled": self.filled,
+            "overwrite": self.overwrite,
+            # "stored" is the value before the import: with overwrite, the file's replaced it.
+            "kept": [] if self.overwrite else differing,
+            "replaced": differing if self.overwrite else [],
         }
 
 
@@ -261,6 +281,7 @@ def upsert_leads(
     source: dict[str, Any],
     actor: str | None = None,
     execution_id: uuid.UUID | None = None,
+    overwrite: bool = False,
 ) -> UpsertReport:
     """Store leads for a customer: insert new ones, and for known ones update last_seen,
     fill empty fields and merge data. A lead's own `source_provider` (or, for a lead read
@@ -270,6 +291,11 @@ def upsert_leads(
     stored tier with its own (none clears it). Leads with no email and
     no domain-and-name are skipped and reported. With `actor`, a `leads.upsert` audit entry
     records the counts (never the leads).
+
+    A known lead's contact field given another value keeps its own (reported in
+    `differing`). With `overwrite` the given value replaces it, and a lead given with the
+    `id` of one of the customer's leads is that lead, so its email, domain or name can change
+    too; one that would then be stored as another lead already is, is skipped and reported.
     """
     _lock_customer_leads(session, customer)
     now = utcnow()
@@ -288,14 +314,20 @@ def upsert_leads(
         prepared.append((index, raw, fields, key, _alt_key(fields)))
 
     by_key, by_alt = _existing(session, customer, prepared)
+    by_id = (
+        _by_id(session, customer, [raw.get("id") for _i, raw, *_r in prepared]) if overwrite else {}
+    )
     created: set[uuid.UUID] = set()
     updated: set[uuid.UUID] = set()
     ordered: list[Lead] = []  # each stored lead once, in the order first given
     first_given: dict[uuid.UUID, int] = {}  # lead -> the position that first named it
     merged: list[tuple[int, int]] = []
+    filled = 0
+    differing: list[tuple[int, str, Any, Any]] = []
     for index, raw, fields, key, alt in prepared:
         providers = _field_providers(raw, fields, str(source.get("provider") or "recipe"))
-        row = by_key.get(key)
+        given_id = _lead_id(raw.get("id")) if by_id else None
+        row = (by_id.get(given_id) if given_id else None) or by_key.get(key)
         if row is None and alt is not None:
             candidate = by_alt.get(alt)
             # Same person seen with and without an email: one lead. Two different emails
@@ -307,8 +339,21 @@ def upsert_leads(
             session.add(row)
             created.add(row.id)
         else:
-            _merge(row, fields, providers, now)
-            if fields["email"] and row.dedupe_key != key and key not in by_key:
+            new_key = _key_after_overwrite(row, fields) if overwrite else None
+            if new_key is not None and new_key != row.dedupe_key:
+                # Its email, domain or name changes: not into a lead that is stored already.
+                holder = by_key.get(new_key) or _key_holder(session, customer, new_key, row.id)
+                if holder is not None and holder is not row:
+                    skipped.append((index, f"another lead ({holder.id}) is stored as {new_key!r}"))
+                    continue
+            row_filled, row_differing = _merge(row, fields, providers, now, overwrite=overwrite)
+            filled += row_filled
+            differing += [(index, *change) for change in row_differing]
+            if new_key is not None and new_key != row.dedupe_key:
+                if by_key.get(row.dedupe_key) is row:
+                    del by_key[row.dedupe_key]  # free for a lead that comes later
+                row.dedupe_key = new_key
+            elif fields["email"] and row.dedupe_key != key and key not in by_key:
                 row.dedupe_key = key  # it has an email now: key it like every other lead
             if row.id not in created:
                 updated.add(row.id)
@@ -322,7 +367,8 @@ def upsert_leads(
         if row_alt:
             by_alt[row_alt] = row
     session.flush()
-    report = UpsertReport(len(created), len(updated), ordered, skipped, merged)
+    skipped.sort()
+    report = UpsertReport(len(created), len(updated), ordered, skipped, merged, filled, differing)
     if actor is not None:
         append_audit(
             session,
@@ -366,6 +412,40 @@ def _existing(
     return by_key, by_alt
 
 
+def _lead_id(value: Any) -> uuid.UUID | None:
+    """A lead id given as a UUID or its text; None for anything else."""
+    if isinstance(value, uuid.UUID) or value is None:
+        return value
+    try:
+        return uuid.UUID(str(value).strip())
+    except ValueError:
+        return None
+
+
+def _by_id(session: Session, customer: Customer, given: list[Any]) -> dict[uuid.UUID, Lead]:
+    """The customer's leads that these ids name; other values are ignored."""
+    ids = sorted({i for i in map(_lead_id, given) if i is not None})
+    rows: dict[uuid.UUID, Lead] = {}
+    for chunk in _chunks(ids):
+        query = select(Lead).where(Lead.customer_id == customer.id, Lead.id.in_(chunk))
+        rows.update((r.id, r) for r in session.scalars(query))
+    return rows
+
+
+def _key_after_overwrite(row: Lead, fields: dict[str, Any]) -> str:
+    """The key a lead will have once the given non-empty identity fields replace its own."""
+    identity = {n: fields[n] if fields[n] is not None else getattr(row, n) for n in _IDENTITY}
+    return dedupe_key(identity)
+
+
+def _key_holder(session: Session, customer: Customer, key: str, lead_id: uuid.UUID) -> Lead | None:
+    """Another of the customer's leads stored under this key, if there is one."""
+    query = select(Lead).where(
+        Lead.customer_id == customer.id, Lead.dedupe_key == key, Lead.id != lead_id
+    )
+    return session.scalars(query).first()
+
+
 def _field_providers(raw: dict[str, Any], fields: dict[str, Any], default: str) -> dict[str, str]:
     """Who supplied each field: the lead's source_provider, or what its own provenance says
     (a lead read back from the store), or the default."""
@@ -406,13 +486,32 @@ def _new_lead(
     )
 
 
-def _merge(row: Lead, fields: dict[str, Any], providers: dict[str, str], now: Any) -> None:
+def _merge(
+    row: Lead,
+    fields: dict[str, Any],
+    providers: dict[str, str],
+    now: Any,
+    *,
+    overwrite: bool = False,
+) -> tuple[int, list[tuple[str, Any, Any]]]:
+    """Merge a sighting into a stored lead: (empty fields filled, [(field, stored, given)]
+    for fields given another value, which `overwrite` replaces and otherwise stay)."""
     data = dict(row.data or {})
     provenance = dict(data.get(PROVENANCE) or {})
+    filled = 0
+    differing: list[tuple[str, Any, Any]] = []
     for name in LEAD_FIELDS:
-        if fields[name] is not None and not getattr(row, name):
-            setattr(row, name, fields[name])
-            provenance[name] = providers[name]
+        given, stored = fields[name], getattr(row, name)
+        if given is None or given == stored:
+            continue
+        if stored:
+            differing.append((name, stored, given))
+            if not overwrite:
+                continue
+        else:
+            filled += 1
+        setattr(row, name, given)
+        provenance[name] = providers[name]
     # Scores and tiers are judgements, not facts: the newest one stands. A tier belongs to
     # its score: a new score brings its tier, and no tier (below every threshold) clears the
     # old one, which would otherwise still pick the lead for that tier's outreach.
@@ -434,6 +533,7 @@ def _merge(row: Lead, fields: dict[str, Any], providers: dict[str, str], now: An
     data[PROVENANCE] = provenance
     row.data = data  # a new dict, so the JSON column is seen as changed
     row.last_seen = now
+    return filled, differing
 
 
 # --- reading and editing ---------------------------------------------------------------------
@@ -612,18 +712,14 @@ def update_lead(
 
 def _rekey(session: Session, customer: Customer, lead: Lead) -> None:
     try:
-        key = dedupe_key({"email": lead.email, "domain": lead.domain, "name": lead.name})
+        key = dedupe_key({n: getattr(lead, n) for n in _IDENTITY})
     except ValueError:
         raise ValidationError("a lead needs an email, or both a domain and a name") from None
     if key == lead.dedupe_key:
         return
-    clash = session.scalars(
-        select(Lead.id).where(
-            Lead.customer_id == customer.id, Lead.dedupe_key == key, Lead.id != lead.id
-        )
-    ).first()
+    clash = _key_holder(session, customer, key, lead.id)
     if clash is not None:
-        raise ValidationError(f"another lead ({clash}) is already stored as {key!r}")
+        raise ValidationError(f"another lead ({clash.id}) is already stored as {key!r}")
     lead.dedupe_key = key
 
 
@@ -826,6 +922,8 @@ def _import_row(plan: ColumnPlan, cells: list[str]) -> tuple[dict[str, Any] | No
             lead[plan.fields[column]] = value
         elif column in plan.data:
             data[plan.data[column]] = _parse_extra(value)
+        elif column == plan.lead_id:
+            lead["id"] = value  # which lead the row is, when it overwrites
     lead = _with_full_name(lead)
     for part in NAME_PARTS:
         lead.pop(part, None)
@@ -872,7 +970,12 @@ def _stray_quote_reason(quote: StrayQuote) -> str:
 
 
 def import_leads_csv(
-    session: Session, customer: Customer, path: str | Path, *, actor: str = "hunter"
+    session: Session,
+    customer: Customer,
+    path: str | Path,
+    *,
+    actor: str = "hunter",
+    overwrite: bool = False,
 ) -> ImportReport:
     """Import leads from a CSV file with a header row. Columns fill the lead's fields under
     their own names or common aliases (`lead_files.FIELD_ALIASES`: "E-mail", "Company Name",
@@ -882,7 +985,12 @@ def import_leads_csv(
     the reason (a row with a quoted field never closed, which took in the lines after it,
     is one of them); the rest are stored like any other sighting, and a row that is the same lead
     as an earlier row of the file is reported as merged into that row. UsageError when the file is
-    missing, unreadable or has no usable header."""
+    missing, unreadable or has no usable header.
+
+    A known lead keeps the values it has: its empty fields are filled and the file's other
+    values are reported in `differing`. With `overwrite` the file's non-empty values replace
+    them, and a row with an export's id is that lead, so an edited export can change a lead's
+    email, domain or name (a row that would make it another stored lead is rejected)."""
     path = Path(path)
     columns, rows, stray_quotes = _read_csv(path)
     lowered = [c.lower() for c in columns if c]
@@ -906,10 +1014,25 @@ def import_leads_csv(
             good.append(lead)
             good_rows.append(number)
     report = upsert_leads(
-        session, customer, good, source={"provider": IMPORT_PROVIDER, "file": path.name}
+        session,
+        customer,
+        good,
+        source={"provider": IMPORT_PROVIDER, "file": path.name},
+        overwrite=overwrite,
     )
     merged = [(good_rows[index], good_rows[into]) for index, into in report.merged]
-    result = ImportReport(report.created, report.updated, rejected, merged, plan)
+    rejected = sorted(rejected + [(good_rows[index], why) for index, why in report.skipped])
+    differing = [(good_rows[index], *change) for index, *change in report.differing]
+    result = ImportReport(
+        report.created,
+        report.updated,
+        rejected,
+        merged,
+        plan,
+        filled=report.filled,
+        differing=differing,
+        overwrite=overwrite,
+    )
     append_audit(
         session,
         "leads.import",
@@ -920,6 +1043,10 @@ def import_leads_csv(
             "imported": result.imported,
             "updated": result.updated,
             "rejected": len(rejected),
+            "overwrite": overwrite,
+            "filled": result.filled,
+            # Counts, never the values: the audit trail holds no lead's details.
+            ("replaced" if overwrite else "kept"): len(differing),
         },
     )
     return result

