@@ -28,6 +28,18 @@ NAME_PARTS = ("first_name", "last_name")
 BOOKKEEPING_COLUMNS = ("id", "first_seen", "last_seen")
 
 
+# What people type in a cell that has no value; any column treats them as empty.
+PLACEHOLDERS = frozenset(
+    {"n/a", "n.a.", "#n/a", "-", "--", "---", "\u2013", "\u2014", "?", "tbd", "tba", "none",
+     "null", "nil", "(none)", "(blank)", "(empty)"}
+)  # fmt: skip
+
+
+def is_placeholder(text: str) -> bool:
+    """Whether a cell's text stands for no value: `N/A`, `-`, `tbd`, `none`, `null`..."""
+    return text.strip().casefold() in PLACEHOLDERS
+
+
 def alias_key(header: str) -> str:
     """A header as compared with the aliases: lower case, letters and digits only."""
     return re.sub(r"[\W_]+", "", header.casefold())

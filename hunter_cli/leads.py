@@ -31,7 +31,7 @@ from hunter_cli.csvfiles import CsvReadError, StrayQuote, read_csv_file
 from hunter_cli.db.models import Customer, Lead
 from hunter_cli.db.types import utcnow
 from hunter_cli.errors import NotFoundError, UsageError, ValidationError
-from hunter_cli.lead_files import NAME_PARTS, ColumnPlan, plan_columns
+from hunter_cli.lead_files import NAME_PARTS, ColumnPlan, is_placeholder, plan_columns
 from hunter_cli.providers.leads.base import normalise_domain, normalise_email, normalise_name
 
 __all__ = [
@@ -176,10 +176,11 @@ def _empty(value: Any) -> bool:
 
 
 def _text(value: Any, name: str) -> str | None:
+    """A contact field's text, spacing tidied; None for nothing or a placeholder (`N/A`)."""
     if value is None:
         return None
     cleaned = " ".join(str(value).split()) if name != "email" else str(value).strip()
-    return cleaned or None
+    return None if not cleaned or is_placeholder(cleaned) else cleaned
 
 
 def _lenient_score(value: Any) -> int | None:
@@ -915,6 +916,9 @@ def _import_row(plan: ColumnPlan, cells: list[str]) -> tuple[dict[str, Any] | No
     lead: dict[str, Any] = {}
     data: dict[str, Any] = {}
     for column, cell in enumerate(cells[:width]):
+        # A placeholder typed in the file is no value; export writes a real "-" as "'-".
+        if is_placeholder(cell):
+            continue
         value = _unescape_formula(cell.strip())
         if not value:
             continue

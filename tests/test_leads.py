@@ -721,6 +721,32 @@ def test_a_mailto_link_and_its_address_are_one_lead(seeded):
         assert update_lead(session, acme, zoe.id, {"email": "mailto:ZOE@y.de"}).email == "zoe@y.de"
 
 
+def test_import_treats_placeholders_as_empty_in_any_column(seeded, tmp_path):
+    path = tmp_path / "placeholders.csv"
+    path.write_text(
+        "email,website,company,score,title,tier,Notes\n"
+        "ann@a.example,N/A,-,n/a,TBD,none,null\n"
+        "bob@b.example,  n/a ,B Co,,\u2014,#N/A,met at expo\n"
+        "N/A,c.example,,,,,\n"  # no email and no name: still not a lead
+    )
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        report = import_leads_csv(session, acme, path)
+        assert (report.imported, report.rejected) == (
+            2,
+            [(4, "needs an email, or both a domain and a name")],
+        )
+        ann = get_lead(session, acme, "ann@a.example")
+        assert (ann.domain, ann.company, ann.score, ann.title, ann.tier) == (None,) * 5
+        assert "Notes" not in ann.data
+        bob = get_lead(session, acme, "bob@b.example")
+        assert (bob.domain, bob.company, bob.title) == (None, "B Co", None)
+        assert bob.data["Notes"] == "met at expo"
+        # a provider's placeholder is no value either
+        upsert_leads(session, acme, [{"email": "cy@c.example", "domain": "N/A"}], source=SOURCE)
+        assert get_lead(session, acme, "cy@c.example").domain is None
+
+
 def test_import_reports_rows_merged_into_an_earlier_row(seeded, tmp_path):
     path = tmp_path / "dups.csv"
     path.write_text(

@@ -280,6 +280,9 @@ def import_(
         report = import_leads_csv(session, who, file, actor=settings.actor, overwrite=overwrite)
         data = {"customer": who.slug, "file": str(file), **report.to_dict()}
         if report.rejected and not (report.imported or report.updated):
+            if not json_output:  # every reason, not just the first (--json has them in details)
+                _print_columns(data["columns"])
+                _print_rejected(report.rejected)
             # Raised inside the transaction, so the audit entry of a failed import goes too.
             row, reason = report.rejected[0]
             raise ValidationError(
@@ -307,15 +310,17 @@ def import_(
             )
         _print_known_leads(report)
         if report.rejected:
-            console.print(
-                table("Rejected rows", ["row", "reason"], report.rejected, justify={"row": "right"})
-            )
+            _print_rejected(report.rejected)
 
     emit(data, json_output=json_output, render=render)
 
 
 # Rows of a table in the human report; --json lists every one.
 _SHOWN = 20
+
+
+def _print_rejected(rejected: list[tuple[int, str]]) -> None:
+    console.print(table("Rejected rows", ["row", "reason"], rejected, justify={"row": "right"}))
 
 
 def _print_known_leads(report: ImportReport) -> None:

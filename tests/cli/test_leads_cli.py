@@ -246,6 +246,20 @@ def test_import_failures_exit_2(ready, workspace, content, message):
     assert ready("leads", "list", "--json").ok() == []
 
 
+def test_when_every_row_is_rejected_each_reason_is_listed(ready, workspace):
+    path = workspace / "in.csv"
+    path.write_text("email,score\nnope,\nann@a.example,150\n")
+    result = ready("leads", "import", str(path))
+    assert "no row could be imported (2 rejected; row 2:" in result.one_line(2)
+    rows = [line.split("│")[1:3] for line in result.stdout.splitlines() if "│" in line]
+    assert [[cell.strip() for cell in row] for row in rows] == [
+        ["2", "invalid email address 'nope'"],
+        ["3", "score '150' is not a whole number from 0 to 100"],
+    ]
+    error = ready("leads", "import", str(path), "--json").error(2)
+    assert len(error["details"]["rejected"]) == 2
+
+
 def test_unknown_customer(ready, leads_csv):
     assert "unknown customer 'nobody'" in ready(
         "leads", "import", str(leads_csv), "-c", "nobody"
