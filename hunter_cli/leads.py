@@ -15,6 +15,7 @@ import io
 import json
 import math
 import re
+import unicodedata
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -176,10 +177,12 @@ def _empty(value: Any) -> bool:
 
 
 def _text(value: Any, name: str) -> str | None:
-    """A contact field's text, spacing tidied; None for nothing or a placeholder (`N/A`)."""
+    """A contact field's text, spacing tidied and in one Unicode form (NFC: an "é" typed as
+    e and an accent is the same "é"); None for nothing or a placeholder (`N/A`)."""
     if value is None:
         return None
-    cleaned = " ".join(str(value).split()) if name != "email" else str(value).strip()
+    text = unicodedata.normalize("NFC", str(value))
+    cleaned = " ".join(text.split()) if name != "email" else text.strip()
     return None if not cleaned or is_placeholder(cleaned) else cleaned
 
 
@@ -864,7 +867,8 @@ def _read_csv(path: Path) -> tuple[list[str], list[list[str]], dict[int, StrayQu
                 f"{path}: line {stray[1].line}: the header has a quoted field that is never "
                 "closed, so it takes in the lines after it"
             )
-        return [_unescape_formula(h.strip()) for h in rows[0]], rows[1:], stray
+        header = [_unescape_formula(unicodedata.normalize("NFC", h.strip())) for h in rows[0]]
+        return header, rows[1:], stray
     if not content.strip():
         raise UsageError(
             f"{path}: the file is empty; expected a header row such as name,email,company,domain"
@@ -919,7 +923,7 @@ def _import_row(plan: ColumnPlan, cells: list[str]) -> tuple[dict[str, Any] | No
         # A placeholder typed in the file is no value; export writes a real "-" as "'-".
         if is_placeholder(cell):
             continue
-        value = _unescape_formula(cell.strip())
+        value = _unescape_formula(unicodedata.normalize("NFC", cell.strip()))
         if not value:
             continue
         if column in plan.fields:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import unicodedata
 
 import pytest
 from sqlalchemy import func, select
@@ -745,6 +746,40 @@ def test_import_treats_placeholders_as_empty_in_any_column(seeded, tmp_path):
         # a provider's placeholder is no value either
         upsert_leads(session, acme, [{"email": "cy@c.example", "domain": "N/A"}], source=SOURCE)
         assert get_lead(session, acme, "cy@c.example").domain is None
+
+
+def test_names_in_either_unicode_form_are_one_lead(seeded, tmp_path):
+    nfc = unicodedata.normalize("NFC", "Renée Côté")
+    nfd = unicodedata.normalize("NFD", nfc)
+    assert nfc != nfd
+    email_nfc = unicodedata.normalize("NFC", "renée@y.example")
+    email_nfd = unicodedata.normalize("NFD", email_nfc)
+    path = tmp_path / "unicode.csv"
+    path.write_text(
+        f"name,domain,company,email,{unicodedata.normalize('NFD', 'Société')}\n"
+        f"{nfc},x.example,Café,,{nfc}\n"
+        f"{nfd},x.example,,,\n"
+        f"Ren,,,{email_nfd},\n"
+        f"Ren,,,{email_nfc},\n",
+        encoding="utf-8",
+    )
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        report = import_leads_csv(session, acme, path)
+        assert (report.imported, report.merged, report.rejected) == (2, [(3, 2), (5, 4)], [])
+        renee = find_leads(session, acme, domain="x.example")[0]
+        assert renee.name == nfc
+        assert renee.data[unicodedata.normalize("NFC", "Société")] == nfc  # header and cell
+        assert get_lead(session, acme, email_nfd).email == email_nfc
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        cafe = unicodedata.normalize("NFD", "Café")
+        report = upsert_leads(
+            session, acme, [{"name": nfd, "domain": "x.example", "title": cafe}], source=SOURCE
+        )
+        assert report.created == 0
+        renee = find_leads(session, acme, domain="x.example")[0]
+        assert (renee.name, renee.title) == (nfc, unicodedata.normalize("NFC", cafe))
 
 
 def test_import_reports_rows_merged_into_an_earlier_row(seeded, tmp_path):

@@ -5,6 +5,7 @@ shares with providers, so a provider's domain filter and the store's dedupe agre
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -98,7 +99,7 @@ def normalise_domain(value: Any) -> str | None:
     """`https://www.Example.com/about` -> `example.com`; None when there is nothing there."""
     if value is None:
         return None
-    text = str(value).strip().lower()
+    text = unicodedata.normalize("NFC", str(value)).strip().lower()
     text = _SCHEME.sub("", text)
     text = text.removeprefix("//")
     text = re.split(r"[/?#]", text, maxsplit=1)[0]
@@ -109,5 +110,5 @@ def normalise_domain(value: Any) -> str | None:
 
 
 def normalise_name(value: Any) -> str:
-    """Case- and spacing-insensitive form of a person's name, for matching."""
-    return " ".join(str(value or "").split()).casefold()
+    """Case-, spacing- and Unicode-form-insensitive form of a person's name, for matching."""
+    return unicodedata.normalize("NFC", " ".join(str(value or "").split()).casefold())
