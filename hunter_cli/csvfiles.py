@@ -1,8 +1,10 @@
-"""Reading the CSV files people export from spreadsheets: UTF-8 (with or without a BOM), and
-',' or ';' or tab as the delimiter, whichever gives a header the caller can use."""
+"""Reading the CSV files people export from spreadsheets: UTF-8 (with or without a BOM),
+UTF-16 or UTF-32 with a BOM, or an encoding the caller names; and ',' or ';' or tab as the
+delimiter, whichever gives a header the caller can use."""
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
@@ -15,8 +17,29 @@ _QUOTED_REST = re.compile(r'(?:[^"]++|"")*+"')
 _LINE_BREAK = re.compile(r"\r\n?|\n")
 
 
+# Byte-order marks and the encodings they announce; UTF-32's first, as UTF-32-LE's begins
+# with UTF-16-LE's.
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
 class CsvReadError(Exception):
     """The file could not be read as CSV; the message says why, for the user."""
+
+
+class CsvEncodingError(CsvReadError):
+    """The file's bytes are not text in the encoding it was read with."""
+
+    def __init__(self, message: str, *, line: int, byte: int, encoding: str) -> None:
+        super().__init__(message)
+        self.line = line  # where the first byte that could not be read is
+        self.byte = byte  # that byte's value
+        self.encoding = encoding  # what was tried: "UTF-8", or the name the caller gave
 
 
 @dataclass(frozen=True)
@@ -84,20 +107,51 @@ def _stray_quotes(content: str, delimiter: str) -> list[StrayQuote]:
     return []
 
 
-def read_csv_file(path: Path, usable_header: Callable[[list[str]], bool]) -> CsvFile:
-    """The file read with the first delimiter whose header `usable_header` accepts."""
+def read_text(path: Path, encoding: str | None = None) -> str:
+    """The file's text: in `encoding` when given, else UTF-16 or UTF-32 when a byte-order mark
+    says so, else UTF-8. Line endings are kept as they are (a "\r" inside a quoted field is
+    data, as the csv module expects). CsvEncodingError names the line of the first byte that
+    is not text in that encoding."""
+    if encoding is not None:
+        try:
+            codec = codecs.lookup(encoding).name
+        except LookupError:
+            raise CsvReadError(
+                f"unknown encoding {encoding!r}: use one such as utf-8, cp1252, latin-1 or utf-16"
+            ) from None
     try:
-        # newline="": a "\r" inside a quoted field is data, as the csv module expects.
-        with path.open(encoding="utf-8-sig", newline="") as file:
-            content = file.read()
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise CsvReadError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise CsvReadError(f"{path}: is a folder, not a CSV file") from None
-    except UnicodeDecodeError:
-        raise CsvReadError(f"{path}: not UTF-8 text; save the CSV as UTF-8") from None
     except OSError as exc:
         raise CsvReadError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    if encoding is None:
+        codec = next((name for bom, name in _BOMS if raw.startswith(bom)), "utf-8")
+    named = encoding or ("UTF-8" if codec == "utf-8" else codec)
+    try:
+        if codec == "utf-8" and b"\x00" in raw:
+            # Valid UTF-8, but no text file has NULs: UTF-16 saved without a byte-order mark.
+            raise UnicodeDecodeError(codec, raw, raw.index(b"\x00"), len(raw), "NUL")
+        text = raw.decode(codec)
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        hint = "; save the file as UTF-8" if encoding is None else ""
+        raise CsvEncodingError(
+            f"{path}: line {line}: byte 0x{raw[exc.start]:02x} is not {named} text{hint}",
+            line=line,
+            byte=raw[exc.start],
+            encoding=named,
+        ) from None
+    return text.removeprefix("\ufeff")  # a BOM the named encoding leaves in
+
+
+def read_csv_file(
+    path: Path, usable_header: Callable[[list[str]], bool], encoding: str | None = None
+) -> CsvFile:
+    """The file read with the first delimiter whose header `usable_header` accepts."""
+    content = read_text(path, encoding)
     # Spreadsheets in many locales save with ';' (or tabs).
     for delimiter in (",", ";", "\t"):
         reader = csv.reader(io.StringIO(content, newline=""), delimiter=delimiter)

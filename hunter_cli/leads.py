@@ -28,7 +28,7 @@ from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session
 
 from hunter_cli.audit import append_audit, to_plain_json
-from hunter_cli.csvfiles import CsvReadError, StrayQuote, read_csv_file
+from hunter_cli.csvfiles import CsvEncodingError, CsvReadError, StrayQuote, read_csv_file
 from hunter_cli.db.models import Customer, Lead
 from hunter_cli.db.types import utcnow
 from hunter_cli.errors import NotFoundError, UsageError, ValidationError
@@ -848,7 +848,9 @@ def _invalid_email(given: str, address: str) -> str | None:
     return f"invalid email address {given!r}" + (f" ({problem})" if problem else "")
 
 
-def _read_csv(path: Path) -> tuple[list[str], list[list[str]], dict[int, StrayQuote]]:
+def _read_csv(
+    path: Path, encoding: str | None = None
+) -> tuple[list[str], list[list[str]], dict[int, StrayQuote]]:
     """The header, the rows, and by row number the quoted fields that took in the lines
     after them (a quote never closed)."""
 
@@ -856,7 +858,20 @@ def _read_csv(path: Path) -> tuple[list[str], list[list[str]], dict[int, StrayQu
         return plan_columns([_unescape_formula(h.strip()) for h in header]).usable
 
     try:
-        read = read_csv_file(path, usable)
+        read = read_csv_file(path, usable, encoding)
+    except CsvEncodingError as exc:
+        if encoding is not None:
+            raise UsageError(f"{exc}: is --encoding {encoding} the file's encoding?") from None
+        # Excel on Windows saves "CSV" in the system's code page: cp1252 in the West.
+        named = (
+            "--encoding utf-16-le (it looks like UTF-16 without a byte-order mark)"
+            if exc.byte == 0
+            else "--encoding cp1252 (Excel on Windows) or --encoding latin-1"
+        )
+        raise UsageError(
+            f"{path}: line {exc.line}: byte 0x{exc.byte:02x} is not UTF-8 text: save the file "
+            f'as UTF-8 (Excel: "CSV UTF-8"), or name its encoding, e.g. {named}'
+        ) from None
     except CsvReadError as exc:
         raise UsageError(str(exc)) from None
     content, rows = read.content, read.rows
@@ -984,6 +999,7 @@ def import_leads_csv(
     *,
     actor: str = "hunter",
     overwrite: bool = False,
+    encoding: str | None = None,
 ) -> ImportReport:
     """Import leads from a CSV file with a header row. Columns fill the lead's fields under
     their own names or common aliases (`lead_files.FIELD_ALIASES`: "E-mail", "Company Name",
@@ -993,14 +1009,15 @@ def import_leads_csv(
     the reason (a row with a quoted field never closed, which took in the lines after it,
     is one of them); the rest are stored like any other sighting, and a row that is the same lead
     as an earlier row of the file is reported as merged into that row. UsageError when the file is
-    missing, unreadable or has no usable header.
+    missing, unreadable or has no usable header. The file is UTF-8, or UTF-16/32 with a
+    byte-order mark, unless `encoding` names another (cp1252, latin-1...).
 
     A known lead keeps the values it has: its empty fields are filled and the file's other
     values are reported in `differing`. With `overwrite` the file's non-empty values replace
     them, and a row with an export's id is that lead, so an edited export can change a lead's
     email, domain or name (a row that would make it another stored lead is rejected)."""
     path = Path(path)
-    columns, rows, stray_quotes = _read_csv(path)
+    columns, rows, stray_quotes = _read_csv(path, encoding)
     lowered = [c.lower() for c in columns if c]
     doubled = sorted({c for c in lowered if lowered.count(c) > 1})
     if doubled:

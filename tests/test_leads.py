@@ -3,6 +3,7 @@ backends."""
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -874,6 +875,51 @@ def test_import_csv_semicolons(seeded, tmp_path):
     with seeded.session() as session:
         report = import_leads_csv(session, resolve_customer(session, "acme"), path)
         assert (report.imported, report.rejected) == (1, [])
+
+
+ENCODED = "name,email\nRenée Côté,renee@x.example\nJoão,joao@x.example\n"
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-8-sig", "utf-32"])
+def test_import_reads_utf16_and_utf32_with_a_byte_order_mark(seeded, tmp_path, encoding):
+    path = tmp_path / "unicode.csv"
+    data = ENCODED.encode(encoding)
+    if encoding == "utf-16-be":
+        data = codecs.BOM_UTF16_BE + data  # the codec names the order and writes no mark
+    path.write_bytes(data)
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        report = import_leads_csv(session, acme, path)
+        assert (report.imported, report.rejected) == (2, [])
+        assert get_lead(session, acme, "renee@x.example").name == "Renée Côté"
+
+
+def test_import_names_the_byte_that_is_not_utf8_and_takes_an_encoding(seeded, tmp_path):
+    path = tmp_path / "windows.csv"
+    path.write_bytes(ENCODED.encode("cp1252"))
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        with pytest.raises(UsageError) as failed:
+            import_leads_csv(session, acme, path)
+        assert failed.value.message == (
+            f"{path}: line 2: byte 0xe9 is not UTF-8 text: save the file as UTF-8 (Excel: "
+            '"CSV UTF-8"), or name its encoding, e.g. --encoding cp1252 (Excel on Windows) or '
+            "--encoding latin-1"
+        )
+        report = import_leads_csv(session, acme, path, encoding="cp1252")
+        assert (report.imported, report.rejected) == (2, [])
+        assert get_lead(session, acme, "joao@x.example").name == "João"
+        with pytest.raises(UsageError, match="unknown encoding 'klingon'"):
+            import_leads_csv(session, acme, path, encoding="klingon")
+        path.write_bytes(b"name,email\nA\x81,a@x.example\n")
+        with pytest.raises(
+            UsageError, match="line 2: byte 0x81 is not cp1252 text: is --encoding cp1252 the"
+        ):
+            import_leads_csv(session, acme, path, encoding="cp1252")
+        path.write_bytes(ENCODED.encode("utf-16-le"))  # no byte-order mark
+        with pytest.raises(UsageError, match="line 1: byte 0x00 .* --encoding utf-16-le"):
+            import_leads_csv(session, acme, path)
+        assert import_leads_csv(session, acme, path, encoding="utf-16-le").rejected == []
 
 
 @pytest.mark.parametrize(

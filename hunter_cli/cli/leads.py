@@ -214,8 +214,9 @@ def import_(
     file: Annotated[
         Path,
         typer.Argument(
-            help="CSV file with a header row: name (or first name and last name), title, "
-            "email, phone, company, domain, score, tier, under these or common names (E-mail, "
+            help="CSV file (UTF-8 unless --encoding says otherwise) with a header row: name "
+            "(or first name and last name), title, email, phone, company, domain, score, "
+            "tier, under these or common names (E-mail, "
             "Email Address, Company Name, Website, Job Title, Phone Number...; any case, "
             "spacing or punctuation); an export's id, first_seen and last_seen are skipped; "
             "other columns are kept in the lead's data.",
@@ -230,9 +231,18 @@ def import_(
             "them and only fill empty fields); rows with an export's id change that lead.",
         ),
     ] = False,
+    encoding: Annotated[
+        str | None,
+        typer.Option(
+            "--encoding",
+            metavar="ENCODING",
+            help="The file's encoding when it is not UTF-8 (or UTF-16 with a byte-order "
+            "mark, which is recognised): e.g. cp1252 (Excel on Windows), latin-1.",
+        ),
+    ] = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Import leads from a CSV file.
+    """Import leads from a CSV file (UTF-8; see --encoding).
 
     Columns are matched to fields by name, ignoring case, spaces and punctuation: email
     (e-mail, email address, work email), name (full name, contact name; or first name/given
@@ -277,7 +287,9 @@ def import_(
     db = database_of(settings)
     with db.session() as session:
         who = resolve_customer(session, customer or settings.default_customer)
-        report = import_leads_csv(session, who, file, actor=settings.actor, overwrite=overwrite)
+        report = import_leads_csv(
+            session, who, file, actor=settings.actor, overwrite=overwrite, encoding=encoding
+        )
         data = {"customer": who.slug, "file": str(file), **report.to_dict()}
         if report.rejected and not (report.imported or report.updated):
             if not json_output:  # every reason, not just the first (--json has them in details)

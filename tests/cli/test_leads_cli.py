@@ -260,6 +260,19 @@ def test_when_every_row_is_rejected_each_reason_is_listed(ready, workspace):
     assert len(error["details"]["rejected"]) == 2
 
 
+def test_import_of_a_windows_file_suggests_and_takes_an_encoding(ready, workspace):
+    path = workspace / "excel.csv"
+    path.write_bytes("name,email\nRenée,renee@x.example\n".encode("cp1252"))
+    line = ready("leads", "import", str(path)).one_line(2)
+    assert "line 2: byte 0xe9 is not UTF-8 text" in line and "--encoding cp1252" in line
+    data = ready("leads", "import", str(path), "--encoding", "cp1252", "--json").ok()
+    assert (data["imported"], data["rejected"]) == (1, [])
+    assert ready("leads", "list", "--json").ok()[0]["name"] == "Renée"
+    help_text = " ".join(ready("leads", "import", "--help").stdout.split())
+    assert "Import leads from a CSV file (UTF-8; see --encoding)." in help_text
+    assert "--encoding" in help_text and "cp1252" in help_text
+
+
 def test_unknown_customer(ready, leads_csv):
     assert "unknown customer 'nobody'" in ready(
         "leads", "import", str(leads_csv), "-c", "nobody"
