@@ -1,11 +1,21 @@
-"""The files people bring to `hunter leads import`: which of their columns fill which lead field,
-under the names spreadsheets and CRMs give them ("E-mail", "Company Name", "Job Title")."""
+"""The files people bring to `hunter leads import`: reading them (CSV as spreadsheets save it),
+and which of their columns fill which lead field, under the names spreadsheets and CRMs give
+them ("E-mail", "Company Name", "Job Title"); and the cell escaping export and import share."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+import math
 import re
-from dataclasses import dataclass
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from hunter_cli.csvfiles import CsvEncodingError, CsvReadError, StrayQuote, read_csv_file
+from hunter_cli.errors import UsageError
 
 # The fields a column can fill and the names it goes by. A header matches whatever its case,
 # spacing and punctuation: "E-mail", "EMAIL_ADDRESS" and "Email Address" are one name.
@@ -23,6 +33,9 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
 }
 # The parts of a name fill the lead's name (first and last, joined by a space).
 NAME_PARTS = ("first_name", "last_name")
+# Spreadsheets run a cell starting with one of these as a formula (OWASP "CSV injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 # Columns of an export that hunter keeps for itself: a lead is matched by its email, or domain
 # and name, and when it was seen is the store's own record.
 BOOKKEEPING_COLUMNS = ("id", "first_seen", "last_seen")
@@ -124,3 +137,143 @@ def plan_columns(headers: list[str]) -> ColumnPlan:
     }
     lead_id = next((i for i, h in enumerate(headers) if h.lower() == "id"), None)
     return ColumnPlan(list(headers), fields, data, skipped, unused, lead_id)
+
+
+# --- cells -----------------------------------------------------------------------------------
+
+
+def formula_escaped(text: str) -> bool:
+    """Whether export writes this text behind a "'": it would run as a formula (a plain
+    number such as -3 would not), or it already starts with "'" before such text, so that
+    import, which removes one "'" from exactly these, gives every text back as it was."""
+    rest = text.lstrip("'")
+    return rest.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(rest)
+
+
+def escape_formula(text: str) -> str:
+    return "'" + text if formula_escaped(text) else text
+
+
+def unescape_formula(text: str) -> str:
+    return text[1:] if text.startswith("'") and formula_escaped(text[1:]) else text
+
+
+def _number(value: str) -> int | float | None:
+    """The number that export writes as exactly this text, else None: "02134", "+1", "1.50"
+    and "nan" are text, as they were when exported."""
+    number: int | float
+    try:
+        number = int(value)
+    except ValueError:
+        try:
+            number = float(value)
+        except ValueError:
+            return None
+        if not math.isfinite(number):
+            return None
+    return number if str(number) == value else None
+
+
+def parse_extra(value: str) -> Any:
+    """An extra column's cell back as the type export wrote: JSON lists and mappings,
+    booleans ("True", "False") and numbers written exactly as export writes them."""
+    if value[:1] in "[{":
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    if value in ("True", "False"):
+        return value == "True"
+    number = _number(value)
+    return value if number is None else number
+
+
+# --- files -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LeadFile:
+    """A file's header and its rows by number (the header is row 1; blank rows left out),
+    and the rows that could not be read, with the reason."""
+
+    headers: list[str]
+    rows: list[tuple[int, list[str]]]
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+
+
+def read_lead_file(path: Path, encoding: str | None = None) -> LeadFile:
+    """The rows of a lead file. UsageError when it is missing or unreadable, is not text in
+    its encoding, or has no usable header."""
+    headers, rows, stray_quotes = _read_csv(path, encoding)
+    lowered = [c.lower() for c in headers if c]
+    doubled = sorted({c for c in lowered if lowered.count(c) > 1})
+    if doubled:
+        raise UsageError(f"{path}: column {doubled[0]!r} appears more than once in the header")
+    numbered: list[tuple[int, list[str]]] = []
+    rejected: list[tuple[int, str]] = []
+    for number, cells in enumerate(rows, start=2):
+        if not any(cell.strip() for cell in cells):
+            continue  # blank lines are not rows anyone meant
+        if number in stray_quotes:
+            rejected.append((number, _stray_quote_reason(stray_quotes[number])))
+        else:
+            numbered.append((number, cells))
+    return LeadFile(headers, numbered, rejected)
+
+
+def _read_csv(
+    path: Path, encoding: str | None = None
+) -> tuple[list[str], list[list[str]], dict[int, StrayQuote]]:
+    """The header, the rows, and by row number the quoted fields that took in the lines
+    after them (a quote never closed)."""
+
+    def usable(header: list[str]) -> bool:
+        return plan_columns([unescape_formula(h.strip()) for h in header]).usable
+
+    try:
+        read = read_csv_file(path, usable, encoding)
+    except CsvEncodingError as exc:
+        if encoding is not None:
+            raise UsageError(f"{exc}: is --encoding {encoding} the file's encoding?") from None
+        # Excel on Windows saves "CSV" in the system's code page: cp1252 in the West.
+        named = (
+            "--encoding utf-16-le (it looks like UTF-16 without a byte-order mark)"
+            if exc.byte == 0
+            else "--encoding cp1252 (Excel on Windows) or --encoding latin-1"
+        )
+        raise UsageError(
+            f"{path}: line {exc.line}: byte 0x{exc.byte:02x} is not UTF-8 text: save the file "
+            f'as UTF-8 (Excel: "CSV UTF-8"), or name its encoding, e.g. {named}'
+        ) from None
+    except CsvReadError as exc:
+        raise UsageError(str(exc)) from None
+    content, rows = read.content, read.rows
+    if rows is not None:
+        stray = {quote.row: quote for quote in reversed(read.stray_quotes)}  # first per row
+        if 1 in stray:
+            raise UsageError(
+                f"{path}: line {stray[1].line}: the header has a quoted field that is never "
+                "closed, so it takes in the lines after it"
+            )
+        header = [unescape_formula(unicodedata.normalize("NFC", h.strip())) for h in rows[0]]
+        return header, rows[1:], stray
+    if not content.strip():
+        raise UsageError(
+            f"{path}: the file is empty; expected a header row such as name,email,company,domain"
+        )
+    found = next(csv.reader(io.StringIO(content, newline="")), [])
+    names = ", ".join(h.strip() for h in found if h.strip()) or "nothing"
+    raise UsageError(
+        f"{path}: no usable header: the first row must name an email column (email, e-mail, "
+        "email address...), or domain (domain, website...) and name (name, or first name and "
+        f"last name) columns (found: {names})"
+    )
+
+
+def _stray_quote_reason(quote: StrayQuote) -> str:
+    taken = quote.lines_taken
+    rest = f", so the {taken} line(s) after it were read into it" if taken else ""
+    return (
+        f"an unterminated quoted field: the quote opening it on line {quote.line} is never "
+        f"closed{rest}; close it and import again"
+    )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
 import math
 import re
@@ -28,11 +27,19 @@ from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session
 
 from hunter_cli.audit import append_audit, to_plain_json
-from hunter_cli.csvfiles import CsvEncodingError, CsvReadError, StrayQuote, read_csv_file
 from hunter_cli.db.models import Customer, Lead
 from hunter_cli.db.types import utcnow
 from hunter_cli.errors import NotFoundError, UsageError, ValidationError
-from hunter_cli.lead_files import NAME_PARTS, ColumnPlan, is_placeholder, plan_columns
+from hunter_cli.lead_files import (
+    NAME_PARTS,
+    ColumnPlan,
+    escape_formula,
+    is_placeholder,
+    parse_extra,
+    plan_columns,
+    read_lead_file,
+    unescape_formula,
+)
 from hunter_cli.providers.leads.base import normalise_domain, normalise_email, normalise_name
 
 __all__ = [
@@ -88,9 +95,6 @@ _CHUNK = 500  # values per IN (...): well under SQLite's and PostgreSQL's parame
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 _DOMAIN = re.compile(r"^[^\s/@.]+(\.[^\s/@.]+)+$")
 _SCORE_TEXT = re.compile(r"^\d+(\.0*)?$")
-# Spreadsheets run a cell starting with one of these as a formula (OWASP "CSV injection").
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_PLAIN_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 # An advisory lock class for lead upserts on PostgreSQL ("lead" in ASCII).
 _PG_LEADS_LOCK = 0x6C656164
 
@@ -753,26 +757,10 @@ def lead_to_dict(lead: Lead) -> dict[str, Any]:
 # --- export and import -----------------------------------------------------------------------
 
 
-def _formula_escaped(text: str) -> bool:
-    """Whether export writes this text behind a "'": it would run as a formula (a plain
-    number such as -3 would not), or it already starts with "'" before such text, so that
-    import, which removes one "'" from exactly these, gives every text back as it was."""
-    rest = text.lstrip("'")
-    return rest.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(rest)
-
-
-def _escape_formula(text: str) -> str:
-    return "'" + text if _formula_escaped(text) else text
-
-
-def _unescape_formula(text: str) -> str:
-    return text[1:] if text.startswith("'") and _formula_escaped(text[1:]) else text
-
-
 def _cell(value: Any) -> str:
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
-    return "" if value is None else _escape_formula(str(value))
+    return "" if value is None else escape_formula(str(value))
 
 
 def export_leads(
@@ -806,7 +794,7 @@ def export_leads(
         def write(cells: list[str]) -> None:
             (quoting if any("\r" in cell for cell in cells) else writer).writerow(cells)
 
-        write([*CSV_COLUMNS, *(_escape_formula(k) for k in extra)])
+        write([*CSV_COLUMNS, *(escape_formula(k) for k in extra)])
         for lead in leads:
             plain = lead_to_dict(lead)
             write(
@@ -848,85 +836,6 @@ def _invalid_email(given: str, address: str) -> str | None:
     return f"invalid email address {given!r}" + (f" ({problem})" if problem else "")
 
 
-def _read_csv(
-    path: Path, encoding: str | None = None
-) -> tuple[list[str], list[list[str]], dict[int, StrayQuote]]:
-    """The header, the rows, and by row number the quoted fields that took in the lines
-    after them (a quote never closed)."""
-
-    def usable(header: list[str]) -> bool:
-        return plan_columns([_unescape_formula(h.strip()) for h in header]).usable
-
-    try:
-        read = read_csv_file(path, usable, encoding)
-    except CsvEncodingError as exc:
-        if encoding is not None:
-            raise UsageError(f"{exc}: is --encoding {encoding} the file's encoding?") from None
-        # Excel on Windows saves "CSV" in the system's code page: cp1252 in the West.
-        named = (
-            "--encoding utf-16-le (it looks like UTF-16 without a byte-order mark)"
-            if exc.byte == 0
-            else "--encoding cp1252 (Excel on Windows) or --encoding latin-1"
-        )
-        raise UsageError(
-            f"{path}: line {exc.line}: byte 0x{exc.byte:02x} is not UTF-8 text: save the file "
-            f'as UTF-8 (Excel: "CSV UTF-8"), or name its encoding, e.g. {named}'
-        ) from None
-    except CsvReadError as exc:
-        raise UsageError(str(exc)) from None
-    content, rows = read.content, read.rows
-    if rows is not None:
-        stray = {quote.row: quote for quote in reversed(read.stray_quotes)}  # first per row
-        if 1 in stray:
-            raise UsageError(
-                f"{path}: line {stray[1].line}: the header has a quoted field that is never "
-                "closed, so it takes in the lines after it"
-            )
-        header = [_unescape_formula(unicodedata.normalize("NFC", h.strip())) for h in rows[0]]
-        return header, rows[1:], stray
-    if not content.strip():
-        raise UsageError(
-            f"{path}: the file is empty; expected a header row such as name,email,company,domain"
-        )
-    found = next(csv.reader(io.StringIO(content, newline="")), [])
-    names = ", ".join(h.strip() for h in found if h.strip()) or "nothing"
-    raise UsageError(
-        f"{path}: no usable header: the first row must name an email column (email, e-mail, "
-        "email address...), or domain (domain, website...) and name (name, or first name and "
-        f"last name) columns (found: {names})"
-    )
-
-
-def _number(value: str) -> int | float | None:
-    """The number that export writes as exactly this text, else None: "02134", "+1", "1.50"
-    and "nan" are text, as they were when exported."""
-    number: int | float
-    try:
-        number = int(value)
-    except ValueError:
-        try:
-            number = float(value)
-        except ValueError:
-            return None
-        if not math.isfinite(number):
-            return None
-    return number if str(number) == value else None
-
-
-def _parse_extra(value: str) -> Any:
-    """An extra column's cell back as the type export wrote: JSON lists and mappings,
-    booleans ("True", "False") and numbers written exactly as export writes them."""
-    if value[:1] in "[{":
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    if value in ("True", "False"):
-        return value == "True"
-    number = _number(value)
-    return value if number is None else number
-
-
 def _import_row(plan: ColumnPlan, cells: list[str]) -> tuple[dict[str, Any] | None, list[str]]:
     """One CSV row as a lead, or the reasons it cannot be one."""
     width = len(plan.headers)
@@ -938,13 +847,13 @@ def _import_row(plan: ColumnPlan, cells: list[str]) -> tuple[dict[str, Any] | No
         # A placeholder typed in the file is no value; export writes a real "-" as "'-".
         if is_placeholder(cell):
             continue
-        value = _unescape_formula(unicodedata.normalize("NFC", cell.strip()))
+        value = unescape_formula(unicodedata.normalize("NFC", cell.strip()))
         if not value:
             continue
         if column in plan.fields:
             lead[plan.fields[column]] = value
         elif column in plan.data:
-            data[plan.data[column]] = _parse_extra(value)
+            data[plan.data[column]] = parse_extra(value)
         elif column == plan.lead_id:
             lead["id"] = value  # which lead the row is, when it overwrites
     lead = _with_full_name(lead)
@@ -983,15 +892,6 @@ def _import_row(plan: ColumnPlan, cells: list[str]) -> tuple[dict[str, Any] | No
     return lead, []
 
 
-def _stray_quote_reason(quote: StrayQuote) -> str:
-    taken = quote.lines_taken
-    rest = f", so the {taken} line(s) after it were read into it" if taken else ""
-    return (
-        f"an unterminated quoted field: the quote opening it on line {quote.line} is never "
-        f"closed{rest}; close it and import again"
-    )
-
-
 def import_leads_csv(
     session: Session,
     customer: Customer,
@@ -1017,21 +917,12 @@ def import_leads_csv(
     them, and a row with an export's id is that lead, so an edited export can change a lead's
     email, domain or name (a row that would make it another stored lead is rejected)."""
     path = Path(path)
-    columns, rows, stray_quotes = _read_csv(path, encoding)
-    lowered = [c.lower() for c in columns if c]
-    doubled = sorted({c for c in lowered if lowered.count(c) > 1})
-    if doubled:
-        raise UsageError(f"{path}: column {doubled[0]!r} appears more than once in the header")
-    plan = plan_columns(columns)
+    lead_file = read_lead_file(path, encoding)
+    plan = plan_columns(lead_file.headers)
     good: list[dict[str, Any]] = []
     good_rows: list[int] = []  # the row number of each of good
-    rejected: list[tuple[int, str]] = []
-    for number, cells in enumerate(rows, start=2):
-        if not any(cell.strip() for cell in cells):
-            continue  # blank lines are not rows anyone meant
-        if number in stray_quotes:
-            rejected.append((number, _stray_quote_reason(stray_quotes[number])))
-            continue
+    rejected = list(lead_file.rejected)
+    for number, cells in lead_file.rows:
         lead, problems = _import_row(plan, cells)
         if lead is None:
             rejected.append((number, "; ".join(problems)))
