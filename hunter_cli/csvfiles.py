@@ -9,10 +9,12 @@ import csv
 import io
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 # After a field's opening quote: its text up to the closing quote ("" is a quote in it).
+# Excel's first line naming the delimiter: `sep=;` (some tools quote it or pad it).
+_SEP_LINE = re.compile(r'"?sep=([^\r\n"])"?[,;\t]*(?:\r\n|\r|\n|$)', re.IGNORECASE)
 _QUOTED_REST = re.compile(r'(?:[^"]++|"")*+"')
 _LINE_BREAK = re.compile(r"\r\n?|\n")
 
@@ -48,15 +50,16 @@ class StrayQuote:
     runs to the end of the file), or only by a later field's opening quote (text follows)."""
 
     line: int  # where the quote opens
-    row: int  # the row it is in, the header being row 1
+    row: int  # the row it is in, numbered as CsvFile.header_row is
     lines_taken: int  # how many following lines the field took in
 
 
 @dataclass(frozen=True)
 class CsvFile:
-    content: str  # the file's text
-    rows: list[list[str]] | None  # None when no delimiter gives a usable header
+    content: str  # the file's text (without an Excel `sep=` line)
+    rows: list[list[str]] | None  # from the header on; None when no delimiter gives a usable one
     stray_quotes: list[StrayQuote] = field(default_factory=list)
+    header_row: int = 1  # the header's row number: blank rows before it count, `sep=` not
 
 
 def read_csv_rows(
@@ -151,16 +154,32 @@ def read_csv_file(
     path: Path, usable_header: Callable[[list[str]], bool], encoding: str | None = None
 ) -> CsvFile:
     """The file read with the first delimiter whose header `usable_header` accepts."""
-    content = read_text(path, encoding)
-    # Spreadsheets in many locales save with ';' (or tabs).
-    for delimiter in (",", ";", "\t"):
+    return parse_csv(path, read_text(path, encoding), usable_header)
+
+
+def parse_csv(path: Path, content: str, usable_header: Callable[[list[str]], bool]) -> CsvFile:
+    """A file's text as rows, with the first delimiter whose header `usable_header` accepts,
+    or the one an Excel `sep=;` first line names. Blank lines before the header are passed
+    over; `path` names the file in errors."""
+    delimiters: tuple[str, ...] = (",", ";", "\t")  # spreadsheets in many locales save ';'
+    skipped_lines = 0
+    sep = _SEP_LINE.match(content)
+    if sep:
+        # Excel reads this line as the delimiter to use and shows no row for it.
+        delimiters, content, skipped_lines = (sep[1],), content[sep.end() :], 1
+    for delimiter in delimiters:
         reader = csv.reader(io.StringIO(content, newline=""), delimiter=delimiter)
         try:
             rows = list(reader)
         except csv.Error as exc:
-            raise CsvReadError(f"{path}: line {reader.line_num}: {exc}") from None
-        if not rows:
+            raise CsvReadError(f"{path}: line {reader.line_num + skipped_lines}: {exc}") from None
+        header = next((i for i, row in enumerate(rows) if any(cell.strip() for cell in row)), None)
+        if header is None:
             break
-        if usable_header(rows[0]):
-            return CsvFile(content, rows, _stray_quotes(content, delimiter))
+        if usable_header(rows[header]):
+            stray = [
+                replace(quote, line=quote.line + skipped_lines)
+                for quote in _stray_quotes(content, delimiter)
+            ]
+            return CsvFile(content, rows[header:], stray, header_row=header + 1)
     return CsvFile(content, None)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hunter_cli.csvfiles import CsvEncodingError, CsvReadError, StrayQuote, read_csv_file
+from hunter_cli.csvfiles import CsvEncodingError, CsvReadError, StrayQuote, parse_csv, read_text
 from hunter_cli.errors import UsageError
 
 # The fields a column can fill and the names it goes by. A header matches whatever its case,
@@ -104,16 +104,17 @@ class ColumnPlan:
         }
 
 
-def plan_columns(headers: list[str]) -> ColumnPlan:
+def plan_columns(headers: list[str], bookkeeping: tuple[str, ...] = ()) -> ColumnPlan:
     """Which column fills which field. A column named exactly as the field wins (an export's
     `domain` over a `website` kept in its data); else the first column of that name. The
-    others are kept in data, as is a first/last name when a name column is there."""
+    others are kept in data, as is a first/last name when a name column is there. Columns
+    named in `bookkeeping` are skipped, as an export's id, first_seen and last_seen are."""
     candidates: dict[str, list[tuple[int, int]]] = {}
     skipped: dict[int, str] = {}
     for index, header in enumerate(headers):
         if not header:
             skipped[index] = "no header"
-        elif header.lower() in BOOKKEEPING_COLUMNS:
+        elif header.lower() in (*BOOKKEEPING_COLUMNS, *bookkeeping):
             skipped[index] = "hunter's own bookkeeping"
         else:
             name = field_of(header)
@@ -193,45 +194,50 @@ def parse_extra(value: str) -> Any:
 
 @dataclass(frozen=True)
 class LeadFile:
-    """A file's header and its rows by number (the header is row 1; blank rows left out),
-    and the rows that could not be read, with the reason."""
+    """A file's columns and its rows by number, blank rows left out, and the rows that could
+    not be read, with the reason. A CSV's rows are numbered as a spreadsheet shows them (the
+    header is row 1 unless blank rows come before it); a JSON list's leads from 1. `typed`:
+    cells are JSON values (a CSV's are text, read back by `parse_extra`)."""
 
+    format: str  # "csv" or "json"
     headers: list[str]
-    rows: list[tuple[int, list[str]]]
+    rows: list[tuple[int, list[Any]]]
     rejected: list[tuple[int, str]] = field(default_factory=list)
+    # Columns hunter keeps for itself beyond BOOKKEEPING_COLUMNS (a JSON export's `source`).
+    bookkeeping: tuple[str, ...] = ()
+
+    @property
+    def typed(self) -> bool:
+        return self.format == "json"
 
 
 def read_lead_file(path: Path, encoding: str | None = None) -> LeadFile:
-    """The rows of a lead file. UsageError when it is missing or unreadable, is not text in
-    its encoding, or has no usable header."""
-    headers, rows, stray_quotes = _read_csv(path, encoding)
+    """The rows of a lead file: a CSV, or a JSON list of leads (what `hunter leads export
+    --format json` writes, or `leads list --json`'s document). UsageError when it is missing
+    or unreadable, is not text in its encoding, or names no usable columns."""
+    text = _read_text(path, encoding)
+    if text.lstrip()[:1] in ("[", "{"):
+        return _read_json(path, text)
+    headers, header_row, rows, stray_quotes = _read_csv(path, text)
     lowered = [c.lower() for c in headers if c]
     doubled = sorted({c for c in lowered if lowered.count(c) > 1})
     if doubled:
         raise UsageError(f"{path}: column {doubled[0]!r} appears more than once in the header")
-    numbered: list[tuple[int, list[str]]] = []
+    numbered: list[tuple[int, list[Any]]] = []
     rejected: list[tuple[int, str]] = []
-    for number, cells in enumerate(rows, start=2):
+    for number, cells in enumerate(rows, start=header_row + 1):
         if not any(cell.strip() for cell in cells):
             continue  # blank lines are not rows anyone meant
         if number in stray_quotes:
             rejected.append((number, _stray_quote_reason(stray_quotes[number])))
         else:
             numbered.append((number, cells))
-    return LeadFile(headers, numbered, rejected)
+    return LeadFile("csv", headers, numbered, rejected)
 
 
-def _read_csv(
-    path: Path, encoding: str | None = None
-) -> tuple[list[str], list[list[str]], dict[int, StrayQuote]]:
-    """The header, the rows, and by row number the quoted fields that took in the lines
-    after them (a quote never closed)."""
-
-    def usable(header: list[str]) -> bool:
-        return plan_columns([unescape_formula(h.strip()) for h in header]).usable
-
+def _read_text(path: Path, encoding: str | None) -> str:
     try:
-        read = read_csv_file(path, usable, encoding)
+        return read_text(path, encoding)
     except CsvEncodingError as exc:
         if encoding is not None:
             raise UsageError(f"{exc}: is --encoding {encoding} the file's encoding?") from None
@@ -247,27 +253,91 @@ def _read_csv(
         ) from None
     except CsvReadError as exc:
         raise UsageError(str(exc)) from None
+
+
+def _read_csv(
+    path: Path, text: str
+) -> tuple[list[str], int, list[list[str]], dict[int, StrayQuote]]:
+    """The header, its row number, the rows after it, and by row number the quoted fields
+    that took in the lines after them (a quote never closed)."""
+
+    def usable(header: list[str]) -> bool:
+        return plan_columns([unescape_formula(h.strip()) for h in header]).usable
+
+    try:
+        read = parse_csv(path, text, usable)
+    except CsvReadError as exc:
+        raise UsageError(str(exc)) from None
     content, rows = read.content, read.rows
     if rows is not None:
         stray = {quote.row: quote for quote in reversed(read.stray_quotes)}  # first per row
-        if 1 in stray:
+        if read.header_row in stray:
             raise UsageError(
-                f"{path}: line {stray[1].line}: the header has a quoted field that is never "
-                "closed, so it takes in the lines after it"
+                f"{path}: line {stray[read.header_row].line}: the header has a quoted field "
+                "that is never closed, so it takes in the lines after it"
             )
         header = [unescape_formula(unicodedata.normalize("NFC", h.strip())) for h in rows[0]]
-        return header, rows[1:], stray
+        return header, read.header_row, rows[1:], stray
     if not content.strip():
         raise UsageError(
             f"{path}: the file is empty; expected a header row such as name,email,company,domain"
         )
-    found = next(csv.reader(io.StringIO(content, newline="")), [])
+    rows_found = csv.reader(io.StringIO(content, newline=""))
+    found = next((row for row in rows_found if any(cell.strip() for cell in row)), [])
     names = ", ".join(h.strip() for h in found if h.strip()) or "nothing"
     raise UsageError(
         f"{path}: no usable header: the first row must name an email column (email, e-mail, "
         "email address...), or domain (domain, website...) and name (name, or first name and "
         f"last name) columns (found: {names})"
     )
+
+
+def _read_json(path: Path, text: str) -> LeadFile:
+    """A JSON list of leads as rows: each lead's keys and its `data`'s keys are the columns
+    (a data key that is also a lead's own key, and its provenance, are left out, as a CSV
+    export leaves them out)."""
+    from hunter_cli.leads import PROVENANCE  # the store's: imported here, as leads imports us
+
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        where = f"line {exc.lineno}: " if isinstance(exc, json.JSONDecodeError) else ""
+        raise UsageError(
+            f"{path}: {where}not valid JSON ({getattr(exc, 'msg', exc)}); import reads a CSV "
+            "file, or the JSON list of leads that `hunter leads export --format json` writes"
+        ) from None
+    if isinstance(document, dict) and isinstance(document.get("data"), list):
+        document = document["data"]  # the {"status": "ok", "data": [...]} of `--json`
+    if not isinstance(document, list):
+        raise UsageError(
+            f"{path}: a JSON import is a list of leads, as `hunter leads export --format json` "
+            f"writes; this file holds a {type(document).__name__}"
+        )
+    own: dict[str, None] = {}  # keys in order, as the columns of a CSV
+    for item in document:
+        if isinstance(item, dict):
+            own.update((str(key), None) for key in item if key != "data")
+    nested: dict[str, None] = {}
+    for item in document:
+        data = item.get("data") if isinstance(item, dict) else None
+        if isinstance(data, dict):
+            nested.update((str(k), None) for k in data if k != PROVENANCE and k not in own)
+    headers = [unicodedata.normalize("NFC", h.strip()) for h in [*own, *nested]]
+    rows: list[tuple[int, list[Any]]] = []
+    rejected: list[tuple[int, str]] = []
+    for number, item in enumerate(document, start=1):
+        if not isinstance(item, dict):
+            rejected.append((number, f"not a lead (a JSON object) but {json.dumps(item)[:40]}"))
+            continue
+        data = item["data"] if isinstance(item.get("data"), dict) else {}
+        rows.append((number, [item[k] if k in item else data.get(k) for k in [*own, *nested]]))
+    bookkeeping = ("source",)
+    if document and not plan_columns(headers, bookkeeping).usable:
+        raise UsageError(
+            f"{path}: no usable keys: the leads must have an email, or a domain and a name "
+            f"(found: {', '.join(headers) or 'nothing'})"
+        )
+    return LeadFile("json", headers, rows, rejected, bookkeeping)
 
 
 def _stray_quote_reason(quote: StrayQuote) -> str:

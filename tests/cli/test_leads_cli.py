@@ -68,6 +68,7 @@ def test_import_reports_rows_and_reasons(ready, leads_csv):
         "overwrite": False,
         "kept": [],
         "replaced": [],
+        "format": "csv",
     }
     human = ready("leads", "import", str(leads_csv))
     assert human.exit_code == 0, human.stderr
@@ -205,9 +206,15 @@ def test_export_to_stdout_and_to_a_file(ready, leads_csv, workspace):
                     "path": str(workspace / "x.csv")}  # fmt: skip
     assert not list(workspace.glob("*.partial"))
 
-    # the export round-trips through import
+    # the export round-trips through import, as CSV and as JSON
     again = ready("leads", "import", str(workspace / "x.csv"), "--json").ok()
     assert (again["imported"], again["updated"], again["rejected"]) == (0, 3, [])
+    again = ready("leads", "import", str(target), "--json").ok()
+    assert (again["imported"], again["updated"], again["rejected"]) == (0, 3, [])
+    assert (again["format"], again["kept"]) == ("json", [])
+    human = ready("leads", "import", str(target))
+    assert human.exit_code == 0, human.stderr
+    assert "Imported 0 new lead(s) for acme, updated 3, rejected 0 row(s)." in human.stdout
 
 
 def test_export_and_import_are_audited(ready, leads_csv, seeded):
@@ -269,7 +276,7 @@ def test_import_of_a_windows_file_suggests_and_takes_an_encoding(ready, workspac
     assert (data["imported"], data["rejected"]) == (1, [])
     assert ready("leads", "list", "--json").ok()[0]["name"] == "Renée"
     help_text = " ".join(ready("leads", "import", "--help").stdout.split())
-    assert "Import leads from a CSV file (UTF-8; see --encoding)." in help_text
+    assert "Import leads from a CSV file (UTF-8; see --encoding) or a JSON export." in help_text
     assert "--encoding" in help_text and "cp1252" in help_text
 
 
