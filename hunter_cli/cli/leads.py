@@ -219,7 +219,8 @@ def import_(
             "(or first name and last name), title, email, phone, company, domain, score, "
             "tier, under these or common names (E-mail, "
             "Email Address, Company Name, Website, Job Title, Phone Number...; any case, "
-            "spacing or punctuation); an export's id, first_seen and last_seen are skipped; "
+            "spacing or punctuation); an export's id (hunter's lead ids), first_seen and "
+            "last_seen are skipped; "
             "other columns are kept in the lead's data.",
         ),
     ],
@@ -277,10 +278,12 @@ def import_(
     Importing a file from `hunter leads export` changes nothing but last_seen: its id,
     first_seen and last_seen columns are hunter's own bookkeeping and are skipped (a lead is
     matched by its email, or domain and name; with --overwrite by its id), and the other
-    columns are read back as the
-    types export wrote: numbers written exactly as export writes them (3, 2016, -1.5) and
-    True/False come back as numbers and booleans, JSON lists and mappings as lists and
-    mappings, and anything else, such as 02134 or +1, stays text.
+    columns are read back as the types export wrote: numbers written exactly as export
+    writes them (3, 2016, -1.5) and True/False come back as numbers and booleans, JSON lists
+    and mappings as lists and mappings, and anything else, such as 02134 or +1, stays text.
+    An id column counts as
+    hunter's only when every value in it is a lead id (a UUID); a CRM's own ID column
+    (1001, 0035g00000XyZ) is kept in data like any other column.
 
     Exit codes: 0 when rows were stored, 2 when the file is missing or unreadable, has no
     usable header, or every row was rejected.
