@@ -607,11 +607,19 @@ def find_leads(
         query = query.where(Lead.domain == normalise_domain(domain))
     if order not in ORDERS:
         raise ValidationError(f"unknown order {order!r}; known orders: " + ", ".join(ORDERS))
+    # A missing value sorts last on both backends: SQLite puts NULL first by default and
+    # PostgreSQL last (first when descending), so the order is spelled out.
+    name = Lead.name.nulls_last()
     orders: dict[str, list[Any]] = {
-        "recent": [Lead.last_seen.desc(), Lead.name, Lead.id],
-        "score": [Lead.score.desc().nulls_last(), Lead.last_seen.desc(), Lead.name, Lead.id],
-        "name": [Lead.name, Lead.id],
-        "first_seen": [Lead.first_seen, Lead.name, Lead.id],
+        "recent": [Lead.last_seen.desc().nulls_last(), name, Lead.id],
+        "score": [
+            Lead.score.desc().nulls_last(),
+            Lead.last_seen.desc().nulls_last(),
+            name,
+            Lead.id,
+        ],
+        "name": [name, Lead.id],
+        "first_seen": [Lead.first_seen.nulls_last(), name, Lead.id],
     }
     query = query.order_by(*orders[order])
     if skip_suppressed:

@@ -249,6 +249,29 @@ def test_find_leads_filters_and_order(seeded):
             find_leads(session, acme, order="random")
 
 
+def test_leads_without_a_name_or_score_sort_last_in_every_order(seeded):
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        upsert_leads(
+            session,
+            acme,
+            [
+                {"email": "zed@z.example"},
+                {"name": "Bob", "email": "bob@b.example", "score": 50},
+                {"email": "cy@c.example", "score": 50},
+                {"name": "Amy", "email": "amy@a.example"},
+            ],
+            source=SOURCE,
+        )
+        for order, names in [
+            ("name", ["Amy", "Bob", None, None]),
+            ("recent", ["Amy", "Bob", None, None]),  # all seen at once: then by name
+            ("first_seen", ["Amy", "Bob", None, None]),
+            ("score", ["Bob", None, "Amy", None]),
+        ]:
+            assert [lead.name for lead in find_leads(session, acme, order=order)] == names, order
+
+
 def test_update_lead(seeded):
     with seeded.session() as session:
         acme = resolve_customer(session, "acme")

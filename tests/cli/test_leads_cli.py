@@ -164,6 +164,14 @@ def test_list(ready, leads_csv):
         assert text in human.stdout
 
 
+def test_list_order_name_puts_unnamed_leads_last(ready, workspace):
+    path = workspace / "people.csv"
+    path.write_text("email,name\nzed@z.example,\nbob@b.example,Bob\namy@a.example,Amy\n")
+    ready("leads", "import", str(path), "--json").ok()
+    rows = ready("leads", "list", "--order", "name", "--json").ok()
+    assert [r["name"] for r in rows] == ["Amy", "Bob", None]
+
+
 def test_list_when_empty(ready):
     human = ready("leads", "list")
     assert human.exit_code == 0
