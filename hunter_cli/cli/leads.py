@@ -354,10 +354,10 @@ def _print_known_leads(report: ImportReport) -> None:
     else:
         rest = f"{changed} value(s) kept because they differ from the file's"
         rest += " (use --overwrite to replace them)" if changed else ""
+    # Without known leads, the values are those of rows repeating an earlier row's lead.
+    known = f"{report.updated} existing lead(s)" if report.updated else "Repeated rows"
     console.print(
-        f"{report.updated} existing lead(s): {report.filled} empty field(s) filled, {rest}.",
-        soft_wrap=True,
-        markup=False,
+        f"{known}: {report.filled} empty field(s) filled, {rest}.", soft_wrap=True, markup=False
     )
     if changed:
         title = "Values replaced" if report.overwrite else "Values kept (the file differs)"

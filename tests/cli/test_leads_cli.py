@@ -122,6 +122,15 @@ def test_reimport_says_what_became_of_known_leads_and_overwrite_replaces(ready, 
     assert "--overwrite" in help_text and "keeps what it has" in help_text
 
 
+def test_values_of_a_repeated_row_that_differ_are_reported_too(ready, workspace):
+    path = workspace / "twice.csv"
+    path.write_text("email,name\nann@a.example,Ann\nann@a.example,Anne\n")
+    human = ready("leads", "import", str(path))
+    assert human.exit_code == 0, human.stderr
+    assert "Repeated rows: 0 empty field(s) filled, 1 value(s) kept" in human.stdout
+    assert "0 existing lead(s)" not in human.stdout
+
+
 def test_import_reports_repeated_rows(ready, workspace):
     path = workspace / "dups.csv"
     path.write_text(
