@@ -1,10 +1,12 @@
 """The lead store: one row per person found for a customer, deduplicated by normalised email
-(or domain plus name), with where each field came from; plus CSV/JSON export and CSV import.
+(or domain plus name), with where each field came from; plus CSV/JSON export and import
+(reading the files is `lead_files`).
 
-Finding a lead again never loses what is known: contact fields are only filled when empty,
-`data` is merged (a new non-empty value wins, an empty one never overwrites), and
-data["_provenance"] names the provider behind every field. Score and tier are the exception:
-a new score replaces the old one together with its tier, even when it has none.
+Finding a lead again never loses what is known: contact fields are only filled when empty
+(unless an import asks to overwrite them), `data` is merged (a new non-empty value wins, an
+empty one never overwrites), and data["_provenance"] names the provider behind every field.
+Score and tier are the exception: a new score replaces the old one together with its tier,
+even when it has none.
 """
 
 from __future__ import annotations
@@ -117,7 +119,8 @@ class UpsertReport:
 class ImportReport:
     imported: int
     updated: int
-    rejected: list[tuple[int, str]]  # (row number, the header being row 1; reason)
+    # (row number, as `lead_files.LeadFile` numbers rows: a CSV's header is row 1; reason)
+    rejected: list[tuple[int, str]]
     # (row number, the earlier row of the file it is the same lead as, so merged into)
     merged: list[tuple[int, int]] = field(default_factory=list)
     columns: ColumnPlan | None = None  # which column filled which field
