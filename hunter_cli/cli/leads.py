@@ -7,7 +7,7 @@ import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -20,6 +20,9 @@ from hunter_cli.cli.params import (
     settings_of,
 )
 from hunter_cli.errors import ExitCode
+
+if TYPE_CHECKING:
+    from hunter_cli.leads import ImportReport
 
 app = typer.Typer(
     help=(
@@ -214,29 +217,76 @@ def import_(
     file: Annotated[
         Path,
         typer.Argument(
-            help="CSV file with a header row: name, title, email, phone, company, domain, "
-            "score, tier (any case); an export's id, first_seen and last_seen are skipped; "
+            help="CSV file (UTF-8 unless --encoding says otherwise), or a `leads export "
+            "--format json` file. A CSV has a header row: name "
+            "(or first name and last name), title, email, phone, company, domain, score, "
+            "tier, under these or common names (E-mail, "
+            "Email Address, Company Name, Website, Job Title, Phone Number...; any case, "
+            "spacing or punctuation); an export's id (hunter's lead ids), first_seen and "
+            "last_seen are skipped; "
             "other columns are kept in the lead's data.",
         ),
     ],
     customer: CustomerOption = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Replace known leads' values with the file's non-empty ones (default: keep "
+            "them and only fill empty fields); rows with an export's id change that lead.",
+        ),
+    ] = False,
+    encoding: Annotated[
+        str | None,
+        typer.Option(
+            "--encoding",
+            metavar="ENCODING",
+            help="The file's encoding when it is not UTF-8 (or UTF-16 with a byte-order "
+            "mark, which is recognised): e.g. cp1252 (Excel on Windows), latin-1.",
+        ),
+    ] = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Import leads from a CSV file.
+    """Import leads from a CSV file (UTF-8; see --encoding) or a JSON export.
+
+    A CSV needs a header row; blank lines before it and Excel's `sep=;` first line are
+    fine, and `,`, `;` or tabs separate columns. A file from `hunter leads export --format
+    json` (a JSON list of leads) imports as its CSV export does, its rows numbered from 1.
+
+    Columns are matched to fields by name, ignoring case, spaces and punctuation: email
+    (e-mail, email address, work email), name (full name, contact name; or first name/given
+    name with last name/surname/family name), company (company name, organization, account
+    name), domain (website, website url, company website, url: reduced to the domain), title
+    (job title, position), phone (phone number, mobile, telephone), score, tier. When two
+    columns name one field, the one named exactly as the field is used, else the first; the
+    other is kept in data. The report lists which column filled which field and which were
+    kept only in data.
 
     Each row needs an email, or a domain and a name. Rows with an invalid email, a score
     outside 0-100, a tier that is not one letter or a quoted field that is never closed (it
     would take in the lines after it) are rejected and listed with their row
-    number (the header is row 1); the other rows are stored, merging with known leads. A row
-    that is the same lead as an earlier row (the same email, say) is merged into it and
-    listed with the row it was merged into.
+    number (as a spreadsheet numbers it: the header is row 1 unless blank rows come before
+    it); the other rows are stored, merging with known leads. A row that is the same lead as
+    an earlier row (the same email, say) is merged into it and listed with the row it was
+    merged into.
+
+    A lead already stored (the same email, or domain and name) keeps what it has: the file
+    fills its empty fields, its data gets the file's other columns, and a score or tier in
+    the file replaces the stored one; a name, title, email, phone, company or domain that
+    differs from the stored one is kept and listed. With --overwrite the file's non-empty
+    values replace the stored ones (empty cells never erase anything), and a row carrying an
+    export's id is that lead, so a name, email or domain edited in an export changes it
+    (a row that would turn it into another stored lead is rejected).
 
     Importing a file from `hunter leads export` changes nothing but last_seen: its id,
     first_seen and last_seen columns are hunter's own bookkeeping and are skipped (a lead is
-    matched by its email, or domain and name), and the other columns are read back as the
-    types export wrote: numbers written exactly as export writes them (3, 2016, -1.5) and
-    True/False come back as numbers and booleans, JSON lists and mappings as lists and
-    mappings, and anything else, such as 02134 or +1, stays text.
+    matched by its email, or domain and name; with --overwrite by its id), and the other
+    columns are read back as the types export wrote: numbers written exactly as export
+    writes them (3, 2016, -1.5) and True/False come back as numbers and booleans, JSON lists
+    and mappings as lists and mappings, and anything else, such as 02134 or +1, stays text.
+    An id column counts as
+    hunter's only when every value in it is a lead id (a UUID); a CRM's own ID column
+    (1001, 0035g00000XyZ) is kept in data like any other column.
 
     Exit codes: 0 when rows were stored, 2 when the file is missing or unreadable, has no
     usable header, or every row was rejected.
@@ -249,9 +299,14 @@ def import_(
     db = database_of(settings)
     with db.session() as session:
         who = resolve_customer(session, customer or settings.default_customer)
-        report = import_leads_csv(session, who, file, actor=settings.actor)
+        report = import_leads_csv(
+            session, who, file, actor=settings.actor, overwrite=overwrite, encoding=encoding
+        )
         data = {"customer": who.slug, "file": str(file), **report.to_dict()}
         if report.rejected and not (report.imported or report.updated):
+            if not json_output:  # every reason, not just the first (--json has them in details)
+                _print_columns(data["columns"])
+                _print_rejected(report.rejected)
             # Raised inside the transaction, so the audit entry of a failed import goes too.
             row, reason = report.rejected[0]
             raise ValidationError(
@@ -261,6 +316,7 @@ def import_(
             )
 
     def render() -> None:
+        _print_columns(data["columns"])
         merged = f"merged {len(report.merged)} repeated row(s), " if report.merged else ""
         console.print(
             f"Imported {report.imported} new lead(s) for {who.slug}, updated {report.updated}, "
@@ -276,9 +332,60 @@ def import_(
                     justify={"row": "right", "merged into row": "right"},
                 )
             )
+        _print_known_leads(report)
         if report.rejected:
-            console.print(
-                table("Rejected rows", ["row", "reason"], report.rejected, justify={"row": "right"})
-            )
+            _print_rejected(report.rejected)
 
     emit(data, json_output=json_output, render=render)
+
+
+# Rows of a table in the human report; --json lists every one.
+_SHOWN = 20
+
+
+def _print_rejected(rejected: list[tuple[int, str]]) -> None:
+    console.print(table("Rejected rows", ["row", "reason"], rejected, justify={"row": "right"}))
+
+
+def _print_known_leads(report: ImportReport) -> None:
+    """What became of the leads that were stored already: fields filled, values kept."""
+    changed = len(report.differing)
+    if not (report.updated or changed):
+        return
+    if report.overwrite:
+        rest = f"{changed} value(s) replaced with the file's (--overwrite)"
+    else:
+        rest = f"{changed} value(s) kept because they differ from the file's"
+        rest += " (use --overwrite to replace them)" if changed else ""
+    # Without known leads, the values are those of rows repeating an earlier row's lead.
+    known = f"{report.updated} existing lead(s)" if report.updated else "Repeated rows"
+    console.print(
+        f"{known}: {report.filled} empty field(s) filled, {rest}.", soft_wrap=True, markup=False
+    )
+    if changed:
+        title = "Values replaced" if report.overwrite else "Values kept (the file differs)"
+        heads = (
+            ["row", "field", "was", "now"]
+            if report.overwrite
+            else ["row", "field", "stored", "file"]
+        )
+        console.print(table(title, heads, report.differing[:_SHOWN], justify={"row": "right"}))
+        if changed > _SHOWN:
+            console.print(f"... and {changed - _SHOWN} more (--json lists them all).", style="dim")
+
+
+def _print_columns(columns: dict[str, Any] | None) -> None:
+    """Which column filled which field, and which were kept only in data or skipped."""
+    if not columns:
+        return
+    mapped = ", ".join(f"{header} -> {name}" for header, name in columns["mapped"].items())
+    console.print(f"Columns: {mapped or 'none'}.", soft_wrap=True, markup=False)
+    unused = columns["unused_aliases"]
+    kept = [
+        f"{header} (another column fills {unused[header]})" if header in unused else header
+        for header in columns["data"]
+    ]
+    if kept:
+        console.print(f"Kept only in data: {', '.join(kept)}.", soft_wrap=True, markup=False)
+    if columns["skipped"]:
+        console.print(f"Skipped: {', '.join(columns['skipped'])}.", soft_wrap=True, markup=False)

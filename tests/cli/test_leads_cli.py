@@ -50,11 +50,85 @@ def test_import_reports_rows_and_reasons(ready, leads_csv):
         "updated": 0,
         "merged": [],
         "rejected": REJECTED,
+        "columns": {
+            "mapped": {
+                "name": "name",
+                "title": "title",
+                "EMAIL": "email",
+                "company": "company",
+                "domain": "domain",
+                "score": "score",
+                "tier": "tier",
+            },
+            "data": ["Industry"],
+            "skipped": [],
+            "unused_aliases": {},
+        },
+        "filled": 0,
+        "overwrite": False,
+        "kept": [],
+        "replaced": [],
+        "format": "csv",
     }
     human = ready("leads", "import", str(leads_csv))
     assert human.exit_code == 0, human.stderr
     assert "Imported 0 new lead(s) for acme, updated 3, rejected 3 row(s)." in human.stdout
     assert "invalid email address 'kim@'" in human.stdout
+
+
+def test_import_says_which_column_filled_which_field(ready, workspace):
+    path = workspace / "crm.csv"
+    path.write_text(
+        "First Name,Last Name,E-mail,Company Name,Website,Job Title,Phone Number,Notes,"
+        "Work Email,id\n"
+        "Ann,Lee,ann@a.example,A Co,a.example,CEO,+15550100,met at expo,al@a.example,\n"
+    )
+    human = ready("leads", "import", str(path))
+    assert human.exit_code == 0, human.stderr
+    assert (
+        "Columns: First Name -> name, Last Name -> name, E-mail -> email, Company Name -> "
+        "company, Website -> domain, Job Title -> title, Phone Number -> phone."
+    ) in human.stdout
+    assert "Kept only in data: Notes, Work Email (another column fills email)." in human.stdout
+    assert "Skipped: id." in human.stdout
+    rows = ready("leads", "list", "--json").ok()
+    assert (rows[0]["name"], rows[0]["company"], rows[0]["title"]) == ("Ann Lee", "A Co", "CEO")
+
+
+def test_reimport_says_what_became_of_known_leads_and_overwrite_replaces(ready, workspace):
+    path = workspace / "people.csv"
+    path.write_text("email,name,company,title\nann@a.example,Ann Lee,A Co,\n")
+    ready("leads", "import", str(path), "--json").ok()
+    path.write_text("email,name,company,title\nann@a.example,Anne Lee,A Co,CEO\n")
+    human = ready("leads", "import", str(path))
+    assert human.exit_code == 0, human.stderr
+    assert "Imported 0 new lead(s) for acme, updated 1, rejected 0 row(s)." in human.stdout
+    assert (
+        "1 existing lead(s): 1 empty field(s) filled, 1 value(s) kept because they differ "
+        "from the file's (use --overwrite to replace them)." in human.stdout
+    )
+    assert ["│", "2", "│", "name", "│", "Ann", "Lee", "│", "Anne", "Lee", "│"] in [
+        line.split() for line in human.stdout.splitlines()
+    ]
+    assert ready("leads", "list", "--json").ok()[0]["name"] == "Ann Lee"
+
+    data = ready("leads", "import", str(path), "--overwrite", "--json").ok()
+    assert data["replaced"] == [
+        {"row": 2, "field": "name", "stored": "Ann Lee", "file": "Anne Lee"}
+    ]
+    assert (data["overwrite"], data["kept"]) == (True, [])
+    assert ready("leads", "list", "--json").ok()[0]["name"] == "Anne Lee"
+    help_text = ready("leads", "import", "--help").stdout
+    assert "--overwrite" in help_text and "keeps what it has" in help_text
+
+
+def test_values_of_a_repeated_row_that_differ_are_reported_too(ready, workspace):
+    path = workspace / "twice.csv"
+    path.write_text("email,name\nann@a.example,Ann\nann@a.example,Anne\n")
+    human = ready("leads", "import", str(path))
+    assert human.exit_code == 0, human.stderr
+    assert "Repeated rows: 0 empty field(s) filled, 1 value(s) kept" in human.stdout
+    assert "0 existing lead(s)" not in human.stdout
 
 
 def test_import_reports_repeated_rows(ready, workspace):
@@ -103,6 +177,14 @@ def test_list(ready, leads_csv):
         assert text in human.stdout
 
 
+def test_list_order_name_puts_unnamed_leads_last(ready, workspace):
+    path = workspace / "people.csv"
+    path.write_text("email,name\nzed@z.example,\nbob@b.example,Bob\namy@a.example,Amy\n")
+    ready("leads", "import", str(path), "--json").ok()
+    rows = ready("leads", "list", "--order", "name", "--json").ok()
+    assert [r["name"] for r in rows] == ["Amy", "Bob", None]
+
+
 def test_list_when_empty(ready):
     human = ready("leads", "list")
     assert human.exit_code == 0
@@ -145,9 +227,15 @@ def test_export_to_stdout_and_to_a_file(ready, leads_csv, workspace):
                     "path": str(workspace / "x.csv")}  # fmt: skip
     assert not list(workspace.glob("*.partial"))
 
-    # the export round-trips through import
+    # the export round-trips through import, as CSV and as JSON
     again = ready("leads", "import", str(workspace / "x.csv"), "--json").ok()
     assert (again["imported"], again["updated"], again["rejected"]) == (0, 3, [])
+    again = ready("leads", "import", str(target), "--json").ok()
+    assert (again["imported"], again["updated"], again["rejected"]) == (0, 3, [])
+    assert (again["format"], again["kept"]) == ("json", [])
+    human = ready("leads", "import", str(target))
+    assert human.exit_code == 0, human.stderr
+    assert "Imported 0 new lead(s) for acme, updated 3, rejected 0 row(s)." in human.stdout
 
 
 def test_export_and_import_are_audited(ready, leads_csv, seeded):
@@ -190,6 +278,33 @@ def test_import_of_a_missing_file_is_not_found(ready, workspace):
     path = workspace / "in.csv"
     assert f"{path}: no such file" in ready("leads", "import", str(path)).one_line(3)
     assert ready("leads", "import", str(path), "--json").error(3)["code"] == "not_found"
+
+
+def test_when_every_row_is_rejected_each_reason_is_listed(ready, workspace):
+    path = workspace / "in.csv"
+    path.write_text("email,score\nnope,\nann@a.example,150\n")
+    result = ready("leads", "import", str(path))
+    assert "no row could be imported (2 rejected; row 2:" in result.one_line(2)
+    rows = [line.split("│")[1:3] for line in result.stdout.splitlines() if "│" in line]
+    assert [[cell.strip() for cell in row] for row in rows] == [
+        ["2", "invalid email address 'nope'"],
+        ["3", "score '150' is not a whole number from 0 to 100"],
+    ]
+    error = ready("leads", "import", str(path), "--json").error(2)
+    assert len(error["details"]["rejected"]) == 2
+
+
+def test_import_of_a_windows_file_suggests_and_takes_an_encoding(ready, workspace):
+    path = workspace / "excel.csv"
+    path.write_bytes("name,email\nRenée,renee@x.example\n".encode("cp1252"))
+    line = ready("leads", "import", str(path)).one_line(2)
+    assert "line 2: byte 0xe9 is not UTF-8 text" in line and "--encoding cp1252" in line
+    data = ready("leads", "import", str(path), "--encoding", "cp1252", "--json").ok()
+    assert (data["imported"], data["rejected"]) == (1, [])
+    assert ready("leads", "list", "--json").ok()[0]["name"] == "Renée"
+    help_text = " ".join(ready("leads", "import", "--help").stdout.split())
+    assert "Import leads from a CSV file (UTF-8; see --encoding) or a JSON export." in help_text
+    assert "--encoding" in help_text and "cp1252" in help_text
 
 
 def test_unknown_customer(ready, leads_csv):

@@ -5,8 +5,11 @@ shares with providers, so a provider's domain filter and the store's dedupe agre
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from hunter_cli.addresses import parse_email_address
 
 # What a provider returns per person. `data` carries the company's details.
 LEAD_KEYS = ("name", "title", "email", "phone", "company", "domain", "data")
@@ -87,18 +90,16 @@ def supported_lookups(provider: Any) -> list[str]:
 
 
 def normalise_email(value: Any) -> str | None:
-    """Lower-case and stripped; None when there is nothing there."""
-    if value is None:
-        return None
-    text = str(value).strip().lower()
-    return text or None
+    """Lower-case and cleaned as the send path cleans it (`mailto:`, `<...>`, stray
+    punctuation and invisible characters gone); None when there is nothing there."""
+    return parse_email_address(value)[1] or None
 
 
 def normalise_domain(value: Any) -> str | None:
     """`https://www.Example.com/about` -> `example.com`; None when there is nothing there."""
     if value is None:
         return None
-    text = str(value).strip().lower()
+    text = unicodedata.normalize("NFC", str(value)).strip().lower()
     text = _SCHEME.sub("", text)
     text = text.removeprefix("//")
     text = re.split(r"[/?#]", text, maxsplit=1)[0]
@@ -109,5 +110,5 @@ def normalise_domain(value: Any) -> str | None:
 
 
 def normalise_name(value: Any) -> str:
-    """Case- and spacing-insensitive form of a person's name, for matching."""
-    return " ".join(str(value or "").split()).casefold()
+    """Case-, spacing- and Unicode-form-insensitive form of a person's name, for matching."""
+    return unicodedata.normalize("NFC", " ".join(str(value or "").split()).casefold())

@@ -1,0 +1,60 @@
+"""E-mail addresses as people paste them: the one cleaner the lead store (a lead's identity) and
+the send path (a message's recipient, the suppression list) share, so they agree."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from email.utils import parseaddr
+from typing import Any
+from urllib.parse import unquote
+
+# Most addresses need no cleaning: checked first, as a batch can hold tens of thousands.
+_PLAIN = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]*[A-Za-z0-9]")
+# What a copy from a mail client, a web page or a spreadsheet cell leaves around an address.
+_AROUND = " \t\r\n,;"
+_QUOTES = "\"'`"
+_MAILTO = "mailto:"
+# `Name <address>`, also when the name has an unquoted comma (`Lee, Ann <ann@x.example>`, as
+# Outlook writes it), which parseaddr would read as two addresses.
+_NAMED = re.compile(r"([^<>]*)<([^<>\s]+@[^<>\s]+)>")
+
+
+def _unwrapped(text: str) -> str:
+    """Without the separators and the quotes around it: `"ann@x.example,"` -> ann@x.example
+    (a quoted display name, as in `"Lee, Ann" <ann@x.example>`, stays)."""
+    while True:
+        before = text
+        text = text.strip(_AROUND)
+        if len(text) >= 2 and text[0] == text[-1] and text[0] in _QUOTES:
+            text = text[1:-1]
+        if text == before:
+            return text
+
+
+def parse_email_address(raw: Any) -> tuple[str | None, str]:
+    """(display name, address) of an address as pasted: `Ann <Ann@X.example>` gives
+    ("Ann", "ann@x.example"); `mailto:ann@x.example?subject=hi`, `<ann@x.example>;`,
+    `"ann@x.example,"` and an address with a zero-width space in it give (None,
+    "ann@x.example"). The address is lower-case, "" when there is none; whether it is a valid
+    one is for the caller to judge."""
+    if raw is None:
+        return None, ""
+    text = str(raw).strip()
+    if _PLAIN.fullmatch(text):
+        return None, text.lower()
+    # Invisible format characters (zero-width spaces and joiners, a BOM, a soft hyphen) come
+    # along with copied text; they are never part of an address.
+    text = "".join(c for c in text if unicodedata.category(c) != "Cf")
+    text = _unwrapped(unicodedata.normalize("NFC", text))
+    if text[: len(_MAILTO)].lower() == _MAILTO:
+        # A link: the address is what comes before its ?subject=..., percent-decoded.
+        text = _unwrapped(unquote(text[len(_MAILTO) :].split("?", 1)[0]))
+    named = _NAMED.fullmatch(text)
+    if named:
+        name, address = _unwrapped(named[1]), named[2]
+    else:
+        name, address = parseaddr(text)
+    # A sentence's full stop after an address is no part of it.
+    address = _unwrapped((address or text).strip("<>")).rstrip(".:")
+    return name.strip() or None, address.lower()
