@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -52,6 +53,48 @@ def test_a_new_sqlite_file_is_upgraded_on_first_use(tmp_path):
     try:
         assert current_revision(db) == head_revision()
         assert (tmp_path / "nested" / "dir" / "new.db").is_file()
+    finally:
+        db.dispose()
+
+
+def test_an_existing_sqlite_workspace_with_runs_upgrades(tmp_path):
+    """Regression: migration 0007 rebuilt `executions` in batch mode, and SQLite refused to
+    drop the old table under the outbox's and ledger's foreign keys to it: every command of
+    a workspace that had runs crashed with a traceback."""
+    db = Database(f"sqlite:///{tmp_path}/old.db")
+    try:
+        upgrade(db, "0006")
+        customer, execution = uuid.uuid4().hex, uuid.uuid4().hex
+        with db.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO customers (id, slug, name, settings, created_at) "
+                    "VALUES (:id, 'acme', 'Acme', '{}', '2026-11-01 00:00:00')"
+                ),
+                {"id": customer},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO executions (id, customer_id, recipe_slug, status, inputs, "
+                    "steps, warnings, credits_reserved, credits_used, created_at) VALUES "
+                    "(:id, :c, 'discovery', 'success', '{}', '[]', '[]', 0, 0, "
+                    "'2026-11-01 00:00:00')"
+                ),
+                {"id": execution, "c": customer},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO outbox_messages (id, customer_id, execution_id, step_id, "
+                    "channel, recipient, message_key, status, payload, created_at) VALUES "
+                    "(:id, :c, :e, 'send', 'email', 'a@b.example', 'k', 'sent', '{}', "
+                    "'2026-11-01 00:00:00')"
+                ),
+                {"id": uuid.uuid4().hex, "c": customer, "e": execution},
+            )
+        assert upgrade(db) == ("0006", head_revision())
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT send FROM executions")).scalar_one() in (0, False)
+            assert conn.execute(text("SELECT count(*) FROM outbox_messages")).scalar_one() == 1
     finally:
         db.dispose()
 

@@ -131,6 +131,28 @@ def list_leads(
         note_more(limit, json_output=json_output, order="first")
 
 
+def _check_export_target(output: Path, settings, *, force: bool) -> None:
+    """An export never replaces the workspace's own files (its database, hunter.toml), and
+    replaces another existing file only with --force: `-o .hunter/hunter.db` destroyed the
+    ledger, the audit trail and the outbox without a word."""
+    from hunter_cli.errors import UsageError
+
+    target = output.resolve()
+    own = []
+    if settings.config_path is not None:
+        own.append(Path(settings.config_path).resolve())
+    url = settings.database_url or ""
+    if url.startswith("sqlite:///") and ":memory:" not in url:
+        database = Path(url.removeprefix("sqlite:///").split("?", 1)[0]).resolve()
+        own += [database, *(database.with_name(database.name + s) for s in ("-wal", "-journal"))]
+    if target in own:
+        raise UsageError(f"{output} is this workspace's own file: choose another --output")
+    if target.is_dir():
+        raise UsageError(f"{output} is a folder: give a file name")
+    if target.exists() and not force:
+        raise UsageError(f"{output} exists already: add --force to replace it")
+
+
 @app.command("export")
 @handle_errors
 def export(
@@ -144,6 +166,9 @@ def export(
         typer.Option("--output", "-o", help="Write to this file (default: standard output)."),
     ] = None,
     customer: CustomerOption = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace --output if it exists already.")
+    ] = False,
     json_output: Annotated[
         bool,
         typer.Option("--json", help="With --output: print the summary as a JSON document."),
@@ -164,10 +189,16 @@ def export(
 
     if json_output and output is None:
         raise UsageError(
-            "--json prints the summary of an export to a file: add --output FILE, or use "
-            "--format json to print the leads themselves as JSON"
+            "--json prints the summary of an export to a file: add --output FILE"
+            + (
+                " (without --output, --format json already prints the leads as JSON)"
+                if fmt.value == "json"
+                else ", or use --format json to print the leads themselves as JSON"
+            )
         )
     settings = settings_of(ctx)
+    if output is not None:
+        _check_export_target(output, settings, force=force)
     db = database_of(settings)
     if output is None:
         reader_gone = False

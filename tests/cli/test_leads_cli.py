@@ -340,3 +340,26 @@ def test_discovery_run_then_list(ready, workspace):
     assert len(rows) == stored
     assert all(r["data"]["industry"] == "SaaS" for r in rows)
     assert all(r["source"]["provider"] == "local" for r in rows)
+
+
+def test_export_never_writes_over_the_workspace_or_an_existing_file(ready, workspace):
+    """Regression: `leads export --output .hunter/hunter.db` replaced the database (ledger,
+    audit trail, outbox) and `-o hunter.toml` the configuration, without a word."""
+    import os
+
+    config = workspace / "hunter.toml"
+    before = config.read_text()
+    line = ready("leads", "export", "-o", str(config), "--force").one_line(2)
+    assert "is this workspace's own file: choose another --output" in line
+    assert config.read_text() == before
+    url = os.environ["HUNTER_DATABASE_URL"]
+    if url.startswith("sqlite:///"):
+        database = url.removeprefix("sqlite:///")
+        line = ready("leads", "export", "-f", "json", "-o", database, "--force").one_line(2)
+        assert "is this workspace's own file" in line
+    target = workspace / "mine.csv"
+    target.write_text("precious\n")
+    assert "exists already: add --force" in ready("leads", "export", "-o", str(target)).one_line(2)
+    assert target.read_text() == "precious\n"
+    assert ready("leads", "export", "-o", str(target), "--force").exit_code == 0
+    assert target.read_text().startswith("id,")

@@ -16,12 +16,12 @@ depends_on = None
 def upgrade() -> None:
     # So that `hunter executions resume` of a killed `run --send` delivers what that run was
     # delivering, instead of finishing it as a dry run. Older executions did not record it.
-    with op.batch_alter_table("executions", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("send", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
+    # A plain ADD COLUMN, not batch mode: on SQLite batch mode copies the table and drops the
+    # old one, which the ledger's and outbox's foreign keys to executions refuse.
+    op.add_column(
+        "executions", sa.Column("send", sa.Boolean(), nullable=False, server_default=sa.false())
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("executions", schema=None) as batch_op:
-        batch_op.drop_column("send")
+    op.drop_column("executions", "send")
