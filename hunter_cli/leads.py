@@ -285,6 +285,19 @@ def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
 # --- upsert ----------------------------------------------------------------------------------
 
 
+def _unstorable(raw: dict[str, Any], fields: dict[str, Any]) -> str | None:
+    """Why a lead a recipe gives cannot be stored as it is: an email that is no address, or
+    a score that is no number (a number is rounded and kept within 0-100)."""
+    if fields["email"] is not None:
+        problem = _invalid_email(str(raw.get("email")), fields["email"])
+        if problem is not None:
+            return problem
+    score = raw.get("score")
+    if fields["score"] is None and score not in (None, "") and not isinstance(score, bool):
+        return f"score {score!r} is not a number"
+    return None
+
+
 def upsert_leads(
     session: Session,
     customer: Customer,
@@ -318,6 +331,12 @@ def upsert_leads(
             skipped.append((index, f"not a mapping but {type(raw).__name__}"))
             continue
         fields = _clean(raw)
+        # What `leads import` refuses is refused here too, so that what a recipe stores
+        # exports and imports back (and is never silently changed).
+        problem = _unstorable(raw, fields)
+        if problem is not None:
+            skipped.append((index, problem))
+            continue
         try:
             key = dedupe_key(fields)
         except ValueError as exc:

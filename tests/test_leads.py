@@ -41,6 +41,34 @@ def test_dedupe_key_normalises():
         dedupe_key({"name": "Jane"})
 
 
+def test_a_recipe_cannot_store_what_import_would_refuse(seeded):
+    """Regression: a recipe's upsert stored `not-an-email` as an email (which then broke
+    export -> import) and a score of "high" as no score, without a word."""
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        report = upsert_leads(
+            session,
+            acme,
+            [
+                {"email": "not-an-email", "name": "Bad"},
+                {"email": "ok2@valid.example", "score": "high"},
+                {"email": "gus@acme..com", "name": "Gus"},
+                {"email": "ok3@valid.example", "score": 72.6},  # computed: rounded
+                {"email": "ok4@valid.example", "score": 140},  # computed: kept within 0-100
+            ],
+            source=SOURCE,
+        )
+        assert report.skipped == [
+            (0, "invalid email address 'not-an-email'"),
+            (1, "score 'high' is not a number"),
+            (2, "invalid email address 'gus@acme..com' (two dots in a row)"),
+        ]
+        assert [(lead.email, lead.score) for lead in report.leads] == [
+            ("ok3@valid.example", 73),
+            ("ok4@valid.example", 100),
+        ]
+
+
 def test_second_upsert_updates_last_seen_without_duplicates(seeded):
     with seeded.session() as session:
         acme = resolve_customer(session, "acme")
