@@ -100,7 +100,7 @@ class _CodeGenerator(NativeCodeGenerator):
         items = list(group)
         if len(items) == 1:
             return repr(items[0])
-        return repr("".join(str(v) for v in items))
+        return repr("".join("" if v is None else str(v) for v in items))
 
 
 def _concat(values: Iterable[Any]) -> Any:
@@ -109,6 +109,10 @@ def _concat(values: Iterable[Any]) -> Any:
     Unlike jinja2's native_concat this never ``literal_eval``s strings, so a phone number
     "+4930..." or a zip code "02139" coming from data stays a string.
     """
+    # An iterator, so the rest below does not start again from the beginning: Jinja passes
+    # a list for a macro, a {% set %} block or a {% filter %} block, and the first two
+    # pieces of those were written twice ("-- Acme-- Acme").
+    values = iter(values)
     head = list(islice(values, 2))
     if not head:
         return ""
@@ -117,8 +121,18 @@ def _concat(values: Iterable[Any]) -> Any:
         if isinstance(raw, Undefined):
             str(raw)  # StrictUndefined raises here, naming the missing variable.
         return raw
-    # Within text a missing value is nothing, not "None" ("Hello {{ item.name }}").
-    return "".join("" if v is None else str(v) for v in (*head, *values))
+    # Within text a missing value is nothing, not "None" ("Hello {{ item.name }}"); a
+    # function is a mistake, not text ("<built-in method upper ...>" in an email subject).
+    return "".join(_text_piece(v) for v in (*head, *values))
+
+
+def _text_piece(value: Any) -> str:
+    if value is None:
+        return ""
+    if callable(value) and not isinstance(value, str | Undefined):
+        name = getattr(value, "__name__", type(value).__name__)
+        raise TemplateError(f"the function {name!r} is written into text: call it, e.g. {name}()")
+    return str(value)
 
 
 #: The most characters or items `*` may build, and the most bits `**` may: far beyond any
@@ -332,17 +346,32 @@ def _render_string(source: str, context: Mapping[str, Any]) -> Any:
         raise
     except Exception as exc:
         raise _translate(exc, source) from exc
-    if not isinstance(rendered, _DATA):  # `{{ namespace }}`, `{{ cycler(1, 2) }}`
+    bad = _non_data(rendered)  # `{{ namespace }}`, `{{ cycler(1, 2) }}`, `{{ ['x'.lower] }}`
+    if bad is not None:
         what = (
-            f"the function {rendered.__name__!r}"
-            if callable(rendered) and hasattr(rendered, "__name__")
-            else f"a {type(rendered).__name__} object"
+            f"the function {bad.__name__!r}"
+            if callable(bad) and hasattr(bad, "__name__")
+            else f"a {type(bad).__name__} object"
         )
         raise TemplateError(
             f"{source!r} gives {what}, not data (call a function; values come from inputs, "
             "steps, state, customer and execution)"
         )
     return rendered
+
+
+def _non_data(value: Any) -> Any:
+    """The first thing in value (walking lists and mappings) that is not data, else None."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+        elif not isinstance(item, _DATA):
+            return item
+    return None
 
 
 # What a template may give: JSON's values (a tuple is a list), as a step's output holds them.

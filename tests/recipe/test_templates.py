@@ -135,6 +135,8 @@ def test_small_arithmetic_still_works(ctx: dict[str, Any]) -> None:
         ("{{ inputs.city.lower }}", "the function 'lower'"),
         ("{{ namespace }}", "the function 'Namespace'"),
         ("{{ cycler(1, 2) }}", "a Cycler object"),
+        ("{{ ['Berlin'.lower] }}", "the function 'lower'"),
+        ("{{ {'a': range} }}", "the function 'safe_range'"),
     ],
 )
 def test_a_helper_instead_of_data_is_a_template_error(
@@ -144,6 +146,33 @@ def test_a_helper_instead_of_data_is_a_template_error(
     (a bug, please report): not JSON serialisable"."""
     with pytest.raises(TemplateError, match=f"gives {what}, not data"):
         render_value(template, ctx)
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        (
+            "{% set sig %}-- {{ customer.name }}{% endset %}Hello {{ item.name }}\n{{ sig }}",
+            "Hello Bob\n-- Acme",
+        ),
+        ("{% macro g(a) %}[{{ a }}]{% endmacro %}{{ g('x') }}", "[x]"),
+        ("{% filter upper %}ab {{ n }} cd{% endfilter %}", "AB 7 CD"),
+        ("a {{ none }} b", "a  b"),
+    ],
+)
+def test_block_templates_write_each_piece_once(template: str, expected: str) -> None:
+    """Regression: a {% set %} block, a macro or a {% filter %} block wrote its first two
+    pieces twice, so an email signature ended "-- Acme-- Acme"."""
+    ctx = {"customer": {"name": "Acme"}, "item": {"name": "Bob"}, "n": 7}
+    assert render_value(template, ctx) == expected
+
+
+def test_a_function_written_into_text_is_an_error(ctx: dict[str, Any]) -> None:
+    """Regression: "Hi {{ item.name.upper }}" queued emails with the subject
+    "Hi <built-in method upper of str object at 0x...>"."""
+    with pytest.raises(TemplateError, match="the function 'lower' is written into text"):
+        render_value("Hi {{ inputs.city.lower }}", ctx)
+    assert render_value("Hi {{ inputs.city.lower() }}", ctx) == "Hi berlin"
 
 
 def test_runtime_errors_become_template_errors(ctx: dict[str, Any]) -> None:
