@@ -47,6 +47,7 @@ from hunter_cli.recipe import LoadedRecipe, split_step
 from hunter_cli.recipe.templates import (
     TemplateError,
     evaluate_condition,
+    is_deterministic,
     referenced_names,
     render_value,
 )
@@ -140,6 +141,10 @@ def skipped_by_inputs(step: dict[str, Any], inputs: dict[str, Any] | None) -> bo
         return not condition
     try:
         if not set(referenced_names(str(condition), expression=True)) <= {"inputs"}:
+            return False
+        # `{{ [true, false] | random }}` reads nothing, yet the run may find it true when
+        # the hold found it false: only a condition that always gives the same is decided.
+        if not is_deterministic(str(condition), expression=True):
             return False
         return not evaluate_condition(condition, {"inputs": inputs})
     except TemplateError:  # fails at the step, with the usual message

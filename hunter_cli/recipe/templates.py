@@ -517,6 +517,18 @@ def referenced_names(template: str, *, expression: bool = False) -> dict[str, se
     return found
 
 
+#: Filters whose result is not fixed by their input.
+IMPURE_FILTERS = frozenset({"random"})
+
+
+def is_deterministic(template: str, *, expression: bool = False) -> bool:
+    """Whether the same context always gives the same value: no `random` filter (names such
+    as `range` or `lipsum` are context the caller checks with referenced_names)."""
+    tree = _parse(template, expression=expression)
+    nodes_ = [tree, *tree.find_all(nodes.Filter)]
+    return not any(isinstance(n, nodes.Filter) and n.name in IMPURE_FILTERS for n in nodes_)
+
+
 def referenced_steps(template: str, *, expression: bool = False) -> set[str]:
     """Step ids a template reads via ``steps.<id>``, ``steps['<id>']`` or ``steps.get('<id>')``.
 

@@ -97,3 +97,24 @@ def test_a_step_the_inputs_make_false_is_not_held_or_planned(seeded, tmp_path):
         _run(seeded, path, {"go": True})
     with seeded.session() as session:
         assert ledger.check_ledger(session) == []
+
+
+@pytest.mark.parametrize(
+    "condition", ["{{ [true, false] | random }}", "{{ inputs.go or ([0, 1] | random) }}"]
+)
+def test_a_condition_that_can_change_is_held_for(seeded, tmp_path, condition):
+    """Regression: `if: "{{ [true, false] | random }}"` reads no names, so the hold decided
+    it once (false: not held) and the run again (true): the capture then exceeded the hold,
+    the run failed and was left running with its credits held."""
+    inputs = {"type": "object", "properties": {"go": {"type": "boolean", "default": False}}}
+    steps = [{**FEE, "amount": 0.5, "if": condition}, {"id": "b", "type": "state", "set": {}}]
+    path = write_recipe(tmp_path, steps, inputs=inputs)
+    plan = _run(seeded, path, plan=True)
+    assert plan.credits_reserved == Decimal("0.52")
+    assert "skipped" not in plan.plan[0]
+    for _ in range(6):
+        result = _run(seeded, path)
+        assert result.status == "success"
+        assert result.credits_reserved == Decimal("0.52")
+    with seeded.session() as session:
+        assert ledger.check_ledger(session) == []
