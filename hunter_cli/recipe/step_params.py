@@ -11,6 +11,7 @@ __all__ = [
     "CONTROL_KEYS",
     "DEFAULT_STEP_PARAMS",
     "CREDIT_STEP",
+    "DECIMAL_PLACES",
     "DB_QUERY_PARAMS",
     "DB_WRITE_QUERIES",
     "EXPRESSION_PARAMS",
@@ -45,6 +46,8 @@ TEMPLATE_PATTERN = r"\{\{|\{%"
 MAX_CREDITS = 99_999_999_999_999
 #: Credits are exact to 4 decimal places (the ledger's scale); a finer amount would be rounded.
 CREDIT_STEP = 0.0001
+#: hunter's own schema keyword: at most this many decimal places (see recipe/validate.py).
+DECIMAL_PLACES = "x-hunter-decimal-places"
 #: Most tokens an ai step may ask for: far above any model's window, and small enough that
 #: a per-token hold (price x tokens) stays a number the ledger can compute.
 MAX_TOKENS = 10_000_000
@@ -87,7 +90,9 @@ def _credits(
         type="number",
         **lower,
         maximum=MAX_CREDITS,
-        multipleOf=CREDIT_STEP if places == 4 else float(f"1e-{places}"),
+        # Not multipleOf: JSON Schema validators divide floats (0.15 / 0.0001 is not whole
+        # in binary), so editors refused ordinary prices. hunter checks this keyword itself.
+        **{DECIMAL_PLACES: places},
     )
 
 

@@ -19,6 +19,7 @@ from hunter_cli.recipe.problems import RecipeInvalid, RecipeProblem, render_path
 from hunter_cli.recipe.static_params import did_you_mean, static_param_problems
 from hunter_cli.recipe.step_params import (
     CONTROL_KEYS,
+    DECIMAL_PLACES,
     DEFAULT_STEP_PARAMS,
     EXPRESSION_PARAMS,
     PER_ITEM_PARAMS,
@@ -57,7 +58,9 @@ _TEMPLATE_WORDS = "a template string ('{{ ... }}')"
 _FORMAT_WORDS = {"regex": "regular expression", "uri": "URI", "email": "e-mail address"}
 
 _STOCK_MULTIPLE_OF = Draft202012Validator.VALIDATORS["multipleOf"]
-_BOUNDS = frozenset({"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"})
+_BOUNDS = frozenset(
+    {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", DECIMAL_PLACES}
+)
 
 
 def _multiple_of(
@@ -81,7 +84,16 @@ def _multiple_of(
         )
 
 
-_RecipeValidator = validators.extend(Draft202012Validator, {"multipleOf": _multiple_of})
+def _decimal_places(
+    validator: Any, places: Any, instance: Any, schema: Any
+) -> Iterator[ValidationError]:
+    """hunter's keyword for credits: at most `places` decimal places, checked exactly."""
+    yield from _multiple_of(validator, float(f"1e-{places}"), instance, schema)
+
+
+_RecipeValidator = validators.extend(
+    Draft202012Validator, {"multipleOf": _multiple_of, DECIMAL_PLACES: _decimal_places}
+)
 
 _validators: dict[str, Any] = {}
 

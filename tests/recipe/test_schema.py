@@ -159,6 +159,30 @@ def test_the_shipped_schema_takes_a_per_token_price_on_ai_steps_only() -> None:
     assert problems(lead_search) != []
 
 
+@pytest.mark.parametrize(
+    "price",
+    [{"credits": 0.15}, {"credits": 0.29}, {"credits": 2.3}, {"credits": {"per_1k_tokens": 0.07}},
+     {"credits": {"per_1k_tokens": 0.00015}}],
+)  # fmt: skip
+def test_an_editor_takes_every_price_hunter_takes(price: dict) -> None:
+    """Regression: the schema said multipleOf 0.0001, and stock validators divide floats
+    (0.15 / 0.0001 is not whole in binary): ordinary prices were red in editors."""
+    import yaml
+
+    from hunter_cli.recipe import load_recipe_text, validate_recipe
+
+    def problems(step: dict) -> list:
+        recipe = {"slug": "p", "name": "P", "version": 1, "steps": [step]}
+        return validate_recipe(load_recipe_text(yaml.safe_dump(recipe)))
+
+    step = {"id": "s", "type": "ai", "prompt": "hi", **price}
+    recipe = {"slug": "p", "name": "P", "version": 1, "steps": [step]}
+    assert list(Draft202012Validator(load_shipped_schema()).iter_errors(recipe)) == []
+    assert problems(step) == []
+    too_fine = problems({"id": "s", "type": "ai", "prompt": "hi", "credits": 0.00001})
+    assert "more than 4 decimal places" in str(too_fine[0])
+
+
 def test_a_plugin_step_type_may_be_priced_per_token_if_it_says_so() -> None:
     from hunter_cli.recipe.step_params import TOKEN_PRICED_KEY
 
