@@ -347,6 +347,11 @@ def _render_string(source: str, context: Mapping[str, Any]) -> Any:
     except Exception as exc:
         raise _translate(exc, source) from exc
     bad = _non_data(rendered)  # `{{ namespace }}`, `{{ cycler(1, 2) }}`, `{{ ['x'.lower] }}`
+    if isinstance(bad, Undefined):  # `{{ {'names': state.names} }}` before state has names
+        try:
+            str(bad)  # StrictUndefined raises, naming what is missing
+        except Exception as exc:
+            raise _translate(exc, source) from exc
     if bad is not None:
         what = (
             f"the function {bad.__name__!r}"

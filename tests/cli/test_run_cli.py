@@ -251,3 +251,44 @@ def test_plan_and_show_give_json_like_every_other_command(workspace, cli):
     assert (pay["if"], pay["does"]) == (None, None)
     assert later["if"] == "{{ steps.pay.status == 'ok' }}"
     assert cli("recipes", "show", str(path)).exit_code == 0
+
+
+SECRET_PLAN_RECIPE = """\
+slug: secrets
+name: Secrets
+version: 1
+inputs: {type: object, properties: {}}
+steps:
+  - id: s
+    type: state
+    set: {names: [a, b]}
+  - id: call
+    type: action
+    action: api_call
+    method: POST
+    url: "http://user:pw-SECRET@127.0.0.1:18100/x?access_token=tok-SECRET&page=2"
+    headers: {Authorization: "Bearer tok-SECRET"}
+    json: {names: [a], password: p-SECRET}
+  - id: later
+    type: action
+    action: api_call
+    method: POST
+    url: http://127.0.0.1:18100/y
+    json: "{{ {'names': state.names} }}"
+"""
+
+
+def test_the_plan_hides_secrets_in_params_and_waits_for_later_values(workspace, cli):
+    """Regression: --plan --json's `params` showed the password in the URL, the bearer
+    token and a password in the body that `request` and `body` hid; and a body built from
+    state not set yet crashed the plan ("UndefinedError", internal error)."""
+    assert cli("seed").exit_code == 0
+    (workspace / "secrets.yaml").write_text(SECRET_PLAN_RECIPE)
+    result = cli("run", "secrets.yaml", "--plan", "--json")
+    assert "SECRET" not in result.stdout
+    call, later = result.ok()["plan"][1:]
+    assert call["params"]["headers"] == {"Authorization": "[REDACTED]"}
+    assert call["params"]["json"] == {"names": ["a"], "password": "[REDACTED]"}
+    assert call["params"]["url"].startswith("http://user:[REDACTED]@127.0.0.1:18100/x?")
+    assert later["params"]["json"] == "{{ {'names': state.names} }}"  # known when it runs
+    assert cli("run", "secrets.yaml", "--plan").exit_code == 0

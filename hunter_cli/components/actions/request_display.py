@@ -11,7 +11,7 @@ from urllib.parse import unquote_plus, urlencode, urlsplit, urlunsplit
 
 from hunter_cli.audit import REDACTED, is_secret_key, redact
 
-__all__ = ["BODY_LIMIT", "display_body", "display_request"]
+__all__ = ["BODY_LIMIT", "display_body", "display_request", "hide_secrets"]
 
 BODY_LIMIT = 200
 
@@ -63,3 +63,25 @@ def display_body(body: Any) -> str | None:
         return None
     text = json.dumps(redact(body), ensure_ascii=False, default=str, separators=(", ", ": "))
     return text if len(text) <= BODY_LIMIT else text[: BODY_LIMIT - 1] + "…"
+
+
+def hide_secrets(params: Any) -> Any:
+    """A step's rendered parameters fit to show (--plan --json): values under secret-looking
+    keys hidden, and in any URL its password and secret-looking query values; `auth` names an
+    environment variable, not a secret, and is shown as it is."""
+    if isinstance(params, Mapping):
+        return {
+            k: (
+                v
+                if k == "auth"
+                else REDACTED
+                if isinstance(k, str) and is_secret_key(k) and v
+                else hide_secrets(v)
+            )
+            for k, v in params.items()
+        }
+    if isinstance(params, list | tuple):
+        return [hide_secrets(v) for v in params]
+    if isinstance(params, str) and "://" in params:
+        return display_request("", params)[1:]  # the URL, without a method before it
+    return params
