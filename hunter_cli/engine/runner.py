@@ -1203,6 +1203,7 @@ def _check_output(output: Any, schema: dict[str, Any]) -> None:
         # A recipe author's description of the part that failed says what it means.
         described = first.schema.get("description") if isinstance(first.schema, dict) else None
         hint = f" ({described})" if isinstance(described, str) and described else ""
-        raise _OutputMismatch(
-            f"output does not match output_schema at {where}: {first.message}{hint}"
-        )
+        message = first.message
+        if len(message) > 300:  # the value itself, quoted whole; it is kept on the record
+            message = f"{message[:140]} … {message[-140:]}"
+        raise _OutputMismatch(f"output does not match output_schema at {where}: {message}{hint}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -167,7 +168,7 @@ class _Environment(ImmutableSandboxedEnvironment):
             and isinstance(right, int)
             and right > 0
             and abs(left) > 1
-            and abs(left).bit_length() * right > MAX_POWER_BITS
+            and right * math.log2(abs(left)) > MAX_POWER_BITS
         ):
             raise SecurityError(
                 f"{left} ** {right} has more than {MAX_POWER_BITS:,} bits: too large to compute"

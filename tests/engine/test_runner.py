@@ -229,6 +229,21 @@ def test_output_schema_description_of_the_failing_part_is_in_the_message(seeded,
     )
 
 
+def test_an_output_schema_error_does_not_quote_a_long_value_whole(seeded, tmp_path):
+    """Regression: `minItems: 50` on 5 leads put all 5 (about 4 KB) in the error, the run
+    table and the audit trail; the value is kept on the step's record instead."""
+    rows = [{"name": f"lead {n}", "note": "x" * 300} for n in range(5)]
+    schema = {"type": "object", "properties": {"rows": {"type": "array", "minItems": 50}}}
+    path = write_recipe(
+        tmp_path, [{"id": "a", "type": "state", "set": {"rows": rows}, "output_schema": schema}]
+    )
+    result = run(seeded, path)
+    error = result.steps[0].error
+    assert len(error) < 450 and " … " in error and error.endswith("--step a")
+    assert "is too short" in error
+    assert result.steps[0].meta["rejected_output"]["rows"] == rows
+
+
 def test_output_schema_ref_to_nowhere_fails_the_step_clearly(seeded, tmp_path):
     from hunter_cli.recipe import load_recipe_file
 

@@ -124,6 +124,9 @@ def test_huge_values_are_refused_not_computed(
 
 def test_small_arithmetic_still_works(ctx: dict[str, Any]) -> None:
     assert render_value("{{ 2 ** 10 }}", ctx) == 1024
+    # Up to the limit, exactly: 2 ** 9998 has 9,999 bits (it was refused as "more").
+    assert render_value("{{ (2 ** 9998).bit_length() }}", ctx) == 9999
+    assert render_value("{{ 10 ** 3000 > 0 }}", ctx) is True
     assert render_value("{{ 'ab' * 3 }}", ctx) == "ababab"
     assert render_value("x {{ 3 * 4 }} y", ctx) == "x 12 y"
     assert render_value("{{ false }}", ctx) is False
