@@ -124,7 +124,7 @@ def execution_summary(execution: Execution, customer_slug: str | None = None) ->
         "host": execution.host,
         "pid": execution.pid,
         # Run with --send: correspondence steps deliver, and a resumption does too.
-        "send": bool(execution.send),
+        "send": execution.send,  # None: run before this was recorded
         # For a running execution: False when its process is gone (resume closes it).
         "process_alive": process_alive(execution.host, execution.pid)
         if execution.status == "running"

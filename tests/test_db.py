@@ -93,7 +93,7 @@ def test_an_existing_sqlite_workspace_with_runs_upgrades(tmp_path):
             )
         assert upgrade(db) == ("0006", head_revision())
         with db.engine.connect() as conn:
-            assert conn.execute(text("SELECT send FROM executions")).scalar_one() in (0, False)
+            assert conn.execute(text("SELECT send FROM executions")).scalar_one() is None
             assert conn.execute(text("SELECT count(*) FROM outbox_messages")).scalar_one() == 1
     finally:
         db.dispose()

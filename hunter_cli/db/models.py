@@ -17,7 +17,6 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
-    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -149,7 +148,8 @@ class Execution(Base):
     host: Mapped[str | None] = mapped_column(String(255))
     pid: Mapped[int | None] = mapped_column(Integer)
     # Run with --send: a resumption delivers too (else it would finish the run as a dry one).
-    send: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # None: run before this was recorded (migration 0007), so not known.
+    send: Mapped[bool | None] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = _created()
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -620,6 +620,8 @@ class Runner:
             execution.status = "running"
             execution.error = None
             execution.finished_at = None
+            # None: run before hunter recorded --send (migration 0007): it may have been one.
+            send_unknown = execution.send is None and not send
             send = execution.send = bool(execution.send or send)
             # The kept steps' records; the steps still to do append theirs as they finish.
             execution.steps = [records[step["id"]] for step in steps[:start]]
@@ -669,6 +671,12 @@ class Runner:
                 used_before=execution.credits_used,
                 send=send,
             )
+            if send_unknown:
+                run.warnings.append(
+                    f"execution {str(execution.id)[:8]} was started before hunter recorded "
+                    "whether a run delivers (--send): it resumes queuing messages. If it was "
+                    "run with --send, resume it with --send to deliver them."
+                )
         return run, recipe, remaining
 
     def _close_abandoned(self, session: Session, execution: Execution, *, force: bool) -> None:

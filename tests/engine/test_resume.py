@@ -154,6 +154,20 @@ def test_a_step_that_queued_messages_is_not_run_again(seeded, tmp_path):
         assert len(queued) == 1
 
 
+def test_a_run_from_before_send_was_recorded_says_so_when_resumed(seeded, tmp_path):
+    """Regression: migration 0007 marked every older execution `send: false`, so a killed
+    `--send` run of the old version resumed as a dry run without a word."""
+    path, _first, _last = three_steps(tmp_path)
+    failed = run(seeded, path)
+    with seeded.session() as session:
+        session.get(Execution, failed.execution_id).send = None  # as migrated
+    resumed = resume(seeded, failed.execution_id)
+    assert resumed.status == "success"
+    assert any(
+        "started before hunter recorded whether a run delivers" in w for w in resumed.warnings
+    )
+
+
 def _mark_running(db, execution_id, *, host: str, pid: int) -> None:
     with db.session() as session:
         execution = session.get(Execution, execution_id)

@@ -18,9 +18,9 @@ def upgrade() -> None:
     # delivering, instead of finishing it as a dry run. Older executions did not record it.
     # A plain ADD COLUMN, not batch mode: on SQLite batch mode copies the table and drops the
     # old one, which the ledger's and outbox's foreign keys to executions refuse.
-    op.add_column(
-        "executions", sa.Column("send", sa.Boolean(), nullable=False, server_default=sa.false())
-    )
+    # Older executions get NULL, not false: whether they were run with --send is not known,
+    # and a resume of one says so instead of quietly finishing it as a dry run.
+    op.add_column("executions", sa.Column("send", sa.Boolean(), nullable=True))
 
 
 def downgrade() -> None:
