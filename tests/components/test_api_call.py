@@ -491,6 +491,11 @@ def test_hunters_own_credentials_are_not_sent_by_a_recipe(server, monkeypatch, t
     with pytest.raises(StepError, match=f"auth.env {env} holds one of hunter's own credentials"):
         call(url=f"{server.url}/collect", auth=auth, settings=settings)
     assert server.requests == []
+    # The plan says so before anything runs.
+    ctx = make_ctx()
+    ctx.settings = settings
+    plan = ApiCall().plan({"url": f"{server.url}/collect", "auth": auth}, ctx)
+    assert plan["auth_env"]["refused"] is True and "(refused: " in plan["request"]
     # Listed in [http] allow_env, it may be sent.
     config.write_text(config.read_text() + f'[http]\nallow_env = ["{env}"]\n')
     allowed = load_settings(config=str(config), environ={})

@@ -260,5 +260,12 @@ class ApiCall:
             plan["body"] = body
         if isinstance(auth, Mapping) and isinstance(auth.get("env"), str):
             # Say whether the run would find its secret, never what it is.
-            plan["auth_env"] = {"name": auth["env"], "set": bool(os.environ.get(auth["env"]))}
+            env = auth["env"]
+            plan["auth_env"] = {"name": env, "set": bool(os.environ.get(env))}
+            if ctx.settings is not None and env in ctx.settings.protected_env():
+                plan["auth_env"]["refused"] = True
+                plan["request"] += (
+                    f"\n(refused: {env} is one of hunter's own credentials; [http] allow_env "
+                    "in hunter.toml lets it through)"
+                )
         return plan
