@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
+from hunter_cli.control_chars import control_character
 from hunter_cli.db.models import Customer, table_of
 from hunter_cli.db.prepared import Prepared
 from hunter_cli.errors import NotFoundError, UsageError, ValidationError
@@ -150,6 +151,12 @@ def _checked_fields(changes: dict[str, str | None]) -> dict[str, str | None]:
                 raise ValidationError("a customer's name cannot be empty")
             checked[field] = None
             continue
+        if (what := control_character(value)) is not None:
+            # A line break in a sender's name became a header (Bcc:, a new From) of its own.
+            raise ValidationError(
+                f"{field.replace('_', '-')} contains {what}: give it as one line of text, "
+                "without tabs, line breaks or other control characters"
+            )
         if field in ("email", "from_email", "reply_to"):
             value = _checked_email(value, field.replace("_", "-"))
         elif len(value) > _LIMITS.get(field, 320):

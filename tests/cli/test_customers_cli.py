@@ -139,3 +139,27 @@ def test_an_empty_customer_is_refused_not_the_default(workspace, seeded, cli, ar
     result = cli(*args)
     assert result.exit_code == 2
     assert "is empty; give a customer's slug, name or id" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "what"),
+    [
+        ("--from-name", "Evil\r\nBcc: victim@x.example", "a line break (CR)"),
+        ("--from-name", "Acme\nX-Evil: 1", "a line break (LF)"),
+        ("--name", "Tab\tCorp", "a tab"),
+        ("--postal-address", "1 Rue\x85Paris", "the control character U+0085"),
+        ("--from-email", "foo@bar.example\r\nBcc: v@x.example", "a line break (CR)"),
+        ("--reply-to", "a@b.example\x00", "the control character U+0000"),
+        ("--email", "a@b.example\x7f", "the control character U+007F"),
+        ("--from-name", "Acme\u2028Evil", "the control character U+2028"),
+    ],
+)
+def test_control_characters_are_refused_in_every_field(workspace, seeded, cli, option, value, what):
+    """Regression: --from-name $'Evil\\r\\nBcc: victim@x.example' was stored, and a --send
+    run then went out From (and with the SMTP envelope sender) victim@x.example."""
+    field = option.lstrip("-")
+    message = f"{field} contains {what}: give it as one line of text"
+    assert message in cli("customers", "add", "em2", option, value).one_line(2)
+    assert "em2" not in [r["slug"] for r in cli("customers", "list", "--json").ok()]
+    assert message in cli("customers", "update", "acme", option, value).one_line(2)
+    assert cli("customers", "show", "acme", "--json").ok()["from_name"] == "Acme Growth"
