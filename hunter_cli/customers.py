@@ -210,6 +210,12 @@ def create_customer(
         raise UsageError(
             f"customer {slug!r} exists already: `hunter customers update {slug}` changes it"
         )
+    if (other := _name_taken(session, slug)) is not None:
+        # Else `credits grant delta` would move from customer bravo (named "delta") to this.
+        raise UsageError(
+            f"the slug {slug!r} is already customer {other!r}'s name (names select customers "
+            "too, so a slug must differ from every name)"
+        )
     fields = _checked_fields({"name": name or slug, "email": email, **(sender or {})})
     if (other := _name_taken(session, str(fields["name"]))) is not None:
         raise UsageError(

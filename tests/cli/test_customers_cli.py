@@ -163,3 +163,16 @@ def test_control_characters_are_refused_in_every_field(workspace, seeded, cli, o
     assert "em2" not in [r["slug"] for r in cli("customers", "list", "--json").ok()]
     assert message in cli("customers", "update", "acme", option, value).one_line(2)
     assert cli("customers", "show", "acme", "--json").ok()["from_name"] == "Acme Growth"
+
+
+def test_a_slug_may_not_be_another_customer_s_name(workspace, seeded, cli):
+    """Regression: `customers add delta` after `customers add bravo --name delta` was
+    accepted, and `credits grant delta 7` then went to the new customer, not to bravo."""
+    cli("customers", "add", "bravo", "--name", "delta", "--json").ok()
+    line = cli("customers", "add", "delta", "--name", "Delta Corp").one_line(2)
+    assert line == (
+        "error: the slug 'delta' is already customer 'bravo''s name (names select customers "
+        "too, so a slug must differ from every name)"
+    )
+    granted = cli("credits", "grant", "delta", "7", "-r", "x", "--json").ok()
+    assert granted["customer"] == "bravo"
