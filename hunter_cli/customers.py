@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -54,7 +55,8 @@ def _needle(ref: str | None) -> tuple[str, uuid.UUID | None]:
             "no customer given: pass --customer, set HUNTER_CUSTOMER or set default_customer "
             "in hunter.toml's [workspace]"
         )
-    needle = ref.strip().lower()
+    # NFC, as names are stored: "Zéta" typed with a combining accent is the same name.
+    needle = unicodedata.normalize("NFC", ref.strip()).lower()
     as_id = None
     with contextlib.suppress(ValueError):  # not an id: slug and name still match
         as_id = uuid.UUID(needle)
@@ -64,17 +66,19 @@ def _needle(ref: str | None) -> tuple[str, uuid.UUID | None]:
 _Found = TypeVar("_Found", Customer, CustomerRef)
 
 
+def _folded(text: str) -> str:
+    """Text compared ignoring case and Unicode form (Unicode's canonical caseless match)."""
+    return unicodedata.normalize("NFD", unicodedata.normalize("NFD", text.strip()).casefold())
+
+
 def _folded_match(session: Session, needle: str) -> list[uuid.UUID]:
     """The ids of customers whose slug or name equals needle ignoring case in every script.
-    SQLite's lower() folds only ASCII ("ÖKO Partners" did not match itself there), so a miss
-    in SQL is looked for again here; the customers table is small and this is the rare path."""
-    folded = needle.casefold()
+    SQLite's lower() folds only ASCII ("ÖKO Partners" did not match itself there), and a name
+    stored before names were NFC may be decomposed, so a miss in SQL is looked for again
+    here; the customers table is small and this is the rare path."""
+    folded = _folded(needle)
     rows = session.execute(select(_CUSTOMERS.c.id, _CUSTOMERS.c.slug, _CUSTOMERS.c.name)).all()
-    return [
-        row.id
-        for row in rows
-        if row.slug.casefold() == folded or (row.name or "").strip().casefold() == folded
-    ]
+    return [row.id for row in rows if folded in (_folded(row.slug), _folded(row.name or ""))]
 
 
 def _pick(session: Session, ref: str, needle: str, found: list[_Found]) -> _Found:
@@ -142,10 +146,11 @@ def _checked_email(value: str, what: str) -> str:
 
 
 def _checked_fields(changes: dict[str, str | None]) -> dict[str, str | None]:
-    """Trimmed and checked values; None or "" clears a setting (not the name)."""
+    """Trimmed, NFC and checked values; None or "" clears a setting (not the name)."""
     checked: dict[str, str | None] = {}
     for field, raw in changes.items():
-        value = raw.strip() if raw is not None else None
+        # One Unicode form, or "Zéta" typed with a combining accent is a second "Zéta".
+        value = unicodedata.normalize("NFC", raw.strip()) if raw is not None else None
         if not value:
             if field == "name":
                 raise ValidationError("a customer's name cannot be empty")
@@ -167,9 +172,9 @@ def _checked_fields(changes: dict[str, str | None]) -> dict[str, str | None]:
 
 def _name_taken(session: Session, name: str, but: uuid.UUID | None = None) -> str | None:
     """The slug of another customer with this name (names find customers too)."""
-    folded = name.casefold()
+    folded = _folded(name)
     for row in session.execute(select(_CUSTOMERS.c.id, _CUSTOMERS.c.slug, _CUSTOMERS.c.name)):
-        if row.id != but and folded in (row.name.casefold(), row.slug.casefold()):
+        if row.id != but and folded in (_folded(row.name), _folded(row.slug)):
             return str(row.slug)
     return None
 

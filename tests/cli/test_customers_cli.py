@@ -176,3 +176,40 @@ def test_a_slug_may_not_be_another_customer_s_name(workspace, seeded, cli):
     )
     granted = cli("credits", "grant", "delta", "7", "-r", "x", "--json").ok()
     assert granted["customer"] == "bravo"
+
+
+def test_names_and_settings_are_stored_nfc_and_compared_so(workspace, seeded, cli):
+    """Regression: "Zéta Ünïcode GmbH" typed with combining accents (NFD) was a second
+    customer of the same name beside the NFC one."""
+    import unicodedata
+
+    nfc = "Zéta Ünïcode GmbH"
+    nfd = unicodedata.normalize("NFD", nfc)
+    assert nfd != nfc
+    cli("customers", "add", "zeta", "--name", nfc, "--json").ok()
+    line = cli("customers", "add", "zeta2", "--name", nfd).one_line(2)
+    assert f"the name {nfc!r} is already customer 'zeta''s" in line
+    taken = "is already customer 'zeta''s"
+    assert taken in cli("customers", "update", "acme", "--name", nfd).one_line(2)
+    added = cli(
+        "customers",
+        "add",
+        "zeta3",
+        "--name",
+        nfd.upper().replace("GMBH", "AG"),
+        "--from-name",
+        unicodedata.normalize("NFD", "Zéta Vertrieb"),
+        "--json",
+    ).ok()
+    assert added["name"] == "ZÉTA ÜNÏCODE AG" and added["from_name"] == "Zéta Vertrieb"
+    assert cli("customers", "show", nfd, "--json").ok()["slug"] == "zeta"
+
+    # A name stored decomposed before this fix still matches, and still blocks a copy.
+    from sqlalchemy import update
+
+    from hunter_cli.db.models import Customer
+
+    with seeded.session() as session:
+        session.execute(update(Customer).where(Customer.slug == "zeta").values(name=nfd))
+    assert cli("customers", "show", nfc.lower(), "--json").ok()["slug"] == "zeta"
+    assert taken in cli("customers", "add", "z4", "--name", nfc).one_line(2)
