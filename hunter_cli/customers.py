@@ -136,19 +136,52 @@ SENDER_SETTINGS = ("from_email", "from_name", "reply_to", "postal_address")
 _LIMITS = {"name": 200, "from_name": 200, "postal_address": 500}
 
 
+# What looks like an address, outside quoted display names: two of them are two addresses.
+_ADDRESS_LIKE = re.compile(r'[^\s<>,;"]+@[^\s<>,;"]+')
+_QUOTED = re.compile(r'"[^"]*"')
+
+
 def _checked_email(value: str, what: str) -> str:
     from hunter_cli.outbox import check_email
 
+    if len(_ADDRESS_LIKE.findall(_QUOTED.sub('""', value))) > 1:
+        # check_email keeps the first of "a@b.example, c@d.example": the rest were lost.
+        raise ValidationError(f"{what}: {value!r} holds more than one address; give one")
     found = check_email(value)
     if found.error is not None:
         raise ValidationError(f"{what}: {found.error}")
     return found.value
 
 
+def _display_name(address: str) -> str | None:
+    """The name in `Acme Growth <growth@acme.example>`, or None."""
+    from hunter_cli.outbox import check_email
+
+    name = (check_email(address).name or "").strip()
+    return unicodedata.normalize("NFC", name) if name else None
+
+
+def _with_sender_name(changes: dict[str, str | None]) -> dict[str, str | None]:
+    """--from-email "Acme Growth <growth@acme.example>" names the sender too: its name is the
+    from_name when --from-name is not given, and must agree with it when it is."""
+    named = _display_name(changes.get("from_email") or "")
+    if named is None:
+        return changes
+    given = changes.get("from_name")
+    if given is None:
+        return {**changes, "from_name": named}
+    if unicodedata.normalize("NFC", given.strip()) != named:
+        raise ValidationError(
+            f"from-email names the sender {named!r} but from-name says {given.strip()!r}: "
+            "give the name once, in --from-name"
+        )
+    return changes
+
+
 def _checked_fields(changes: dict[str, str | None]) -> dict[str, str | None]:
     """Trimmed, NFC and checked values; None or "" clears a setting (not the name)."""
     checked: dict[str, str | None] = {}
-    for field, raw in changes.items():
+    for field, raw in _with_sender_name(changes).items():
         # One Unicode form, or "Zéta" typed with a combining accent is a second "Zéta".
         value = unicodedata.normalize("NFC", raw.strip()) if raw is not None else None
         if not value:

@@ -62,9 +62,12 @@ def list_customers(ctx: typer.Context, json_output: JsonOption = False) -> None:
 
 
 _SENDER_HELP = {
-    "from_email": "Address emails are sent from (an address your mail server may send as).",
+    "from_email": (
+        "Address emails are sent from (an address your mail server may send as); "
+        "'Acme Growth <growth@acme.eu>' sets --from-name too."
+    ),
     "from_name": "Name shown with it, e.g. 'Acme Growth'.",
-    "reply_to": "Where replies go, if not the from address.",
+    "reply_to": "Where replies go, if not the from address (one address).",
     "postal_address": "Postal address for the footer of marketing emails (CAN-SPAM).",
 }
 NameOption = Annotated[str | None, typer.Option("--name", help="Display name (unique).")]

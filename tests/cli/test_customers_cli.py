@@ -213,3 +213,32 @@ def test_names_and_settings_are_stored_nfc_and_compared_so(workspace, seeded, cl
         session.execute(update(Customer).where(Customer.slug == "zeta").values(name=nfd))
     assert cli("customers", "show", nfc.lower(), "--json").ok()["slug"] == "zeta"
     assert taken in cli("customers", "add", "z4", "--name", nfc).one_line(2)
+
+
+def test_a_named_from_email_sets_the_from_name_and_several_addresses_are_refused(
+    workspace, seeded, cli
+):
+    """Regression: --from-email "Foo Bar <foo@bar.example>" dropped the name, and --reply-to
+    "a@b.example, c@d.example" kept the first address, both without a word."""
+    added = cli(
+        "customers", "add", "foo", "--from-email", "Foo Bar <Foo@Bar.example>", "--json"
+    ).ok()
+    assert (added["from_email"], added["from_name"]) == ("foo@bar.example", "Foo Bar")
+    changed = cli(
+        "customers", "update", "acme", "--from-email", '"Lee, Ann" <ann@acme.example>', "--json"
+    ).ok()["changed"]
+    assert changed["from_name"] == ["Acme Growth", "Lee, Ann"]
+    # Said twice, it must agree; --from-name alone wins over an address without a name.
+    line = cli(
+        "customers", "update", "acme", "--from-email", "X <x@acme.example>", "--from-name", "Y"
+    ).one_line(2)
+    assert line == (
+        "error: from-email names the sender 'X' but from-name says 'Y': give the name once, "
+        "in --from-name"
+    )
+    for option in ("--reply-to", "--from-email", "--email"):
+        for value in ("a@b.example, c@d.example", "a@b.example; Cy <c@d.example>"):
+            line = cli("customers", "update", "acme", option, value).one_line(2)
+            assert line == (f"error: {option[2:]}: {value!r} holds more than one address; give one")
+    shown = cli("customers", "show", "acme", "--json").ok()
+    assert (shown["from_email"], shown["reply_to"]) == ("ann@acme.example", "hello@acme.example")
