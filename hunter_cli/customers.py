@@ -224,6 +224,19 @@ def customer_to_dict(customer: Customer) -> dict[str, Any]:
     }
 
 
+def customer_summary(session: Session, customer: Customer) -> dict[str, Any]:
+    """customer_to_dict with its active plan (by name) and the credits available on it: what
+    `customers show`, `add` and `update` print."""
+    from hunter_cli import ledger
+
+    active = next((b for b in ledger.balances(session, customer) if b.status == "active"), None)
+    return {
+        **customer_to_dict(customer),
+        "plan": active.plan if active else None,
+        "available": str(active.available) if active else None,
+    }
+
+
 def create_customer(
     session: Session,
     slug: str,

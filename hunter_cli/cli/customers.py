@@ -119,7 +119,7 @@ def add(
             --from-email growth@acme.eu --from-name "Acme Growth" \
             --postal-address "Acme EU, 1 Rue Exemple, Paris"
     """
-    from hunter_cli.customers import create_customer, customer_to_dict
+    from hunter_cli.customers import create_customer, customer_summary
 
     settings = settings_of(ctx)
     db = database_of(settings)
@@ -138,10 +138,11 @@ def add(
                 "postal_address": postal_address,
             },
         )
-        data = {**customer_to_dict(customer), "plan": plan}
+        data = customer_summary(session, customer)
 
     def render() -> None:
-        _render_customer(data, f"Added customer {data['slug']} on the {plan} plan.")
+        _render_customer(data, f"Added customer {data['slug']} on the {data['plan']} plan.")
+        console.print(f"  {'available':15} {fmt_credits(data['available'])} credits", markup=False)
         if not data["from_email"]:
             console.print(
                 "Its emails cannot be sent until it has a sender: "
@@ -169,7 +170,7 @@ def update(
     """Change a customer's name, contact email or sender; an empty value ("") clears a
     sender setting. Every change is in the audit trail. Messages already queued keep the
     sender they were written with."""
-    from hunter_cli.customers import customer_to_dict, update_customer
+    from hunter_cli.customers import customer_summary, update_customer
 
     given = {
         "name": name,
@@ -188,7 +189,7 @@ def update(
             {k: v for k, v in given.items() if v is not None},
             actor=settings.actor,
         )
-        data = {**customer_to_dict(found), "changed": changed}
+        data = {**customer_summary(session, found), "changed": changed}
 
     def render() -> None:
         title = (
@@ -209,19 +210,11 @@ def show(
     json_output: JsonOption = False,
 ) -> None:
     """One customer: contact, the sender its emails go out as, and its balance."""
-    from hunter_cli import ledger
-    from hunter_cli.customers import customer_to_dict, resolve_customer
+    from hunter_cli.customers import customer_summary, resolve_customer
 
     db = database_of(settings_of(ctx))
     with db.session() as session:
-        found = resolve_customer(session, customer)
-        balances = ledger.balances(session, found)
-        active = next((b for b in balances if b.status == "active"), None)
-        data = {
-            **customer_to_dict(found),
-            "plan": active.plan if active else None,
-            "available": str(active.available) if active else None,
-        }
+        data = customer_summary(session, resolve_customer(session, customer))
 
     def render() -> None:
         _render_customer(data, f"Customer {data['slug']}")

@@ -63,15 +63,19 @@ def test_add_a_customer_with_its_own_sender(workspace, seeded, cli):
         "Müller, Hauptstr. 1, Berlin",
         "--json",
     ).ok()
-    assert (data["slug"], data["plan"], data["from_email"]) == (
+    # Regression: add said "plan": "starter" (the slug) and no "available"; show said
+    # "Starter" and had it. The same document now, as `update` prints it too.
+    assert (data["slug"], data["plan"], data["available"], data["from_email"]) == (
         "mueller",
-        "starter",
+        "Starter",
+        "100.0000",
         "hallo@mueller.example",
     )
     [balance] = cli("credits", "show", "-c", "mueller", "--json").ok()
     assert (balance["plan"], balance["available"]) == ("Starter", "100.0000")
     # Names select customers too, in any case and script, on SQLite as on PostgreSQL.
     shown = cli("customers", "show", "MÜLLER & SÖHNE GMBH", "--json").ok()
+    assert shown == data
     assert shown["postal_address"] == "Müller, Hauptstr. 1, Berlin" and shown["plan"] == "Starter"
     changed = cli(
         "customers",
@@ -87,6 +91,7 @@ def test_add_a_customer_with_its_own_sender(workspace, seeded, cli):
         "reply_to": [None, "antwort@mueller.example"],
         "from_name": ["Müller Vertrieb", None],
     }
+    assert set(changed) == {*shown, "changed"} and changed["plan"] == "Starter"
     actions = [r["action"] for r in cli("audit", "list", "-c", "mueller", "--json").ok()]
     assert actions[:3] == ["customer.update", "credits.grant", "customer.create"]
     human = cli("customers", "update", "mueller", "--reply-to", "antwort@mueller.example")
