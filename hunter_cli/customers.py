@@ -49,12 +49,18 @@ class CustomerRef:
     settings: dict[str, Any] | None
 
 
-def _needle(ref: str | None) -> tuple[str, uuid.UUID | None]:
-    if not ref:
+# How most commands take a customer; one that takes it otherwise says so (`missing=`).
+BY_OPTION = "pass --customer"
+
+
+def _needle(ref: str | None, missing: str = BY_OPTION) -> tuple[str, uuid.UUID | None]:
+    if ref is None:
         raise UsageError(
-            "no customer given: pass --customer, set HUNTER_CUSTOMER or set default_customer "
+            f"no customer given: {missing}, set HUNTER_CUSTOMER or set default_customer "
             "in hunter.toml's [workspace]"
         )
+    if not ref.strip():  # `credits grant "" 5`: given, and empty
+        raise UsageError("the customer given is empty: give a customer's slug, name or id")
     # NFC, as names are stored: "Zéta" typed with a combining accent is the same name.
     needle = unicodedata.normalize("NFC", ref.strip()).lower()
     as_id = None
@@ -97,9 +103,10 @@ def _pick(session: Session, ref: str, needle: str, found: list[_Found]) -> _Foun
     raise NotFoundError(f"unknown customer {ref!r}; known customers: {hint}")
 
 
-def resolve_customer(session: Session, ref: str | None) -> Customer:
-    """Match case-insensitively on slug, then name, then id; a miss lists the known ones."""
-    needle, as_id = _needle(ref)
+def resolve_customer(session: Session, ref: str | None, *, missing: str = BY_OPTION) -> Customer:
+    """Match case-insensitively on slug, then name, then id; a miss lists the known ones.
+    missing: how the command takes a customer, for the message when ref is None."""
+    needle, as_id = _needle(ref, missing)
     found = list(session.scalars(_MATCH, {"needle": needle, "id": as_id}).all())
     if not found and not needle.isascii():
         ids = _folded_match(session, needle)
