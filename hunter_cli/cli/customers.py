@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from hunter_cli.cli.output import console, emit, fmt_credits, handle_errors, table
+from hunter_cli.cli.output import console, emit, fmt_credits, handle_errors, printable, table
 from hunter_cli.cli.params import JsonOption, database_of, settings_of
 
 customers_app = typer.Typer(help="Customers: who recipes run for.", no_args_is_help=True)
@@ -85,10 +85,12 @@ PostalOption = Annotated[
 
 
 def _render_customer(data: dict[str, Any], title: str) -> None:
-    console.print(title, markup=False)
+    console.print(printable(title), markup=False)
     labels = ("slug", "name", "email", "from_email", "from_name", "reply_to", "postal_address")
     for key in labels:
-        console.print(f"  {key.replace('_', '-'):15} {data.get(key) or '-'}", markup=False)
+        # A value stored before control characters were refused is shown, not obeyed.
+        value = printable(str(data.get(key) or "-"))
+        console.print(f"  {key.replace('_', '-'):15} {value}", markup=False)
 
 
 @customers_app.command("add")

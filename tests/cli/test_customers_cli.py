@@ -247,3 +247,23 @@ def test_a_named_from_email_sets_the_from_name_and_several_addresses_are_refused
             assert line == (f"error: {option[2:]}: {value!r} holds more than one address; give one")
     shown = cli("customers", "show", "acme", "--json").ok()
     assert (shown["from_email"], shown["reply_to"]) == ("ann@acme.example", "hello@acme.example")
+
+
+def test_show_prints_a_control_character_stored_earlier_instead_of_obeying_it(
+    workspace, seeded, cli
+):
+    """A sender stored before control characters were refused (or by hand): `customers show`
+    is where one looks at it, and the terminal must not act on it."""
+    from sqlalchemy import update
+
+    from hunter_cli.db.models import Customer
+
+    with seeded.session() as session:
+        session.execute(
+            update(Customer)
+            .where(Customer.slug == "acme")
+            .values(settings={"from_name": "\x1b[31mRed\rEvil", "from_email": "a@b.example"})
+        )
+    shown = cli("customers", "show", "acme").stdout
+    assert "\x1b" not in shown and "\r" not in shown
+    assert "from-name       \\x1b[31mRed\\x0dEvil" in shown
