@@ -158,7 +158,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
 
 def check_sending_sections(data: dict[str, Any], path: Path, text: str = "") -> None:
     """Refuse an unknown key, channel or customer slug in [limits] and [customers.*], and a
-    value of the wrong kind, naming file:line (when the line can be found)."""
+    value of the wrong kind there or in [http] allow_env, naming file:line (when the line can
+    be found)."""
     from hunter_cli.providers.channels import PROVIDERS  # light: no HTTP or SMTP library
 
     def fail(table: tuple[str, ...], message: str) -> ConfigError:
@@ -190,6 +191,14 @@ def check_sending_sections(data: dict[str, Any], path: Path, text: str = "") -> 
             check_caps((*where, "daily_caps"), table["daily_caps"])
 
     check_keys(("limits",), data.get("limits", {}), LIMITS_KEYS)
+    # Checked here, not only when an api_call step asks: by then earlier steps ran and were
+    # charged.
+    allowed = data.get("http", {}).get("allow_env", [])
+    if not isinstance(allowed, list) or not all(isinstance(name, str) for name in allowed):
+        raise fail(
+            ("http", "allow_env"),
+            '[http] allow_env must be a list of variable names, e.g. allow_env = ["MY_API_KEY"]',
+        )
     for slug, table in data.get("customers", {}).items():
         where = ("customers", slug)
         if not CUSTOMER_SLUG.match(slug):

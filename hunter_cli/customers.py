@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -11,6 +12,7 @@ from typing import Any, TypeVar
 from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
+from hunter_cli.control_chars import control_character
 from hunter_cli.db.models import Customer, table_of
 from hunter_cli.db.prepared import Prepared
 from hunter_cli.errors import NotFoundError, UsageError, ValidationError
@@ -47,13 +49,20 @@ class CustomerRef:
     settings: dict[str, Any] | None
 
 
-def _needle(ref: str | None) -> tuple[str, uuid.UUID | None]:
-    if not ref:
+# How most commands take a customer; one that takes it otherwise says so (`missing=`).
+BY_OPTION = "pass --customer"
+
+
+def _needle(ref: str | None, missing: str = BY_OPTION) -> tuple[str, uuid.UUID | None]:
+    if ref is None:
         raise UsageError(
-            "no customer given: pass --customer, set HUNTER_CUSTOMER or set default_customer "
+            f"no customer given: {missing}, set HUNTER_CUSTOMER or set default_customer "
             "in hunter.toml's [workspace]"
         )
-    needle = ref.strip().lower()
+    if not ref.strip():  # `credits grant "" 5`: given, and empty
+        raise UsageError("the customer given is empty: give a customer's slug, name or id")
+    # NFC, as names are stored: "Zéta" typed with a combining accent is the same name.
+    needle = unicodedata.normalize("NFC", ref.strip()).lower()
     as_id = None
     with contextlib.suppress(ValueError):  # not an id: slug and name still match
         as_id = uuid.UUID(needle)
@@ -63,17 +72,19 @@ def _needle(ref: str | None) -> tuple[str, uuid.UUID | None]:
 _Found = TypeVar("_Found", Customer, CustomerRef)
 
 
+def _folded(text: str) -> str:
+    """Text compared ignoring case and Unicode form (Unicode's canonical caseless match)."""
+    return unicodedata.normalize("NFD", unicodedata.normalize("NFD", text.strip()).casefold())
+
+
 def _folded_match(session: Session, needle: str) -> list[uuid.UUID]:
     """The ids of customers whose slug or name equals needle ignoring case in every script.
-    SQLite's lower() folds only ASCII ("ÖKO Partners" did not match itself there), so a miss
-    in SQL is looked for again here; the customers table is small and this is the rare path."""
-    folded = needle.casefold()
+    SQLite's lower() folds only ASCII ("ÖKO Partners" did not match itself there), and a name
+    stored before names were NFC may be decomposed, so a miss in SQL is looked for again
+    here; the customers table is small and this is the rare path."""
+    folded = _folded(needle)
     rows = session.execute(select(_CUSTOMERS.c.id, _CUSTOMERS.c.slug, _CUSTOMERS.c.name)).all()
-    return [
-        row.id
-        for row in rows
-        if row.slug.casefold() == folded or (row.name or "").strip().casefold() == folded
-    ]
+    return [row.id for row in rows if folded in (_folded(row.slug), _folded(row.name or ""))]
 
 
 def _pick(session: Session, ref: str, needle: str, found: list[_Found]) -> _Found:
@@ -92,9 +103,10 @@ def _pick(session: Session, ref: str, needle: str, found: list[_Found]) -> _Foun
     raise NotFoundError(f"unknown customer {ref!r}; known customers: {hint}")
 
 
-def resolve_customer(session: Session, ref: str | None) -> Customer:
-    """Match case-insensitively on slug, then name, then id; a miss lists the known ones."""
-    needle, as_id = _needle(ref)
+def resolve_customer(session: Session, ref: str | None, *, missing: str = BY_OPTION) -> Customer:
+    """Match case-insensitively on slug, then name, then id; a miss lists the known ones.
+    missing: how the command takes a customer, for the message when ref is None."""
+    needle, as_id = _needle(ref, missing)
     found = list(session.scalars(_MATCH, {"needle": needle, "id": as_id}).all())
     if not found and not needle.isascii():
         ids = _folded_match(session, needle)
@@ -131,25 +143,65 @@ SENDER_SETTINGS = ("from_email", "from_name", "reply_to", "postal_address")
 _LIMITS = {"name": 200, "from_name": 200, "postal_address": 500}
 
 
+# What looks like an address, outside quoted display names: two of them are two addresses.
+_ADDRESS_LIKE = re.compile(r'[^\s<>,;"]+@[^\s<>,;"]+')
+_QUOTED = re.compile(r'"[^"]*"')
+
+
 def _checked_email(value: str, what: str) -> str:
     from hunter_cli.outbox import check_email
 
+    if len(_ADDRESS_LIKE.findall(_QUOTED.sub('""', value))) > 1:
+        # check_email keeps the first of "a@b.example, c@d.example": the rest were lost.
+        raise ValidationError(f"{what}: {value!r} holds more than one address; give one")
     found = check_email(value)
     if found.error is not None:
         raise ValidationError(f"{what}: {found.error}")
     return found.value
 
 
+def _display_name(address: str) -> str | None:
+    """The name in `Acme Growth <growth@acme.example>`, or None."""
+    from hunter_cli.outbox import check_email
+
+    name = (check_email(address).name or "").strip()
+    return unicodedata.normalize("NFC", name) if name else None
+
+
+def _with_sender_name(changes: dict[str, str | None]) -> dict[str, str | None]:
+    """--from-email "Acme Growth <growth@acme.example>" names the sender too: its name is the
+    from_name when --from-name is not given, and must agree with it when it is."""
+    named = _display_name(changes.get("from_email") or "")
+    if named is None:
+        return changes
+    given = changes.get("from_name")
+    if given is None:
+        return {**changes, "from_name": named}
+    if unicodedata.normalize("NFC", given.strip()) != named:
+        raise ValidationError(
+            f"from-email names the sender {named!r} but from-name says {given.strip()!r}: "
+            "give the name once, in --from-name"
+        )
+    return changes
+
+
 def _checked_fields(changes: dict[str, str | None]) -> dict[str, str | None]:
-    """Trimmed and checked values; None or "" clears a setting (not the name)."""
+    """Trimmed, NFC and checked values; None or "" clears a setting (not the name)."""
     checked: dict[str, str | None] = {}
-    for field, raw in changes.items():
-        value = raw.strip() if raw is not None else None
+    for field, raw in _with_sender_name(changes).items():
+        # One Unicode form, or "Zéta" typed with a combining accent is a second "Zéta".
+        value = unicodedata.normalize("NFC", raw.strip()) if raw is not None else None
         if not value:
             if field == "name":
                 raise ValidationError("a customer's name cannot be empty")
             checked[field] = None
             continue
+        if (what := control_character(value)) is not None:
+            # A line break in a sender's name became a header (Bcc:, a new From) of its own.
+            raise ValidationError(
+                f"{field.replace('_', '-')} contains {what}: give it as one line of text, "
+                "without tabs, line breaks or other control characters"
+            )
         if field in ("email", "from_email", "reply_to"):
             value = _checked_email(value, field.replace("_", "-"))
         elif len(value) > _LIMITS.get(field, 320):
@@ -160,9 +212,9 @@ def _checked_fields(changes: dict[str, str | None]) -> dict[str, str | None]:
 
 def _name_taken(session: Session, name: str, but: uuid.UUID | None = None) -> str | None:
     """The slug of another customer with this name (names find customers too)."""
-    folded = name.casefold()
+    folded = _folded(name)
     for row in session.execute(select(_CUSTOMERS.c.id, _CUSTOMERS.c.slug, _CUSTOMERS.c.name)):
-        if row.id != but and folded in (row.name.casefold(), row.slug.casefold()):
+        if row.id != but and folded in (_folded(row.name), _folded(row.slug)):
             return str(row.slug)
     return None
 
@@ -176,6 +228,19 @@ def customer_to_dict(customer: Customer) -> dict[str, Any]:
         "email": customer.email,
         **{key: settings.get(key) for key in SENDER_SETTINGS},
         "created_at": customer.created_at.isoformat(),
+    }
+
+
+def customer_summary(session: Session, customer: Customer) -> dict[str, Any]:
+    """customer_to_dict with its active plan (by name) and the credits available on it: what
+    `customers show`, `add` and `update` print."""
+    from hunter_cli import ledger
+
+    active = next((b for b in ledger.balances(session, customer) if b.status == "active"), None)
+    return {
+        **customer_to_dict(customer),
+        "plan": active.plan if active else None,
+        "available": str(active.available) if active else None,
     }
 
 
@@ -202,6 +267,12 @@ def create_customer(
     if session.scalars(select(Customer.id).where(Customer.slug == slug)).first() is not None:
         raise UsageError(
             f"customer {slug!r} exists already: `hunter customers update {slug}` changes it"
+        )
+    if (other := _name_taken(session, slug)) is not None:
+        # Else `credits grant delta` would move from customer bravo (named "delta") to this.
+        raise UsageError(
+            f"the slug {slug!r} is already customer {other!r}'s name (names select customers "
+            "too, so a slug must differ from every name)"
         )
     fields = _checked_fields({"name": name or slug, "email": email, **(sender or {})})
     if (other := _name_taken(session, str(fields["name"]))) is not None:

@@ -399,7 +399,7 @@ def grant_credits(
                 raise ValidationError(
                     f"idempotency key {idempotency_key!r} is already used by another "
                     "customer's ledger entry (keys are unique across the workspace: put the "
-                    "customer in the key, e.g. acme-2026-11-topup)",
+                    f"customer in the key, e.g. {customer.slug}-{utcnow():%Y-%m}-topup)",
                     details={"idempotency_key": idempotency_key},
                 )
             what = (

@@ -207,6 +207,13 @@ def test_unknown_keys_of_the_sections_read_here_are_warnings(tmp_path):
             2,
             "[limits.daily_caps] email must be a whole number >= 0",
         ),
+        # Regression: found only when an api_call step ran, after earlier steps were charged.
+        (
+            '[workspace]\n\n[http]\nallow_env = "GROQ_API_KEY"\n',
+            4,
+            '[http] allow_env must be a list of variable names, e.g. allow_env = ["MY_API_KEY"]',
+        ),
+        ("[http]\nallow_env = [1]\n", 2, "[http] allow_env must be a list of variable names"),
     ],
 )
 def test_a_typo_in_the_sections_that_control_sending_is_an_error(tmp_path, content, line, message):

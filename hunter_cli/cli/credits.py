@@ -162,7 +162,11 @@ def history(
     settings = settings_of(ctx)
     db = database_of(settings)
     with db.session() as session:
-        who = resolve_customer(session, customer or settings.default_customer)
+        who = resolve_customer(
+            session,
+            customer or settings.default_customer,
+            missing="give it as the argument (hunter credits history CUSTOMER)",
+        )
         # One more than asked for tells whether there are more.
         rows = [_tx_dict(tx, who.slug) for tx in ledger.history(session, who, limit + 1)]
     more = len(rows) > limit

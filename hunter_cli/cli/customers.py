@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from hunter_cli.cli.output import console, emit, fmt_credits, handle_errors, table
+from hunter_cli.cli.output import console, emit, fmt_credits, handle_errors, printable, table
 from hunter_cli.cli.params import JsonOption, database_of, settings_of
 
 customers_app = typer.Typer(help="Customers: who recipes run for.", no_args_is_help=True)
@@ -62,9 +62,12 @@ def list_customers(ctx: typer.Context, json_output: JsonOption = False) -> None:
 
 
 _SENDER_HELP = {
-    "from_email": "Address emails are sent from (an address your mail server may send as).",
+    "from_email": (
+        "Address emails are sent from (an address your mail server may send as); "
+        "'Acme Growth <growth@acme.eu>' sets --from-name too."
+    ),
     "from_name": "Name shown with it, e.g. 'Acme Growth'.",
-    "reply_to": "Where replies go, if not the from address.",
+    "reply_to": "Where replies go, if not the from address (one address).",
     "postal_address": "Postal address for the footer of marketing emails (CAN-SPAM).",
 }
 NameOption = Annotated[str | None, typer.Option("--name", help="Display name (unique).")]
@@ -82,10 +85,12 @@ PostalOption = Annotated[
 
 
 def _render_customer(data: dict[str, Any], title: str) -> None:
-    console.print(title, markup=False)
+    console.print(printable(title), markup=False)
     labels = ("slug", "name", "email", "from_email", "from_name", "reply_to", "postal_address")
     for key in labels:
-        console.print(f"  {key.replace('_', '-'):15} {data.get(key) or '-'}", markup=False)
+        # A value stored before control characters were refused is shown, not obeyed.
+        value = printable(str(data.get(key) or "-"))
+        console.print(f"  {key.replace('_', '-'):15} {value}", markup=False)
 
 
 @customers_app.command("add")
@@ -116,7 +121,7 @@ def add(
             --from-email growth@acme.eu --from-name "Acme Growth" \
             --postal-address "Acme EU, 1 Rue Exemple, Paris"
     """
-    from hunter_cli.customers import create_customer, customer_to_dict
+    from hunter_cli.customers import create_customer, customer_summary
 
     settings = settings_of(ctx)
     db = database_of(settings)
@@ -135,10 +140,11 @@ def add(
                 "postal_address": postal_address,
             },
         )
-        data = {**customer_to_dict(customer), "plan": plan}
+        data = customer_summary(session, customer)
 
     def render() -> None:
-        _render_customer(data, f"Added customer {data['slug']} on the {plan} plan.")
+        _render_customer(data, f"Added customer {data['slug']} on the {data['plan']} plan.")
+        console.print(f"  {'available':15} {fmt_credits(data['available'])} credits", markup=False)
         if not data["from_email"]:
             console.print(
                 "Its emails cannot be sent until it has a sender: "
@@ -166,7 +172,7 @@ def update(
     """Change a customer's name, contact email or sender; an empty value ("") clears a
     sender setting. Every change is in the audit trail. Messages already queued keep the
     sender they were written with."""
-    from hunter_cli.customers import customer_to_dict, update_customer
+    from hunter_cli.customers import customer_summary, update_customer
 
     given = {
         "name": name,
@@ -185,7 +191,7 @@ def update(
             {k: v for k, v in given.items() if v is not None},
             actor=settings.actor,
         )
-        data = {**customer_to_dict(found), "changed": changed}
+        data = {**customer_summary(session, found), "changed": changed}
 
     def render() -> None:
         title = (
@@ -206,19 +212,11 @@ def show(
     json_output: JsonOption = False,
 ) -> None:
     """One customer: contact, the sender its emails go out as, and its balance."""
-    from hunter_cli import ledger
-    from hunter_cli.customers import customer_to_dict, resolve_customer
+    from hunter_cli.customers import customer_summary, resolve_customer
 
     db = database_of(settings_of(ctx))
     with db.session() as session:
-        found = resolve_customer(session, customer)
-        balances = ledger.balances(session, found)
-        active = next((b for b in balances if b.status == "active"), None)
-        data = {
-            **customer_to_dict(found),
-            "plan": active.plan if active else None,
-            "available": str(active.available) if active else None,
-        }
+        data = customer_summary(session, resolve_customer(session, customer))
 
     def render() -> None:
         _render_customer(data, f"Customer {data['slug']}")

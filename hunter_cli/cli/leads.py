@@ -319,8 +319,8 @@ def import_(
     hunter's only when every value in it is a lead id (a UUID); a CRM's own ID column
     (1001, 0035g00000XyZ) is kept in data like any other column.
 
-    Exit codes: 0 when rows were stored, 2 when the file is missing or unreadable, has no
-    usable header, or every row was rejected.
+    Exit codes: 0 when rows were stored, 3 when the file is missing, 2 when it is
+    unreadable, has no usable header, or every row was rejected.
     """
     from hunter_cli.customers import resolve_customer
     from hunter_cli.errors import ValidationError

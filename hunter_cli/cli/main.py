@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import shlex
 import sys
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -38,19 +39,99 @@ GROUPS: dict[str, tuple[str, str]] = {
 PER_COMMAND_OPTIONS = {"--customer": True, "-c": True, "--json": False}
 
 
-def _after_the_command(args: list[str], option: str) -> str:
-    """The hint for `hunter --customer acme credits show`: the same line, the option moved."""
-    hint = "--customer and --json go after the command: "
-    at = next((i for i, arg in enumerate(args) if arg.split("=", 1)[0] == option), None)
-    if at is None:  # written some other way (-cacme): no line to repeat
-        return hint + "hunter credits show --customer acme"
-    moved = args[at : at + 1]
-    if PER_COMMAND_OPTIONS[option] and "=" not in args[at] and at + 1 < len(args):
-        moved = args[at : at + 2]
-    rest = args[:at] + args[at + len(moved) :]
-    if not any(not arg.startswith("-") for arg in rest):  # no command given at all
-        rest = [*rest, "COMMAND"]
-    return hint + shlex.join(["hunter", *rest, *moved])
+def _misplaced(arg: str) -> str | None:
+    """The per-command option arg is (`--customer=acme` and `-cacme` included), or None."""
+    name = arg.split("=", 1)[0]
+    if name in PER_COMMAND_OPTIONS:
+        return name
+    if arg.startswith("-c") and not arg.startswith("--"):
+        return "-c"
+    return None
+
+
+def _after_the_command(
+    args: list[str], root_values: set[str], find: Callable[[list[str]], Any]
+) -> str:
+    """The hint for `hunter --customer acme credits show`: the same line with every
+    per-command option moved after the command path, and a customer put where the command
+    takes it (`credits grant acme 5`: as an argument). root_values: the options of `hunter`
+    that take a value; find(path): the command a path names, None if none (yet)."""
+    hint = "--customer and --json go after the command"
+    kept: list[str] = []  # `hunter`'s own options, in place
+    json_given, customer, spelt = False, None, "--customer"
+    i = 0
+    while i < len(args) and args[i].startswith("-"):
+        arg, option = args[i], _misplaced(args[i])
+        i += 1
+        if option == "--json":
+            json_given = True
+            continue
+        if option is not None:  # --customer or -c, with its value in one of three forms
+            spelt, customer = option, "CUSTOMER"
+            if "=" in arg:
+                customer = arg.split("=", 1)[1]
+            elif option == "-c" and len(arg) > 2:
+                customer = arg[2:]
+            elif i < len(args):
+                customer, i = args[i], i + 1
+            continue
+        kept.append(arg)
+        if arg in root_values and i < len(args):
+            kept.append(args[i])
+            i += 1
+    rest = args[i:]
+    # The command path: as many leading words as name a command (`credits`, `credits grant`).
+    path: list[str] = []
+    command = None
+    while rest and not rest[0].startswith("-"):
+        found = find([*path, rest[0]])
+        if found is None:
+            break
+        path.append(rest.pop(0))
+        command = found
+    if command is None or hasattr(command, "commands"):  # no command, or a group only
+        words = [*kept, *path, "COMMAND"]
+        return hint + ": " + _command_line(words, spelt, customer, json_given)
+    params = {p.name: p for p in getattr(command, "params", [])}
+    where = params.get("customer")
+    if customer is not None and where is not None and where.param_type_name == "argument":
+        # `credits history CUSTOMER`, `credits grant CUSTOMER AMOUNT`: the value is an argument.
+        rest = _with_argument(command, rest, customer)
+        hint += f", and {' '.join(path)} takes the customer as its argument"
+        customer = None
+    elif customer is not None and where is None:
+        hint += f"; {' '.join(path)} takes no customer"
+        customer = None
+    return hint + ": " + _command_line([*kept, *path, *rest], spelt, customer, json_given)
+
+
+def _command_line(words: list[str], spelt: str, customer: str | None, json_given: bool) -> str:
+    tail = ([spelt, customer] if customer is not None else []) + (["--json"] if json_given else [])
+    at = words.index("--") if "--" in words else len(words)  # after `--` all are arguments
+    return shlex.join(["hunter", *words[:at], *tail, *words[at:]])
+
+
+def _with_argument(command: Any, rest: list[str], value: str) -> list[str]:
+    """rest with value put where the command's `customer` argument goes among its arguments
+    (options and their values skipped)."""
+    arguments = [p.name for p in command.params if p.param_type_name == "argument"]
+    takes_value = {
+        opt
+        for p in command.params
+        if p.param_type_name == "option" and not p.is_flag
+        for opt in p.opts + p.secondary_opts
+    }
+    position, seen, i = arguments.index("customer"), 0, 0
+    while i < len(rest) and seen < position:
+        arg = rest[i]
+        if arg == "--":
+            i += 1 + position - seen
+            break
+        if arg.startswith("-") and arg != "-":
+            i += 2 if arg in takes_value else 1  # --reason x, -r x; --reason=x is one word
+            continue
+        seen, i = seen + 1, i + 1
+    return [*rest[:i], value, *rest[i:]]
 
 
 class LazyGroup(TyperGroup):
@@ -67,9 +148,28 @@ class LazyGroup(TyperGroup):
             option = getattr(error, "option_name", None)
             if type(error).__name__ != "NoSuchOption" or option not in PER_COMMAND_OPTIONS:
                 raise
-            error.message = _after_the_command(given, option)
+            root_values = {
+                opt
+                for p in self.params
+                if p.param_type_name == "option" and not getattr(p, "is_flag", False)
+                for opt in p.opts + p.secondary_opts
+            }
+            error.message = _after_the_command(
+                given, root_values, lambda path: self._command_at(ctx, path)
+            )
             error.possibilities = None  # "(Possible options: --actor)" would mislead
             raise
+
+    def _command_at(self, ctx: Any, path: list[str]) -> Any:
+        """The command `hunter PATH...` names, or None."""
+        command: Any = self
+        for name in path:
+            if not hasattr(command, "get_command"):
+                return None
+            command = command.get_command(ctx, name)
+            if command is None:
+                return None
+        return command
 
     def list_commands(self, ctx: Any) -> list[str]:
         return [*super().list_commands(ctx), *GROUPS]

@@ -18,11 +18,9 @@ JsonOption = Annotated[
 
 def given_customer(value: str | None) -> str | None:
     """`--customer ""` (a script's unset variable) must not quietly mean the default
-    customer, or every customer: it is refused."""
+    customer, or every customer: it is refused. (Also `credits history ""`'s argument.)"""
     if value is not None and not value.strip():
-        raise typer.BadParameter(
-            "is empty; give a customer's slug, name or id, or leave the option out"
-        )
+        raise typer.BadParameter("is empty; give a customer's slug, name or id, or leave it out")
     return value
 
 

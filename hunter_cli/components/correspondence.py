@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session
 
 from hunter_cli.audit import append_audit, to_plain_json
 from hunter_cli.components.base import StepContext, StepError, TransientStepError
+from hunter_cli.control_chars import control_character
+from hunter_cli.customers import SENDER_SETTINGS
 from hunter_cli.db.models import Customer
 from hunter_cli.outbox import (
     CHECKS,
@@ -592,10 +594,21 @@ def _sender(customer: Customer, warnings: list[str]) -> dict[str, Any]:
     """From, reply-to and postal address from the customer's settings (never the recipe:
     who a customer's e-mail comes from is theirs to set)."""
     settings = customer.settings or {}
+    for key in SENDER_SETTINGS:
+        # Settings written before `customers add/update` refused them (or by hand): a line
+        # break would become a header of its own or the SMTP envelope's sender.
+        what = control_character(str(settings.get(key) or ""))
+        if what is not None:
+            raise StepError(
+                f"customer {customer.slug}'s {key} setting contains {what}, which would "
+                "change the e-mail's headers: nothing was queued; fix it with `hunter "
+                f"customers update {customer.slug} --{key.replace('_', '-')} ...`"
+            )
     from_email, from_name = settings.get("from_email"), settings.get("from_name")
     sender: dict[str, Any] = {"from": None, "reply_to": settings.get("reply_to") or None}
-    if from_email and check_email(from_email).error is None:
-        sender["from"] = formataddr((str(from_name or ""), str(from_email)))
+    checked = check_email(from_email)
+    if from_email and checked.error is None:
+        sender["from"] = formataddr((str(from_name or ""), checked.value))
     else:
         warning = (
             f"customer {customer.slug} has no valid from_email setting: its "

@@ -76,9 +76,13 @@ def test_a_reused_idempotency_key_for_another_entry_is_refused(ready):
     other = ready(
         "credits", "grant", "techstartup", "5", "-r", "x", "--idempotency-key", "k1", "--json"
     ).error(2)
+    # Regression: the example was acme-2026-11-topup whoever the grant was for.
+    from hunter_cli.db.types import utcnow
+
     assert other["message"] == (
         "idempotency key 'k1' is already used by another customer's ledger entry (keys are "
-        "unique across the workspace: put the customer in the key, e.g. acme-2026-11-topup)"
+        "unique across the workspace: put the customer in the key, e.g. "
+        f"techstartup-{utcnow():%Y-%m}-topup)"
     )
     assert other["details"] == {"idempotency_key": "k1"}
     for args, what in (

@@ -297,3 +297,25 @@ def test_a_missing_input_file_is_not_found_for_every_command(workspace, cli):
     ):
         assert missing in cli(*command).one_line(3), command
         assert cli(*command, "--json").error(3)["code"] == "not_found", command
+
+
+def test_every_error_code_in_the_source_is_in_the_readme():
+    """Regression: `outbox send --json` answered `channel_config_error` (exit 2), which the
+    README's list of error codes did not have."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    start = readme.index("The error codes, each with its exit code:")
+    documented = set(re.findall(r"`([a-z_]+)`", readme[start : readme.index("\n\n", start)]))
+    source = "\n".join(
+        path.read_text(encoding="utf-8") for path in sorted((root / "hunter_cli").rglob("*.py"))
+    )
+    # `code = "x"` (a class's, or `"partial" if ... else "delivery_failed"`), `"code": "x"`.
+    pairs = re.findall(r'\bcode = "([a-z_]+)"(?: if [^\n]* else "([a-z_]+)")?', source)
+    found = {code for pair in pairs for code in pair if code}
+    found |= set(re.findall(r'"code": "([a-z_]+)"', source))
+    # A base class no error is raised as: DatabaseUnavailableError and the schema errors are.
+    found -= {"database_error"}
+    assert {"channel_config_error", "failure", "interrupted", "delivery_failed"} <= found
+    assert found - documented == set()

@@ -278,6 +278,9 @@ def test_import_of_a_missing_file_is_not_found(ready, workspace):
     path = workspace / "in.csv"
     assert f"{path}: no such file" in ready("leads", "import", str(path)).one_line(3)
     assert ready("leads", "import", str(path), "--json").error(3)["code"] == "not_found"
+    # Regression: --help still said "2 when the file is missing".
+    help_text = " ".join(ready("leads", "import", "--help").stdout.split())
+    assert "3 when the file is missing, 2 when it is unreadable" in help_text
 
 
 def test_when_every_row_is_rejected_each_reason_is_listed(ready, workspace):

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from hunter_cli.recipe import RECIPE_SCHEMA_PATH
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,4 +64,70 @@ def test_no_customer_names_the_flag_the_variable_and_hunter_toml(workspace, cli)
     assert message == (
         "no customer given: pass --customer, set HUNTER_CUSTOMER or set default_customer in "
         "hunter.toml's [workspace]"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "hint"),
+    [
+        # Regression: these said `hunter credits history --customer acme` and `hunter credits
+        # grant 5 --customer acme`, commands that take the customer as an argument.
+        (
+            ("--customer", "acme", "credits", "history"),
+            "go after the command, and credits history takes the customer as its argument: "
+            "hunter credits history acme",
+        ),
+        (
+            ("--customer", "acme", "credits", "grant", "5", "-r", "x"),
+            "credits grant takes the customer as its argument: hunter credits grant acme 5 -r x",
+        ),
+        (
+            ("-cacme", "credits", "grant", "--reason", "x", "5"),
+            "hunter credits grant acme --reason x 5",
+        ),
+        (
+            ("--customer=Acme Corp", "customers", "show"),
+            "hunter customers show 'Acme Corp'",
+        ),
+        # Regression: --json was moved, --customer was left before the command.
+        (
+            ("--actor", "me", "--json", "--customer", "acme", "leads", "list"),
+            "go after the command: hunter --actor me leads list --customer acme --json",
+        ),
+        (
+            ("--customer", "acme", "plans", "list"),
+            "go after the command; plans list takes no customer: hunter plans list",
+        ),
+        (("--actor", "me", "-c", "acme"), "hunter --actor me COMMAND -c acme"),
+        (("--customer", "acme", "credits"), "hunter credits COMMAND --customer acme"),
+    ],
+)
+def test_the_hint_moves_every_option_to_where_the_command_takes_it(cli, args, hint):
+    result = cli(*args)
+    assert result.exit_code == 2
+    assert hint in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("credits", "grant", "", "5", "-r", "x"),
+        ("customers", "show", " "),
+        ("customers", "update", "", "--name", "x"),
+    ],
+)
+def test_an_empty_customer_argument_is_not_told_to_pass_customer(workspace, cli, args):
+    """Regression: `credits grant "" 5` said "pass --customer, set HUNTER_CUSTOMER...", which
+    that command does not take."""
+    assert cli(*args, "--json").error(2)["message"] == (
+        "the customer given is empty: give a customer's slug, name or id"
+    )
+
+
+def test_credits_history_without_a_customer_says_it_takes_an_argument(workspace, cli):
+    (workspace / "hunter.toml").write_text("")
+    message = cli("credits", "history", "--json").error(2)["message"]
+    assert message == (
+        "no customer given: give it as the argument (hunter credits history CUSTOMER), set "
+        "HUNTER_CUSTOMER or set default_customer in hunter.toml's [workspace]"
     )

@@ -441,3 +441,58 @@ def test_a_misspelt_daily_cap_stops_sending_instead_of_meaning_no_cap(mail_ws, c
     assert smtp_server.received == []
     with _db().session() as session:
         assert set(session.scalars(select(OutboxMessage.status))) == {"queued"}
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("from_name", "Evil\r\nBcc: victim@x.example"), ("from_name", "Acme\r\nX-Evil: 1")],
+)
+def test_a_sender_setting_with_a_line_break_fails_the_step_and_sends_nothing(
+    mail_ws, cli, smtp_server, key, value
+):
+    """Regression: a from_name with CRLF (stored before `customers add` refused it) went out
+    as `From: victim@x.example`, envelope sender included; or every message failed with "no
+    From address" and the run exited 0."""
+    from hunter_cli.db.models import Customer
+
+    db = _db()
+    with db.session() as session:
+        acme = session.scalars(select(Customer).where(Customer.slug == "acme")).one()
+        acme.settings = {**(acme.settings or {}), key: value}
+    db.dispose()
+    result = cli("run", "outreach", "--tier", "A", "--limit", "3", "--send", "--json")
+    assert result.exit_code == 1
+    error = result.json()["error"]
+    assert error["code"] == "run_failed"
+    assert (
+        f"customer acme's {key} setting contains a line break (CR), which would change the "
+        "e-mail's headers: nothing was queued; fix it with `hunter customers update acme "
+        f"--{key.replace('_', '-')} ...`"
+    ) in error["message"]
+    assert smtp_server.received == []
+    assert cli("outbox", "list", "--json").ok() == []
+
+
+def test_a_message_queued_with_a_line_break_in_its_from_is_refused_not_sent(
+    mail_ws, cli, smtp_server
+):
+    """Defence in depth: a message already queued with such a From never reaches the
+    headers or the SMTP envelope."""
+    cli("run", "outreach", "--tier", "A", "--limit", "1", "--json").ok()
+    (queued,) = cli("outbox", "list", "--json").ok()
+    db = _db()
+    with db.session() as session:
+        message = session.get(OutboxMessage, uuid.UUID(queued["id"]))
+        assert message is not None
+        message.payload = {
+            **(message.payload or {}),
+            "from": '"Evil\r\nBcc: victim@x.example" <growth@acme.example>',
+        }
+    db.dispose()
+    result = cli("outbox", "send", "--all-queued", "--json")
+    assert result.exit_code == 1
+    (sent,) = result.json()["data"]["messages"]
+    assert sent["status"] == "failed"
+    assert "the message's From" in sent["reason"] and "a line break (CR)" in sent["reason"]
+    assert "`hunter customers update acme --from-name/--from-email ...`" in sent["reason"]
+    assert smtp_server.received == []

@@ -206,6 +206,26 @@ def test_a_customer_without_from_email_cannot_send(smtp_server):
 
 
 @pytest.mark.parametrize(
+    ("key", "value", "header"),
+    [
+        ("from", '"Evil\r\nBcc: victim@x.example" <growth@acme.example>', "From"),
+        ("from", '"Acme\r\nX-Evil: 1" <growth@acme.example>', "From"),
+        ("reply_to", "hello@acme.example\r\nBcc: victim@x.example", "Reply-To"),
+    ],
+)
+def test_a_sender_with_a_line_break_is_refused_not_parsed(smtp_server, key, value, header):
+    """Regression: parseaddr read the first From as victim@x.example, which became the From
+    header and the SMTP envelope's MAIL FROM."""
+    provider = build_provider("email", config(smtp_server), ENV)
+    with pytest.raises(DeliveryError, match=f"refused: the message's {header} ") as refused:
+        provider.send(message(payload={**SENDER, key: value}))
+    provider.close()
+    assert "contains a line break (CR)" in refused.value.message
+    assert "hunter customers update acme" in refused.value.message
+    assert smtp_server.received == []
+
+
+@pytest.mark.parametrize(
     ("change", "env", "problem"),
     [
         ({"host": None}, ENV, "needs [channels.email] host"),

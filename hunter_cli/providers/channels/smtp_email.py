@@ -18,6 +18,7 @@ from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid, parseaddr
 from urllib.parse import quote, urlsplit
 
+from hunter_cli.control_chars import control_character
 from hunter_cli.providers.channels.base import (
     ChannelConfig,
     ChannelConfigError,
@@ -190,6 +191,7 @@ class SmtpEmailProvider:
     def build_message(self, message: OutgoingMessage) -> EmailMessage:
         """The RFC 5322 message for one outbox e-mail. DeliveryError if it has no sender."""
         payload = message.payload or {}
+        _refuse_control_characters(message)
         from_header = payload.get("from")
         from_name, from_address = parseaddr(str(from_header or ""))
         if "@" not in from_address:
@@ -383,6 +385,26 @@ class _TryLater(Exception):
     def __init__(self, reply: str) -> None:
         super().__init__(reply)
         self.reply = reply
+
+
+def _refuse_control_characters(message: OutgoingMessage) -> None:
+    """A From or Reply-To holding a line break: parseaddr read `"Evil\r\nBcc: v@x" <a@b>` as
+    the address v@x, so it became the From header and the SMTP envelope's sender."""
+    payload = message.payload or {}
+    for key, header, options in (
+        ("from", "From", "--from-name/--from-email"),
+        ("reply_to", "Reply-To", "--reply-to"),
+    ):
+        what = control_character(str(payload.get(key) or ""))
+        if what is None:
+            continue
+        customer = message.customer or "CUSTOMER"
+        raise DeliveryError(
+            f"refused: the message's {header} ({payload[key]!r}) contains {what}, which "
+            f"would change its headers and sender; it was queued with customer {customer}'s "
+            f"sender settings as they were then: fix them (`hunter customers update "
+            f"{customer} {options} ...`) and run the recipe again to write it anew"
+        )
 
 
 def _temporary(code: int) -> bool:
