@@ -28,6 +28,7 @@ from typing import IO, Any
 from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session
 
+from hunter_cli.addresses import address_character_problem
 from hunter_cli.audit import append_audit, to_plain_json
 from hunter_cli.db.models import Customer, Lead
 from hunter_cli.db.types import utcnow
@@ -861,6 +862,9 @@ def _email_problem(address: str) -> str | None:
 
 
 def _invalid_email(given: str, address: str) -> str | None:
+    character = address_character_problem(given)
+    if character is not None:  # named, not shown: a terminal would obey it
+        return f"invalid email address: it has {character}"
     problem = _email_problem(address)
     if problem is None:
         return None

@@ -868,6 +868,31 @@ def test_import_cleans_pasted_email_addresses(seeded, tmp_path):
         assert sorted(lead.dedupe_key for lead in find_leads(session, acme)) == stored
 
 
+def test_an_address_with_a_control_character_is_refused(seeded, tmp_path):
+    """Regression: the email cleaner took `esc\x1bguy@x.com` (an escape inside) as an
+    address; a tab inside was refused. Any control character makes an address invalid, in
+    an import, a recipe's upsert and an update alike."""
+    path = tmp_path / "e.csv"
+    path.write_text(
+        "name,email\nEsc,esc\x1bguy@x.example\nWrap,<w@x.example>\x1b\nOk,ok@x.example\n"
+    )
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        report = import_leads_csv(session, acme, path)
+        assert report.imported == 1
+        assert report.rejected == [
+            (2, "invalid email address: it has a control character (U+001B)"),
+            (3, "invalid email address: it has a control character (U+001B)"),
+        ]
+        upserted = upsert_leads(session, acme, [{"email": "a\x07b@x.example"}], source=SOURCE)
+        assert upserted.skipped == [
+            (0, "invalid email address: it has a control character (U+0007)")
+        ]
+        with pytest.raises(ValidationError, match="control character"):
+            update_lead(session, acme, "ok@x.example", {"email": "ok\x1b@x.example"})
+        assert [lead.email for lead in find_leads(session, acme)] == ["ok@x.example"]
+
+
 def test_a_mailto_link_and_its_address_are_one_lead(seeded):
     assert dedupe_key({"email": "mailto:zoe@x.de"}) == dedupe_key({"email": "zoe@x.de"})
     assert dedupe_key({"email": "Zoe@X.de\u200b;"}) == "zoe@x.de"

@@ -35,6 +35,8 @@ def test_values_are_normalised_and_their_kind_inferred(raw, kind, value):
     ("raw", "kind", "problem"),
     [
         ("bob@", None, "invalid email address"),
+        ("esc\x1bguy@example.com", None, "invalid email address.*control character"),
+        ("<ann@example.com>\x1b", "email", "invalid email address.*control character"),
         ("not a domain", None, "invalid domain"),
         ("localhost", None, "invalid domain"),
         ("12345", "phone", "invalid phone number"),

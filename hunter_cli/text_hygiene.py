@@ -1,0 +1,52 @@
+"""Characters in text from outside (files, providers, recipes) that no name or address holds,
+and text made storable: PostgreSQL refuses a NUL in text (and \\u0000 in JSONB), and no
+database stores a lone surrogate (a JSON "\\ud800" decodes to one)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+# Unicode's control characters (Cc: C0, DEL, C1) and surrogates (Cs).
+_FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# A NUL, or half of a surrogate pair on its own: what storable() removes or replaces.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def forbidden_character(text: str) -> str | None:
+    """The first character in text that no name, address or domain holds: a control
+    character (NUL, ESC, a bell, a tab, C1 codes: Unicode's Cc) or a lone surrogate (Cs).
+    None when it has none. A file that holds one in such a place is damaged (a UTF-16 file
+    read as cp1252 has a NUL between letters) or hostile (an escape sequence for a
+    terminal)."""
+    found = _FORBIDDEN.search(text)
+    return found.group() if found else None
+
+
+def describe_character(char: str) -> str:
+    """How a reason names a character that a terminal would obey, or that cannot be stored,
+    rather than show it: "a control character (U+001B)"."""
+    kind = "a lone surrogate" if _SURROGATE.match(char) else "a control character"
+    return f"{kind} (U+{ord(char):04X})"
+
+
+def storable_text(text: str) -> str:
+    """text without NULs, and with a lone surrogate replaced by U+FFFD (as a decoder marks
+    what it cannot read)."""
+    if not _UNSTORABLE.search(text):
+        return text
+    return _SURROGATE.sub("\ufffd", text.replace("\x00", ""))
+
+
+def storable(value: Any) -> Any:
+    """A JSON-like value with every text in it, mapping keys included, made storable_text."""
+    if isinstance(value, str):
+        return storable_text(value)
+    if isinstance(value, dict):
+        return {
+            (storable_text(k) if isinstance(k, str) else k): storable(v) for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [storable(item) for item in value]
+    return value
