@@ -43,6 +43,7 @@ from hunter_cli.lead_files import (
     unescape_formula,
 )
 from hunter_cli.providers.leads.base import normalise_domain, normalise_email, normalise_name
+from hunter_cli.text_hygiene import describe_character, forbidden_character, storable
 
 __all__ = [
     "LEAD_FIELDS",
@@ -187,12 +188,32 @@ def _empty(value: Any) -> bool:
 
 def _text(value: Any, name: str) -> str | None:
     """A contact field's text, spacing tidied and in one Unicode form (NFC: an "é" typed as
-    e and an accent is the same "é"); None for nothing or a placeholder (`N/A`)."""
+    e and an accent is the same "é"); None for nothing or a placeholder (`N/A`). A title,
+    phone or company loses a NUL (no database stores one); an email, name or domain keeps
+    what it has, for `_identity_problem` to refuse."""
     if value is None:
         return None
     text = unicodedata.normalize("NFC", str(value))
+    if name not in _IDENTITY:
+        text = storable(text)
     cleaned = " ".join(text.split()) if name != "email" else text.strip()
     return None if not cleaned or is_placeholder(cleaned) else cleaned
+
+
+def _identity_problem(name: str, value: Any) -> str | None:
+    """Why an email, name or domain cannot be a lead's for a character in it: a control
+    character (a NUL, an escape) or a lone surrogate. That is a damaged file (a UTF-16 file
+    read as cp1252 has a NUL between letters) or text meant for a terminal, not part of
+    anyone's name; a tab or line break in a name is spacing, tidied to one space. The
+    character is named, never shown: the reason goes to terminals and step warnings."""
+    if value is None:
+        return None
+    if name == "email":
+        character = address_character_problem(value)
+        return None if character is None else f"invalid email address: it has {character}"
+    text = str(value)
+    found = forbidden_character(" ".join(text.split()) if name == "name" else text.strip())
+    return None if found is None else f"{name} has {describe_character(found)}"
 
 
 def _lenient_score(value: Any) -> int | None:
@@ -257,14 +278,15 @@ def _clean(raw: dict[str, Any]) -> dict[str, Any]:
         if value is not None and len(value) > FIELD_LENGTHS[name]:
             value = value[: FIELD_LENGTHS[name]]
         fields[name] = value
-    fields["score"] = _lenient_score(raw.get("score"))
+    fields["score"] = _lenient_score(storable(raw.get("score")))
     try:
-        fields["tier"] = _tier(raw.get("tier"))
+        fields["tier"] = _tier(storable(raw.get("tier")))
     except ValueError:
         fields["tier"] = None
     data: dict[str, Any] = raw["data"] if isinstance(raw.get("data"), dict) else {}
     extras = {k: v for k, v in raw.items() if isinstance(k, str) and k not in _NOT_DATA}
-    fields["data"] = to_plain_json({**extras, **data})
+    # PostgreSQL's JSONB refuses \u0000 as its text columns refuse a NUL: in keys and values.
+    fields["data"] = storable(to_plain_json({**extras, **data}))
     return fields
 
 
@@ -287,8 +309,13 @@ def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
 
 
 def _unstorable(raw: dict[str, Any], fields: dict[str, Any]) -> str | None:
-    """Why a lead a recipe gives cannot be stored as it is: an email that is no address, or
-    a score that is no number (a number is rounded and kept within 0-100)."""
+    """Why a lead a recipe gives cannot be stored as it is: an email, name or domain with a
+    control character in it, an email that is no address, or a score that is no number (a
+    number is rounded and kept within 0-100)."""
+    for name in _IDENTITY:
+        problem = _identity_problem(name, raw.get(name) if name != "name" else fields["name"])
+        if problem is not None:
+            return problem
     if fields["email"] is not None:
         problem = _invalid_email(str(raw.get("email")), fields["email"])
         if problem is not None:
@@ -511,7 +538,7 @@ def _new_lead(
         customer_id=customer.id,
         dedupe_key=key,
         **{n: fields[n] for n in (*LEAD_FIELDS, "score", "tier")},
-        source=to_plain_json({**source, "provider": _main_provider(providers, fields)}),
+        source=storable(to_plain_json({**source, "provider": _main_provider(providers, fields)})),
         data={**data, PROVENANCE: provenance},
         first_seen=now,
         last_seen=now,
@@ -704,6 +731,9 @@ def update_lead(
         if name not in fields:
             continue
         value = _text(fields[name], name)
+        problem = _identity_problem(name, value) if name in _IDENTITY else None
+        if problem is not None:
+            raise ValidationError(problem)
         if name == "email" and value is not None:
             value = normalise_email(value)
             problem = _invalid_email(str(fields[name]), value or "")
@@ -734,7 +764,7 @@ def update_lead(
     if "data" in fields:
         if not isinstance(fields["data"], dict):
             raise ValidationError("data must be a mapping")
-        for key, value in to_plain_json(fields["data"]).items():
+        for key, value in storable(to_plain_json(fields["data"])).items():
             if key == PROVENANCE:
                 continue
             if value is None:
@@ -911,6 +941,12 @@ def _import_row(
     lead = _with_full_name(lead)
     for part in NAME_PARTS:
         lead.pop(part, None)
+    damaged = [p for n in _IDENTITY if (p := _identity_problem(n, lead.get(n))) is not None]
+    if damaged:
+        return None, damaged
+    # Other text loses a NUL, which no database stores (in data: keys too).
+    lead = {name: storable(value) for name, value in lead.items()}
+    data = storable(data)
     given = lead.pop("email", None)
     email = normalise_email(given)  # a mailto: link, stray punctuation... cleaned
     if given is not None and email is not None:

@@ -27,7 +27,7 @@ from hunter_cli.db.prepared import Prepared
 from hunter_cli.db.types import utcnow
 from hunter_cli.errors import NotFoundError, UsageError
 from hunter_cli.providers.channels.base import OutgoingMessage, display_url
-from hunter_cli.text_hygiene import forbidden_character, storable_text
+from hunter_cli.text_hygiene import escape_unstorable, forbidden_character
 
 CHANNELS: tuple[str, ...] = ("email", "sms", "webhook", "push")
 STATUSES: tuple[str, ...] = ("queued", "sending", "sent", "skipped", "failed")
@@ -61,9 +61,10 @@ class Recipient:
 
 
 def _unusable(text: str, key: str, error: str) -> Recipient:
-    """A recipient that cannot be used, as a skipped message records it: its value and key
-    without what no database stores (a NUL), its error with the text as repr() shows it."""
-    return Recipient(storable_text(text), storable_text(key), error)
+    """A recipient that cannot be used, as a skipped message records it: what no database
+    stores (a NUL) escaped in its value and key, never dropped (which could make the key of
+    another, valid recipient of the step of it)."""
+    return Recipient(escape_unstorable(text), escape_unstorable(key), error)
 
 
 # --- recipients ------------------------------------------------------------------------------
@@ -78,7 +79,7 @@ def check_email(raw: Any) -> Recipient:
     problem = address_character_problem(text)
     name, address = parse_email_address(text)
     if problem or not address or len(address) > 254 or not _EMAIL.match(address):
-        why = f" ({problem})" if problem else ""
+        why = f": it has {problem}" if problem else ""
         return _unusable(text, text.lower(), f"invalid email address {text!r}{why}")
     return Recipient(address, address, None, name or None)
 

@@ -39,6 +39,13 @@ def storable_text(text: str) -> str:
     return _SURROGATE.sub("\ufffd", text.replace("\x00", ""))
 
 
+def escape_unstorable(text: str) -> str:
+    """text with a NUL or a lone surrogate written as repr() writes it (\\x00, \\ud800):
+    storable, and never the same as other text (where dropping the NUL of `n<NUL>m@x.com`
+    would give the address nm@x.com)."""
+    return _UNSTORABLE.sub(lambda found: repr(found.group())[1:-1], text)
+
+
 def storable(value: Any) -> Any:
     """A JSON-like value with every text in it, mapping keys included, made storable_text."""
     if isinstance(value, str):

@@ -893,6 +893,85 @@ def test_an_address_with_a_control_character_is_refused(seeded, tmp_path):
         assert [lead.email for lead in find_leads(session, acme)] == ["ok@x.example"]
 
 
+NUL_LEADS = [
+    {"name": "NulMail", "email": "n\u0000m@x.example"},
+    {"name": "Nul\u0000Name", "domain": "x.example"},
+    {"name": "Dom", "domain": "x\u0000.example"},
+    {"name": "Esc\u001b[31m", "email": "esc@x.example"},
+    {
+        "name": "Kept",
+        "email": "kept@x.example",
+        "company": "Ac\u0000me",
+        "title": "C\ud800O",
+        "data": {"no\u0000te": ["a\u0000b", {"k\u0000": "v\u0000"}], "n": 1},
+    },
+]
+NUL_REASONS = [
+    "invalid email address: it has a control character (U+0000)",
+    "name has a control character (U+0000)",
+    "domain has a control character (U+0000)",
+    "name has a control character (U+001B)",
+]
+
+
+def _kept_lead_is_clean(lead: Lead) -> None:
+    assert (lead.company, lead.title) == ("Acme", "C\ufffdO")
+    data = {k: v for k, v in lead.data.items() if k != "_provenance"}
+    assert data == {"note": ["ab", {"k": "v"}], "n": 1}
+    assert "note" in lead.data["_provenance"]
+
+
+def test_a_nul_never_reaches_the_store(seeded, tmp_path):
+    """Regression: a NUL in a lead crashed `leads import` on PostgreSQL with a traceback
+    ("PostgreSQL text fields cannot contain NUL"), and SQLite stored an email full of NULs.
+    An email, name or domain with a control character rejects its lead (import, a recipe's
+    upsert, an update); other text and data (keys too) lose the NUL, and a lone surrogate,
+    which no database stores, becomes U+FFFD."""
+    path = tmp_path / "nul.json"
+    path.write_text(json.dumps(NUL_LEADS))
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        report = import_leads_csv(session, acme, path)
+        assert report.rejected == list(enumerate(NUL_REASONS, start=1))
+        assert report.imported == 1
+        _kept_lead_is_clean(get_lead(session, acme, "kept@x.example"))
+        # A recipe's leads go through the same checks (another customer: new leads).
+        other = resolve_customer(session, "techstartup")
+        upserted = upsert_leads(session, other, NUL_LEADS, source=SOURCE)
+        assert upserted.skipped == list(enumerate(NUL_REASONS))
+        assert upserted.created == 1
+        _kept_lead_is_clean(upserted.leads[0])
+        for change in (
+            {"name": "A\x00"},
+            {"domain": "b\x00.example"},
+            {"email": "c\x00@x.example"},
+        ):
+            with pytest.raises(ValidationError, match="control character"):
+                update_lead(session, acme, "kept@x.example", change)
+        updated = update_lead(
+            session, acme, "kept@x.example", {"phone": "+1\x00555", "data": {"x\x00": "y\x00"}}
+        )
+        assert (updated.phone, updated.data["x"]) == ("+1555", "y")
+        session.flush()
+        assert all("\x00" not in (lead.name or "") for lead in find_leads(session, acme))
+
+
+def test_a_utf16_file_read_as_cp1252_is_refused_not_stored_with_nuls(seeded, tmp_path):
+    """Regression: cp1252 reads every byte, so a UTF-16 file named as cp1252 came in with a
+    NUL between every two letters (crashing PostgreSQL, stored by SQLite)."""
+    path = tmp_path / "u16.csv"
+    path.write_bytes("name,email\nAnn,ann@x.example\n".encode("utf-16"))
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        with pytest.raises(UsageError) as failed:
+            import_leads_csv(session, acme, path, encoding="cp1252")
+        assert failed.value.message == (
+            f"{path}: line 1: a NUL character (byte 0x00) is not cp1252 text: is --encoding "
+            "cp1252 the file's encoding?"
+        )
+        assert import_leads_csv(session, acme, path).imported == 1  # its byte-order mark
+
+
 def test_a_mailto_link_and_its_address_are_one_lead(seeded):
     assert dedupe_key({"email": "mailto:zoe@x.de"}) == dedupe_key({"email": "zoe@x.de"})
     assert dedupe_key({"email": "Zoe@X.de\u200b;"}) == "zoe@x.de"

@@ -127,6 +127,8 @@ def test_a_control_character_makes_an_address_invalid(given):
     assert checked.error is not None and "a control character (U+00" in checked.error
     # A skipped message records the recipient: nothing in it a database cannot store.
     assert "\x00" not in checked.value + checked.key
+    # Escaped, not dropped: dropped, the NUL of n<NUL>m@ would leave another address, nm@.
+    assert outbox.check_email("n\x00m@x.example").key == "n\\x00m@x.example"
     assert outbox.check_email(" \tann@x.example\r\n").value == "ann@x.example"  # around it
     assert outbox.check_url("https://hooks.example/a\x00b").error
     assert "\x00" not in outbox.check_phone("+1\x00").value

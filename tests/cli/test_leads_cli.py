@@ -294,6 +294,27 @@ def test_when_every_row_is_rejected_each_reason_is_listed(ready, workspace):
     assert len(error["details"]["rejected"]) == 2
 
 
+def test_a_nul_in_a_lead_is_a_rejected_row_not_a_crash(ready, workspace):
+    """Regression: on PostgreSQL, `leads import` of a lead with a NUL in its email or name
+    crashed ("internal error: this is a bug"; with --json the message held the whole SQL
+    statement and its parameters), and SQLite stored the NUL."""
+    path = workspace / "nul.json"
+    path.write_text(
+        '[{"name": "NulMail", "email": "n\\u0000m@x.com"}, {"name": "Nul\\u0000Name", '
+        '"domain": "x.com"}, {"name": "Ok", "email": "ok@x.com", "Notes": "a\\u0000b"}]'
+    )
+    data = ready("leads", "import", str(path), "--json").ok()
+    assert data["rejected"] == [
+        {"row": 1, "reason": "invalid email address: it has a control character (U+0000)"},
+        {"row": 2, "reason": "name has a control character (U+0000)"},
+    ]
+    [lead] = ready("leads", "list", "--json").ok()
+    assert (lead["email"], lead["data"]["Notes"]) == ("ok@x.com", "ab")
+    path.write_text('[{"name": "Nul\\u0000Name", "domain": "x.com"}]')
+    line = ready("leads", "import", str(path)).one_line(2)
+    assert line.endswith("row 1: name has a control character (U+0000))")
+
+
 def test_import_of_a_windows_file_suggests_and_takes_an_encoding(ready, workspace):
     path = workspace / "excel.csv"
     path.write_bytes("name,email\nRenée,renee@x.example\n".encode("cp1252"))
