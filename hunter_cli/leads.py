@@ -200,6 +200,13 @@ def _text(value: Any, name: str) -> str | None:
     return None if not cleaned or is_placeholder(cleaned) else cleaned
 
 
+def _quoted(value: Any) -> str:
+    """A value as a reason shows it: text as it is between quotes (repr() would write a
+    backslash or an escape as \\\\ or \\x1b, which --json then escapes again, and the
+    terminal's rendering escapes control characters itself); anything else as repr()."""
+    return f"'{value}'" if isinstance(value, str) else repr(value)
+
+
 def _identity_problem(name: str, value: Any) -> str | None:
     """Why an email, name or domain cannot be a lead's for a character in it: a control
     character (a NUL, an escape) or a lone surrogate. That is a damaged file (a UTF-16 file
@@ -322,7 +329,7 @@ def _unstorable(raw: dict[str, Any], fields: dict[str, Any]) -> str | None:
             return problem
     score = raw.get("score")
     if fields["score"] is None and score not in (None, "") and not isinstance(score, bool):
-        return f"score {score!r} is not a number"
+        return f"score {_quoted(storable(score))} is not a number"
     return None
 
 
@@ -403,7 +410,8 @@ def upsert_leads(
                 # Its email, domain or name changes: not into a lead that is stored already.
                 holder = by_key.get(new_key) or _key_holder(session, customer, new_key, row.id)
                 if holder is not None and holder is not row:
-                    skipped.append((index, f"another lead ({holder.id}) is stored as {new_key!r}"))
+                    taken = f"another lead ({holder.id}) is stored as {_quoted(new_key)}"
+                    skipped.append((index, taken))
                     continue
             row_filled, row_differing = _merge(row, fields, providers, now, overwrite=overwrite)
             filled += row_filled
@@ -898,7 +906,7 @@ def _invalid_email(given: str, address: str) -> str | None:
     problem = _email_problem(address)
     if problem is None:
         return None
-    return f"invalid email address {given!r}" + (f" ({problem})" if problem else "")
+    return f"invalid email address {_quoted(given)}" + (f" ({problem})" if problem else "")
 
 
 def _import_value(cell: Any, typed: bool) -> Any:
@@ -956,19 +964,21 @@ def _import_row(
         else:
             lead["email"] = email
     if "domain" in lead and not _DOMAIN.match(normalise_domain(lead["domain"]) or ""):
-        problems.append(f"invalid domain {lead['domain']!r}")
+        problems.append(f"invalid domain {_quoted(lead['domain'])}")
     if email is None and not (lead.get("domain") and lead.get("name")):
         problems.append("needs an email, or both a domain and a name")
     if "score" in lead:
         try:
             lead["score"] = _strict_score(lead["score"])
         except ValueError:
-            problems.append(f"score {lead['score']!r} is not a whole number from 0 to 100")
+            problems.append(f"score {_quoted(lead['score'])} is not a whole number from 0 to 100")
     if "tier" in lead:
         try:
             lead["tier"] = _tier(lead["tier"])
         except ValueError:
-            problems.append(f"tier {lead['tier']!r} is not a single letter such as A, B or C")
+            problems.append(
+                f"tier {_quoted(lead['tier'])} is not a single letter such as A, B or C"
+            )
     for name in LEAD_FIELDS:
         given = lead.get(name)
         if name != "email" and isinstance(given, str) and len(given) > FIELD_LENGTHS[name]:

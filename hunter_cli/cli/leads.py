@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hunter_cli.cli.output import console, emit, fmt_time, handle_errors, table
+from hunter_cli.cli.output import console, emit, fmt_time, handle_errors, printable, table
 from hunter_cli.cli.params import (
     CustomerOption,
     JsonOption,
@@ -234,7 +234,7 @@ def export(
         json_output=json_output,
         # One line however long the path, and a path is text, not markup.
         render=lambda: console.print(
-            f"Exported {count} lead(s) of {who.slug} to {output} ({fmt.value}).",
+            printable(f"Exported {count} lead(s) of {who.slug} to {output} ({fmt.value})."),
             soft_wrap=True,
             markup=False,
         ),
@@ -406,17 +406,21 @@ def _print_known_leads(report: ImportReport) -> None:
 
 
 def _print_columns(columns: dict[str, Any] | None) -> None:
-    """Which column filled which field, and which were kept only in data or skipped."""
+    """Which column filled which field, and which were kept only in data or skipped. A
+    header is the file's text: its control characters are shown, not obeyed."""
     if not columns:
         return
     mapped = ", ".join(f"{header} -> {name}" for header, name in columns["mapped"].items())
-    console.print(f"Columns: {mapped or 'none'}.", soft_wrap=True, markup=False)
+    console.print(printable(f"Columns: {mapped or 'none'}."), soft_wrap=True, markup=False)
     unused = columns["unused_aliases"]
     kept = [
         f"{header} (another column fills {unused[header]})" if header in unused else header
         for header in columns["data"]
     ]
     if kept:
-        console.print(f"Kept only in data: {', '.join(kept)}.", soft_wrap=True, markup=False)
+        console.print(
+            printable(f"Kept only in data: {', '.join(kept)}."), soft_wrap=True, markup=False
+        )
     if columns["skipped"]:
-        console.print(f"Skipped: {', '.join(columns['skipped'])}.", soft_wrap=True, markup=False)
+        skipped = ", ".join(columns["skipped"])
+        console.print(printable(f"Skipped: {skipped}."), soft_wrap=True, markup=False)

@@ -246,9 +246,10 @@ def fail(error: HunterError, *, json_output: bool) -> typer.Exit:
         print_json({"status": "error", "error": error.to_dict()})
     else:
         # The message is text, not markup ("[database] url" must survive), and stays one
-        # line however narrow the terminal or pipe.
+        # line however narrow the terminal or pipe. It may quote a file's or a lead's text:
+        # its control characters are shown, not obeyed (--json escapes them its own way).
         err_console.print(
-            f"[bold red]error:[/] {escape(error.message)}",
+            f"[bold red]error:[/] {escape(printable(error.message))}",
             markup=True,
             highlight=False,
             soft_wrap=True,

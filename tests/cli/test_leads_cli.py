@@ -363,6 +363,30 @@ def test_discovery_run_then_list(ready, workspace):
     assert all(r["source"]["provider"] == "local" for r in rows)
 
 
+def test_a_recipes_leads_with_control_characters_are_warned_about_safely(ready, workspace):
+    """A recipe's lead with a NUL in its name is skipped with the reason (it crashed the run
+    on PostgreSQL); a warning quoting a lead's text shows its escape, not obeys it."""
+    leads = [
+        {"email": "esc@x.example", "score": "9\x1b9"},
+        {"name": "Nul\x00Name", "domain": "x.example"},
+        {"email": "ok@x.example", "company": "Ac\x00me"},
+    ]
+    recipe = {
+        "slug": "store-nul", "name": "Store", "version": 1,
+        "steps": [{"id": "store", "type": "action", "action": "db_query",
+                   "query": "upsert_leads", "write": True, "params": {"leads": leads}}],
+    }  # fmt: skip
+    path = workspace / "store.yaml"
+    path.write_text(yaml.safe_dump(recipe, sort_keys=False))
+    run = ready("run", str(path), "--customer", "acme")
+    assert run.exit_code == 0, run.stdout + run.stderr
+    assert "\x1b" not in run.stderr + run.stdout
+    assert "step store: 2 lead(s) not stored (lead #1: score '9\\x1b9' is not" in run.stderr
+    assert len(ready("executions", "list", "--json").ok()) == 1  # recorded, on PostgreSQL too
+    [lead] = ready("leads", "list", "--json").ok()
+    assert (lead["email"], lead["company"]) == ("ok@x.example", "Acme")
+
+
 def test_export_never_writes_over_the_workspace_or_an_existing_file(ready, workspace):
     """Regression: `leads export --output .hunter/hunter.db` replaced the database (ledger,
     audit trail, outbox) and `-o hunter.toml` the configuration, without a word."""
