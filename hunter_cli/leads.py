@@ -3,8 +3,9 @@
 (reading the files is `lead_files`).
 
 Finding a lead again never loses what is known: contact fields are only filled when empty
-(unless an import asks to overwrite them), `data` is merged (a new non-empty value wins, an
-empty one never overwrites), and data["_provenance"] names the provider behind every field.
+(unless an import asks to overwrite them); a recipe's `data` is merged (a new non-empty value
+wins: a provider's fresher details, an empty one never overwrites), an import's follows the
+contact fields' rule; and data["_provenance"] names the provider behind every field.
 Score and tier are the exception: a new score replaces the old one together with its tier,
 even when it has none.
 """
@@ -111,9 +112,10 @@ class UpsertReport:
     skipped: list[tuple[int, str]] = field(default_factory=list)
     # (position in the input, position of the earlier lead of this call it was merged into).
     merged: list[tuple[int, int]] = field(default_factory=list)
-    filled: int = 0  # empty contact fields of known leads that were filled
+    filled: int = 0  # empty contact fields (with keep_data, data keys) of known leads filled
     # (position in the input, field, stored value, given value): a known lead's contact field
-    # that was given another value: kept, or with overwrite replaced.
+    # (with keep_data, data value: field "data.KEY") given another value: kept, or with
+    # overwrite replaced.
     differing: list[tuple[int, str, Any, Any]] = field(default_factory=list)
 
 
@@ -127,8 +129,8 @@ class ImportReport:
     merged: list[tuple[int, int]] = field(default_factory=list)
     columns: ColumnPlan | None = None  # which column filled which field
     filled: int = 0  # empty fields of known leads filled from the file
-    # (row, field, stored value, the file's value): known leads' values the file differs in,
-    # kept as stored (replaced by the file's with `overwrite`).
+    # (row, field, stored value, the file's value): known leads' values the file differs in
+    # (a data value's field is `data.KEY`), kept as stored (replaced with `overwrite`).
     differing: list[tuple[int, str, Any, Any]] = field(default_factory=list)
     overwrite: bool = False
     format: str = "csv"  # or "json": a JSON list of leads, rows numbered from 1
@@ -342,6 +344,7 @@ def upsert_leads(
     actor: str | None = None,
     execution_id: uuid.UUID | None = None,
     overwrite: bool = False,
+    keep_data: bool = False,
 ) -> UpsertReport:
     """Store leads for a customer: insert new ones, and for known ones update last_seen,
     fill empty fields and merge data. A lead's own `source_provider` (or, for a lead read
@@ -353,7 +356,11 @@ def upsert_leads(
     records the counts (never the leads).
 
     A known lead's contact field given another value keeps its own (reported in
-    `differing`). With `overwrite` the given value replaces it, and a lead given with the
+    `differing`). Its data is merged: a given non-empty value replaces the stored one (a
+    provider's details are fresher), unless `keep_data`, with which data values follow the
+    contact fields' rule, reported as field `data.KEY` (what `leads import` asks: a person's
+    file changes nothing stored without --overwrite). With `overwrite` the given value
+    replaces it, and a lead given with the
     `id` of one of the customer's leads is that lead, so its email, domain or name can change
     too; one that would then be stored as another lead already is, is skipped and reported.
     """
@@ -413,7 +420,9 @@ def upsert_leads(
                     taken = f"another lead ({holder.id}) is stored as {_quoted(new_key)}"
                     skipped.append((index, taken))
                     continue
-            row_filled, row_differing = _merge(row, fields, providers, now, overwrite=overwrite)
+            row_filled, row_differing = _merge(
+                row, fields, providers, now, overwrite=overwrite, keep_data=keep_data
+            )
             filled += row_filled
             differing += [(index, *change) for change in row_differing]
             if new_key is not None and new_key != row.dedupe_key:
@@ -560,9 +569,11 @@ def _merge(
     now: Any,
     *,
     overwrite: bool = False,
+    keep_data: bool = False,
 ) -> tuple[int, list[tuple[str, Any, Any]]]:
     """Merge a sighting into a stored lead: (empty fields filled, [(field, stored, given)]
-    for fields given another value, which `overwrite` replaces and otherwise stay)."""
+    for fields given another value, which `overwrite` replaces and otherwise stay). Data
+    values count as fields (`data.KEY`) with `keep_data`; else a new one replaces the old."""
     data = dict(row.data or {})
     provenance = dict(data.get(PROVENANCE) or {})
     filled = 0
@@ -593,8 +604,15 @@ def _merge(
             else:
                 provenance[name] = providers[name]
     for key, value in fields["data"].items():
-        if key == PROVENANCE or _empty(value) or data.get(key) == value:
+        stored = data.get(key)
+        if key == PROVENANCE or _empty(value) or stored == value:
             continue
+        if keep_data and _empty(stored):
+            filled += 1
+        elif keep_data:
+            differing.append((f"data.{key}", stored, value))
+            if not overwrite:
+                continue
         data[key] = value
         provenance[key] = providers[key]
     data[PROVENANCE] = provenance
@@ -1013,8 +1031,9 @@ def import_leads_csv(
     missing, unreadable or has no usable header. The file is UTF-8, or UTF-16/32 with a
     byte-order mark, unless `encoding` names another (cp1252, latin-1...).
 
-    A known lead keeps the values it has: its empty fields are filled and the file's other
-    values are reported in `differing`. With `overwrite` the file's non-empty values replace
+    A known lead keeps the values it has, in its data too: its empty fields and data keys
+    are filled and the file's other values are reported in `differing` (a data value as
+    field `data.KEY`). With `overwrite` the file's non-empty values replace
     them, and a row with an export's id is that lead, so an edited export can change a lead's
     email, domain or name (a row that would make it another stored lead is rejected)."""
     path = Path(path)
@@ -1036,6 +1055,7 @@ def import_leads_csv(
         good,
         source={"provider": IMPORT_PROVIDER, "file": path.name},
         overwrite=overwrite,
+        keep_data=True,
     )
     merged = [(good_rows[index], good_rows[into]) for index, into in report.merged]
     rejected = sorted(rejected + [(good_rows[index], why) for index, why in report.skipped])

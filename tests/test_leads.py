@@ -505,6 +505,48 @@ def test_reimporting_an_edited_export_keeps_values_that_differ_and_says_so(seede
         }
 
 
+def test_an_import_keeps_a_known_leads_data_values_unless_overwrite(seeded, tmp_path):
+    """Regression: without --overwrite an import replaced stored data values silently
+    (`ID` 1009 -> 7777, `Notes` n1 -> changed) and reported `filled 0, kept []`. Data now
+    follows the contact fields' rule: an empty key is filled, a differing value is kept and
+    reported as `data.KEY`, replaced (and reported) only with overwrite. A recipe's upsert
+    still merges data: a provider's newer details win."""
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    first.write_text("ID,Email,Notes\n1009,bob3@acme.example,n1\n")
+    second.write_text("ID,Email,Notes,Stage\n7777,bob3@acme.example,changed,won\n")
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        import_leads_csv(session, acme, first)
+        report = import_leads_csv(session, acme, second)
+        assert (report.updated, report.filled) == (1, 1)
+        assert report.differing == [
+            (2, "data.ID", 1009, 7777),
+            (2, "data.Notes", "n1", "changed"),
+        ]
+        assert report.to_dict()["kept"][1] == {
+            "row": 2,
+            "field": "data.Notes",
+            "stored": "n1",
+            "file": "changed",
+        }
+        bob = get_lead(session, acme, "bob3@acme.example")
+        assert {k: bob.data[k] for k in ("ID", "Notes", "Stage")} == {
+            "ID": 1009,
+            "Notes": "n1",
+            "Stage": "won",
+        }
+        report = import_leads_csv(session, acme, second, overwrite=True)
+        assert [change[1] for change in report.differing] == ["data.ID", "data.Notes"]
+        assert report.to_dict()["kept"] == [] and len(report.to_dict()["replaced"]) == 2
+        bob = get_lead(session, acme, "bob3@acme.example")
+        assert (bob.data["ID"], bob.data["Notes"]) == (7777, "changed")
+        # A recipe's sighting merges: its non-empty value wins, without a report.
+        upserted = upsert_leads(
+            session, acme, [{"email": "bob3@acme.example", "data": {"Notes": "n2"}}], source=SOURCE
+        )
+        assert upserted.differing == [] and bob.data["Notes"] == "n2"
+
+
 def test_overwrite_changes_the_name_of_a_lead_without_email_by_its_export_id(seeded, tmp_path):
     path = tmp_path / "edited.csv"
     with seeded.session() as session:

@@ -263,8 +263,9 @@ def import_(
         bool,
         typer.Option(
             "--overwrite",
-            help="Replace known leads' values with the file's non-empty ones (default: keep "
-            "them and only fill empty fields); rows with an export's id change that lead.",
+            help="Replace known leads' values, in data too, with the file's non-empty ones "
+            "(default: keep them and only fill empty fields and data keys); rows with an "
+            "export's id change that lead.",
         ),
     ] = False,
     encoding: Annotated[
@@ -302,9 +303,10 @@ def import_(
     merged into.
 
     A lead already stored (the same email, or domain and name) keeps what it has: the file
-    fills its empty fields, its data gets the file's other columns, and a score or tier in
-    the file replaces the stored one; a name, title, email, phone, company or domain that
-    differs from the stored one is kept and listed. With --overwrite the file's non-empty
+    fills its empty fields and the data keys it lacks, and a score or tier in the file
+    replaces the stored one; a name, title, email, phone, company or domain, or a value in
+    its data (listed as data.COLUMN), that differs from the stored one is kept and listed.
+    With --overwrite the file's non-empty
     values replace the stored ones (empty cells never erase anything), and a row carrying an
     export's id is that lead, so a name, email or domain edited in an export changes it
     (a row that would turn it into another stored lead is rejected).

@@ -122,6 +122,24 @@ def test_reimport_says_what_became_of_known_leads_and_overwrite_replaces(ready, 
     assert "--overwrite" in help_text and "keeps what it has" in help_text
 
 
+def test_reimport_keeps_data_values_and_lists_them(ready, workspace):
+    """Regression: `updated 1, filled 0, kept [], replaced []` while the lead's data went
+    from {ID: 1009, Notes: n1} to {ID: 7777, Notes: changed}."""
+    path = workspace / "crm.csv"
+    path.write_text("ID,Email,Notes\n1009,bob3@acme.example,n1\n")
+    ready("leads", "import", str(path), "--json").ok()
+    path.write_text("ID,Email,Notes\n7777,bob3@acme.example,changed\n")
+    human = ready("leads", "import", str(path))
+    assert "2 value(s) kept because they differ from the file's" in human.stdout
+    assert ["│", "2", "│", "data.Notes", "│", "n1", "│", "changed", "│"] in [
+        line.split() for line in human.stdout.splitlines()
+    ]
+    [lead] = ready("leads", "list", "--json").ok()
+    assert (lead["data"]["ID"], lead["data"]["Notes"]) == (1009, "n1")
+    help_text = " ".join(ready("leads", "import", "--help").stdout.split())
+    assert "or a value in its data (listed as data.COLUMN)" in help_text
+
+
 def test_values_of_a_repeated_row_that_differ_are_reported_too(ready, workspace):
     path = workspace / "twice.csv"
     path.write_text("email,name\nann@a.example,Ann\nann@a.example,Anne\n")
