@@ -53,6 +53,10 @@ class ListOrder(StrEnum):
     name = "name"
 
 
+# How "Showing the ... N" names the leads a --limit kept, in each order.
+_SHOWN_FIRST = {ListOrder.score: "best", ListOrder.recent: "newest", ListOrder.name: "first"}
+
+
 @app.command("list")
 @handle_errors
 def list_leads(
@@ -75,7 +79,7 @@ def list_leads(
     limit: LimitOption = 50,
     json_output: JsonOption = False,
 ) -> None:
-    """The customer's leads, best score first.
+    """The customer's leads, best score first (see --order).
 
     --json prints every field, including data, provenance and source.
     """
@@ -128,7 +132,7 @@ def list_leads(
     if more:
         from hunter_cli.cli.output import note_more
 
-        note_more(limit, json_output=json_output, order="first")
+        note_more(limit, json_output=json_output, order=_SHOWN_FIRST[order])
 
 
 def _check_export_target(output: Path, settings, *, force: bool) -> None:
