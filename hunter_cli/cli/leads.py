@@ -298,9 +298,10 @@ def import_(
     other is kept in data. The report lists which column filled which field and which were
     kept only in data.
 
-    Each row needs an email, or a domain and a name. Rows with an invalid email, a score
-    outside 0-100, a tier that is not one letter or a quoted field that is never closed (it
-    would take in the lines after it) are rejected and listed with their row
+    Each row needs an email, or a domain and a name. Rows with an invalid email, an email,
+    name or domain holding a control character (a NUL, an escape), a score outside 0-100, a
+    tier that is not one letter or a quoted field that is never closed (it would take in
+    the lines after it) are rejected and listed with their row
     number (as a spreadsheet numbers it: the header is row 1 unless blank rows come before
     it); the other rows are stored, merging with known leads. A row that is the same lead as
     an earlier row (the same email, say) is merged into it and listed with the row it was
