@@ -26,7 +26,7 @@ from itertools import islice
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import false, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from hunter_cli.addresses import address_character_problem
@@ -676,11 +676,15 @@ def find_leads(
         query = query.where(Lead.tier.in_(tiers))
     if ids is not None:
         query = query.where(Lead.id.in_([_parse_id(v) for v in _as_list(ids)]))
+    # An address or domain with a control character matches no lead (and PostgreSQL would
+    # refuse a NUL in the query).
     if emails is not None:
-        wanted = [e for e in (normalise_email(v) for v in _as_list(emails)) if e]
+        given = (normalise_email(v) for v in _as_list(emails))
+        wanted = [e for e in given if e and not forbidden_character(e)]
         query = query.where(func.lower(Lead.email).in_(wanted))
     if domain:
-        query = query.where(Lead.domain == normalise_domain(domain))
+        cleaned = normalise_domain(domain) or ""
+        query = query.where(false() if forbidden_character(cleaned) else Lead.domain == cleaned)
     if order not in ORDERS:
         raise ValidationError(f"unknown order {order!r}; known orders: " + ", ".join(ORDERS))
     # A missing value sorts last on both backends: SQLite puts NULL first by default and
@@ -716,7 +720,7 @@ def get_lead(session: Session, customer: Customer, ref: Any) -> Lead:
         lead_id = ref if isinstance(ref, uuid.UUID) else uuid.UUID(str(ref).strip())
     except ValueError:
         email = normalise_email(ref)
-        if email:
+        if email and not forbidden_character(email):  # with one, it is no stored lead's
             lead = session.scalars(
                 select(Lead).where(
                     Lead.customer_id == customer.id,

@@ -1,6 +1,7 @@
 """Characters in text from outside (files, providers, recipes) that no name or address holds,
-and text made storable: PostgreSQL refuses a NUL in text (and \\u0000 in JSONB), and no
-database stores a lone surrogate (a JSON "\\ud800" decodes to one)."""
+text made storable (PostgreSQL refuses a NUL in text and \\u0000 in JSONB, and no database
+stores a lone surrogate, which a JSON "\\ud800" decodes to), and a database's refusal of
+such text told from a bug."""
 
 from __future__ import annotations
 
@@ -57,3 +58,23 @@ def storable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [storable(item) for item in value]
     return value
+
+
+def refused_character(exc: BaseException) -> str | None:
+    """What a database refused in text, when that is why exc was raised (it, or what it
+    wraps): PostgreSQL stores no NUL in text (psycopg's DataError) nor \\u0000 in JSONB
+    (SQLSTATE 22P05), and no database a lone surrogate (a UnicodeEncodeError)."""
+    seen: set[int] = set()
+    found: BaseException | None = exc
+    while found is not None and id(found) not in seen:
+        seen.add(id(found))
+        text = str(found)
+        if isinstance(found, UnicodeEncodeError) and "surrogate" in text:
+            return "a lone surrogate (half of a UTF-16 pair)"
+        if type(found).__module__.startswith("psycopg"):
+            if "NUL (0x00)" in text or "\\u0000" in text:
+                return "a NUL character (U+0000)"
+            if getattr(found, "sqlstate", None) == "22P05":  # untranslatable character
+                return "a character the database cannot store"
+        found = getattr(found, "orig", None) or found.__cause__ or found.__context__
+    return None

@@ -996,6 +996,10 @@ def test_a_nul_never_reaches_the_store(seeded, tmp_path):
         assert (updated.phone, updated.data["x"]) == ("+1555", "y")
         session.flush()
         assert all("\x00" not in (lead.name or "") for lead in find_leads(session, acme))
+        # Looking one up by such text finds nothing (PostgreSQL refused the query).
+        with pytest.raises(NotFoundError, match="no lead"):
+            get_lead(session, acme, "kept\x00@x.example")
+        assert find_leads(session, acme, emails=["n\x00m@x.example"], domain="x\x00.example") == []
 
 
 def test_a_utf16_file_read_as_cp1252_is_refused_not_stored_with_nuls(seeded, tmp_path):

@@ -257,37 +257,18 @@ def fail(error: HunterError, *, json_output: bool) -> typer.Exit:
     return typer.Exit(error.exit_code)
 
 
-def _refused_character(exc: BaseException) -> str | None:
-    """What a database refused in text, when that is why exc was raised (it, or what it
-    wraps): PostgreSQL stores no NUL in text (psycopg's DataError) nor \\u0000 in JSONB
-    (SQLSTATE 22P05), and no database a lone surrogate (a UnicodeEncodeError)."""
-    seen: set[int] = set()
-    found: BaseException | None = exc
-    while found is not None and id(found) not in seen:
-        seen.add(id(found))
-        text = str(found)
-        if isinstance(found, UnicodeEncodeError) and "surrogate" in text:
-            return "a lone surrogate (half of a UTF-16 pair)"
-        if type(found).__module__.startswith("psycopg"):
-            if "NUL (0x00)" in text or "\\u0000" in text:
-                return "a NUL character (U+0000)"
-            if getattr(found, "sqlstate", None) == "22P05":  # untranslatable character
-                return "a character the database cannot store"
-        found = getattr(found, "orig", None) or found.__cause__ or found.__context__
-    return None
-
-
 def unstorable_text_error(exc: BaseException) -> HunterError | None:
     """The one-line error for text from outside that the database refused, else None. Such
     text is to be caught where it comes in; one that got past is bad input, not a bug to
     report with its SQL statement and values."""
     from hunter_cli.errors import ValidationError
+    from hunter_cli.text_hygiene import refused_character
 
-    what = _refused_character(exc)
+    what = refused_character(exc)
     if what is None:
         return None
     return ValidationError(
-        f"the input holds {what}, which cannot be stored: remove it from the file, the "
+        f"the input holds {what}, which the database refuses: remove it from the file, the "
         "recipe's inputs or the data they came from, and try again"
     )
 

@@ -307,7 +307,7 @@ def test_text_the_database_refuses_is_bad_input_not_a_bug(workspace, seeded, db_
     if not db_url.startswith("postgresql"):
         pytest.skip("PostgreSQL refuses a NUL in text; SQLite stores it")
     line = cli("audit", "list", "--action", "leads.\x00import").one_line(2)
-    assert "the input holds a NUL character (U+0000), which cannot be stored" in line
+    assert "the input holds a NUL character (U+0000), which the database refuses" in line
     error = cli("audit", "list", "--action", "leads.\x00import", "--json").error(2)
     assert error["code"] == "validation_error"
     assert "SELECT" not in error["message"] and "NUL character" in error["message"]

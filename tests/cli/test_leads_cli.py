@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 
 import pytest
 import yaml
@@ -407,6 +408,18 @@ def test_a_recipes_leads_with_control_characters_are_warned_about_safely(ready, 
     assert len(ready("executions", "list", "--json").ok()) == 1  # recorded, on PostgreSQL too
     [lead] = ready("leads", "list", "--json").ok()
     assert (lead["email"], lead["company"]) == ("ok@x.example", "Acme")
+    # A NUL a step's query carries (a tier filter) fails that step as bad data, never as
+    # "internal error in step (a bug, please report)" with the SQL statement.
+    recipe["steps"] = [{"id": "find", "type": "action", "action": "db_query",
+                        "query": "find_leads", "params": {"tier": "\x00"}}]  # fmt: skip
+    path.write_text(yaml.safe_dump(recipe, sort_keys=False))
+    run = ready("run", str(path), "--customer", "acme", "--json")
+    assert "internal error" not in run.stdout and "SELECT" not in run.stdout
+    if os.environ["HUNTER_DATABASE_URL"].startswith("postgresql"):  # SQLite: no such lead
+        assert run.json()["error"]["message"] == (
+            "step 'find' failed: the step's data holds a NUL character (U+0000), which the "
+            "database refuses"
+        )
 
 
 def test_export_never_writes_over_the_workspace_or_an_existing_file(ready, workspace):
