@@ -44,7 +44,12 @@ from hunter_cli.lead_files import (
     unescape_formula,
 )
 from hunter_cli.providers.leads.base import normalise_domain, normalise_email, normalise_name
-from hunter_cli.text_hygiene import describe_character, forbidden_character, storable
+from hunter_cli.text_hygiene import (
+    describe_character,
+    forbidden_character,
+    storable,
+    storable_text,
+)
 
 __all__ = [
     "LEAD_FIELDS",
@@ -197,7 +202,7 @@ def _text(value: Any, name: str) -> str | None:
         return None
     text = unicodedata.normalize("NFC", str(value))
     if name not in _IDENTITY:
-        text = storable(text)
+        text = storable_text(text)
     cleaned = " ".join(text.split()) if name != "email" else text.strip()
     return None if not cleaned or is_placeholder(cleaned) else cleaned
 
@@ -974,9 +979,11 @@ def _import_row(
     damaged = [p for n in _IDENTITY if (p := _identity_problem(n, lead.get(n))) is not None]
     if damaged:
         return None, damaged
-    # Other text loses a NUL, which no database stores (in data: keys too).
-    lead = {name: storable(value) for name, value in lead.items()}
-    data = storable(data)
+    # Other text loses a NUL as upsert_leads stores it; a score or tier already here, so
+    # that a reason never quotes one.
+    for name in ("score", "tier"):
+        if name in lead:
+            lead[name] = storable(lead[name])
     given = lead.pop("email", None)
     email = normalise_email(given)  # a mailto: link, stray punctuation... cleaned
     if given is not None and email is not None:
