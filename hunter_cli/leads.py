@@ -133,7 +133,7 @@ class ImportReport:
     # (row number, the earlier row of the file it is the same lead as, so merged into)
     merged: list[tuple[int, int]] = field(default_factory=list)
     columns: ColumnPlan | None = None  # which column filled which field
-    filled: int = 0  # empty fields of known leads filled from the file
+    filled: int = 0  # empty fields and data keys of known leads filled from the file
     # (row, field, stored value, the file's value): known leads' values the file differs in
     # (a data value's field is `data.KEY`), kept as stored (replaced with `overwrite`).
     differing: list[tuple[int, str, Any, Any]] = field(default_factory=list)
@@ -361,13 +361,13 @@ def upsert_leads(
     records the counts (never the leads).
 
     A known lead's contact field given another value keeps its own (reported in
-    `differing`). Its data is merged: a given non-empty value replaces the stored one (a
-    provider's details are fresher), unless `keep_data`, with which data values follow the
-    contact fields' rule, reported as field `data.KEY` (what `leads import` asks: a person's
-    file changes nothing stored without --overwrite). With `overwrite` the given value
-    replaces it, and a lead given with the
+    `differing`). With `overwrite` the given value replaces it, and a lead given with the
     `id` of one of the customer's leads is that lead, so its email, domain or name can change
     too; one that would then be stored as another lead already is, is skipped and reported.
+    Its data is merged: a given non-empty value replaces the stored one (a provider's details
+    are fresher). With `keep_data` data values follow the contact fields' rule instead, each
+    reported as the field `data.KEY`: what `leads import` asks, as a person's file changes
+    nothing stored without --overwrite.
     """
     _lock_customer_leads(session, customer)
     now = utcnow()

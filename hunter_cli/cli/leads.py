@@ -300,21 +300,20 @@ def import_(
 
     Each row needs an email, or a domain and a name. Rows with an invalid email, an email,
     name or domain holding a control character (a NUL, an escape), a score outside 0-100, a
-    tier that is not one letter or a quoted field that is never closed (it would take in
-    the lines after it) are rejected and listed with their row
-    number (as a spreadsheet numbers it: the header is row 1 unless blank rows come before
-    it); the other rows are stored, merging with known leads. A row that is the same lead as
-    an earlier row (the same email, say) is merged into it and listed with the row it was
-    merged into.
+    tier that is not one letter or a quoted field that is never closed (it would take in the
+    lines after it) are rejected and listed with their row number (as a spreadsheet numbers
+    it: the header is row 1 unless blank rows come before it); the other rows are stored,
+    merging with known leads. A row that is the same lead as an earlier row (the same email,
+    say) is merged into it and listed with the row it was merged into.
 
     A lead already stored (the same email, or domain and name) keeps what it has: the file
     fills its empty fields and the data keys it lacks, and a score or tier in the file
     replaces the stored one; a name, title, email, phone, company or domain, or a value in
     its data (listed as data.COLUMN), that differs from the stored one is kept and listed.
-    With --overwrite the file's non-empty
-    values replace the stored ones (empty cells never erase anything), and a row carrying an
-    export's id is that lead, so a name, email or domain edited in an export changes it
-    (a row that would turn it into another stored lead is rejected).
+    With --overwrite the file's non-empty values replace the stored ones (empty cells never
+    erase anything), and a row carrying an export's id is that lead, so a name, email or
+    domain edited in an export changes it (a row that would turn it into another stored lead
+    is rejected).
 
     Importing a file from `hunter leads export` changes nothing but last_seen: its id,
     first_seen and last_seen columns are hunter's own bookkeeping and are skipped (a lead is
