@@ -9,6 +9,8 @@ from email.utils import parseaddr
 from typing import Any
 from urllib.parse import unquote
 
+from hunter_cli.text_hygiene import describe_character, forbidden_character
+
 # Most addresses need no cleaning: checked first, as a batch can hold tens of thousands.
 _PLAIN = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]*[A-Za-z0-9]")
 # What a copy from a mail client, a web page or a spreadsheet cell leaves around an address.
@@ -37,11 +39,16 @@ def parse_email_address(raw: Any) -> tuple[str | None, str]:
     ("Ann", "ann@x.example"); `mailto:ann@x.example?subject=hi`, `<ann@x.example>;`,
     `"ann@x.example,"` and an address with a zero-width space in it give (None,
     "ann@x.example"). The address is lower-case, "" when there is none; whether it is a valid
-    one is for the caller to judge."""
+    one is for the caller to judge (`address_character_problem` first). Text with a control
+    character inside is given back as it is, never cleaned into an address."""
     if raw is None:
         return None, ""
     text = str(raw).strip()
     if _PLAIN.fullmatch(text):
+        return None, text.lower()
+    if forbidden_character(text):
+        # Cleaning around it would drop it from `<ann@x.example>\x1b` or `Ann\x00 <...>`
+        # and make a valid address of text that holds none.
         return None, text.lower()
     # Invisible format characters (zero-width spaces and joiners, a BOM, a soft hyphen) come
     # along with copied text; they are never part of an address.
@@ -58,3 +65,12 @@ def parse_email_address(raw: Any) -> tuple[str | None, str]:
     # A sentence's full stop after an address is no part of it.
     address = _unwrapped((address or text).strip("<>")).rstrip(".:")
     return name.strip() or None, address.lower()
+
+
+def address_character_problem(raw: Any) -> str | None:
+    """Why text given as an address cannot be one for a character in it: a control
+    character (a NUL, an escape sequence's ESC, a tab inside it) or a lone surrogate, which
+    the lead store, the send path and the suppression list all refuse; None when it has none
+    (the whitespace a pasted cell brings around it is no part of it)."""
+    char = forbidden_character("" if raw is None else str(raw).strip())
+    return None if char is None else describe_character(char)

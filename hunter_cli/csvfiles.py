@@ -151,6 +151,16 @@ def read_text(path: Path, encoding: str | None = None) -> str:
             byte=raw[exc.start],
             encoding=named,
         ) from None
+    if "\x00" in text:
+        # No text file holds a NUL: a UTF-16 file read as cp1252 or latin-1 has one between
+        # every two letters. Read on, it would reach the data (PostgreSQL refuses it).
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise CsvEncodingError(
+            f"{path}: line {line}: a NUL character (byte 0x00) is not {named} text",
+            line=line,
+            byte=0,
+            encoding=named,
+        )
     return text.removeprefix("\ufeff")  # a BOM the named encoding leaves in
 
 

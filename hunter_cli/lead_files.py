@@ -274,6 +274,8 @@ def _read_text(path: Path, encoding: str | None) -> str:
     except CsvEncodingError as exc:
         if encoding is not None:
             raise UsageError(f"{exc}: is --encoding {encoding} the file's encoding?") from None
+        if exc.encoding != "UTF-8":  # a byte-order mark named it, and a NUL is in the text
+            raise UsageError(str(exc)) from None
         # Excel on Windows saves "CSV" in the system's code page: cp1252 in the West.
         named = (
             "--encoding utf-16-le (it looks like UTF-16 without a byte-order mark)"

@@ -3,8 +3,9 @@
 (reading the files is `lead_files`).
 
 Finding a lead again never loses what is known: contact fields are only filled when empty
-(unless an import asks to overwrite them), `data` is merged (a new non-empty value wins, an
-empty one never overwrites), and data["_provenance"] names the provider behind every field.
+(unless an import asks to overwrite them); a recipe's `data` is merged (a new non-empty value
+wins: a provider's fresher details, an empty one never overwrites), an import's follows the
+contact fields' rule; and data["_provenance"] names the provider behind every field.
 Score and tier are the exception: a new score replaces the old one together with its tier,
 even when it has none.
 """
@@ -25,9 +26,10 @@ from itertools import islice
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import false, func, or_, select, text
 from sqlalchemy.orm import Session
 
+from hunter_cli.addresses import address_character_problem
 from hunter_cli.audit import append_audit, to_plain_json
 from hunter_cli.db.models import Customer, Lead
 from hunter_cli.db.types import utcnow
@@ -42,6 +44,12 @@ from hunter_cli.lead_files import (
     unescape_formula,
 )
 from hunter_cli.providers.leads.base import normalise_domain, normalise_email, normalise_name
+from hunter_cli.text_hygiene import (
+    describe_character,
+    forbidden_character,
+    storable,
+    storable_text,
+)
 
 __all__ = [
     "LEAD_FIELDS",
@@ -109,9 +117,10 @@ class UpsertReport:
     skipped: list[tuple[int, str]] = field(default_factory=list)
     # (position in the input, position of the earlier lead of this call it was merged into).
     merged: list[tuple[int, int]] = field(default_factory=list)
-    filled: int = 0  # empty contact fields of known leads that were filled
+    filled: int = 0  # empty contact fields (with keep_data, data keys) of known leads filled
     # (position in the input, field, stored value, given value): a known lead's contact field
-    # that was given another value: kept, or with overwrite replaced.
+    # (with keep_data, data value: field "data.KEY") given another value: kept, or with
+    # overwrite replaced.
     differing: list[tuple[int, str, Any, Any]] = field(default_factory=list)
 
 
@@ -124,9 +133,9 @@ class ImportReport:
     # (row number, the earlier row of the file it is the same lead as, so merged into)
     merged: list[tuple[int, int]] = field(default_factory=list)
     columns: ColumnPlan | None = None  # which column filled which field
-    filled: int = 0  # empty fields of known leads filled from the file
-    # (row, field, stored value, the file's value): known leads' values the file differs in,
-    # kept as stored (replaced by the file's with `overwrite`).
+    filled: int = 0  # empty fields and data keys of known leads filled from the file
+    # (row, field, stored value, the file's value): known leads' values the file differs in
+    # (a data value's field is `data.KEY`), kept as stored (replaced with `overwrite`).
     differing: list[tuple[int, str, Any, Any]] = field(default_factory=list)
     overwrite: bool = False
     format: str = "csv"  # or "json": a JSON list of leads, rows numbered from 1
@@ -186,12 +195,39 @@ def _empty(value: Any) -> bool:
 
 def _text(value: Any, name: str) -> str | None:
     """A contact field's text, spacing tidied and in one Unicode form (NFC: an "é" typed as
-    e and an accent is the same "é"); None for nothing or a placeholder (`N/A`)."""
+    e and an accent is the same "é"); None for nothing or a placeholder (`N/A`). A title,
+    phone or company loses a NUL (no database stores one); an email, name or domain keeps
+    what it has, for `_identity_problem` to refuse."""
     if value is None:
         return None
     text = unicodedata.normalize("NFC", str(value))
+    if name not in _IDENTITY:
+        text = storable_text(text)
     cleaned = " ".join(text.split()) if name != "email" else text.strip()
     return None if not cleaned or is_placeholder(cleaned) else cleaned
+
+
+def _quoted(value: Any) -> str:
+    """A value as a reason shows it: text as it is between quotes (repr() would write a
+    backslash or an escape as \\\\ or \\x1b, which --json then escapes again, and the
+    terminal's rendering escapes control characters itself); anything else as repr()."""
+    return f"'{value}'" if isinstance(value, str) else repr(value)
+
+
+def _identity_problem(name: str, value: Any) -> str | None:
+    """Why an email, name or domain cannot be a lead's for a character in it: a control
+    character (a NUL, an escape) or a lone surrogate. That is a damaged file (a UTF-16 file
+    read as cp1252 has a NUL between letters) or text meant for a terminal, not part of
+    anyone's name; a tab or line break in a name is spacing, tidied to one space. The
+    character is named, never shown: the reason goes to terminals and step warnings."""
+    if value is None:
+        return None
+    if name == "email":
+        character = address_character_problem(value)
+        return None if character is None else f"invalid email address: it has {character}"
+    text = str(value)
+    found = forbidden_character(" ".join(text.split()) if name == "name" else text.strip())
+    return None if found is None else f"{name} has {describe_character(found)}"
 
 
 def _lenient_score(value: Any) -> int | None:
@@ -256,14 +292,15 @@ def _clean(raw: dict[str, Any]) -> dict[str, Any]:
         if value is not None and len(value) > FIELD_LENGTHS[name]:
             value = value[: FIELD_LENGTHS[name]]
         fields[name] = value
-    fields["score"] = _lenient_score(raw.get("score"))
+    fields["score"] = _lenient_score(storable(raw.get("score")))
     try:
-        fields["tier"] = _tier(raw.get("tier"))
+        fields["tier"] = _tier(storable(raw.get("tier")))
     except ValueError:
         fields["tier"] = None
     data: dict[str, Any] = raw["data"] if isinstance(raw.get("data"), dict) else {}
     extras = {k: v for k, v in raw.items() if isinstance(k, str) and k not in _NOT_DATA}
-    fields["data"] = to_plain_json({**extras, **data})
+    # PostgreSQL's JSONB refuses \u0000 as its text columns refuse a NUL: in keys and values.
+    fields["data"] = storable(to_plain_json({**extras, **data}))
     return fields
 
 
@@ -286,15 +323,20 @@ def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
 
 
 def _unstorable(raw: dict[str, Any], fields: dict[str, Any]) -> str | None:
-    """Why a lead a recipe gives cannot be stored as it is: an email that is no address, or
-    a score that is no number (a number is rounded and kept within 0-100)."""
+    """Why a lead a recipe gives cannot be stored as it is: an email, name or domain with a
+    control character in it, an email that is no address, or a score that is no number (a
+    number is rounded and kept within 0-100)."""
+    for name in _IDENTITY:
+        problem = _identity_problem(name, raw.get(name) if name != "name" else fields["name"])
+        if problem is not None:
+            return problem
     if fields["email"] is not None:
         problem = _invalid_email(str(raw.get("email")), fields["email"])
         if problem is not None:
             return problem
     score = raw.get("score")
     if fields["score"] is None and score not in (None, "") and not isinstance(score, bool):
-        return f"score {score!r} is not a number"
+        return f"score {_quoted(storable(score))} is not a number"
     return None
 
 
@@ -307,6 +349,7 @@ def upsert_leads(
     actor: str | None = None,
     execution_id: uuid.UUID | None = None,
     overwrite: bool = False,
+    keep_data: bool = False,
 ) -> UpsertReport:
     """Store leads for a customer: insert new ones, and for known ones update last_seen,
     fill empty fields and merge data. A lead's own `source_provider` (or, for a lead read
@@ -321,6 +364,10 @@ def upsert_leads(
     `differing`). With `overwrite` the given value replaces it, and a lead given with the
     `id` of one of the customer's leads is that lead, so its email, domain or name can change
     too; one that would then be stored as another lead already is, is skipped and reported.
+    Its data is merged: a given non-empty value replaces the stored one (a provider's details
+    are fresher). With `keep_data` data values follow the contact fields' rule instead, each
+    reported as the field `data.KEY`: what `leads import` asks, as a person's file changes
+    nothing stored without --overwrite.
     """
     _lock_customer_leads(session, customer)
     now = utcnow()
@@ -375,9 +422,12 @@ def upsert_leads(
                 # Its email, domain or name changes: not into a lead that is stored already.
                 holder = by_key.get(new_key) or _key_holder(session, customer, new_key, row.id)
                 if holder is not None and holder is not row:
-                    skipped.append((index, f"another lead ({holder.id}) is stored as {new_key!r}"))
+                    taken = f"another lead ({holder.id}) is stored as {_quoted(new_key)}"
+                    skipped.append((index, taken))
                     continue
-            row_filled, row_differing = _merge(row, fields, providers, now, overwrite=overwrite)
+            row_filled, row_differing = _merge(
+                row, fields, providers, now, overwrite=overwrite, keep_data=keep_data
+            )
             filled += row_filled
             differing += [(index, *change) for change in row_differing]
             if new_key is not None and new_key != row.dedupe_key:
@@ -510,7 +560,7 @@ def _new_lead(
         customer_id=customer.id,
         dedupe_key=key,
         **{n: fields[n] for n in (*LEAD_FIELDS, "score", "tier")},
-        source=to_plain_json({**source, "provider": _main_provider(providers, fields)}),
+        source=storable(to_plain_json({**source, "provider": _main_provider(providers, fields)})),
         data={**data, PROVENANCE: provenance},
         first_seen=now,
         last_seen=now,
@@ -524,9 +574,11 @@ def _merge(
     now: Any,
     *,
     overwrite: bool = False,
+    keep_data: bool = False,
 ) -> tuple[int, list[tuple[str, Any, Any]]]:
     """Merge a sighting into a stored lead: (empty fields filled, [(field, stored, given)]
-    for fields given another value, which `overwrite` replaces and otherwise stay)."""
+    for fields given another value, which `overwrite` replaces and otherwise stay). Data
+    values count as fields (`data.KEY`) with `keep_data`; else a new one replaces the old."""
     data = dict(row.data or {})
     provenance = dict(data.get(PROVENANCE) or {})
     filled = 0
@@ -557,8 +609,15 @@ def _merge(
             else:
                 provenance[name] = providers[name]
     for key, value in fields["data"].items():
-        if key == PROVENANCE or _empty(value) or data.get(key) == value:
+        stored = data.get(key)
+        if key == PROVENANCE or _empty(value) or stored == value:
             continue
+        if keep_data and _empty(stored):
+            filled += 1
+        elif keep_data:
+            differing.append((f"data.{key}", stored, value))
+            if not overwrite:
+                continue
         data[key] = value
         provenance[key] = providers[key]
     data[PROVENANCE] = provenance
@@ -622,11 +681,15 @@ def find_leads(
         query = query.where(Lead.tier.in_(tiers))
     if ids is not None:
         query = query.where(Lead.id.in_([_parse_id(v) for v in _as_list(ids)]))
+    # An address or domain with a control character matches no lead (and PostgreSQL would
+    # refuse a NUL in the query).
     if emails is not None:
-        wanted = [e for e in (normalise_email(v) for v in _as_list(emails)) if e]
+        given = (normalise_email(v) for v in _as_list(emails))
+        wanted = [e for e in given if e and not forbidden_character(e)]
         query = query.where(func.lower(Lead.email).in_(wanted))
     if domain:
-        query = query.where(Lead.domain == normalise_domain(domain))
+        cleaned = normalise_domain(domain) or ""
+        query = query.where(false() if forbidden_character(cleaned) else Lead.domain == cleaned)
     if order not in ORDERS:
         raise ValidationError(f"unknown order {order!r}; known orders: " + ", ".join(ORDERS))
     # A missing value sorts last on both backends: SQLite puts NULL first by default and
@@ -662,7 +725,7 @@ def get_lead(session: Session, customer: Customer, ref: Any) -> Lead:
         lead_id = ref if isinstance(ref, uuid.UUID) else uuid.UUID(str(ref).strip())
     except ValueError:
         email = normalise_email(ref)
-        if email:
+        if email and not forbidden_character(email):  # with one, it is no stored lead's
             lead = session.scalars(
                 select(Lead).where(
                     Lead.customer_id == customer.id,
@@ -703,6 +766,9 @@ def update_lead(
         if name not in fields:
             continue
         value = _text(fields[name], name)
+        problem = _identity_problem(name, value) if name in _IDENTITY else None
+        if problem is not None:
+            raise ValidationError(problem)
         if name == "email" and value is not None:
             value = normalise_email(value)
             problem = _invalid_email(str(fields[name]), value or "")
@@ -733,7 +799,7 @@ def update_lead(
     if "data" in fields:
         if not isinstance(fields["data"], dict):
             raise ValidationError("data must be a mapping")
-        for key, value in to_plain_json(fields["data"]).items():
+        for key, value in storable(to_plain_json(fields["data"])).items():
             if key == PROVENANCE:
                 continue
             if value is None:
@@ -861,10 +927,13 @@ def _email_problem(address: str) -> str | None:
 
 
 def _invalid_email(given: str, address: str) -> str | None:
+    character = address_character_problem(given)
+    if character is not None:  # named, not shown: a terminal would obey it
+        return f"invalid email address: it has {character}"
     problem = _email_problem(address)
     if problem is None:
         return None
-    return f"invalid email address {given!r}" + (f" ({problem})" if problem else "")
+    return f"invalid email address {_quoted(given)}" + (f" ({problem})" if problem else "")
 
 
 def _import_value(cell: Any, typed: bool) -> Any:
@@ -907,6 +976,14 @@ def _import_row(
     lead = _with_full_name(lead)
     for part in NAME_PARTS:
         lead.pop(part, None)
+    damaged = [p for n in _IDENTITY if (p := _identity_problem(n, lead.get(n))) is not None]
+    if damaged:
+        return None, damaged
+    # Other text loses a NUL as upsert_leads stores it; a score or tier already here, so
+    # that a reason never quotes one.
+    for name in ("score", "tier"):
+        if name in lead:
+            lead[name] = storable(lead[name])
     given = lead.pop("email", None)
     email = normalise_email(given)  # a mailto: link, stray punctuation... cleaned
     if given is not None and email is not None:
@@ -916,19 +993,21 @@ def _import_row(
         else:
             lead["email"] = email
     if "domain" in lead and not _DOMAIN.match(normalise_domain(lead["domain"]) or ""):
-        problems.append(f"invalid domain {lead['domain']!r}")
+        problems.append(f"invalid domain {_quoted(lead['domain'])}")
     if email is None and not (lead.get("domain") and lead.get("name")):
         problems.append("needs an email, or both a domain and a name")
     if "score" in lead:
         try:
             lead["score"] = _strict_score(lead["score"])
         except ValueError:
-            problems.append(f"score {lead['score']!r} is not a whole number from 0 to 100")
+            problems.append(f"score {_quoted(lead['score'])} is not a whole number from 0 to 100")
     if "tier" in lead:
         try:
             lead["tier"] = _tier(lead["tier"])
         except ValueError:
-            problems.append(f"tier {lead['tier']!r} is not a single letter such as A, B or C")
+            problems.append(
+                f"tier {_quoted(lead['tier'])} is not a single letter such as A, B or C"
+            )
     for name in LEAD_FIELDS:
         given = lead.get(name)
         if name != "email" and isinstance(given, str) and len(given) > FIELD_LENGTHS[name]:
@@ -963,8 +1042,9 @@ def import_leads_csv(
     missing, unreadable or has no usable header. The file is UTF-8, or UTF-16/32 with a
     byte-order mark, unless `encoding` names another (cp1252, latin-1...).
 
-    A known lead keeps the values it has: its empty fields are filled and the file's other
-    values are reported in `differing`. With `overwrite` the file's non-empty values replace
+    A known lead keeps the values it has, in its data too: its empty fields and data keys
+    are filled and the file's other values are reported in `differing` (a data value as
+    field `data.KEY`). With `overwrite` the file's non-empty values replace
     them, and a row with an export's id is that lead, so an edited export can change a lead's
     email, domain or name (a row that would make it another stored lead is rejected)."""
     path = Path(path)
@@ -986,6 +1066,7 @@ def import_leads_csv(
         good,
         source={"provider": IMPORT_PROVIDER, "file": path.name},
         overwrite=overwrite,
+        keep_data=True,
     )
     merged = [(good_rows[index], good_rows[into]) for index, into in report.merged]
     rejected = sorted(rejected + [(good_rows[index], why) for index, why in report.skipped])

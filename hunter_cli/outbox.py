@@ -21,12 +21,13 @@ from sqlalchemy import Select, String, cast, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from hunter_cli.addresses import parse_email_address
+from hunter_cli.addresses import address_character_problem, parse_email_address
 from hunter_cli.db.models import Customer, Execution, OutboxMessage, table_of
 from hunter_cli.db.prepared import Prepared
 from hunter_cli.db.types import utcnow
 from hunter_cli.errors import NotFoundError, UsageError
 from hunter_cli.providers.channels.base import OutgoingMessage, display_url
+from hunter_cli.text_hygiene import escape_unstorable, forbidden_character
 
 CHANNELS: tuple[str, ...] = ("email", "sms", "webhook", "push")
 STATUSES: tuple[str, ...] = ("queued", "sending", "sent", "skipped", "failed")
@@ -59,6 +60,13 @@ class Recipient:
     name: str | None = None  # display name from "Bob <bob@example.com>"
 
 
+def _unusable(text: str, key: str, error: str) -> Recipient:
+    """A recipient that cannot be used, as a skipped message records it: what no database
+    stores (a NUL) escaped in its value and key, never dropped (which could make the key of
+    another, valid recipient of the step of it)."""
+    return Recipient(escape_unstorable(text), escape_unstorable(key), error)
+
+
 # --- recipients ------------------------------------------------------------------------------
 
 
@@ -68,9 +76,11 @@ def check_email(raw: Any) -> Recipient:
     text = "" if raw is None else str(raw).strip()
     if not text:
         return Recipient("", "", "no e-mail address")
+    problem = address_character_problem(text)
     name, address = parse_email_address(text)
-    if not address or len(address) > 254 or not _EMAIL.match(address):
-        return Recipient(text, text.lower(), f"invalid email address {text!r}")
+    if problem or not address or len(address) > 254 or not _EMAIL.match(address):
+        why = f": it has {problem}" if problem else ""
+        return _unusable(text, text.lower(), f"invalid email address {text!r}{why}")
     return Recipient(address, address, None, name or None)
 
 
@@ -86,7 +96,7 @@ def check_phone(raw: Any) -> Recipient:
     if number.startswith("00"):  # the international prefix many countries dial
         number = "+" + number[2:]
     if not _E164.match(number):
-        return Recipient(
+        return _unusable(
             text, number, f"invalid phone number {text!r} (expected E.164, e.g. +4930123456)"
         )
     return Recipient(number, number)
@@ -98,9 +108,11 @@ def check_url(raw: Any) -> Recipient:
         return Recipient("", "", "no webhook url")
     parts = urlsplit(text)
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        return Recipient(text, text, f"invalid webhook url {display_url(text)!r} (need http/https)")
+        return _unusable(text, text, f"invalid webhook url {display_url(text)!r} (need http/https)")
+    if forbidden_character(text):  # no URL has one; a NUL could not even be recorded
+        return _unusable(text, text, f"invalid webhook url {display_url(text)!r}")
     if len(text) > MAX_RECIPIENT:
-        return Recipient(text, text, f"webhook url longer than {MAX_RECIPIENT} characters")
+        return _unusable(text, text, f"webhook url longer than {MAX_RECIPIENT} characters")
     # Scheme and host are case-insensitive; path and query are not.
     normal = urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path, parts.query, ""))
     return Recipient(text, normal)
@@ -111,7 +123,7 @@ def check_topic(raw: Any) -> Recipient:
     if not text:
         return Recipient("", "", "no push topic")
     if not _TOPIC.match(text):
-        return Recipient(text, text, f"invalid push topic {text!r} (letters, digits, _ . ~ % / -)")
+        return _unusable(text, text, f"invalid push topic {text!r} (letters, digits, _ . ~ % / -)")
     return Recipient(text, text)
 
 

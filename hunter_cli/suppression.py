@@ -24,6 +24,7 @@ from hunter_cli.audit import append_audit
 from hunter_cli.db.models import Customer, Suppression
 from hunter_cli.errors import NotFoundError, UsageError
 from hunter_cli.outbox import check_email, check_phone
+from hunter_cli.text_hygiene import storable_text
 
 KINDS: tuple[str, ...] = ("email", "domain", "phone")
 # Carrier-standard opt-out and opt-in keywords (what Twilio acts on by default too).
@@ -193,7 +194,7 @@ def add_suppression(
         customer_id=customer.id,
         kind=entry.kind,
         value=entry.value[:MAX_VALUE],
-        reason=(reason or "").strip() or None,
+        reason=storable_text((reason or "").strip()) or None,  # PostgreSQL stores no NUL
         source=source,
     )
     try:

@@ -505,6 +505,48 @@ def test_reimporting_an_edited_export_keeps_values_that_differ_and_says_so(seede
         }
 
 
+def test_an_import_keeps_a_known_leads_data_values_unless_overwrite(seeded, tmp_path):
+    """Regression: without --overwrite an import replaced stored data values silently
+    (`ID` 1009 -> 7777, `Notes` n1 -> changed) and reported `filled 0, kept []`. Data now
+    follows the contact fields' rule: an empty key is filled, a differing value is kept and
+    reported as `data.KEY`, replaced (and reported) only with overwrite. A recipe's upsert
+    still merges data: a provider's newer details win."""
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    first.write_text("ID,Email,Notes\n1009,bob3@acme.example,n1\n")
+    second.write_text("ID,Email,Notes,Stage\n7777,bob3@acme.example,changed,won\n")
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        import_leads_csv(session, acme, first)
+        report = import_leads_csv(session, acme, second)
+        assert (report.updated, report.filled) == (1, 1)
+        assert report.differing == [
+            (2, "data.ID", 1009, 7777),
+            (2, "data.Notes", "n1", "changed"),
+        ]
+        assert report.to_dict()["kept"][1] == {
+            "row": 2,
+            "field": "data.Notes",
+            "stored": "n1",
+            "file": "changed",
+        }
+        bob = get_lead(session, acme, "bob3@acme.example")
+        assert {k: bob.data[k] for k in ("ID", "Notes", "Stage")} == {
+            "ID": 1009,
+            "Notes": "n1",
+            "Stage": "won",
+        }
+        report = import_leads_csv(session, acme, second, overwrite=True)
+        assert [change[1] for change in report.differing] == ["data.ID", "data.Notes"]
+        assert report.to_dict()["kept"] == [] and len(report.to_dict()["replaced"]) == 2
+        bob = get_lead(session, acme, "bob3@acme.example")
+        assert (bob.data["ID"], bob.data["Notes"]) == (7777, "changed")
+        # A recipe's sighting merges: its non-empty value wins, without a report.
+        upserted = upsert_leads(
+            session, acme, [{"email": "bob3@acme.example", "data": {"Notes": "n2"}}], source=SOURCE
+        )
+        assert upserted.differing == [] and bob.data["Notes"] == "n2"
+
+
 def test_overwrite_changes_the_name_of_a_lead_without_email_by_its_export_id(seeded, tmp_path):
     path = tmp_path / "edited.csv"
     with seeded.session() as session:
@@ -866,6 +908,114 @@ def test_import_cleans_pasted_email_addresses(seeded, tmp_path):
         stored = sorted(lead.email for lead in find_leads(session, acme))
         assert stored == sorted(clean for _pasted, clean in PASTED_EMAILS)
         assert sorted(lead.dedupe_key for lead in find_leads(session, acme)) == stored
+
+
+def test_an_address_with_a_control_character_is_refused(seeded, tmp_path):
+    """Regression: the email cleaner took `esc\x1bguy@x.com` (an escape inside) as an
+    address; a tab inside was refused. Any control character makes an address invalid, in
+    an import, a recipe's upsert and an update alike."""
+    path = tmp_path / "e.csv"
+    path.write_text(
+        "name,email\nEsc,esc\x1bguy@x.example\nWrap,<w@x.example>\x1b\nOk,ok@x.example\n"
+    )
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        report = import_leads_csv(session, acme, path)
+        assert report.imported == 1
+        assert report.rejected == [
+            (2, "invalid email address: it has a control character (U+001B)"),
+            (3, "invalid email address: it has a control character (U+001B)"),
+        ]
+        upserted = upsert_leads(session, acme, [{"email": "a\x07b@x.example"}], source=SOURCE)
+        assert upserted.skipped == [
+            (0, "invalid email address: it has a control character (U+0007)")
+        ]
+        with pytest.raises(ValidationError, match="control character"):
+            update_lead(session, acme, "ok@x.example", {"email": "ok\x1b@x.example"})
+        assert [lead.email for lead in find_leads(session, acme)] == ["ok@x.example"]
+
+
+NUL_LEADS = [
+    {"name": "NulMail", "email": "n\u0000m@x.example"},
+    {"name": "Nul\u0000Name", "domain": "x.example"},
+    {"name": "Dom", "domain": "x\u0000.example"},
+    {"name": "Esc\u001b[31m", "email": "esc@x.example"},
+    {
+        "name": "Kept",
+        "email": "kept@x.example",
+        "company": "Ac\u0000me",
+        "title": "C\ud800O",
+        "data": {"no\u0000te": ["a\u0000b", {"k\u0000": "v\u0000"}], "n": 1},
+    },
+]
+NUL_REASONS = [
+    "invalid email address: it has a control character (U+0000)",
+    "name has a control character (U+0000)",
+    "domain has a control character (U+0000)",
+    "name has a control character (U+001B)",
+]
+
+
+def _kept_lead_is_clean(lead: Lead) -> None:
+    assert (lead.company, lead.title) == ("Acme", "C\ufffdO")
+    data = {k: v for k, v in lead.data.items() if k != "_provenance"}
+    assert data == {"note": ["ab", {"k": "v"}], "n": 1}
+    assert "note" in lead.data["_provenance"]
+
+
+def test_a_nul_never_reaches_the_store(seeded, tmp_path):
+    """Regression: a NUL in a lead crashed `leads import` on PostgreSQL with a traceback
+    ("PostgreSQL text fields cannot contain NUL"), and SQLite stored an email full of NULs.
+    An email, name or domain with a control character rejects its lead (import, a recipe's
+    upsert, an update); other text and data (keys too) lose the NUL, and a lone surrogate,
+    which no database stores, becomes U+FFFD."""
+    path = tmp_path / "nul.json"
+    path.write_text(json.dumps(NUL_LEADS))
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        report = import_leads_csv(session, acme, path)
+        assert report.rejected == list(enumerate(NUL_REASONS, start=1))
+        assert report.imported == 1
+        _kept_lead_is_clean(get_lead(session, acme, "kept@x.example"))
+        # A recipe's leads go through the same checks (another customer: new leads).
+        other = resolve_customer(session, "techstartup")
+        upserted = upsert_leads(session, other, NUL_LEADS, source=SOURCE)
+        assert upserted.skipped == list(enumerate(NUL_REASONS))
+        assert upserted.created == 1
+        _kept_lead_is_clean(upserted.leads[0])
+        for change in (
+            {"name": "A\x00"},
+            {"domain": "b\x00.example"},
+            {"email": "c\x00@x.example"},
+        ):
+            with pytest.raises(ValidationError, match="control character"):
+                update_lead(session, acme, "kept@x.example", change)
+        updated = update_lead(
+            session, acme, "kept@x.example", {"phone": "+1\x00555", "data": {"x\x00": "y\x00"}}
+        )
+        assert (updated.phone, updated.data["x"]) == ("+1555", "y")
+        session.flush()
+        assert all("\x00" not in (lead.name or "") for lead in find_leads(session, acme))
+        # Looking one up by such text finds nothing (PostgreSQL refused the query).
+        with pytest.raises(NotFoundError, match="no lead"):
+            get_lead(session, acme, "kept\x00@x.example")
+        assert find_leads(session, acme, emails=["n\x00m@x.example"], domain="x\x00.example") == []
+
+
+def test_a_utf16_file_read_as_cp1252_is_refused_not_stored_with_nuls(seeded, tmp_path):
+    """Regression: cp1252 reads every byte, so a UTF-16 file named as cp1252 came in with a
+    NUL between every two letters (crashing PostgreSQL, stored by SQLite)."""
+    path = tmp_path / "u16.csv"
+    path.write_bytes("name,email\nAnn,ann@x.example\n".encode("utf-16"))
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        with pytest.raises(UsageError) as failed:
+            import_leads_csv(session, acme, path, encoding="cp1252")
+        assert failed.value.message == (
+            f"{path}: line 1: a NUL character (byte 0x00) is not cp1252 text: is --encoding "
+            "cp1252 the file's encoding?"
+        )
+        assert import_leads_csv(session, acme, path).imported == 1  # its byte-order mark
 
 
 def test_a_mailto_link_and_its_address_are_one_lead(seeded):

@@ -116,6 +116,24 @@ def test_recipient_checks():
     )
 
 
+@pytest.mark.parametrize(
+    "given",
+    ["esc\x1bguy@x.example", "n\x00m@x.example", "<ann@x.example>\x1b", "Ann\x00 <ann@x.example>"],
+)
+def test_a_control_character_makes_an_address_invalid(given):
+    """Regression: the cleaner dropped what was around `<ann@x.example>` (an escape, a NUL)
+    and made a valid address of it, and the lead store took `esc\x1bguy@...` as one."""
+    checked = outbox.check_email(given)
+    assert checked.error is not None and "a control character (U+00" in checked.error
+    # A skipped message records the recipient: nothing in it a database cannot store.
+    assert "\x00" not in checked.value + checked.key
+    # Escaped, not dropped: dropped, the NUL of n<NUL>m@ would leave another address, nm@.
+    assert outbox.check_email("n\x00m@x.example").key == "n\\x00m@x.example"
+    assert outbox.check_email(" \tann@x.example\r\n").value == "ann@x.example"  # around it
+    assert outbox.check_url("https://hooks.example/a\x00b").error
+    assert "\x00" not in outbox.check_phone("+1\x00").value
+
+
 def test_long_keys_are_hashed_to_fit_the_column():
     key = outbox.message_key(uuid.uuid4(), "mail", "webhook", "https://x.example/" + "a" * 500)
     assert len(key) <= outbox.MAX_KEY and ":webhook:sha256:" in key

@@ -35,6 +35,8 @@ def test_values_are_normalised_and_their_kind_inferred(raw, kind, value):
     ("raw", "kind", "problem"),
     [
         ("bob@", None, "invalid email address"),
+        ("esc\x1bguy@example.com", None, "invalid email address.*control character"),
+        ("<ann@example.com>\x1b", "email", "invalid email address.*control character"),
         ("not a domain", None, "invalid domain"),
         ("localhost", None, "invalid domain"),
         ("12345", "phone", "invalid phone number"),
@@ -53,6 +55,19 @@ def _audit(db, prefix: str = "suppression.") -> list[tuple[str, dict]]:
             select(AuditLog).where(AuditLog.action.like(prefix + "%")).order_by(AuditLog.seq)
         )
         return [(row.action, row.details) for row in rows]
+
+
+def test_a_reason_with_a_nul_is_stored_without_it(seeded, tmp_path):
+    """Regression: a `reason` column with a NUL in `suppress import` (valid UTF-8) crashed
+    on PostgreSQL."""
+    path = tmp_path / "sup.csv"
+    path.write_text("email,reason\nann@example.com,asked\x00 us\nn\x00m@example.com,x\n")
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        report = sup.import_suppressions(session, acme, path, actor="tester")
+        assert report.added == 1 and report.rejected[0][0] == 3
+        [entry] = sup.list_suppressions(session, acme)
+        assert (entry.value, entry.reason) == ("ann@example.com", "asked us")
 
 
 def test_add_list_remove_are_audited_and_idempotent(seeded):

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hunter_cli.cli.output import console, emit, fmt_time, handle_errors, table
+from hunter_cli.cli.output import console, emit, fmt_time, handle_errors, printable, table
 from hunter_cli.cli.params import (
     CustomerOption,
     JsonOption,
@@ -53,6 +53,10 @@ class ListOrder(StrEnum):
     name = "name"
 
 
+# How "Showing the ... N" names the leads a --limit kept, in each order.
+_SHOWN_FIRST = {ListOrder.score: "best", ListOrder.recent: "newest", ListOrder.name: "first"}
+
+
 @app.command("list")
 @handle_errors
 def list_leads(
@@ -75,7 +79,7 @@ def list_leads(
     limit: LimitOption = 50,
     json_output: JsonOption = False,
 ) -> None:
-    """The customer's leads, best score first.
+    """The customer's leads, best score first (see --order).
 
     --json prints every field, including data, provenance and source.
     """
@@ -128,7 +132,7 @@ def list_leads(
     if more:
         from hunter_cli.cli.output import note_more
 
-        note_more(limit, json_output=json_output, order="first")
+        note_more(limit, json_output=json_output, order=_SHOWN_FIRST[order])
 
 
 def _check_export_target(output: Path, settings, *, force: bool) -> None:
@@ -234,7 +238,7 @@ def export(
         json_output=json_output,
         # One line however long the path, and a path is text, not markup.
         render=lambda: console.print(
-            f"Exported {count} lead(s) of {who.slug} to {output} ({fmt.value}).",
+            printable(f"Exported {count} lead(s) of {who.slug} to {output} ({fmt.value})."),
             soft_wrap=True,
             markup=False,
         ),
@@ -263,8 +267,9 @@ def import_(
         bool,
         typer.Option(
             "--overwrite",
-            help="Replace known leads' values with the file's non-empty ones (default: keep "
-            "them and only fill empty fields); rows with an export's id change that lead.",
+            help="Replace known leads' values, in data too, with the file's non-empty ones "
+            "(default: keep them and only fill empty fields and data keys); rows with an "
+            "export's id change that lead.",
         ),
     ] = False,
     encoding: Annotated[
@@ -293,21 +298,22 @@ def import_(
     other is kept in data. The report lists which column filled which field and which were
     kept only in data.
 
-    Each row needs an email, or a domain and a name. Rows with an invalid email, a score
-    outside 0-100, a tier that is not one letter or a quoted field that is never closed (it
-    would take in the lines after it) are rejected and listed with their row
-    number (as a spreadsheet numbers it: the header is row 1 unless blank rows come before
-    it); the other rows are stored, merging with known leads. A row that is the same lead as
-    an earlier row (the same email, say) is merged into it and listed with the row it was
-    merged into.
+    Each row needs an email, or a domain and a name. Rows with an invalid email, an email,
+    name or domain holding a control character (a NUL, an escape), a score outside 0-100, a
+    tier that is not one letter or a quoted field that is never closed (it would take in the
+    lines after it) are rejected and listed with their row number (as a spreadsheet numbers
+    it: the header is row 1 unless blank rows come before it); the other rows are stored,
+    merging with known leads. A row that is the same lead as an earlier row (the same email,
+    say) is merged into it and listed with the row it was merged into.
 
     A lead already stored (the same email, or domain and name) keeps what it has: the file
-    fills its empty fields, its data gets the file's other columns, and a score or tier in
-    the file replaces the stored one; a name, title, email, phone, company or domain that
-    differs from the stored one is kept and listed. With --overwrite the file's non-empty
-    values replace the stored ones (empty cells never erase anything), and a row carrying an
-    export's id is that lead, so a name, email or domain edited in an export changes it
-    (a row that would turn it into another stored lead is rejected).
+    fills its empty fields and the data keys it lacks, and a score or tier in the file
+    replaces the stored one; a name, title, email, phone, company or domain, or a value in
+    its data (listed as data.COLUMN), that differs from the stored one is kept and listed.
+    With --overwrite the file's non-empty values replace the stored ones (empty cells never
+    erase anything), and a row carrying an export's id is that lead, so a name, email or
+    domain edited in an export changes it (a row that would turn it into another stored lead
+    is rejected).
 
     Importing a file from `hunter leads export` changes nothing but last_seen: its id,
     first_seen and last_seen columns are hunter's own bookkeeping and are skipped (a lead is
@@ -406,17 +412,21 @@ def _print_known_leads(report: ImportReport) -> None:
 
 
 def _print_columns(columns: dict[str, Any] | None) -> None:
-    """Which column filled which field, and which were kept only in data or skipped."""
+    """Which column filled which field, and which were kept only in data or skipped. A
+    header is the file's text: its control characters are shown, not obeyed."""
     if not columns:
         return
     mapped = ", ".join(f"{header} -> {name}" for header, name in columns["mapped"].items())
-    console.print(f"Columns: {mapped or 'none'}.", soft_wrap=True, markup=False)
+    console.print(printable(f"Columns: {mapped or 'none'}."), soft_wrap=True, markup=False)
     unused = columns["unused_aliases"]
     kept = [
         f"{header} (another column fills {unused[header]})" if header in unused else header
         for header in columns["data"]
     ]
     if kept:
-        console.print(f"Kept only in data: {', '.join(kept)}.", soft_wrap=True, markup=False)
+        console.print(
+            printable(f"Kept only in data: {', '.join(kept)}."), soft_wrap=True, markup=False
+        )
     if columns["skipped"]:
-        console.print(f"Skipped: {', '.join(columns['skipped'])}.", soft_wrap=True, markup=False)
+        skipped = ", ".join(columns["skipped"])
+        console.print(printable(f"Skipped: {skipped}."), soft_wrap=True, markup=False)

@@ -246,14 +246,31 @@ def fail(error: HunterError, *, json_output: bool) -> typer.Exit:
         print_json({"status": "error", "error": error.to_dict()})
     else:
         # The message is text, not markup ("[database] url" must survive), and stays one
-        # line however narrow the terminal or pipe.
+        # line however narrow the terminal or pipe. It may quote a file's or a lead's text:
+        # its control characters are shown, not obeyed (--json escapes them its own way).
         err_console.print(
-            f"[bold red]error:[/] {escape(error.message)}",
+            f"[bold red]error:[/] {escape(printable(error.message))}",
             markup=True,
             highlight=False,
             soft_wrap=True,
         )
     return typer.Exit(error.exit_code)
+
+
+def unstorable_text_error(exc: BaseException) -> HunterError | None:
+    """The one-line error for text from outside that the database refused, else None. Such
+    text is to be caught where it comes in; one that got past is bad input, not a bug to
+    report with its SQL statement and values."""
+    from hunter_cli.errors import ValidationError
+    from hunter_cli.text_hygiene import refused_character
+
+    what = refused_character(exc)
+    if what is None:
+        return None
+    return ValidationError(
+        f"the input holds {what}, which the database refuses: remove it from the file, the "
+        "recipe's inputs or the data they came from, and try again"
+    )
 
 
 def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -275,6 +292,9 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         except (typer.Exit, typer.Abort, SystemExit):
             raise
         except Exception as exc:  # a bug: say so, and how to report it
+            refused = unstorable_text_error(exc)
+            if refused is not None:
+                raise fail(refused, json_output=json_output) from None
             if json_output:
                 print_json(
                     {

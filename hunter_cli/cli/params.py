@@ -70,10 +70,10 @@ def settings_of(ctx: typer.Context) -> Settings:
         config=options.config, database_url=options.database_url, actor=options.actor
     )
     if settings.warnings:
-        from hunter_cli.cli.output import err_console, escape
+        from hunter_cli.cli.output import err_console, escape, printable
 
         for warning in settings.warnings:
-            err_console.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
+            err_console.print(f"[yellow]warning:[/] {escape(printable(warning))}", soft_wrap=True)
     return settings
 
 

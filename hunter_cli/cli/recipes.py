@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from hunter_cli.cli.output import console, emit, err_console, handle_errors, table
+from hunter_cli.cli.output import console, emit, err_console, handle_errors, printable, table
 from hunter_cli.cli.params import JsonOption, settings_of
 
 app = typer.Typer(
@@ -129,7 +129,8 @@ def validate(
         if entry["problems"]:
             for line in entry["problems"]:
                 # One problem per line however long: editors jump to file:line:column.
-                err_console.print(line, markup=False, highlight=False, soft_wrap=True)
+                # A recipe's text, quoted: its control characters shown, not obeyed.
+                err_console.print(printable(line), markup=False, highlight=False, soft_wrap=True)
         else:
             console.print(f"{entry['path']}: ok")
     if problems:

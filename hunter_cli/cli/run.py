@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from hunter_cli.cli.output import console, err_console, escape, fmt_credits, handle_errors, table
+from hunter_cli.cli.output import (
+    console,
+    err_console,
+    escape,
+    fmt_credits,
+    handle_errors,
+    printable,
+    table,
+)
 from hunter_cli.cli.params import (
     CustomerOption,
     JsonOption,
@@ -258,15 +266,15 @@ def render_result(result, *, send: bool = False) -> None:
         console.print(
             "Messages were delivered, not only queued: this execution was started with --send."
         )
-    for warning in result.warnings:
-        err_console.print(f"[yellow]warning:[/] {escape(warning)}")
+    for warning in result.warnings:  # they may quote a lead's or a server's text
+        err_console.print(f"[yellow]warning:[/] {escape(printable(warning))}")
     console.print(
         f"Status: [bold]{result.status}[/]. Credits used {fmt_credits(result.credits_used)} "
         f"(reserved {fmt_credits(result.credits_reserved)}, the rest released), available "
         f"{fmt_credits(result.credits_available)}. Execution {result.execution_id}"
     )
     if result.error:
-        err_console.print(f"[red]error:[/] {escape(result.error)}")
+        err_console.print(f"[red]error:[/] {escape(printable(result.error))}")
     if result.status in ("failed", "interrupted") and result.execution_id:
         err_console.print(
             "To continue from where it stopped (finished steps are kept and not charged "

@@ -938,6 +938,13 @@ class Runner:
             except Exception as exc:  # a bug in a component: fail the step, keep the books
                 import traceback
 
+                from hunter_cli.text_hygiene import refused_character
+
+                refused = refused_character(exc)
+                if refused is not None:  # bad data that got past the checks, not a bug
+                    self._keep_after_failure(ctx, run)
+                    last_error = f"the step's data holds {refused}, which the database refuses"
+                    break
                 last_error = (
                     f"internal error in step (a bug, please report): {type(exc).__name__}: {exc}"
                 )

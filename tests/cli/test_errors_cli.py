@@ -319,3 +319,34 @@ def test_every_error_code_in_the_source_is_in_the_readme():
     found -= {"database_error"}
     assert {"channel_config_error", "failure", "interrupted", "delivery_failed"} <= found
     assert found - documented == set()
+
+
+def test_text_the_database_refuses_is_bad_input_not_a_bug(workspace, seeded, db_url, cli):
+    """Regression: a NUL that reached PostgreSQL (`leads import` did, before it checked)
+    showed "internal error: this is a bug in hunter" with a traceback, and with --json the
+    whole SQL statement and its parameters. Whatever command lets one through, it is bad
+    input: one line, exit 2."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL refuses a NUL in text; SQLite stores it")
+    line = cli("audit", "list", "--action", "leads.\x00import").one_line(2)
+    assert "the input holds a NUL character (U+0000), which the database refuses" in line
+    error = cli("audit", "list", "--action", "leads.\x00import", "--json").error(2)
+    assert error["code"] == "validation_error"
+    assert "SELECT" not in error["message"] and "NUL character" in error["message"]
+
+
+def test_what_databases_refuse_in_text_is_recognised(db, db_url):
+    """JSONB's \\u0000 (PostgreSQL) and a lone surrogate (every database) too."""
+    from sqlalchemy import text
+
+    from hunter_cli.cli.output import unstorable_text_error
+
+    statements = [("SELECT :t", {"t": "a\ud800"}, "a lone surrogate")]
+    if db_url.startswith("postgresql"):
+        statements.append(("SELECT CAST(:j AS jsonb)", {"j": '{"a": "\\u0000"}'}, "NUL"))
+    for statement, values, what in statements:
+        with pytest.raises(Exception) as raised, db.session() as session:
+            session.execute(text(statement), values)
+        error = unstorable_text_error(raised.value)
+        assert error is not None and what in error.message, raised.value
+    assert unstorable_text_error(RuntimeError("boom")) is None

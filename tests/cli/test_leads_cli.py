@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 
 import pytest
 import yaml
@@ -122,6 +123,24 @@ def test_reimport_says_what_became_of_known_leads_and_overwrite_replaces(ready, 
     assert "--overwrite" in help_text and "keeps what it has" in help_text
 
 
+def test_reimport_keeps_data_values_and_lists_them(ready, workspace):
+    """Regression: `updated 1, filled 0, kept [], replaced []` while the lead's data went
+    from {ID: 1009, Notes: n1} to {ID: 7777, Notes: changed}."""
+    path = workspace / "crm.csv"
+    path.write_text("ID,Email,Notes\n1009,bob3@acme.example,n1\n")
+    ready("leads", "import", str(path), "--json").ok()
+    path.write_text("ID,Email,Notes\n7777,bob3@acme.example,changed\n")
+    human = ready("leads", "import", str(path))
+    assert "2 value(s) kept because they differ from the file's" in human.stdout
+    assert ["│", "2", "│", "data.Notes", "│", "n1", "│", "changed", "│"] in [
+        line.split() for line in human.stdout.splitlines()
+    ]
+    [lead] = ready("leads", "list", "--json").ok()
+    assert (lead["data"]["ID"], lead["data"]["Notes"]) == (1009, "n1")
+    help_text = " ".join(ready("leads", "import", "--help").stdout.split())
+    assert "or a value in its data (listed as data.COLUMN)" in help_text
+
+
 def test_values_of_a_repeated_row_that_differ_are_reported_too(ready, workspace):
     path = workspace / "twice.csv"
     path.write_text("email,name\nann@a.example,Ann\nann@a.example,Anne\n")
@@ -169,7 +188,11 @@ def test_list(ready, leads_csv):
     cut = ready("leads", "list", "--limit", "2", "--json")
     assert len(cut.ok()) == 2
     # The note that more are left goes to stderr: stdout stays the JSON list.
-    assert cut.stderr.strip() == "note: Showing the first 2; use --limit to see more."
+    assert cut.stderr.strip() == "note: Showing the best 2; use --limit to see more."
+    # Regression: "first" whatever the order; the note names the order the list is in.
+    for order, shown in (("recent", "newest"), ("name", "first"), ("score", "best")):
+        cut = ready("leads", "list", "--limit", "2", "--order", order)
+        assert f"Showing the {shown} 2; use --limit to see more." in cut.stdout
     assert ready("leads", "list", "--limit", "3", "--json").stderr == ""
     human = ready("leads", "list")
     assert human.exit_code == 0, human.stderr
@@ -297,6 +320,27 @@ def test_when_every_row_is_rejected_each_reason_is_listed(ready, workspace):
     assert len(error["details"]["rejected"]) == 2
 
 
+def test_a_nul_in_a_lead_is_a_rejected_row_not_a_crash(ready, workspace):
+    """Regression: on PostgreSQL, `leads import` of a lead with a NUL in its email or name
+    crashed ("internal error: this is a bug"; with --json the message held the whole SQL
+    statement and its parameters), and SQLite stored the NUL."""
+    path = workspace / "nul.json"
+    path.write_text(
+        '[{"name": "NulMail", "email": "n\\u0000m@x.com"}, {"name": "Nul\\u0000Name", '
+        '"domain": "x.com"}, {"name": "Ok", "email": "ok@x.com", "Notes": "a\\u0000b"}]'
+    )
+    data = ready("leads", "import", str(path), "--json").ok()
+    assert data["rejected"] == [
+        {"row": 1, "reason": "invalid email address: it has a control character (U+0000)"},
+        {"row": 2, "reason": "name has a control character (U+0000)"},
+    ]
+    [lead] = ready("leads", "list", "--json").ok()
+    assert (lead["email"], lead["data"]["Notes"]) == ("ok@x.com", "ab")
+    path.write_text('[{"name": "Nul\\u0000Name", "domain": "x.com"}]')
+    line = ready("leads", "import", str(path)).one_line(2)
+    assert line.endswith("row 1: name has a control character (U+0000))")
+
+
 def test_import_of_a_windows_file_suggests_and_takes_an_encoding(ready, workspace):
     path = workspace / "excel.csv"
     path.write_bytes("name,email\nRenée,renee@x.example\n".encode("cp1252"))
@@ -343,6 +387,42 @@ def test_discovery_run_then_list(ready, workspace):
     assert len(rows) == stored
     assert all(r["data"]["industry"] == "SaaS" for r in rows)
     assert all(r["source"]["provider"] == "local" for r in rows)
+
+
+def test_a_recipes_leads_with_control_characters_are_warned_about_safely(ready, workspace):
+    """A recipe's lead with a NUL in its name is skipped with the reason (it crashed the run
+    on PostgreSQL); a warning quoting a lead's text shows its escape, not obeys it."""
+    leads = [
+        {"email": "esc@x.example", "score": "9\x1b9"},
+        {"name": "Nul\x00Name", "domain": "x.example"},
+        {"email": "ok@x.example", "company": "Ac\x00me"},
+    ]
+    recipe = {
+        "slug": "store-nul", "name": "Store", "version": 1,
+        "steps": [{"id": "store", "type": "action", "action": "db_query",
+                   "query": "upsert_leads", "write": True, "params": {"leads": leads}}],
+    }  # fmt: skip
+    path = workspace / "store.yaml"
+    path.write_text(yaml.safe_dump(recipe, sort_keys=False))
+    run = ready("run", str(path), "--customer", "acme")
+    assert run.exit_code == 0, run.stdout + run.stderr
+    assert "\x1b" not in run.stderr + run.stdout
+    assert "step store: 2 lead(s) not stored (lead #1: score '9\\x1b9' is not" in run.stderr
+    assert len(ready("executions", "list", "--json").ok()) == 1  # recorded, on PostgreSQL too
+    [lead] = ready("leads", "list", "--json").ok()
+    assert (lead["email"], lead["company"]) == ("ok@x.example", "Acme")
+    # A NUL a step's query carries (a tier filter) fails that step as bad data, never as
+    # "internal error in step (a bug, please report)" with the SQL statement.
+    recipe["steps"] = [{"id": "find", "type": "action", "action": "db_query",
+                        "query": "find_leads", "params": {"tier": "\x00"}}]  # fmt: skip
+    path.write_text(yaml.safe_dump(recipe, sort_keys=False))
+    run = ready("run", str(path), "--customer", "acme", "--json")
+    assert "internal error" not in run.stdout and "SELECT" not in run.stdout
+    if os.environ["HUNTER_DATABASE_URL"].startswith("postgresql"):  # SQLite: no such lead
+        assert run.json()["error"]["message"] == (
+            "step 'find' failed: the step's data holds a NUL character (U+0000), which the "
+            "database refuses"
+        )
 
 
 def test_export_never_writes_over_the_workspace_or_an_existing_file(ready, workspace):

@@ -43,3 +43,36 @@ def test_control_characters_in_data_are_shown_not_obeyed(ready):
     out = ready("suppress", "list").stdout
     assert "\x1b" not in out and "\x07" not in out
     assert "\\x1b[31mREDCO\\x1b[0m" in out and "\\x07" in out
+
+
+def test_an_import_report_and_an_error_show_the_files_control_characters(ready, workspace):
+    """Regression: a CSV header `\x1b[31mEVIL\x1b[0m` coloured the terminal through "Kept
+    only in data: ...", and a header that set the window's title (OSC 0) reached it through
+    the error's "(found: ...)": the report lines and the CLI's one-line error escape them.
+    With --json the message is the file's text, which JSON escapes once."""
+    path = workspace / "h.csv"
+    path.write_text("email,\x1b[31mEVIL\x1b[0m\nhdr@x.example,v\n")
+    out = ready("leads", "import", str(path)).stdout
+    assert "\x1b" not in out and "Kept only in data: \\x1b[31mEVIL\\x1b[0m." in out
+    path.write_text("\x1b]0;TITLE\x07\n")
+    line = ready("leads", "import", str(path)).one_line(2)
+    assert "\x1b" not in line and line.endswith("(found: \\x1b]0;TITLE\\x07)")
+    error = ready("leads", "import", str(path), "--json").error(2)
+    assert error["message"].endswith("(found: \x1b]0;TITLE\x07)")
+
+
+def test_a_rejected_rows_reason_holds_the_files_text(ready, workspace):
+    """Regression: reasons quoted values with repr(), so --json escaped the escape again
+    (`'x\\\\x1b'`) and a backslash came out doubled; the table escapes control characters
+    for the terminal itself."""
+    path = workspace / "r.csv"
+    path.write_text(
+        "email,score,tier\nann@x.example,9\x1b9,\nbob@x.example,,a\\b\ncy@x.example,,\n"
+    )
+    data = ready("leads", "import", str(path), "--json").ok()
+    assert data["rejected"] == [
+        {"row": 2, "reason": "score '9\x1b9' is not a whole number from 0 to 100"},
+        {"row": 3, "reason": "tier 'a\\b' is not a single letter such as A, B or C"},
+    ]
+    out = ready("leads", "import", str(path)).stdout
+    assert "\x1b" not in out and "score '9\\x1b9' is not" in out and "tier 'a\\b' is" in out
