@@ -160,13 +160,15 @@ def check_sending_sections(data: dict[str, Any], path: Path, text: str = "") -> 
     """Refuse an unknown key, channel or customer slug in [limits] and [customers.*], and a
     value of the wrong kind there or in [http] allow_env, naming file:line (when the line can
     be found)."""
-    from hunter_cli.providers.channels import PROVIDERS  # light: no HTTP or SMTP library
 
     def fail(table: tuple[str, ...], message: str) -> ConfigError:
         line = _line_of(text, table)
         return ConfigError(f"{path}:{line}: {message}" if line else f"{path}: {message}")
 
     def check_caps(where: tuple[str, ...], caps: Any) -> None:
+        # Only here: a hunter.toml without caps (most runs) does not pay for the import.
+        from hunter_cli.providers.channels import PROVIDERS  # no HTTP or SMTP library
+
         name = ".".join(where)
         if not isinstance(caps, dict):
             raise fail(where, f"[{name}] must be a table of channel = number")

@@ -12,7 +12,6 @@ from typing import Any, TypeVar
 from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
-from hunter_cli.control_chars import control_character
 from hunter_cli.db.models import Customer, table_of
 from hunter_cli.db.prepared import Prepared
 from hunter_cli.errors import NotFoundError, UsageError, ValidationError
@@ -64,8 +63,9 @@ def _needle(ref: str | None, missing: str = BY_OPTION) -> tuple[str, uuid.UUID |
     # NFC, as names are stored: "Zéta" typed with a combining accent is the same name.
     needle = unicodedata.normalize("NFC", ref.strip()).lower()
     as_id = None
-    with contextlib.suppress(ValueError):  # not an id: slug and name still match
-        as_id = uuid.UUID(needle)
+    if len(needle) >= 32:  # only then can it be an id; raising for every slug costs a run
+        with contextlib.suppress(ValueError):  # not an id: slug and name still match
+            as_id = uuid.UUID(needle)
     return needle, as_id
 
 
@@ -187,6 +187,8 @@ def _with_sender_name(changes: dict[str, str | None]) -> dict[str, str | None]:
 
 def _checked_fields(changes: dict[str, str | None]) -> dict[str, str | None]:
     """Trimmed, NFC and checked values; None or "" clears a setting (not the name)."""
+    from hunter_cli.control_chars import control_character
+
     checked: dict[str, str | None] = {}
     for field, raw in _with_sender_name(changes).items():
         # One Unicode form, or "Zéta" typed with a combining accent is a second "Zéta".

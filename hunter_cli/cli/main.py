@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import shlex
 import sys
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -108,6 +107,8 @@ def _after_the_command(
 def _command_line(words: list[str], spelt: str, customer: str | None, json_given: bool) -> str:
     tail = ([spelt, customer] if customer is not None else []) + (["--json"] if json_given else [])
     at = words.index("--") if "--" in words else len(words)  # after `--` all are arguments
+    import shlex  # only for this hint
+
     return shlex.join(["hunter", *words[:at], *tail, *words[at:]])
 
 

@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session
 
 from hunter_cli.audit import append_audit, to_plain_json
 from hunter_cli.components.base import StepContext, StepError, TransientStepError
-from hunter_cli.control_chars import control_character
 from hunter_cli.customers import SENDER_SETTINGS
 from hunter_cli.db.models import Customer
 from hunter_cli.outbox import (
@@ -593,6 +592,8 @@ def _check_session_unused(ctx: StepContext) -> None:
 def _sender(customer: Customer, warnings: list[str]) -> dict[str, Any]:
     """From, reply-to and postal address from the customer's settings (never the recipe:
     who a customer's e-mail comes from is theirs to set)."""
+    from hunter_cli.control_chars import control_character
+
     settings = customer.settings or {}
     for key in SENDER_SETTINGS:
         # Settings written before `customers add/update` refused them (or by hand): a line

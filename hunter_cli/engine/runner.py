@@ -25,7 +25,6 @@ from hunter_cli import ledger
 from hunter_cli.audit import append_audit, to_plain_json
 from hunter_cli.components import estimate_step_credits, get_component
 from hunter_cli.components.actions.lead_search import preflight_lead_providers
-from hunter_cli.components.actions.request_display import hide_secrets
 from hunter_cli.components.ai import require_ai_ready
 from hunter_cli.components.base import StepContext, StepError, StepTimeout, TransientStepError
 from hunter_cli.config import Settings
@@ -1086,6 +1085,8 @@ class Runner:
                     ctx.meta["send"] = True  # so the plan says what would really be sent
                 entry.update(component.plan(rendered, ctx))
                 # As the request and body are shown: what the recipe wrote, secrets hidden.
+                from hunter_cli.components.actions.request_display import hide_secrets
+
                 entry["params"] = hide_secrets(to_plain_json(rendered))
                 plan.append(entry)
             customer_slug = customer.slug

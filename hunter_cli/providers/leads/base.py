@@ -9,8 +9,6 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from hunter_cli.addresses import parse_email_address
-
 # What a provider returns per person. `data` carries the company's details.
 LEAD_KEYS = ("name", "title", "email", "phone", "company", "domain", "data")
 DATA_KEYS = (
@@ -92,6 +90,9 @@ def supported_lookups(provider: Any) -> list[str]:
 def normalise_email(value: Any) -> str | None:
     """Lower-case and cleaned as the send path cleans it (`mailto:`, `<...>`, stray
     punctuation and invisible characters gone); None when there is nothing there."""
+    # Here, not at the top: recipe validation imports this module and needs none of it.
+    from hunter_cli.addresses import parse_email_address
+
     return parse_email_address(value)[1] or None
 
 
