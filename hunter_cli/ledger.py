@@ -556,6 +556,15 @@ def _hold(session: Session, execution_id: uuid.UUID) -> tuple[LockedBalance, Dec
     return sub, held, keys
 
 
+class HoldExceeded(HunterError):
+    """A run used more than it held: a bug (a hold is the most a run can cost), never a
+    reason to charge more than was held."""
+
+    def __init__(self, message: str, *, wanted: Decimal, held: Decimal) -> None:
+        super().__init__(message)
+        self.wanted, self.held = wanted, held
+
+
 def capture_credits(
     session: Session,
     execution_id: uuid.UUID,
@@ -577,8 +586,10 @@ def capture_credits(
     if idempotency_key and idempotency_key in keys:
         return _existing(session, idempotency_key), _existing(session, f"{idempotency_key}:release")
     if value > held:
-        raise HunterError(
-            f"cannot capture {value} credits for execution {execution_id}: only {held} are held"
+        raise HoldExceeded(
+            f"cannot capture {value} credits for execution {execution_id}: only {held} are held",
+            wanted=value,
+            held=held,
         )
     capture = release = None
     if value > 0:

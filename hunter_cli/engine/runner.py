@@ -434,7 +434,7 @@ class Runner:
                 outputs = self._outputs(recipe.get("outputs") or {}, run)
             # What this run (or this resumption) used; kept steps were paid for before.
             used = sum((r.credits for r in run.results[run.kept :]), ZERO)
-            available = self._finish(run, status, error, outputs, used)
+            available, used = self._finish(run, status, error, outputs, used)
         finally:
             _CLOSING.clear()
         return RunResult(
@@ -763,20 +763,39 @@ class Runner:
 
     def _finish(
         self, run: _Run, status: str, error: str | None, outputs: Any, used: Decimal
-    ) -> Decimal:
+    ) -> tuple[Decimal, Decimal]:
+        """Capture what the run used and release the rest, and record how it ended; returns
+        the credits available after it, and what was charged."""
         # A second Ctrl-C here must not leave the hold in place: finish first.
         in_main = threading.current_thread() is threading.main_thread()
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main else None
         try:
             session = run.session
             with run_phase(session):
-                capture, release = ledger.capture_credits(
-                    session,
-                    run.execution_id,
-                    used,
-                    actor=self.settings.actor,
-                    idempotency_key=run.capture_key,
-                )
+                try:
+                    capture, release = ledger.capture_credits(
+                        session,
+                        run.execution_id,
+                        used,
+                        actor=self.settings.actor,
+                        idempotency_key=run.capture_key,
+                    )
+                except ledger.HoldExceeded as exceeded:
+                    # A bug, if it ever happens: the books still close (else the run stays
+                    # `running` with its hold), and never for more than was held.
+                    used = exceeded.held
+                    run.warnings.append(
+                        f"this run used {exceeded.wanted} credits but held only "
+                        f"{exceeded.held}; {exceeded.held} were charged (a bug in hunter: "
+                        "please report it)"
+                    )
+                    capture, release = ledger.capture_credits(
+                        session,
+                        run.execution_id,
+                        used,
+                        actor=self.settings.actor,
+                        idempotency_key=run.capture_key,
+                    )
                 _EXECUTION_FINISH.execute(
                     session,
                     {
@@ -804,10 +823,10 @@ class Runner:
                 )
                 last = release or capture
                 if last is not None:
-                    return last.balance_after
+                    return last.balance_after, used
                 customer = session.get(Customer, run.customer_id)
                 assert customer is not None
-                return ledger.active_subscription(session, customer).credits_available
+                return ledger.active_subscription(session, customer).credits_available, used
         finally:
             if in_main and previous is not None:  # None: not set from Python, none to restore
                 signal.signal(signal.SIGINT, previous)

@@ -118,3 +118,36 @@ def test_a_condition_that_can_change_is_held_for(seeded, tmp_path, condition):
         assert result.credits_reserved == Decimal("0.52")
     with seeded.session() as session:
         assert ledger.check_ledger(session) == []
+
+
+class _ShrinkingHoldRunner(Runner):
+    """Releases the run's hold before its last step, as a bug in a hold could: the run then
+    uses more than it holds when it closes its books."""
+
+    def _run_step(self, step, run, options):  # type: ignore[no-untyped-def]
+        if step["id"] == "last":
+            from hunter_cli.db.engine import run_phase
+
+            with run_phase(run.session):
+                ledger.release_credits(run.session, run.execution_id, actor="test")
+        return super()._run_step(step, run, options)
+
+
+def test_a_run_that_used_more_than_it_held_still_closes_and_charges_no_more(seeded, tmp_path):
+    """Defence in depth: when the capture exceeded the hold (it did through a `random` if),
+    the run failed with exit 1 and stayed `running` with its credits held."""
+    path = write_recipe(
+        tmp_path,
+        [{"id": "first", "type": "state", "set": {}}, {"id": "last", "type": "state", "set": {}}],
+    )
+    settings = load_settings(database_url=seeded.url, actor="tester", environ={})
+    before = available(seeded)
+    result = _ShrinkingHoldRunner(seeded, settings).run(plugins.load(path), "acme", {})
+    assert result.status == "success"
+    assert result.credits_used == Decimal("0")  # the hold was gone: nothing more is taken
+    assert any("held only 0.0000" in w and "a bug in hunter" in w for w in result.warnings)
+    with seeded.session() as session:
+        execution = session.scalars(select(Execution)).one()
+        assert execution.status == "success" and execution.credits_used == Decimal("0")
+        assert ledger.check_ledger(session) == []
+    assert available(seeded) == before
