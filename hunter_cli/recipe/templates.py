@@ -87,6 +87,15 @@ class _Undefined(StrictUndefined):
 
 
 class _CodeGenerator(NativeCodeGenerator):
+    def visit_Concat(self, node: nodes.Concat, frame: Any) -> None:
+        # `a ~ b` through the environment, which bounds the text it makes: doubling a string
+        # in a loop took gigabytes in seconds.
+        self.write("environment.bounded_join((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
     def _output_child_to_const(self, node: nodes.Expr, frame: Any, finalize: Any) -> Any:
         # Nothing is computed while compiling: `{{ 7 ** 7 ** 10 }}` folded to a constant
         # hung `recipes validate` and `seed`. Only literal text and constants are written out
@@ -151,10 +160,24 @@ class _Environment(ImmutableSandboxedEnvironment):
     concat = staticmethod(_concat)  # type: ignore[assignment]
     # Routed through call_binop below (and never folded at compile time, which the sandbox
     # does not do for intercepted operators).
-    intercepted_binops = frozenset({"*", "**"})
+    intercepted_binops = frozenset({"*", "**", "+"})
+
+    def bounded_join(self, parts: Iterable[Any]) -> str:
+        """`~`: the parts as text, at most MAX_REPEAT characters."""
+        texts = [str(part) for part in parts]
+        if sum(map(len, texts)) > MAX_REPEAT:
+            raise SecurityError(f"joining text with ~ makes more than {MAX_REPEAT:,} characters")
+        return "".join(texts)
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "*":
+        if operator == "+":
+            sizes = (_size(left), _size(right))
+            if None not in sizes and sum(sizes) > MAX_REPEAT:  # type: ignore[arg-type]
+                raise SecurityError(
+                    f"adding values of length {sizes[0]} and {sizes[1]} makes more than "
+                    f"{MAX_REPEAT:,} characters or items"
+                )
+        elif operator == "*":
             for sequence, times in ((left, right), (right, left)):
                 size = _size(sequence)
                 if size is not None and isinstance(times, int) and size * times > MAX_REPEAT:

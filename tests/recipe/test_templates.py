@@ -108,6 +108,16 @@ def test_sandbox_refuses_unsafe_access(ctx: dict[str, Any], template: str) -> No
         ("{{ [1] * 10 ** 8 }}", "makes more than 1,000,000"),
         ("{{ 10 ** 8 * [1] }}", "makes more than 1,000,000"),
         ("{{ 2.0 ** 100000 }}", r"\*\* overflowed"),
+        (
+            "{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}"
+            "{% endfor %}{{ ns.s | length }}",
+            "joining text with ~ makes more than 1,000,000 characters",
+        ),
+        (
+            "{% set ns = namespace(s=[1]) %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}"
+            "{% endfor %}{{ ns.s | length }}",
+            "makes more than 1,000,000 characters or items",
+        ),
     ],
 )
 def test_huge_values_are_refused_not_computed(
@@ -129,6 +139,9 @@ def test_small_arithmetic_still_works(ctx: dict[str, Any]) -> None:
     assert render_value("{{ 10 ** 3000 > 0 }}", ctx) is True
     assert render_value("{{ 'ab' * 3 }}", ctx) == "ababab"
     assert render_value("x {{ 3 * 4 }} y", ctx) == "x 12 y"
+    assert render_value("{{ inputs.city ~ '-' ~ inputs.limit }}", ctx) == "Berlin-7"
+    assert render_value("{{ [1] + [2] }}", ctx) == [1, 2]
+    assert render_value("{{ 1 + 2 }}", ctx) == 3
     assert render_value("{{ false }}", ctx) is False
 
 
