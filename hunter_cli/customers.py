@@ -187,7 +187,7 @@ def _with_sender_name(changes: dict[str, str | None]) -> dict[str, str | None]:
 
 def _checked_fields(changes: dict[str, str | None]) -> dict[str, str | None]:
     """Trimmed, NFC and checked values; None or "" clears a setting (not the name)."""
-    from hunter_cli.control_chars import control_character
+    from hunter_cli.text_hygiene import control_character
 
     checked: dict[str, str | None] = {}
     for field, raw in _with_sender_name(changes).items():

@@ -25,6 +25,24 @@ def forbidden_character(text: str) -> str | None:
     return found.group() if found else None
 
 
+# One-line text (a sender's name, an address option): Cc as above, and Unicode's line and
+# paragraph separators, which str.splitlines() and some mail software also break on. A line
+# break in a sender's name would otherwise become a header of its own, or a new SMTP
+# envelope address.
+_LINE_BREAKING = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_NAMES = {"\r": "a line break (CR)", "\n": "a line break (LF)", "\t": "a tab"}
+
+
+def control_character(text: str) -> str | None:
+    """The first control character in one-line text, described for a message ("a line
+    break (CR)", "the control character U+001B"), or None when there is none."""
+    found = _LINE_BREAKING.search(text)
+    if found is None:
+        return None
+    char = found.group()
+    return _NAMES.get(char, f"the control character U+{ord(char):04X}")
+
+
 def describe_character(char: str) -> str:
     """How a reason names a character that a terminal would obey, or that cannot be stored,
     rather than show it: "a control character (U+001B)"."""

@@ -592,7 +592,7 @@ def _check_session_unused(ctx: StepContext) -> None:
 def _sender(customer: Customer, warnings: list[str]) -> dict[str, Any]:
     """From, reply-to and postal address from the customer's settings (never the recipe:
     who a customer's e-mail comes from is theirs to set)."""
-    from hunter_cli.control_chars import control_character
+    from hunter_cli.text_hygiene import control_character
 
     settings = customer.settings or {}
     for key in SENDER_SETTINGS:

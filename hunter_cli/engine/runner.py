@@ -8,6 +8,7 @@ failed or interrupted step leaves nothing half-written and finished steps are ne
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import threading
@@ -772,14 +773,15 @@ class Runner:
         try:
             session = run.session
             with run_phase(session):
+                capture_credits = functools.partial(
+                    ledger.capture_credits,
+                    session,
+                    run.execution_id,
+                    actor=self.settings.actor,
+                    idempotency_key=run.capture_key,
+                )
                 try:
-                    capture, release = ledger.capture_credits(
-                        session,
-                        run.execution_id,
-                        used,
-                        actor=self.settings.actor,
-                        idempotency_key=run.capture_key,
-                    )
+                    capture, release = capture_credits(used)
                 except ledger.HoldExceeded as exceeded:
                     # A bug, if it ever happens: the books still close (else the run stays
                     # `running` with its hold), and never for more than was held.
@@ -789,13 +791,7 @@ class Runner:
                         f"{exceeded.held}; {exceeded.held} were charged (a bug in hunter: "
                         "please report it)"
                     )
-                    capture, release = ledger.capture_credits(
-                        session,
-                        run.execution_id,
-                        used,
-                        actor=self.settings.actor,
-                        idempotency_key=run.capture_key,
-                    )
+                    capture, release = capture_credits(used)
                 _EXECUTION_FINISH.execute(
                     session,
                     {

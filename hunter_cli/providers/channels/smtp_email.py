@@ -18,7 +18,6 @@ from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid, parseaddr
 from urllib.parse import quote, urlsplit
 
-from hunter_cli.control_chars import control_character
 from hunter_cli.providers.channels.base import (
     ChannelConfig,
     ChannelConfigError,
@@ -28,6 +27,7 @@ from hunter_cli.providers.channels.base import (
     RetryPolicy,
     scrub,
 )
+from hunter_cli.text_hygiene import control_character
 
 SECURITY_MODES = ("starttls", "tls", "none")
 DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
