@@ -488,7 +488,8 @@ def test_a_send_run_resumed_without_send_delivers_and_counts_its_cut_off_message
         resumed = Runner(seeded, settings).resume(str(failed.execution_id))  # no --send
     finally:
         server.stop()
-    assert (resumed.status, resumed.send) == ("success", True), resumed.error
+    assert (resumed.status, resumed.send) == ("partial", True), resumed.error
+    assert resumed.error == ("step 'mail': 1 email message(s) not delivered (1 of unknown outcome)")
     output = resumed.steps[0].output
     assert (output["sent"], output["unknown"], output["duplicates"]) == (2, 1, 0)
     (unknown,) = [m for m in output["messages"] if m["status"] == "unknown"]
@@ -593,7 +594,10 @@ def test_a_refused_recipient_fails_alone_and_can_be_retried(seeded, tmp_path, sm
     smtp_server.refuse.add("bob@mail.example.org")
     settings = settings_for(seeded, tmp_path, email_config(smtp_server))
     result = run(seeded, settings, tmp_path, [mail_step()])
-    assert result.status == "success"
+    # A message not delivered makes the run partial (exit 5), never a plain success.
+    assert result.status == "partial"
+    assert result.error == ("step 'mail': 1 email message(s) not delivered (1 failed)")
+    assert result.steps[0].status == "ok"
     output = result.steps[0].output
     assert (output["sent"], output["failed"]) == (2, 1)
     assert any("1 email message(s) failed" in w for w in result.warnings)
@@ -614,7 +618,8 @@ def test_a_temporary_smtp_refusal_leaves_the_message_queued_not_failed(
     smtp_server.rcpt_try_later["bob@mail.example.org"] = 99
     settings = settings_for(seeded, tmp_path, email_config(smtp_server, backoff=0))
     result = run(seeded, settings, tmp_path, [mail_step()])
-    assert result.status == "success", result.error
+    assert result.status == "partial", result.error
+    assert result.error == "step 'mail': 1 email message(s) not delivered (1 left queued)"
     output = result.steps[0].output
     assert (output["sent"], output["queued"], output["failed"]) == (2, 1, 0)
     (left,) = [m for m in output["messages"] if m["status"] == "queued"]
@@ -663,7 +668,7 @@ def test_an_unanswered_sms_stays_sending_with_its_outcome_unknown(seeded, tmp_pa
         "body": "Hi",
     }
     result = run(seeded, settings, tmp_path, [step])
-    assert result.status == "success"
+    assert result.status == "partial"  # not known to be delivered: a script must look
     assert result.steps[0].output["unknown"] == 1
     (row,) = rows(seeded)
     assert row.status == "sending" and row.error.startswith("outcome unknown: no answer")

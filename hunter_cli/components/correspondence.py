@@ -132,6 +132,22 @@ class _Tally:
             result["note"] = "nothing sent: " + ", ".join(p for p in parts if p[0] != "0")
         return result
 
+    def undelivered(self) -> str | None:
+        """What a delivering step did not deliver (failed, perhaps delivered, left queued), in
+        words, or None when every message went (or was skipped, a duplicate or another
+        sender's)."""
+        counts = {
+            "failed": self.count("failed"),
+            "of unknown outcome": self.count("unknown"),
+            "left queued": self.count("queued"),
+        }
+        parts = [f"{n} {what}" for what, n in counts.items() if n]
+        if self.dry_run or not parts:
+            return None
+        return (
+            f"{sum(counts.values())} {self.channel} message(s) not delivered ({', '.join(parts)})"
+        )
+
     def warnings(self, step_id: str) -> list[str]:
         found = []
         skipped, failed, unknown = (self.count(s) for s in ("skipped", "failed", "unknown"))
@@ -225,6 +241,9 @@ class CorrespondenceStep:
                 "delivers them later)"
             )
         ctx.warnings.extend(w for w in tally.warnings(ctx.step_id) if w not in ctx.warnings)
+        undelivered = tally.undelivered()
+        if undelivered:  # the run is then partial (exit 5): a script must not read success
+            ctx.meta["undelivered"] = undelivered
         return tally.output()
 
     def _queue(

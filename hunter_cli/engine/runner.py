@@ -425,9 +425,15 @@ class Runner:
             status, error = "interrupted", "interrupted by the user (Ctrl-C)"
         finally:
             _CLOSING.set()  # from here a SIGTERM waits until the books are closed
+        # A run that was to deliver messages and left some undelivered is partial too: a
+        # script reading exit 0 would take the outreach for done.
+        undelivered = [r for r in run.results if r.status == "ok" and r.meta.get("undelivered")]
+        if status == "success" and undelivered:
+            status = "partial"
         if status == "partial":  # said as a failed run says it, for each step that failed
             error = "; ".join(
-                f"step '{r.id}' failed: {r.error}" for r in run.results if r.status == "failed"
+                [f"step '{r.id}' failed: {r.error}" for r in run.results if r.status == "failed"]
+                + [f"step '{r.id}': {r.meta['undelivered']}" for r in undelivered]
             )
         try:
             outputs = None
