@@ -160,7 +160,7 @@ class _Environment(ImmutableSandboxedEnvironment):
     concat = staticmethod(_concat)  # type: ignore[assignment]
     # Routed through call_binop below (and never folded at compile time, which the sandbox
     # does not do for intercepted operators).
-    intercepted_binops = frozenset({"*", "**", "+"})
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
 
     def bounded_join(self, parts: Iterable[Any]) -> str:
         """`~`: the parts as text, at most MAX_REPEAT characters."""
@@ -185,6 +185,8 @@ class _Environment(ImmutableSandboxedEnvironment):
                         f"repeating a value of length {size} {times} times makes more than "
                         f"{MAX_REPEAT:,} characters or items"
                     )
+        elif operator == "%":
+            _check_percent(left, right)
         elif (
             operator == "**"
             and isinstance(left, int)
@@ -200,6 +202,33 @@ class _Environment(ImmutableSandboxedEnvironment):
             return super().call_binop(context, operator, left, right)
         except OverflowError as exc:  # 2.0 ** 10000
             raise SecurityError(f"{operator} overflowed: {exc}") from None
+
+    def wrap_str_format(self, value: Any) -> Any:
+        """`'{:>999999999}'.format(x)`: str.format with a width or precision over MAX_REPEAT
+        is refused, nested (`{x:>{w}}`) or not, before it is computed (the sandbox's own
+        wrapper, which this replaces, would compute it)."""
+        wrapped = super().wrap_str_format(value)
+        if wrapped is None:
+            return None
+        from jinja2.sandbox import SandboxedFormatter
+
+        class Bounded(SandboxedFormatter):
+            def format_field(self, field: Any, spec: str) -> Any:
+                _check_spec(spec, "a format spec")
+                return super().format_field(field, spec)
+
+        template: str = value.__self__
+        formatter = Bounded(self)
+        is_map = value.__name__ == "format_map"
+
+        def bounded(*args: Any, **kwargs: Any) -> str:
+            if is_map:
+                if kwargs or len(args) != 1:
+                    raise TypeError("format_map() takes exactly one argument")
+                return str(formatter.vformat(template, (), args[0]))
+            return str(formatter.vformat(template, args, kwargs))
+
+        return bounded
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         # Lead data is full of keys like "items", "keys" or "values"; a dotted name on a
@@ -223,7 +252,123 @@ _Environment.template_class = _Template
 def _tojson(value: Any, indent: int | None = None) -> str:
     # Jinja's built-in tojson HTML-escapes <, > and &; recipe output is JSON for APIs and
     # emails, not for embedding in <script>.
+    if indent is not None and not (isinstance(indent, int) and 0 <= indent <= MAX_INDENT):
+        raise SecurityError(f"tojson's indent must be a number from 0 to {MAX_INDENT}")
     return json.dumps(value, indent=indent, ensure_ascii=False, default=str)
+
+
+# -- filters whose arguments say how big a result to make -------------------------------------
+#: The most spaces tojson may indent by: any real layout, never a page per level.
+MAX_INDENT = 16
+_NUMBER = re.compile(r"\d+")
+_PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?([#0 +\-]*(?:\*|\d+)?(?:\.(?:\*|\d+))?)[hlL]?.")
+
+
+def _too_big(size: int, what: str) -> None:
+    if size > MAX_REPEAT:
+        raise SecurityError(f"{what} makes more than {MAX_REPEAT:,} characters or items")
+
+
+def _check_spec(spec: str, what: str) -> None:
+    """A width or precision in a format spec is as big as the text it makes."""
+    for number in _NUMBER.findall(spec):
+        if len(number) > 7 or int(number) > MAX_REPEAT:
+            raise SecurityError(
+                f"{what} with the width or precision {number} makes more than "
+                f"{MAX_REPEAT:,} characters"
+            )
+
+
+def _check_percent(text: Any, args: Any) -> None:
+    """`'%999999999d' % 1` and the format filter: widths as in _check_spec; a width taken
+    from the arguments (`%*d`) may be no bigger either."""
+    if not isinstance(text, str):
+        return
+    specs = _PERCENT_SPEC.findall(text)
+    for spec in specs:
+        _check_spec(spec, "%-formatting")
+    if any("*" in spec for spec in specs):
+        values = args if isinstance(args, tuple) else (args,)
+        for value in values:
+            if isinstance(value, int) and abs(value) > MAX_REPEAT:
+                raise SecurityError(
+                    f"%-formatting with the width {value} makes more than {MAX_REPEAT:,} characters"
+                )
+
+
+def _bound_sizes(env: Any) -> None:
+    """Wrap the built-in filters (and the lipsum global) that make a result as big as an
+    argument says: each refuses, before computing, what would pass MAX_REPEAT, as `*` does.
+    A wrapper keeps the original's pass_context/eval_context marker, so it is called alike;
+    its check is given the arguments after that context."""
+    import functools
+
+    filters = env.filters
+
+    def guard(name: str, check: Any) -> None:
+        original = filters[name]
+
+        passes_context = hasattr(original, "jinja_pass_arg")
+
+        @functools.wraps(original)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            check(*(args[1:] if passes_context else args), **kwargs)
+            return original(*args, **kwargs)
+
+        filters[name] = guarded
+
+    def center(value: Any, width: Any = 80) -> None:
+        if isinstance(width, int):
+            _too_big(width, f"center({width})")
+
+    def indent(text: Any, width: Any = 4, *args: Any, **kwargs: Any) -> None:
+        step = len(width) if isinstance(width, str) else width if isinstance(width, int) else 0
+        lines = str(text).count("\n") + 1
+        _too_big(lines * max(step, 0) + len(str(text)), "indent")
+
+    def format_(value: Any, *args: Any, **kwargs: Any) -> None:
+        _check_percent(value, kwargs or args)
+
+    def fill(value: Any, count: Any, fill_with: Any = None) -> None:
+        if isinstance(count, int):
+            _too_big(count, f"batch or slice by {count}")
+
+    def replace(text: Any, old: Any, new: Any, count: Any = None) -> None:
+        text, old, new = str(text), str(old), str(new)
+        times = text.count(old)
+        if isinstance(count, int) and count >= 0:
+            times = min(times, count)
+        _too_big(len(text) + times * max(len(new) - len(old), 0), "replace")
+
+    def join(value: Any, d: Any = "", attribute: Any = None) -> None:
+        if isinstance(d, str) and hasattr(value, "__len__"):  # a list, a range...
+            _too_big(len(d) * max(len(value) - 1, 0), "join")
+
+    def wordwrap(text: Any, width: Any = 79, *args: Any, **kwargs: Any) -> None:
+        wrapstring = kwargs.get("wrapstring", args[1] if len(args) > 1 else None)
+        if isinstance(wrapstring, str) and isinstance(width, int) and width > 0:
+            lines = len(str(text)) // width + 1
+            _too_big(len(str(text)) + lines * len(wrapstring), "wordwrap")
+
+    guard("center", center)
+    guard("indent", indent)
+    guard("format", format_)
+    guard("batch", fill)
+    guard("slice", fill)
+    guard("replace", replace)
+    guard("join", join)
+    guard("wordwrap", wordwrap)
+
+    lipsum = env.globals.get("lipsum")
+    if lipsum is not None:
+
+        @functools.wraps(lipsum)
+        def bounded_lipsum(n: Any = 5, html: Any = True, min: Any = 20, max: Any = 100) -> Any:  # noqa: A002
+            if isinstance(n, int) and isinstance(max, int):
+                _too_big(n * max * 12, f"lipsum({n})")  # a word is at most a dozen characters
+            return lipsum(n, html, min, max)
+
+        env.globals["lipsum"] = bounded_lipsum
 
 
 def _slugify(value: Any, separator: str = "-") -> str:
@@ -251,6 +396,7 @@ environment = _Environment(
     optimized=False,  # no constant folding (see _CodeGenerator): nothing runs at compile time
 )
 environment.filters.update({"tojson": _tojson, "slugify": _slugify, "domain_of": _domain_of})
+_bound_sizes(environment)
 
 
 def is_template(value: Any) -> bool:

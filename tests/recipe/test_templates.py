@@ -132,6 +132,56 @@ def test_huge_values_are_refused_not_computed(
     assert _compile_template(template) is not None
 
 
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("{{ 'x' | center(10 ** 9) }}", r"center\(1000000000\) makes more than 1,000,000"),
+        ("{{ 'a\nb' | indent(10 ** 9) }}", "indent makes more than"),
+        ("{{ '%999999999d' | format(1) }}", "width or precision 999999999"),
+        ("{{ '%999999999d' % 1 }}", "width or precision 999999999"),
+        ("{{ '%*d' % (10 ** 9, 1) }}", "the width 1000000000"),
+        ("{{ '{:>999999999}'.format(1) }}", "a format spec with the width or precision"),
+        ("{{ '{x:>{w}}'.format(x=1, w=10 ** 9) }}", "a format spec with the width"),
+        ("{{ '{a:>{w}}'.format_map({'a': 1, 'w': 10 ** 9}) }}", "a format spec with"),
+        ("{{ [1] | batch(10 ** 9, 0) | list }}", "batch or slice by 1000000000"),
+        ("{{ [1] | slice(10 ** 9) | list }}", "batch or slice by 1000000000"),
+        ("{{ ('a' * 1000000) | replace('a', 'bb') }}", "replace makes more than"),
+        ("{{ range(100000) | join('x' * 100) }}", "join makes more than"),
+        ("{{ {'a': 1} | tojson(10 ** 9) }}", "tojson's indent must be a number from 0 to 16"),
+        ("{{ ('a b ' * 100000) | wordwrap(1, wrapstring='x' * 100) }}", "wordwrap makes more"),
+        ("{{ lipsum(10 ** 9) }}", r"lipsum\(1000000000\) makes more than"),
+    ],
+)
+def test_filters_told_to_make_huge_values_refuse(
+    ctx: dict[str, Any], template: str, message: str
+) -> None:
+    """Regression: a size given to a filter or a format (`center(10**9)`, `'%999999999d'`)
+    was computed, a gigabyte at a time; each is now refused before computing, as `*` is."""
+    with pytest.raises(TemplateSecurityError, match=message):
+        render_value(template, ctx)
+
+
+def test_the_bounded_filters_still_work_at_ordinary_sizes(ctx: dict[str, Any]) -> None:
+    cases = {
+        "{{ 'x' | center(5) }}": "  x  ",
+        "{{ 'a\nb' | indent(2) }}": "a\n  b",
+        "{{ '%05.1f|%s' | format(3.14159, 'ok') }}": "003.1|ok",
+        "{{ '%(n)s is 100%% sure' % {'n': 'Ann'} }}": "Ann is 100% sure",
+        "{{ 7 % 3 }}": 1,
+        "{{ '{:>4}|{x:{w}}'.format(1, x='a', w=3) }}": "   1|a  ",
+        "{{ '{a}'.format_map({'a': 2}) }}": "2",
+        "{{ [1, 2, 3] | batch(2, 0) | list }}": [[1, 2], [3, 0]],
+        "{{ [1, 2, 3] | slice(2) | list }}": [[1, 2], [3]],
+        "{{ 'abc' | replace('b', 'xx') }}": "axxc",
+        "{{ [1, 2] | join(', ') }}": "1, 2",
+        "{{ {'a': 1} | tojson(2) }}": '{\n  "a": 1\n}',
+        "{{ 'a b c' | wordwrap(2) }}": "a\nb\nc",
+        "{{ lipsum(1, false) | length > 0 }}": True,
+    }
+    for template, expected in cases.items():
+        assert render_value(template, ctx) == expected, template
+
+
 def test_small_arithmetic_still_works(ctx: dict[str, Any]) -> None:
     assert render_value("{{ 2 ** 10 }}", ctx) == 1024
     # Up to the limit, exactly: 2 ** 9998 has 9,999 bits (it was refused as "more").
