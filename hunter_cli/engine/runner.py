@@ -922,6 +922,8 @@ class Runner:
                     result.meta = to_plain_json(ctx.meta)
                     # Work paid for by failed transient attempts is charged too.
                     result.credits = _step_cost(controls, ctx, cap) + paid
+                    if ctx.warnings:  # on the step's record too: `executions show --step`
+                        result.meta["warnings"] = list(ctx.warnings)
                     for warning in ctx.warnings:
                         if warning not in run.warnings:
                             run.warnings.append(warning)

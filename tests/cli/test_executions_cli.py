@@ -74,6 +74,26 @@ def test_show_has_the_outputs_and_one_step_in_full(ran, cli):
     assert "has no record of a step 'nope' (steps run: expand, search, dedupe, top, store)" in line
 
 
+def test_a_steps_warnings_are_on_its_record(workspace, cli):
+    """`executions show ID --step S` shows what went wrong quietly in that step (a misspelt
+    field), not only the run's list of warnings."""
+    assert cli("seed").exit_code == 0
+    (workspace / "sorty.yaml").write_text(
+        "slug: sorty\nname: Sorty\nversion: 1\ninputs: {type: object, properties: {}}\n"
+        "steps:\n"
+        "  - {id: rows, type: state, set: {rows: [{score: 2}, {score: 1}]}}\n"
+        "  - id: order\n    type: action\n    action: data_processing\n"
+        "    operation: sort\n    items: '{{ state.rows }}'\n    by: scroe\n"
+    )
+    ran = cli("run", "sorty.yaml", "--json").ok()
+    expected = "step order: sort field 'scroe' is in none of the 2 item(s)"
+    assert any(w.startswith(expected) for w in ran["warnings"])
+    step = cli("executions", "show", ran["execution_id"][:8], "--step", "order", "--json").ok()
+    assert [w[: len(expected)] for w in step["meta"]["warnings"]] == [expected]
+    rows = cli("executions", "show", ran["execution_id"][:8], "--step", "rows", "--json").ok()
+    assert "warnings" not in rows["meta"]
+
+
 TINY = (
     "slug: tiny\nname: Tiny\nversion: 1\ninputs: {type: object, properties: {}}\n"
     "steps:\n  - {id: a, type: state, set: {x: 1}}\n"
