@@ -1242,7 +1242,30 @@ def _check_output(output: Any, schema: dict[str, Any]) -> None:
         # A recipe author's description of the part that failed says what it means.
         described = first.schema.get("description") if isinstance(first.schema, dict) else None
         hint = f" ({described})" if isinstance(described, str) and described else ""
-        message = first.message
-        if len(message) > 300:  # the value itself, quoted whole; it is kept on the record
-            message = f"{message[:140]} … {message[-140:]}"
-        raise _OutputMismatch(f"output does not match output_schema at {where}: {message}{hint}")
+        raise _OutputMismatch(
+            f"output does not match output_schema at {where}: {_mismatch(first)}{hint}"
+        )
+
+
+def _mismatch(error: Any) -> str:
+    """jsonschema's message, with the value it quotes (as Python repr) spelled as JSON when
+    short, and described (`a list of 7`) when long: it is kept on the record in full, and
+    cutting its text in two spliced one lead's start to another's end. The schema keyword
+    that failed is named with its value (`minItems: 50`)."""
+    import json
+
+    from hunter_cli.components.actions.data_processing import describe
+
+    quoted = repr(error.instance)
+    message = error.message
+    if quoted in message:
+        shown = json.dumps(error.instance, ensure_ascii=False, default=str)
+        if len(shown) > 80:
+            shown = describe(error.instance)
+        message = message.replace(quoted, shown, 1)
+    elif len(message) > 300:
+        message = message[:297] + "..."
+    keyword = json.dumps(error.validator_value, ensure_ascii=False, default=str)
+    if error.validator not in ("type", "required", "additionalProperties") and len(keyword) <= 80:
+        message += f" ({error.validator}: {keyword})"
+    return message
