@@ -252,6 +252,7 @@ class AiStep:
                 except StepError as exc:
                     if isinstance(exc, TransientStepError):
                         raise
+                    ctx.meta["failed_item"] = index
                     raise StepError(
                         f"items[{index}]: {exc.message}", credits_used=exc.credits_used
                     ) from None
@@ -397,6 +398,10 @@ class AiStep:
             parsed, problem = check_json_answer(second.text, schema)
             if problem is None:
                 return second, parsed, conversation, usage
+        # Kept on the failed step's record: what was asked and what came back is what the
+        # author needs to fix the prompt or the schema.
+        ctx.meta["messages"] = _scrub_messages(conversation, scrub)
+        ctx.meta["response"] = second.text
         raise StepError(scrub(f"the model's answer {problem} (asked twice)"))
 
     def _call(

@@ -933,7 +933,8 @@ class Runner:
             except TransientStepError as exc:
                 self._keep_after_failure(ctx, run)
                 last_error = exc.message
-                paid += exc.credits_used or ZERO
+                paid = min(cap, paid + _attempt_cost(controls, ctx, exc, cap))
+                _keep_meta(result, ctx)
                 if attempt < attempts:
                     # A server's Retry-After wins over our own backoff; one asking for longer
                     # than max_backoff would only be refused again sooner: stop asking.
@@ -951,7 +952,8 @@ class Runner:
             except StepError as exc:
                 self._keep_after_failure(ctx, run)
                 last_error = exc.message
-                paid += exc.credits_used or ZERO
+                paid = min(cap, paid + _attempt_cost(controls, ctx, exc, cap))
+                _keep_meta(result, ctx)
                 break
             except (TemplateError, HunterError) as exc:
                 self._keep_after_failure(ctx, run)
@@ -1211,6 +1213,28 @@ def _step_cost(controls: dict[str, Any], ctx: StepContext, price: Decimal) -> De
         rate = Decimal(str(credits["per_1k_tokens"]))  # to 8 places: rounded once, at the end
         return min(price, to_credits(rate * tokens / 1000))
     return price
+
+
+def _attempt_cost(
+    controls: dict[str, Any], ctx: StepContext | None, exc: StepError, cap: Decimal
+) -> Decimal:
+    """What a failed attempt is charged: what its component says it spent, or, for a step
+    priced per token, the tokens its calls used (the answers were paid for, even when they
+    did not pass the step's checks). Anything else that failed is not charged."""
+    if exc.credits_used is not None:
+        return to_credits(exc.credits_used)
+    if ctx is not None and _per_token(controls):
+        return _step_cost(controls, ctx, cap)
+    return ZERO
+
+
+def _keep_meta(result: StepResult, ctx: StepContext | None) -> None:
+    """A failed attempt's meta (an AI step's conversation and the answer it rejected, its
+    token usage) on the step's record, where `executions show --step` finds it; what the
+    runner put there itself (rejected_output) stays."""
+    if ctx is not None and ctx.meta:
+        kept = {k: v for k, v in ctx.meta.items() if k != "send"}
+        result.meta = {**to_plain_json(kept), **result.meta}
 
 
 def _evaluate(expression: str, context: dict[str, Any]) -> Any:

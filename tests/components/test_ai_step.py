@@ -293,6 +293,36 @@ def test_malformed_json_twice_fails_the_step(seeded, tmp_path, fake):
     assert "is not valid JSON" in fake.bodies[1]["messages"][-1]["content"]
     assert len(fake.requests) == 2
     assert cache_rows(seeded) == []  # a rejected answer is never cached
+    # Regression: the failed step kept nothing (meta {}); what was asked and answered is
+    # what the author needs to fix the prompt or the schema.
+    step = result.steps[0]
+    assert step.meta["messages"] == fake.bodies[1]["messages"]
+    assert step.meta["response"] == '{"keywords": []}'
+    assert step.meta["repaired"] == 1
+
+
+def test_a_step_priced_per_token_is_charged_the_answers_it_rejected(seeded, tmp_path, fake):
+    """Two real answers were paid for even though neither passed: a step priced per token
+    is charged their tokens (never more than it held); one with a fixed price is not."""
+    answers = [
+        Completion("no json here", prompt_tokens=300, completion_tokens=200),
+        Completion('{"keywords": []}', prompt_tokens=400, completion_tokens=100),
+    ]
+    fake.then(*answers)
+    priced = ai_step(
+        format="json", data_schema=KEYWORDS_SCHEMA, max_tokens=1000, credits={"per_1k_tokens": 1}
+    )
+    result = run_steps(seeded, tmp_path, groq_ai(fake), [priced])
+    step = result.steps[0]
+    assert step.status == "failed"
+    assert step.meta["usage"]["total_tokens"] == 1000
+    assert str(step.credits) == "1.0000"  # 1,000 tokens at 1 credit per 1k
+    assert result.credits_used == step.credits
+
+    fake.then(*answers)
+    fixed = ai_step(format="json", data_schema=KEYWORDS_SCHEMA)
+    result = run_steps(seeded, tmp_path, groq_ai(fake), [fixed])
+    assert result.steps[0].status == "failed" and result.steps[0].credits == 0
 
 
 def test_groq_json_validate_failed_is_repaired(seeded, tmp_path, fake):
