@@ -152,6 +152,8 @@ def report(result, *, json_output: bool, plan: bool = False, send: bool = False)
         print_json(document)
     elif plan:
         render_plan(result)
+        for warning in result.warnings:  # what the plan can tell will fail the run
+            err_console.print(f"[yellow]warning:[/] {escape(printable(warning))}")
         if shortfall:
             err_console.print(f"[bold red]error:[/] {escape(shortfall)}", soft_wrap=True)
     else:

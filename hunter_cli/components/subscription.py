@@ -48,4 +48,10 @@ class SubscriptionStep:
         if params.get("operation") == "charge":
             # Quantized like every other amount of credits ("150.0000", not "150").
             return {"provider": "ledger", "charges": str(to_credits(params["amount"]))}
-        return {"provider": "ledger"}
+        entry: dict[str, Any] = {"provider": "ledger"}
+        minimum = params.get("minimum")
+        if isinstance(minimum, int | float) and not isinstance(minimum, bool):
+            available = ledger.active_subscription(ctx.session, ctx.customer).credits_available
+            if available < to_credits(minimum):  # the run's own hold only lowers it further
+                entry["problem"] = f"available credits {available} are below the minimum {minimum}"
+        return entry

@@ -1053,6 +1053,7 @@ class Runner:
     ) -> RunResult:
         recipe = loaded.data
         plan: list[dict[str, Any]] = []
+        warnings: list[str] = []  # what the plan can tell will fail the run
         with self.db.sessions() as session:
             customer = resolve_customer(session, customer_ref)
             available = ledger.active_subscription(session, customer).credits_available
@@ -1082,8 +1083,14 @@ class Runner:
                         rendered[key] = (
                             value if key in component.lazy_params else render_value(value, context)
                         )
-                    except TemplateError:
-                        rendered[key] = value  # depends on an earlier step's output
+                    except TemplateError as exc:
+                        rendered[key] = value  # depends on an earlier step's output, or wrong
+                        if not entry.get("skipped") and _known_before_run(value):
+                            # Reads only what the plan has (inputs, customer): the run fails
+                            # the same way, after charging the steps before it.
+                            warnings.append(
+                                f"step {step['id']}: {key}: {exc.message} (a real run would fail)"
+                            )
                 per_item = getattr(component, "per_item_calls", None)
                 if per_item in params and _per_token(controls) and not entry.get("skipped"):
                     # Held per item as the step starts (see _hold_per_item).
@@ -1109,6 +1116,10 @@ class Runner:
                 if options.send:
                     ctx.meta["send"] = True  # so the plan says what would really be sent
                 entry.update(component.plan(rendered, ctx))
+                if entry.get("problem") and not entry.get("skipped"):
+                    warnings.append(
+                        f"step {step['id']}: {entry['problem']} (a real run would fail)"
+                    )
                 # As the request and body are shown: what the recipe wrote, secrets hidden.
                 from hunter_cli.components.actions.request_display import hide_secrets
 
@@ -1127,7 +1138,7 @@ class Runner:
             reserve,
             ZERO,
             available,
-            [],
+            warnings,
             None,
             plan,
             send=options.send,
@@ -1213,6 +1224,26 @@ def _step_cost(controls: dict[str, Any], ctx: StepContext, price: Decimal) -> De
         rate = Decimal(str(credits["per_1k_tokens"]))  # to 8 places: rounded once, at the end
         return min(price, to_credits(rate * tokens / 1000))
     return price
+
+
+def _known_before_run(value: Any) -> bool:
+    """True for a template that reads nothing only the run makes (steps, state, item): its
+    value, or its error, is the same in a plan as in the run."""
+    from hunter_cli.recipe.templates import is_template, referenced_names
+
+    def templates(node: Any) -> list[str]:
+        if isinstance(node, dict):
+            return [t for v in node.values() for t in templates(v)]
+        if isinstance(node, list):
+            return [t for v in node for t in templates(v)]
+        return [node] if is_template(node) else []
+
+    found = templates(value)
+    try:
+        names = {name for t in found for name in referenced_names(t)}
+    except TemplateError:
+        return False
+    return bool(found) and not names & {"steps", "state", "item", "index"}
 
 
 def _attempt_cost(

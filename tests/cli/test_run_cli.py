@@ -292,3 +292,51 @@ def test_the_plan_hides_secrets_in_params_and_waits_for_later_values(workspace, 
     assert call["params"]["url"].startswith("http://user:[REDACTED]@127.0.0.1:18100/x?")
     assert later["params"]["json"] == "{{ {'names': state.names} }}"  # known when it runs
     assert cli("run", "secrets.yaml", "--plan").exit_code == 0
+
+
+PLAN_PROBLEMS_RECIPE = """\
+slug: problems
+name: Problems
+version: 1
+inputs:
+  type: object
+  properties:
+    n: {type: integer}
+    base: {type: string, default: "127.0.0.1:8794"}
+steps:
+  - {id: a, type: state, set: {x: 1}}
+  - id: call
+    type: action
+    action: api_call
+    url: "{{ inputs.base }}/enrich?x={{ 10 / inputs.n }}"
+    auth: {type: bearer, env: HUNTER_TEST_UNSET_KEY}
+  - id: later
+    type: action
+    action: api_call
+    url: "http://api.example/{{ steps.a.output.x }}"
+  - {id: check, type: subscription, operation: check_balance, minimum: 5000}
+"""
+
+
+def test_the_plan_warns_of_what_will_fail_the_run(workspace, cli, monkeypatch):
+    """Regression: each of these planned with no word, then failed the run after charging
+    the steps before it: a template that fails on these inputs, a URL with no scheme, an
+    auth variable not set, a balance check that cannot pass. A template waiting for a later
+    step's output is no problem."""
+    monkeypatch.delenv("HUNTER_TEST_UNSET_KEY", raising=False)
+    assert cli("seed").exit_code == 0
+    (workspace / "problems.yaml").write_text(PLAN_PROBLEMS_RECIPE)
+    divide = cli("run", "problems.yaml", "--plan", "--n", "0")
+    assert divide.exit_code == 0
+    assert (
+        "warning: step call: url: error evaluating '{{ inputs.base }}/enrich?x={{ 10 / "
+        "inputs.n }}': ZeroDivisionError: division by zero (a real run would fail)"
+    ) in " ".join(divide.stderr.split())
+    warnings = cli("run", "problems.yaml", "--plan", "--n", "2", "--json").ok()["warnings"]
+    assert warnings == [
+        "step call: url must be an http:// or https:// URL, got a string "
+        "('127.0.0.1:8794/enrich?x=5.0'); auth: environment variable HUNTER_TEST_UNSET_KEY "
+        "is not set (a real run would fail)",
+        "step check: available credits 1000.0000 are below the minimum 5000 "
+        "(a real run would fail)",
+    ]

@@ -252,6 +252,7 @@ def test_plan(monkeypatch):
         "provider": "http:POST api.example.com:8443",
         "request": "POST https://api.example.com:8443/v1/x?a=1",
         "auth_env": {"name": "TEST_API_KEY", "set": False},
+        "problem": "auth: environment variable TEST_API_KEY is not set",
     }
 
 

@@ -238,6 +238,7 @@ class ApiCall:
 
     def plan(self, params: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
         from hunter_cli.components.actions.request_display import display_body, display_request
+        from hunter_cli.recipe.templates import is_template
 
         method = str(params.get("method") or "GET").upper()
         url = str(params.get("url") or "")
@@ -258,6 +259,9 @@ class ApiCall:
         body = display_body(params.get("json"))
         if body is not None:
             plan["body"] = body
+        problems = []  # what would fail the run at this step, found without running it
+        if not is_template(url) and not url.strip().lower().startswith(("http://", "https://")):
+            problems.append(f"url must be an http:// or https:// URL, got {describe(url)}")
         if isinstance(auth, Mapping) and isinstance(auth.get("env"), str):
             # Say whether the run would find its secret, never what it is.
             env = auth["env"]
@@ -268,4 +272,9 @@ class ApiCall:
                     f"\n(refused: {env} is one of hunter's own credentials; [http] allow_env "
                     "in hunter.toml lets it through)"
                 )
+                problems.append(f"auth.env {env} is one of hunter's own credentials")
+            elif not plan["auth_env"]["set"]:
+                problems.append(f"auth: environment variable {env} is not set")
+        if problems:
+            plan["problem"] = "; ".join(problems)
         return plan
