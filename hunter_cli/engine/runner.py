@@ -402,8 +402,10 @@ class Runner:
         # A kept step that failed with on_error: continue still makes the run partial.
         status = "partial" if any(r.status == "failed" for r in run.results) else "success"
         error: str | None = None
+        during = ""  # the step a stop cut short, named in the run's error
         try:
             for step in steps:
+                during = f" during step '{step['id']}'"
                 self.progress(step["id"], "running")  # people see the step being worked on
                 result = self._run_step(step, run, options)
                 run.context["steps"][step["id"]] = {
@@ -419,10 +421,11 @@ class Runner:
                         status = "failed"
                         error = f"step '{step['id']}' failed: {result.error}"
                         break
+            during = ""
         except Stopped:
-            status, error = "interrupted", "stopped by SIGTERM"
+            status, error = "interrupted", f"stopped by SIGTERM{during}"
         except KeyboardInterrupt:
-            status, error = "interrupted", "interrupted by the user (Ctrl-C)"
+            status, error = "interrupted", f"interrupted by the user (Ctrl-C){during}"
         finally:
             _CLOSING.set()  # from here a SIGTERM waits until the books are closed
         # A run that was to deliver messages and left some undelivered is partial too: a
