@@ -42,7 +42,7 @@ def _display_path(path: Path) -> str:
 def parse_extra_inputs(args: list[str]) -> dict[str, Any]:
     """`--query "SaaS founders" --limit 5 --dry` -> {"query": ..., "limit": "5", "dry": BareFlag()}
     (a bare flag is true for a boolean input, an error for any other: see prepare_inputs)."""
-    from hunter_cli.engine.inputs import BareFlag
+    from hunter_cli.engine.inputs import BareFlag, add_value
 
     values: dict[str, Any] = {}
     i = 0
@@ -58,17 +58,19 @@ def parse_extra_inputs(args: list[str]) -> dict[str, Any]:
             value, i = args[i + 1], i + 2
         else:
             value, i = BareFlag(), i + 1
-        values[name.replace("-", "_")] = value
+        add_value(values, name.replace("-", "_"), value)
     return values
 
 
 def parse_input_pairs(pairs: list[str]) -> dict[str, Any]:
+    from hunter_cli.engine.inputs import add_value
+
     values: dict[str, Any] = {}
     for pair in pairs:
         if "=" not in pair:
             raise UsageError(f"--input takes key=value, not {pair!r}")
         key, value = pair.split("=", 1)
-        values[key.strip().replace("-", "_")] = value
+        add_value(values, key.strip().replace("-", "_"), value)
     return values
 
 

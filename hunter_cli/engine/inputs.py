@@ -19,6 +19,21 @@ class BareFlag(str):
         return super().__new__(cls, "true")
 
 
+class Repeated(list):
+    """One input given more than once in one place (`--tag a --tag b`): the values of an
+    array input, an error for any other (the last one silently won)."""
+
+
+def add_value(values: dict[str, Any], name: str, value: Any) -> None:
+    """Set an input as parsed from the command line, keeping every value of one repeated."""
+    if name not in values:
+        values[name] = value
+    elif isinstance(values[name], Repeated):
+        values[name].append(value)
+    else:
+        values[name] = Repeated([values[name], value])
+
+
 # hunter's global options, as input names: given after the command they reach the recipe.
 GLOBAL_OPTIONS = {"config": "--config", "database_url": "--database-url", "actor": "--actor"}
 
@@ -175,6 +190,7 @@ def prepare_inputs(schema: dict[str, Any] | None, given: dict[str, Any]) -> dict
     values: dict[str, Any] = {}
     unknown = []
     needs_value = []
+    repeated: list[tuple[str, Repeated]] = []
     # An input the recipe does not declare is a typo (--limt) when its schema allows no other
     # names: templates can only name declared inputs, so it would be ignored without a word.
     closed = closed_input_names(schema)
@@ -190,6 +206,16 @@ def prepare_inputs(schema: dict[str, Any] | None, given: dict[str, Any]) -> dict
             unknown.append(key)
             continue
         prop = properties.get(key, {})
+        if isinstance(raw, Repeated):
+            if "array" not in _kinds(prop, schema):
+                repeated.append((key, raw))
+                continue
+            items: list[Any] = []
+            for part in raw:  # `--tag a --tag b,c` is ["a", "b", "c"]
+                value = _coerce(key, part, prop, schema)
+                items.extend(value if isinstance(value, list) else [value])
+            values[key] = items
+            continue
         if isinstance(raw, BareFlag) and not _is_boolean(prop, schema):
             needs_value.append(key)  # "--query" alone must not run a search for "true"
             continue
@@ -208,6 +234,11 @@ def prepare_inputs(schema: dict[str, Any] | None, given: dict[str, Any]) -> dict
     ]
     problems += [
         f"input '{name}' needs a value: --{name.replace('_', '-')} VALUE" for name in needs_value
+    ]
+    problems += [
+        f"input '{name}' is given {len(raw)} times ({', '.join(map(repr, raw))}): it takes "
+        "one value"
+        for name, raw in repeated
     ]
     validator = _validator(schema)
     from referencing.exceptions import Unresolvable

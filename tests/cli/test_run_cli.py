@@ -87,6 +87,43 @@ def test_a_boolean_input_may_be_a_bare_flag(flags_recipe, cli):
     assert data["outputs"]["dry"] is True
 
 
+REPEATED_RECIPE = """\
+slug: repeated
+name: Repeated
+version: 1
+inputs:
+  type: object
+  properties:
+    city: {type: string}
+    tags: {type: array, items: {type: string}}
+    nums: {type: array, items: {type: integer}}
+steps:
+  - {id: a, type: state, set: {city: "{{ inputs.city }}"}}
+outputs:
+  tags: "{{ inputs.tags }}"
+  nums: "{{ inputs.nums }}"
+"""
+
+
+def test_an_input_given_twice_is_a_list_or_an_error(workspace, cli):
+    """Regression: `--city Berlin --city Munich` ran for Munich without a word. An array
+    input collects every value given; any other refuses the second."""
+    assert cli("seed").exit_code == 0
+    (workspace / "repeated.yaml").write_text(REPEATED_RECIPE)
+    for args in (
+        ("--city", "Berlin", "--city", "Munich"),
+        ("-i", "city=Berlin", "-i", "city=Munich"),
+    ):
+        error = cli("run", "repeated.yaml", *args, "--json").error(2)
+        assert error["details"]["problems"] == [
+            "input 'city' is given 2 times ('Berlin', 'Munich'): it takes one value"
+        ]
+    assert cli("executions", "list", "--json").ok() == []
+    args = ("--city", "B", "--tags", "a", "--tags", "b,c", "--nums", "1", "--nums=2")
+    outputs = cli("run", "repeated.yaml", *args, "--json").ok()["outputs"]
+    assert outputs == {"tags": ["a", "b", "c"], "nums": [1, 2]}
+
+
 def test_a_plan_the_balance_cannot_cover_exits_4(workspace, cli):
     """Regression: "Most this run can cost: 10.00 credits (available: 1.02)" and exit 0."""
     assert cli("seed").exit_code == 0
