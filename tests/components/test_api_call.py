@@ -517,3 +517,57 @@ def test_a_body_that_only_claims_to_be_json_is_text_and_said(server):
     [warning] = ctx.warnings
     assert warning.startswith(f"step process: GET {server.url}/broken answered 'application/json")
     assert warning.endswith("but the body is not JSON: it is in output.text")
+
+
+# --- response size ----------------------------------------------------------------------------
+
+
+def test_a_response_larger_than_the_cap_is_refused_not_stored(server, monkeypatch):
+    """Regression: a 50 MB JSON answer was kept whole in the execution's record (a 105 MB
+    workspace database after one run). Over the cap is a clear error, under it is data."""
+    import hunter_cli.components.actions.api_call as api_call
+
+    monkeypatch.setattr(api_call, "MAX_RESPONSE_BYTES", 1000)  # a constant, not our logic
+    server.route("GET", "/big", Reply(json={"rows": ["x" * 50] * 40}))
+    server.route("GET", "/small", Reply(json={"rows": ["x" * 50] * 10}))
+    with pytest.raises(
+        StepError, match="the response is larger than 1,000 bytes, the most a step keeps"
+    ):
+        call(url=f"{server.url}/big")
+    output, _ = call(url=f"{server.url}/small")
+    assert len(output["data"]["rows"]) == 10
+
+
+def test_a_response_without_a_length_is_cut_off_as_it_arrives(monkeypatch):
+    """A server that sends no Content-Length (the body ends when it closes) is read only up
+    to the cap, not to the end."""
+    import socket
+    import threading
+
+    import hunter_cli.components.actions.api_call as api_call
+
+    monkeypatch.setattr(api_call, "MAX_RESPONSE_BYTES", 64 * 1024)
+    listener = socket.create_server(("127.0.0.1", 0))
+    sent = []
+
+    def answer() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
+            conn.sendall(b"Connection: close\r\n\r\n[")
+            try:
+                for _ in range(1000):  # 16 MB if read to the end
+                    conn.sendall(b'"' + b"x" * 16380 + b'",')
+                    sent.append(1)
+            except OSError:  # the client stopped reading and closed
+                pass
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    port = listener.getsockname()[1]
+    with pytest.raises(StepError, match="the response is larger than"):
+        call(url=f"http://127.0.0.1:{port}/stream")
+    thread.join(10)
+    listener.close()
+    assert len(sent) < 1000

@@ -24,6 +24,9 @@ __all__ = ["ApiCall", "HttpTransientError", "parse_retry_after"]
 
 DEFAULT_TIMEOUT = 30.0
 TEXT_LIMIT = 10_000
+#: The largest response a step takes: its data is kept in the execution's record, and one
+#: 50 MB answer made a 105 MB workspace database and a 528 MB process.
+MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 EXCERPT_LIMIT = 200
 REDACTED = "[REDACTED]"
 # Response headers worth passing on: what the body is, when to come back, where it moved
@@ -126,6 +129,26 @@ def _string_mapping(value: Any, name: str) -> dict[str, Any]:
     return {str(k): v for k, v in value.items()}
 
 
+def _read_capped(response: Any, target: str) -> bytes:
+    """The body, read as it arrives and refused once it passes MAX_RESPONSE_BYTES (a
+    Content-Length that says so is refused before reading any of it)."""
+    mb = MAX_RESPONSE_BYTES / (1024 * 1024)
+    limit = f"{mb:g} MB" if mb >= 1 else f"{MAX_RESPONSE_BYTES:,} bytes"
+    refusal = (
+        f"{target}: the response is larger than {limit}, the most a step keeps (its output "
+        "is stored with the run): ask the API for less, e.g. a smaller page or fewer fields"
+    )
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_RESPONSE_BYTES:
+        raise StepError(refusal)
+    body = bytearray()
+    for chunk in response.iter_bytes():
+        body += chunk
+        if len(body) > MAX_RESPONSE_BYTES:
+            raise StepError(refusal)
+    return bytes(body)
+
+
 class ApiCall:
     """GET/POST/... one URL; the output is the status, the JSON (or text) and extracted
     fields. Other actions and providers do their own HTTP; this is the recipe's escape hatch."""
@@ -163,8 +186,11 @@ class ApiCall:
         try:
             # Merged into the URL's own query string: httpx's params= would replace it.
             full_url = httpx.URL(url).copy_merge_params(query) if query else url
-            with httpx.Client(timeout=timeout, follow_redirects=False) as client:
-                response = client.request(method, full_url, headers=headers, content=content)
+            with (
+                httpx.Client(timeout=timeout, follow_redirects=False) as client,
+                client.stream(method, full_url, headers=headers, content=content) as response,
+            ):
+                body = _read_capped(response, target)
         except httpx.TimeoutException:
             raise StepTimeout(f"{target} timed out after {round(timeout, 1):g} s") from None
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
@@ -187,7 +213,7 @@ class ApiCall:
             status=status, elapsed_ms=int(response.elapsed.total_seconds() * 1000)
         )
         # Scrubbed before any excerpt or cap: a key cut in two by them would not match whole.
-        text = scrub.text(response.text)
+        text = scrub.text(body.decode(response.encoding or "utf-8", errors="replace"))
         if status == 429 or status >= 500:
             retry_after = parse_retry_after(response.headers.get("retry-after"))
             wait = f" (retry after {retry_after:g} s)" if retry_after is not None else ""
@@ -205,10 +231,10 @@ class ApiCall:
         content_type = response.headers.get("content-type", "")
         data: Any = None
         is_json = False
-        if response.content and ("json" in content_type.lower() or not content_type):
+        if body and ("json" in content_type.lower() or not content_type):
             with contextlib.suppress(ValueError):  # a body that only claims to be JSON
-                data, is_json = response.json(), True
-        if response.content and "json" in content_type.lower() and not is_json:
+                data, is_json = json.loads(body), True
+        if body and "json" in content_type.lower() and not is_json:
             ctx.warnings.append(
                 f"step {ctx.step_id}: {target} answered {content_type!r} but the body is not "
                 "JSON: it is in output.text"
