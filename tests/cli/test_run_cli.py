@@ -377,3 +377,14 @@ def test_the_plan_warns_of_what_will_fail_the_run(workspace, cli, monkeypatch):
         "step check: available credits 1000.0000 are below the minimum 5000 "
         "(a real run would fail)",
     ]
+
+
+def test_the_plan_warns_of_a_lead_provider_without_its_key(workspace, cli, monkeypatch):
+    monkeypatch.delenv("HUNTER_API_KEY", raising=False)
+    assert cli("seed").exit_code == 0
+    args = ("run", "discovery", "--query", "northwind.example", "--provider", "hunter_io")
+    data = cli(*args, "--plan", "--json").ok()
+    assert data["warnings"] == [
+        "step search: hunter_io needs an API key: HUNTER_API_KEY is not set "
+        "(a real run would fail)"
+    ]

@@ -196,6 +196,8 @@ class LeadSearch:
             status = None
         if status is not None:
             plan["api_key_env"] = status
+            if not status["set"]:  # the run is refused before it starts (see preflight)
+                plan["problem"] = f"{name} needs an API key: {status['name']} is not set"
         return plan
 
 
