@@ -13,7 +13,9 @@ from urllib.parse import quote, quote_plus
 from hunter_cli.audit import REDACTED
 
 #: The shortest piece of a cut-off secret that is still removed from an end of a text.
-MIN_PARTIAL = 4
+#: Shorter pieces are as likely to be ordinary words ("groq could not be reached" lost its
+#: first word to a key ending in "groq") and tell too little of a key to matter.
+MIN_PARTIAL = 8
 
 
 class SecretScrubber:

@@ -223,7 +223,11 @@ def test_the_scrubber_removes_a_cut_off_piece_at_either_end():
     scrubber = SecretScrubber([SECRET])
     assert scrubber.text(f"x {SECRET[:9]}") == "x [REDACTED]"
     assert scrubber.text(f"{SECRET[-9:]} y") == "[REDACTED] y"
-    assert scrubber.text("x sk_") == "x sk_"  # under 4 characters: ordinary text
+    assert scrubber.text("x sk_") == "x sk_"  # under 8 characters: ordinary text
+    # Regression: a message that began with a word the key ends in lost that word.
+    groq = SecretScrubber(["gsk_SECRETgroq"])
+    assert groq.text("groq could not be reached") == "groq could not be reached"
+    assert groq.text("key gsk_SECRETg") == "key [REDACTED]"
 
 
 def test_query_secret_kept_out_of_httpx_log(server, secret, caplog):
