@@ -382,8 +382,15 @@ def grant_credits(
     value = _positive(amount, "amount")
     if not reason or not reason.strip():
         raise ValidationError("a grant needs a reason (--reason)")
-    if idempotency_key is not None and not 0 < len(idempotency_key.strip()) <= 200:
-        raise ValidationError("an idempotency key is 1 to 200 characters (not blank)")
+    if idempotency_key is not None:
+        # "dup-1\r" read from a CRLF file, or " dup-1", is the key "dup-1": never a second grant.
+        idempotency_key = idempotency_key.strip()
+        if not 0 < len(idempotency_key) <= 200:
+            raise ValidationError("an idempotency key is 1 to 200 characters (not blank)")
+        from hunter_cli.text_hygiene import control_character
+
+        if (found := control_character(idempotency_key)) is not None:
+            raise ValidationError(f"an idempotency key is one line of text: this one holds {found}")
     sub = active_subscription(session, customer, lock=True)
     if (done := _existing(session, idempotency_key)) is not None:
         same = (done.kind, done.customer_id, done.amount, done.reason) == (

@@ -294,6 +294,24 @@ def test_grant_with_the_same_key_twice_has_one_effect(db, make_customer):
     _assert_consistent(db)
 
 
+def test_a_key_with_stray_whitespace_is_the_same_key(db, make_customer):
+    """Regression: "dup-1\r" (read from a CRLF file) and " dup-1" were new keys, so the same
+    grant was made three times."""
+    cid = make_customer(db, "pay", "1")
+    for key in ("dup-1", "dup-1\r", " dup-1\n", "\tdup-1 "):
+        with db.session() as session:
+            entry = ledger.grant_credits(
+                session, _customer(session, cid), "5", reason="x", actor="t", idempotency_key=key
+            )
+            assert entry.idempotency_key == "dup-1"
+    assert _balance(db, cid).granted == Decimal("6")
+    with db.session() as session, pytest.raises(ValidationError, match="holds a line break"):
+        ledger.grant_credits(
+            session, _customer(session, cid), "5", reason="x", actor="t", idempotency_key="a\nb"
+        )
+    _assert_consistent(db)
+
+
 def test_reserve_with_the_same_key_twice_has_one_effect(db, make_customer, make_execution):
     cid = make_customer(db, "pay", "10")
     ex = make_execution(db, cid)

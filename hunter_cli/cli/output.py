@@ -273,6 +273,50 @@ def unstorable_text_error(exc: BaseException) -> HunterError | None:
     )
 
 
+# What a unique constraint stands for, for people: (table, column) as the database names them.
+_UNIQUE_THINGS = {
+    ("credit_transactions", "idempotency_key"): "ledger entry with this idempotency key",
+    ("customers", "slug"): "customer with this slug",
+    ("customers", "name"): "customer with this name",
+    ("suppressions", "value"): "suppression entry",
+}
+
+
+def concurrent_conflict_error(exc: BaseException) -> HunterError | None:
+    """A unique constraint that refused a row another process inserted between our check and
+    our insert (two `credits grant --idempotency-key K` or `customers add S` at once): the
+    same mistake the check reports when the commands run one after the other, not a bug."""
+    import re
+
+    from sqlalchemy.exc import IntegrityError
+
+    from hunter_cli.errors import ValidationError
+
+    if not isinstance(exc, IntegrityError):
+        return None
+    text = str(exc.orig)
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate != "23505" and "UNIQUE constraint failed" not in text:
+        return None
+    table = column = ""
+    found = re.search(r"UNIQUE constraint failed: (\w+)\.(\w+)", text)
+    if found:  # SQLite
+        table, column = found.groups()
+    diag = getattr(exc.orig, "diag", None)  # PostgreSQL (psycopg)
+    if diag is not None and diag.table_name and diag.constraint_name:
+        table = diag.table_name
+        column = diag.constraint_name.removeprefix(f"{table}_").removesuffix("_key")
+    if table == "audit_logs":  # appends are serialised: a clash there is a bug to report
+        return None
+    what = _UNIQUE_THINGS.get(
+        (table, column), f"{table} row with this {column}" if table else "row"
+    )
+    return ValidationError(
+        f"another command created the same {what} at the same moment; run this command again "
+        "to see what is there now"
+    )
+
+
 def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     """Every command goes through this: a HunterError becomes one line (or the JSON error
     envelope) and its exit code; only a bug shows a traceback, with a hint to report it."""
@@ -292,7 +336,7 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         except (typer.Exit, typer.Abort, SystemExit):
             raise
         except Exception as exc:  # a bug: say so, and how to report it
-            refused = unstorable_text_error(exc)
+            refused = unstorable_text_error(exc) or concurrent_conflict_error(exc)
             if refused is not None:
                 raise fail(refused, json_output=json_output) from None
             if json_output:

@@ -350,3 +350,26 @@ def test_what_databases_refuse_in_text_is_recognised(db, db_url):
         error = unstorable_text_error(raised.value)
         assert error is not None and what in error.message, raised.value
     assert unstorable_text_error(RuntimeError("boom")) is None
+
+
+def test_a_row_another_command_inserted_first_is_bad_input_not_a_bug(seeded):
+    """Regression: two `credits grant --idempotency-key K` (or two `customers add S`) at the
+    same moment: the second passed the check, then hit the unique constraint and showed a
+    traceback ("a bug in hunter"). It is the same mistake the check reports, said as such."""
+    from sqlalchemy import select
+
+    from hunter_cli.cli.output import concurrent_conflict_error
+    from hunter_cli.db.models import Customer
+
+    with seeded.session() as session:
+        slug = session.scalars(select(Customer.slug)).first()
+    with pytest.raises(Exception) as raised, seeded.session() as session:
+        session.add(Customer(slug=slug, name="Other"))
+        session.flush()
+    error = concurrent_conflict_error(raised.value)
+    assert error is not None, raised.value
+    assert error.message == (
+        "another command created the same customer with this slug at the same moment; run "
+        "this command again to see what is there now"
+    )
+    assert concurrent_conflict_error(RuntimeError("boom")) is None

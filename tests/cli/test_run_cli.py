@@ -385,6 +385,5 @@ def test_the_plan_warns_of_a_lead_provider_without_its_key(workspace, cli, monke
     args = ("run", "discovery", "--query", "northwind.example", "--provider", "hunter_io")
     data = cli(*args, "--plan", "--json").ok()
     assert data["warnings"] == [
-        "step search: hunter_io needs an API key: HUNTER_API_KEY is not set "
-        "(a real run would fail)"
+        "step search: hunter_io needs an API key: HUNTER_API_KEY is not set (a real run would fail)"
     ]
