@@ -34,6 +34,18 @@ def process_alive(host: str | None, pid: int | None) -> bool | None:
     return not _is_zombie(pid)
 
 
+def runs_hunter(pid: int | None) -> bool:
+    """Whether process `pid` (on this host) runs hunter, as far as /proc tells (Linux): a
+    live process id that --force may take for a reused one. False when it cannot be told."""
+    if not pid:
+        return False
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            return b"hunter" in cmdline.read().lower()
+    except OSError:
+        return False
+
+
 def _is_zombie(pid: int) -> bool:
     """A killed process its parent has not reaped yet still answers kill(pid, 0); on Linux,
     /proc says it is a zombie. Elsewhere, it counts as alive (resume --force overrides)."""

@@ -236,7 +236,8 @@ def resume(
         typer.Option(
             "--force",
             help="Resume an execution still marked running although its process cannot be "
-            "checked (another host): only when you know that process has stopped.",
+            "checked (another host), or its process id now belongs to another program: only "
+            "when you know the run's process has stopped. Never a live hunter process here.",
         ),
     ] = False,
     json_output: JsonOption = False,

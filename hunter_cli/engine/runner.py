@@ -43,7 +43,7 @@ from hunter_cli.errors import (
     UsageError,
     ValidationError,
 )
-from hunter_cli.executions import HOST, process_alive
+from hunter_cli.executions import HOST, process_alive, runs_hunter
 from hunter_cli.recipe import LoadedRecipe, split_step
 from hunter_cli.recipe.templates import (
     TemplateError,
@@ -698,6 +698,13 @@ class Runner:
             raise UsageError(
                 f"execution {execution.id} is still running ({where}): resume it once that "
                 "process has stopped (--force if you are sure it has, and the id was reused)"
+            )
+        if alive and force and runs_hunter(execution.pid):
+            # Not a reused id: the run is under way, and resuming it would run its steps twice.
+            raise UsageError(
+                f"execution {execution.id} is still running ({where}, a hunter process): "
+                f"--force cannot resume a run under way; wait for it, or stop it (kill "
+                f"{execution.pid}: it closes the run as interrupted) and resume it then"
             )
         if alive is None and not force:
             raise UsageError(

@@ -185,6 +185,37 @@ def test_a_run_whose_process_is_alive_is_not_resumed(seeded, tmp_path):
         resume(seeded, failed.execution_id)
 
 
+def test_force_does_not_resume_a_run_whose_hunter_process_is_alive(seeded, tmp_path):
+    """Regression: `resume --force` beside the live run ran a step twice and left the
+    execution's record disagreeing with the ledger. --force is for a process id that now
+    belongs to another program, not for a hunter process under way."""
+    import socket
+    import subprocess
+    import sys
+
+    path, _, _ = three_steps(tmp_path)
+    failed = run(seeded, path)
+    code = "import time; time.sleep(60)"
+    hunter_like = subprocess.Popen([sys.executable, "-c", code, "hunter", "run"])
+    other = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        _mark_running(seeded, failed.execution_id, host=socket.gethostname(), pid=hunter_like.pid)
+        with pytest.raises(UsageError, match=r"a hunter process\): --force cannot resume"):
+            Runner(seeded, _settings(seeded)).resume(str(failed.execution_id), force=True)
+        # The id reused by another program: --force goes ahead, as it always did.
+        _mark_running(seeded, failed.execution_id, host=socket.gethostname(), pid=other.pid)
+        result = Runner(seeded, _settings(seeded)).resume(str(failed.execution_id), force=True)
+        assert result.status == "success"
+    finally:
+        for process in (hunter_like, other):
+            process.kill()
+            process.wait()
+
+
+def _settings(db):
+    return load_settings(database_url=db.url, actor="tester", environ={})
+
+
 def test_a_run_marked_running_elsewhere_needs_force(seeded, tmp_path):
     path, _, _ = three_steps(tmp_path)
     failed = run(seeded, path)
