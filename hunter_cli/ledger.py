@@ -469,11 +469,23 @@ def reserve_credits(
         renew_if_due(session, active_subscription(session, customer, lock=True), actor=actor)
         sub = lock_active_balance(session, customer)
     if value > sub.credits_available:
+        held = ""
+        if sub.credits_held > 0:
+            # A run killed mid-way keeps its hold until it is closed: say where credits are.
+            held = (
+                f"; {sub.credits_held} more are held by runs in progress (a run whose process "
+                "died keeps its hold until `hunter executions resume ID` closes it: see "
+                "`hunter executions list --status running`)"
+            )
         raise InsufficientCreditsError(
             f"insufficient credits: {customer.slug} needs {value} but has "
             f"{sub.credits_available} available ({sub.plan_name} plan, period ends "
-            f"{sub.period_end.date()})",
-            details={"needed": str(value), "available": str(sub.credits_available)},
+            f"{sub.period_end.date()}){held}",
+            details={
+                "needed": str(value),
+                "available": str(sub.credits_available),
+                "held": str(sub.credits_held),
+            },
         )
     return _add_to_hold(session, sub, value, actor, execution_id, idempotency_key, reason)
 

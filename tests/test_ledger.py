@@ -179,8 +179,9 @@ def test_reserve_beyond_available_raises_and_writes_nothing(db, make_customer, m
     with pytest.raises(InsufficientCreditsError) as raised:
         _reserve(db, cid, "1.5001", ex)
     assert "insufficient credits" in raised.value.message
-    assert raised.value.details == {"needed": "1.5001", "available": "1.5000"}
+    assert raised.value.details == {"needed": "1.5001", "available": "1.5000", "held": "0.0000"}
     assert raised.value.exit_code == 4
+    assert "held by runs in progress" not in raised.value.message
     assert _rows(db) == before  # no ledger row, no audit row
     balance = _balance(db, cid)
     assert (balance.held, balance.available) == (0, Decimal("1.5"))
@@ -188,6 +189,15 @@ def test_reserve_beyond_available_raises_and_writes_nothing(db, make_customer, m
     _reserve(db, cid, "1.5", ex)
     assert _balance(db, cid).available == 0
     _assert_consistent(db)
+    # Regression: with a killed run's hold in place, cron got "has 0.0000 available" and
+    # nothing said where the credits were.
+    with pytest.raises(InsufficientCreditsError) as raised:
+        _reserve(db, cid, "1", make_execution(db, cid))
+    assert raised.value.details["held"] == "1.5000"
+    assert "; 1.5000 more are held by runs in progress (a run whose process died keeps" in (
+        raised.value.message
+    )
+    assert "hunter executions list --status running" in raised.value.message
 
 
 def test_reserve_of_a_negative_amount_is_a_validation_error(db, make_customer, make_execution):

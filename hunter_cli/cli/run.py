@@ -148,7 +148,15 @@ def report(result, *, json_output: bool, plan: bool = False, send: bool = False)
             }
         if shortfall:
             document["status"] = "error"
-            document["error"] = {"code": "insufficient_credits", "message": shortfall}
+            document["error"] = {
+                "code": "insufficient_credits",
+                "message": shortfall,
+                # As a refused run gives them: what it needs, what there is.
+                "details": {
+                    "needed": str(result.credits_reserved),
+                    "available": str(result.credits_available),
+                },
+            }
         print_json(document)
     elif plan:
         render_plan(result)

@@ -20,7 +20,10 @@ class SubscriptionStep:
             available = sub.credits_available
             minimum = params.get("minimum")
             if minimum is not None and available < to_credits(minimum):
-                raise StepError(f"available credits {available} are below the minimum {minimum}")
+                raise StepError(
+                    f"available credits {available} are below the minimum {minimum} (what is "
+                    "left after this run's hold for its own steps)"
+                )
             return {
                 "available": str(available),
                 "plan": sub.plan.name,

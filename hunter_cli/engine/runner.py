@@ -485,6 +485,15 @@ class Runner:
                 # The balance's row lock before the audit's append lock, in the order a
                 # capture takes them: two processes taking them in opposite orders deadlock.
                 balance = ledger.lock_active_balance(session, customer)
+                if reserve > ledger.MAX_CREDITS:  # more than any balance can hold (or store)
+                    raise InsufficientCreditsError(
+                        f"insufficient credits: this run can cost {reserve}, more than any "
+                        f"balance holds ({ledger.MAX_CREDITS})",
+                        details={
+                            "needed": str(reserve),
+                            "available": str(balance.credits_available),
+                        },
+                    )
                 now = utcnow()
                 plain_inputs = to_plain_json(inputs)
                 _EXECUTION_INSERT.execute(
@@ -1066,7 +1075,10 @@ class Runner:
         warnings: list[str] = []  # what the plan can tell will fail the run
         with self.db.sessions() as session:
             customer = resolve_customer(session, customer_ref)
-            available = ledger.active_subscription(session, customer).credits_available
+            sub = ledger.active_subscription(session, customer)
+            # As the run would: a period that has ended is renewed first (rolled back below).
+            ledger.renew_if_due(session, sub, actor=self.settings.actor)
+            available = sub.credits_available
             context = {
                 "inputs": inputs,
                 "steps": {},

@@ -143,10 +143,29 @@ def test_a_plan_the_balance_cannot_cover_exits_4(workspace, cli):
     assert document.exit_code == 4
     body = document.json()  # the plan stays in data, next to the error
     assert body["status"] == "error" and body["error"]["code"] == "insufficient_credits"
+    # As a refused run gives them (they were missing from the plan's error).
+    assert body["error"]["details"] == {"needed": "5000.0000", "available": "1000.0000"}
     assert body["data"]["plan"][0]["id"] == "a"
     assert cli("executions", "list", "--json").ok() == []
     # One it can cover is still 0.
     assert cli("run", "discovery", "--plan", "--query", "SaaS founders").exit_code == 0
+
+
+def test_a_run_that_can_cost_more_than_any_balance_is_refused_not_a_crash(workspace, cli):
+    """Regression: a valid recipe whose most-it-can-cost overflowed the database's numeric
+    column crashed with a traceback (SQLite OverflowError, PostgreSQL numeric overflow)."""
+    assert cli("seed").exit_code == 0
+    (workspace / "huge.yaml").write_text(
+        "slug: huge\nname: H\nversion: 1\ninputs: {type: object, properties: {}}\nsteps:\n"
+        + "".join(
+            f"  - {{id: c{n}, type: subscription, operation: charge, amount: 99999999999999}}\n"
+            for n in range(3)
+        )
+    )
+    error = cli("run", "huge.yaml", "--json").error(4)
+    assert error["code"] == "insufficient_credits"
+    assert "more than any balance holds (99999999999999.9999)" in error["message"]
+    assert cli("executions", "list", "--json").ok() == []
 
 
 def test_run_help_lists_exit_code_6(cli):
