@@ -474,8 +474,8 @@ def reserve_credits(
             # A run killed mid-way keeps its hold until it is closed: say where credits are.
             held = (
                 f"; {sub.credits_held} more are held by runs in progress (a run whose process "
-                "died keeps its hold until `hunter executions resume ID` closes it: see "
-                "`hunter executions list --status running`)"
+                "died keeps its hold until `hunter executions close ID` (or `resume ID`) "
+                "closes it: see `hunter executions list --status running`)"
             )
         raise InsufficientCreditsError(
             f"insufficient credits: {customer.slug} needs {value} but has "

@@ -257,3 +257,41 @@ def resume(
 
     result = api.resume(settings_of(ctx), execution, no_cache=no_cache, send=send, force=force)
     report(result, json_output=json_output, send=send)
+
+
+@app.command("close")
+@handle_errors
+def close(
+    ctx: typer.Context,
+    execution: Annotated[
+        str, typer.Argument(help="Execution id, or a unique prefix of 6+ hex digits.")
+    ],
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Close an execution whose process cannot be checked (another host), or whose "
+            "process id now belongs to another program: only when you know it has stopped.",
+        ),
+    ] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Close a run whose process died (killed, crashed, rebooted) without running the rest.
+
+    What its finished steps used is charged and the rest of its hold released, so the
+    customer's credits are free again; it is marked interrupted and can still be resumed
+    later. For a cron job that will run the recipe again anyway. A run whose process is
+    alive is refused.
+    """
+    from hunter_cli.engine import api
+
+    data = api.close(settings_of(ctx), execution, force=force)
+
+    def render() -> None:
+        console.print(
+            f"Closed execution {data['id']} ({data['recipe']} for {data['customer']}): "
+            f"charged {fmt_credits(data['credits_used'])} for its finished steps, the rest "
+            f"of its hold released. To run the rest: hunter executions resume {data['id'][:8]}"
+        )
+
+    emit(data, json_output=json_output, render=render)

@@ -168,3 +168,15 @@ def resume(
         return runner.resume(execution, RunOptions(no_cache=no_cache, send=send), force=force)
     finally:
         db.dispose()
+
+
+def close(settings: Settings, execution: str, *, force: bool = False) -> dict[str, Any]:
+    """Close a dead run's books without running the rest (see Runner.close)."""
+    from hunter_cli.db.engine import open_database
+    from hunter_cli.engine.runner import Runner
+
+    db = open_database(settings.require_database_url())
+    try:
+        return Runner(db, settings).close(execution, force=force)
+    finally:
+        db.dispose()

@@ -391,6 +391,25 @@ class Runner:
             )
             return self._execute(run, recipe, remaining, replace(options, send=run.send))
 
+    def close(self, execution_ref: str, *, force: bool = False) -> dict[str, Any]:
+        """Close the books of a run whose process died, without running the rest: what its
+        finished steps used is captured, the rest of its hold released, and it is marked
+        interrupted (so it can still be resumed). For a cron job that will run the recipe
+        again anyway and only wants the credits back. Returns the execution as a dict."""
+        from hunter_cli.executions import execution_to_dict, get_execution
+
+        with self.db.run_session() as session, run_phase(session):
+            execution = get_execution(session, execution_ref)
+            session.refresh(execution, with_for_update=True)  # against a resume at once
+            if execution.status != "running":
+                raise UsageError(
+                    f"execution {execution.id} is {execution.status}: only a run still "
+                    "marked running (its process died) has books to close"
+                )
+            self._close_abandoned(session, execution, force=force)
+            customer = session.get(Customer, execution.customer_id)
+            return execution_to_dict(execution, customer.slug if customer else None)
+
     def _execute(
         self,
         run: _Run,

@@ -221,3 +221,36 @@ def test_a_killed_run_is_closed_and_resumed(seeded, tmp_path):
             .order_by(AuditLog.seq)
         ).all()
         assert "execution.interrupted" in actions and "execution.resume" in actions
+
+
+def test_a_killed_run_can_be_closed_without_running_the_rest(seeded, tmp_path):
+    """Regression: a killed run's hold blocked the customer until someone resumed it, which
+    runs the rest of the recipe; a cron job that will run it again anyway only wants the
+    credits back. `executions close` charges the finished steps and releases the rest."""
+    from typer.testing import CliRunner
+
+    from hunter_cli.cli.main import app
+
+    server, proc = _start_slow_run(seeded, tmp_path, first={"credits": 2}, json_output=False)
+    try:
+        proc.kill()
+        proc.wait(timeout=30)
+    finally:
+        server.shutdown()
+    with seeded.session() as session:
+        execution = session.scalars(select(Execution)).one()
+        assert execution.status == "running"
+    cli = CliRunner()
+    base = ["--database-url", seeded.url, "executions", "close"]
+    closed = cli.invoke(app, [*base, str(execution.id)[:8], "--json"])
+    assert closed.exit_code == 0, closed.output
+    data = json.loads(closed.output)["data"]
+    assert (data["status"], data["credits_used"]) == ("interrupted", "2.0000")
+    with seeded.session() as session:
+        sub = ledger.active_subscription(session, resolve_customer(session, "acme"))
+        assert sub.credits_held == 0
+        assert ledger.check_ledger(session) == []
+        assert verify_chain(session).ok
+    again = cli.invoke(app, [*base, str(execution.id)[:8]])
+    assert again.exit_code == 2
+    assert "is interrupted: only a run still marked running" in " ".join(again.output.split())
