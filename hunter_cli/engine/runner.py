@@ -154,11 +154,39 @@ def skipped_by_inputs(step: dict[str, Any], inputs: dict[str, Any] | None) -> bo
 
 def max_cost(steps: list[dict[str, Any]], inputs: dict[str, Any] | None = None) -> Decimal:
     """The most a run can cost: every step's price, as if none were skipped, but for those
-    whose `if` the inputs already make false."""
+    whose `if` the inputs already make false; a step priced per token that calls once per
+    item, for as many items as the inputs already give it (see items_known)."""
+    counts = items_known(steps, inputs)
     return sum(
-        (estimate_step_credits(step) for step in steps if not skipped_by_inputs(step, inputs)),
+        (
+            estimate_step_credits(step) * counts.get(step["id"], 1)
+            for step in steps
+            if not skipped_by_inputs(step, inputs)
+        ),
         ZERO,
     )
+
+
+def items_known(steps: list[dict[str, Any]], inputs: dict[str, Any] | None) -> dict[str, int]:
+    """For each step priced per token that calls its provider once per item, and whose items
+    the inputs alone give (`items: "{{ inputs.things }}"`): how many. Their calls are held
+    with the run, so a run that cannot pay for them is refused (exit 4) before anything is
+    done, as `--plan` says; items only known later are held as the step starts."""
+    counts: dict[str, int] = {}
+    for step in steps:
+        credits = step.get("credits")
+        if not (isinstance(credits, dict) and "per_1k_tokens" in credits):
+            continue  # the common case, and cheap: nothing else is looked at
+        per_item = getattr(get_component(step["type"]), "per_item_calls", None)
+        if per_item is None or per_item not in step:
+            continue
+        try:
+            items = render_value(step[per_item], {"inputs": inputs or {}})
+        except TemplateError:
+            continue  # it reads what only the run makes
+        if isinstance(items, list) and len(items) > 1:
+            counts[step["id"]] = len(items)
+    return counts
 
 
 def _customer_context(customer: Customer | CustomerRef) -> dict[str, Any]:
@@ -329,6 +357,8 @@ class _Run:
     kept: int = 0
     used_before: Decimal = ZERO
     send: bool = False  # correspondence steps deliver (recorded on the execution)
+    # Steps whose calls per item the run's hold already covers (see items_known).
+    preheld: dict[str, int] = field(default_factory=dict)
 
 
 class Runner:
@@ -368,6 +398,7 @@ class Runner:
         # One session for the whole run, one transaction per phase (see _Run.session).
         with self.db.run_session() as session:
             run = self._start(session, loaded, customer_ref, inputs, reserve, send=options.send)
+            run.preheld = items_known(steps, inputs)
             return self._execute(run, recipe, steps, options)
 
     def resume(
@@ -389,6 +420,7 @@ class Runner:
             run, recipe, remaining = self._restart(
                 session, execution_ref, force=force, send=options.send
             )
+            run.preheld = items_known(remaining, run.context["inputs"])
             return self._execute(run, recipe, remaining, replace(options, send=run.send))
 
     def close(self, execution_ref: str, *, force: bool = False) -> dict[str, Any]:
@@ -1036,9 +1068,10 @@ class Runner:
         here, having cost nothing). Returns what the step may be charged at most."""
         rendered = render_value(items, run.context)
         count = len(rendered) if isinstance(rendered, list) else 1  # not a list: the step says
-        if count <= 1 or price <= 0:
-            return price
-        extra = price * (count - 1)
+        held = run.preheld.get(step_id, 1)  # calls the run's hold already covers
+        if count <= held or price <= 0:
+            return price * max(count, 1)
+        extra = price * (count - held)
         with run_phase(run.session):
             ledger.extend_hold(
                 run.session,
@@ -1092,6 +1125,7 @@ class Runner:
         recipe = loaded.data
         plan: list[dict[str, Any]] = []
         warnings: list[str] = []  # what the plan can tell will fail the run
+        known = items_known(recipe["steps"], inputs)  # their items are in `reserve` already
         with self.db.sessions() as session:
             customer = resolve_customer(session, customer_ref)
             sub = ledger.active_subscription(session, customer)
@@ -1141,7 +1175,8 @@ class Runner:
                         entry["credits_per_item"] = str(price)
                     elif len(items) > 1:
                         entry["credits"] = str(price * len(items))
-                        reserve += price * (len(items) - 1)
+                        if step["id"] not in known:  # not in the run's hold (max_cost)
+                            reserve += price * (len(items) - 1)
                 ctx = StepContext(
                     session=session,
                     settings=self.settings,

@@ -26,6 +26,7 @@ from hunter_cli.config import Settings
 from hunter_cli.customers import resolve_customer
 from hunter_cli.db.models import AiResponseCache, Base, CreditTransaction, Execution
 from hunter_cli.engine.runner import Runner, RunOptions
+from hunter_cli.errors import InsufficientCreditsError
 from hunter_cli.recipe import load_and_validate
 from hunter_cli.recipe.templates import evaluate_expression, render_value
 from tests.ai_server import (
@@ -636,21 +637,23 @@ def _ledger_rows(db, execution_id) -> list[tuple[str, Decimal, str | None]]:
 def test_a_per_token_step_over_items_holds_and_charges_every_call(
     db, tmp_path, fake, make_customer
 ):
-    """One call's worth (max_tokens) is held with the run; the step holds as much again for
-    every further item before its first call, and is charged every call's tokens."""
+    """Items only an earlier step gives: one call's worth (max_tokens) is held with the run;
+    the step holds as much again for every further item before its first call, and is
+    charged every call's tokens."""
     make_customer(db, "items", "10")
     for _ in range(3):
         fake.then(Completion("Hello", prompt_tokens=500, completion_tokens=100))
+    names = {"id": "names", "type": "state", "set": {"n": ["Acme", "Globex", "Initech"]}}
     step = ai_step(
-        items=["Acme", "Globex", "Initech"],
+        items="{{ state.n }}",
         prompt="Subject for {{ item }}",
         max_tokens=1000,
         credits={"per_1k_tokens": 1},
     )
-    result = run_steps(db, tmp_path, groq_ai(fake), [step], "items")
+    result = run_steps(db, tmp_path, groq_ai(fake), [{**names, "credits": 0}, step], "items")
     assert result.status == "success", result.error
     assert len(fake.requests) == 3
-    assert result.steps[0].credits == Decimal("1.8000")  # 3 x 600 tokens at 1 per 1000
+    assert result.steps[1].credits == Decimal("1.8000")  # 3 x 600 tokens at 1 per 1000
     assert result.credits_reserved == Decimal("3.0000")  # 1 with the run, 2 as the step began
     assert result.credits_used == Decimal("1.8000")
     assert result.credits_available == Decimal("8.2000")
@@ -666,20 +669,51 @@ def test_a_per_token_step_over_items_holds_and_charges_every_call(
         assert verify_chain(session).ok
 
 
-def test_items_the_balance_cannot_cover_fail_the_step_before_any_call(
-    db, tmp_path, fake, make_customer
-):
-    make_customer(db, "short", "2")
+def test_items_the_inputs_give_are_held_with_the_run(db, tmp_path, fake, make_customer):
+    """Regression: `--plan` said a run over items the balance could not cover would be
+    refused (exit 4) before doing anything, but the run started, ran its earlier steps and
+    failed at the AI step (exit 1). Items the inputs give are now held with the run."""
+    make_customer(db, "known", "10")
+    for _ in range(3):
+        fake.then(Completion("Hello", prompt_tokens=500, completion_tokens=100))
     step = ai_step(
         items=["Acme", "Globex", "Initech"],
         prompt="Subject for {{ item }}",
         max_tokens=1000,
         credits={"per_1k_tokens": 1},
     )
-    result = run_steps(db, tmp_path, groq_ai(fake), [step], "short")
+    result = run_steps(db, tmp_path, groq_ai(fake), [step], "known")
+    assert result.status == "success", result.error
+    assert result.credits_reserved == Decimal("3.0000") and result.credits_used == Decimal("1.8")
+    eid = result.execution_id
+    assert _ledger_rows(db, eid) == [
+        ("reserve", Decimal("3.0000"), f"exec:{eid}:reserve"),  # all three calls, at once
+        ("capture", Decimal("1.8000"), f"exec:{eid}:capture"),
+        ("release", Decimal("1.2000"), f"exec:{eid}:capture:release"),
+    ]
+
+    make_customer(db, "short2", "2")
+    with pytest.raises(InsufficientCreditsError, match="needs 3.0000 but has 2.0000"):
+        run_steps(db, tmp_path, groq_ai(fake), [step], "short2")
+    plan = run_steps(db, tmp_path, groq_ai(fake), [step], "short2", plan_only=True)
+    assert plan.credits_reserved == Decimal("3.0000")  # what the plan says is what is held
+
+
+def test_items_the_balance_cannot_cover_fail_the_step_before_any_call(
+    db, tmp_path, fake, make_customer
+):
+    make_customer(db, "short", "2")
+    names = {"id": "names", "type": "state", "set": {"n": ["Acme", "Globex", "Initech"]}}
+    step = ai_step(
+        items="{{ state.n }}",
+        prompt="Subject for {{ item }}",
+        max_tokens=1000,
+        credits={"per_1k_tokens": 1},
+    )
+    result = run_steps(db, tmp_path, groq_ai(fake), [{**names, "credits": 0}, step], "short")
     assert result.status == "failed"
     assert fake.requests == []
-    [failed] = result.steps
+    failed = result.steps[1]
     assert failed.status == "failed" and failed.credits == 0
     assert failed.error == (
         "cannot hold one call's worth of credits per item: insufficient credits: 2.0000 more "
