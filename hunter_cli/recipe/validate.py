@@ -15,8 +15,8 @@ from jsonschema.exceptions import ValidationError, best_match
 
 from hunter_cli.recipe.inputs_schema import closed_input_names
 from hunter_cli.recipe.loader import LoadedRecipe, NodePath, load_recipe_file, load_recipe_text
-from hunter_cli.recipe.problems import RecipeInvalid, RecipeProblem, render_path
-from hunter_cli.recipe.static_params import did_you_mean, static_param_problems
+from hunter_cli.recipe.problems import RecipeInvalid, RecipeProblem, did_you_mean, render_path
+from hunter_cli.recipe.static_params import static_param_problems
 from hunter_cli.recipe.step_params import (
     CONTROL_KEYS,
     DECIMAL_PLACES,
@@ -123,20 +123,36 @@ def _non_finite_problems(loaded: LoadedRecipe) -> Iterator[RecipeProblem]:
             yield _problem_at(loaded, path, f"{written} is {what}: write a finite number")
 
 
+def _recipe_schemas(loaded: LoadedRecipe) -> Iterator[tuple[NodePath, Any]]:
+    """The JSON Schemas a recipe holds, where they are: inputs, and steps' output_schema
+    and data_schema."""
+    yield ("inputs",), loaded.data.get("inputs")
+    steps = loaded.data.get("steps")
+    for index, step in enumerate(steps if isinstance(steps, list) else []):
+        if isinstance(step, dict):
+            for key in ("output_schema", "data_schema"):
+                if key in step:
+                    yield ("steps", index, key), step[key]
+
+
 def _broken_ref_problems(loaded: LoadedRecipe) -> Iterator[RecipeProblem]:
     """A `$ref` in the inputs schema or a step's output/data schema that points nowhere would
     fail every run (or step) that reaches it."""
     from hunter_cli.recipe.refs import unresolvable_refs
 
-    schemas: list[tuple[NodePath, Any]] = [(("inputs",), loaded.data.get("inputs"))]
-    steps = loaded.data.get("steps")
-    for index, step in enumerate(steps if isinstance(steps, list) else []):
-        if isinstance(step, dict):
-            for key in ("output_schema", "data_schema"):
-                schemas.append((("steps", index, key), step.get(key)))
-    for where, schema in schemas:
+    for where, schema in _recipe_schemas(loaded):
         for path, message in unresolvable_refs(schema, where):
             yield _problem_at(loaded, path, message)
+
+
+def _unknown_keyword_problems(loaded: LoadedRecipe) -> Iterator[RecipeProblem]:
+    """A key JSON Schema does not know is ignored: `requird: [n]` would check nothing."""
+    from hunter_cli.recipe.schema_keywords import unknown_keywords
+
+    for where, schema in _recipe_schemas(loaded):
+        for path, message in unknown_keywords(schema, where):
+            line, col = loaded.position_of(path, key=True)
+            yield RecipeProblem(loaded.source, line, col, render_path(path), message)
 
 
 def _tier_order_problems(loaded: LoadedRecipe) -> Iterator[RecipeProblem]:
@@ -735,6 +751,7 @@ def validate_recipe(
         problems.extend(mapper.map(error))
     problems.extend(_non_finite_problems(loaded))
     problems.extend(_broken_ref_problems(loaded))
+    problems.extend(_unknown_keyword_problems(loaded))
     problems.extend(_tier_order_problems(loaded))
     problems.extend(_input_schema_problems(loaded))
     problems.extend(_static_param_problems(loaded))
