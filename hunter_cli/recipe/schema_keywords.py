@@ -61,7 +61,8 @@ _ELSEWHERE = {
 def _unknown(key: str) -> str:
     hint = _ELSEWHERE.get(key) or did_you_mean(key, sorted(KNOWN_KEYWORDS))
     if not hint:
-        hint = f" (JSON Schema ignores it; a keyword of your own must start with {EXTENSION_PREFIX!r})"
+        own = f"a keyword of your own must start with {EXTENSION_PREFIX!r}"
+        hint = f" (JSON Schema ignores it; {own})"
     return f"unknown keyword {key!r}{hint}"
 
 

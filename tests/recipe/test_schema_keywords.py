@@ -13,7 +13,7 @@ def test_known_keywords_are_draft_2020_12s_and_hunters() -> None:
     for uri in REGISTRY:
         if "/draft/2020-12/meta/" in uri:
             vocabularies |= set(REGISTRY.contents(uri).get("properties", {}))
-    assert KNOWN_KEYWORDS == vocabularies | {"errorMessage", "definitions"}
+    assert vocabularies | {"errorMessage", "definitions"} == KNOWN_KEYWORDS
 
 
 def test_a_typo_in_flow_style_inputs_is_reported() -> None:
