@@ -19,6 +19,7 @@ from hunter_cli.recipe.problems import RecipeInvalid, RecipeProblem, did_you_mea
 from hunter_cli.recipe.static_params import static_param_problems
 from hunter_cli.recipe.step_params import (
     CONTROL_KEYS,
+    DATA_OPERATIONS,
     DECIMAL_PLACES,
     DEFAULT_STEP_PARAMS,
     EXPRESSION_PARAMS,
@@ -254,6 +255,21 @@ def _validator_for(step_params: dict[str, dict[str, Any]]) -> Any:
     return validator
 
 
+def _operation_message(name: str, operation: Any) -> str | None:
+    """Why data_processing ``operation`` refuses parameter ``name``, which another reads; None
+    if no operation reads it (it is another action's)."""
+    users = [op for op, (takes, _) in DATA_OPERATIONS.items() if name in takes]
+    if not users or operation not in DATA_OPERATIONS:
+        return None
+    *others, last = users
+    readers = f"{', '.join(others)} and {last}" if others else last
+    takes = ", ".join(DATA_OPERATIONS[operation][0])
+    return (
+        f"parameter {name!r} is not valid for data_processing operation {operation!r} "
+        f"(it is for {readers}); {operation} takes: {takes}"
+    )
+
+
 def _is_step(path: NodePath) -> bool:
     return len(path) == 2 and path[0] == "steps" and isinstance(path[1], int)
 
@@ -360,7 +376,12 @@ class _SchemaErrorMapper:
         if validator == "not" and error.validator_value == {} and path:
             # A never-valid property schema: a parameter that exists, but not for this variant.
             parent = path[:-1]
-            if _is_step(parent):
+            step = self._step(parent)
+            if step.get("action") == "data_processing" and (
+                operation_message := _operation_message(str(path[-1]), step.get("operation"))
+            ):
+                message = operation_message
+            elif _is_step(parent):
                 kind = self._step_kind(parent, variant=True)
                 message = f"parameter {path[-1]!r} is not valid for {kind}"
             else:

@@ -214,6 +214,17 @@ def test_db_query_params_are_the_components() -> None:
     assert {query: accepted for query, (accepted, _) in DB_QUERY_PARAMS.items()} == QUERIES
 
 
+def test_data_operations_are_the_components() -> None:
+    from hunter_cli.components.actions.data_processing import DataProcessing
+    from hunter_cli.recipe.step_params import _ACTION_VARIANTS, DATA_OPERATIONS
+
+    for operation in DATA_OPERATIONS:
+        assert callable(getattr(DataProcessing, f"_{operation}", None)), operation
+    accepted = set(_ACTION_VARIANTS["data_processing"][0])
+    for operation, (takes, needs) in DATA_OPERATIONS.items():
+        assert set(needs) <= set(takes) <= accepted, operation
+
+
 def test_lead_file_providers_are_the_components() -> None:
     from hunter_cli.components.actions import lead_search
     from hunter_cli.recipe import static_params
