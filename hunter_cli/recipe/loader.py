@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,49 @@ def _mark_pos(mark: Any) -> Position:
     return (mark.line + 1, mark.column + 1)
 
 
+# A quoted scalar on a line, blanked out before looking for a template that is not quoted.
+_QUOTED = re.compile(r""""(?:[^"\\]|\\.)*"|'(?:[^']|'')*'""")
+# `{{` where a plain value begins: at the line's start, after `key:`, `-`, `[`, `{` or `,`.
+_VALUE_TEMPLATE = re.compile(r"(?:^|[:-]\s|[\[{,])\s*(\{\{)")
+_FLOW_KEY = re.compile(r"([^\s,\[\]{}:#][^,\[\]{}:#]*?):\s+$")
+
+
+def _unquoted_template(text: str, line: int) -> tuple[Position, str] | None:
+    """Where an unquoted value starting with `{{` is on ``line`` (1-based) of ``text``, and
+    how to write it quoted; None if there is none. YAML reads `{` as a flow mapping, so
+    `prompt: {{ inputs.a }}` fails to parse with a message that says nothing of templates."""
+    lines = text.splitlines()
+    if not 1 <= line <= len(lines):
+        return None
+    raw = lines[line - 1]
+    plain = _QUOTED.sub(lambda m: " " * len(m.group()), raw)
+    found = _VALUE_TEMPLATE.search(plain)
+    if found is None:
+        return None
+    start = found.start(1)
+    before = plain[:start]
+    in_flow = before.count("{") + before.count("[") > before.count("}") + before.count("]")
+    if in_flow:
+        end = plain.find("}}", start)
+        value = raw[start : end + 2] if end != -1 else raw[start:]
+    else:
+        comment = plain.find(" #", start)
+        value = raw[start : comment if comment != -1 else len(raw)].rstrip()
+    quoted = (
+        f'"{value}"'
+        if '"' not in value and "\\" not in value
+        else "'" + value.replace("'", "''") + "'"
+    )
+    key = _FLOW_KEY.search(before)
+    if key is not None:
+        example = f"{key.group(1).strip()}: {quoted}"
+    elif before.rstrip().endswith("-"):
+        example = f"- {quoted}"
+    else:
+        example = quoted
+    return (line, start + 1), f"a value starting with '{{{{' must be quoted, e.g. {example}"
+
+
 def _yaml_error_problem(exc: yaml.YAMLError, source: str, text: str) -> RecipeProblem:
     if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
@@ -86,6 +130,12 @@ def _yaml_error_problem(exc: yaml.YAMLError, source: str, text: str) -> RecipePr
                 message += f" ({exc.context}{where})"
         if mark is not None and 0 <= mark.index < len(text) and text[mark.index] == "\t":
             message += "; use spaces, not tabs, for indentation"
+        # The template is on the line the parser stopped at, or (for a value continued on
+        # the next line) the one before.
+        template = _unquoted_template(text, line) or _unquoted_template(text, line - 1)
+        if template is not None:
+            (line, col), hint = template
+            message += f"; {hint}"
         return RecipeProblem(source, line, col, "", message)
     if isinstance(exc, yaml.reader.ReaderError):
         before = text[: exc.position]

@@ -108,6 +108,22 @@ def test_missing_file_raises_oserror(tmp_path: Path) -> None:
             "r.yaml:2:1: (root): invalid YAML: found character that cannot start any token "
             "(while scanning for the next token); use spaces, not tabs, for indentation",
         ),
+        (
+            "a:\n  - {{ x }}\n",
+            "r.yaml:2:5: (root): invalid YAML: found unhashable key (while constructing a "
+            "mapping); a value starting with '{{' must be quoted, e.g. - \"{{ x }}\"",
+        ),
+        (
+            "a: {b: {{ x }}, c: 1}\n",
+            "r.yaml:1:8: (root): invalid YAML: found unhashable key (while constructing a "
+            "mapping); a value starting with '{{' must be quoted, e.g. b: \"{{ x }}\"",
+        ),
+        (
+            "a: {{ x ~ '\"' }} it's\n",
+            "r.yaml:1:4: (root): invalid YAML: did not find expected key (while parsing a "
+            "block mapping); a value starting with '{{' must be quoted, e.g. "
+            "a: '{{ x ~ ''\"'' }} it''s'",
+        ),
     ],
 )
 def test_unloadable_text_raises_recipe_invalid(text: str, expected: str) -> None:
