@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import os
@@ -70,7 +71,7 @@ def _multiple_of(
     """multipleOf, exact for decimal steps such as 0.0001 (the stock check divides floats:
     0.0003 / 0.0001 is 2.9999999999999996), and saying what the value would become."""
     if not validator.is_type(instance, "number") or not math.isfinite(instance):
-        return  # a non-finite number is reported on its own (_non_finite_problems)
+        return  # a non-finite number is reported on its own (_non_json_problems)
     unit = Decimal(str(step))
     places = -unit.as_tuple().exponent  # type: ignore[operator]
     if unit != Decimal(1).scaleb(-places):
@@ -109,19 +110,48 @@ def _problem_at(loaded: LoadedRecipe, path: NodePath, message: str) -> RecipePro
     return RecipeProblem(loaded.source, line, col, render_path(path), message)
 
 
-def _non_finite_problems(loaded: LoadedRecipe) -> Iterator[RecipeProblem]:
-    """NaN and infinities (YAML's .nan, .inf) anywhere: no amount, limit or schema can use them."""
+_JSON_TYPES = dict | list | str | int | float | bool | None
+
+
+def _not_json(value: Any) -> str | None:
+    """Why a value YAML's tags made (!!binary, !!timestamp, !!set) is not JSON, and what to
+    write instead; None for JSON's own values."""
+    if isinstance(value, _JSON_TYPES):
+        return None
+    if isinstance(value, bytes):
+        return "!!binary makes bytes, which are not JSON: remove the tag to keep the text"
+    if isinstance(value, datetime.date):  # a datetime too
+        return (
+            "!!timestamp makes a date, which is not JSON: remove the tag to keep "
+            f"'{value.isoformat()}' as text"
+        )
+    if isinstance(value, set):
+        return "!!set makes a set, which is not JSON: write a list"
+    if isinstance(value, tuple):
+        return "!!omap and !!pairs make pairs, which are not JSON: write a mapping"
+    return f"a {type(value).__name__} value is not JSON"
+
+
+def _non_json_problems(loaded: LoadedRecipe) -> Iterator[RecipeProblem]:
+    """Values JSON cannot hold, anywhere: NaN and infinities (YAML's .nan, .inf), which no
+    amount, limit or schema can use, and what YAML's tags make (bytes, dates, sets), which
+    failed a run that stored them as "internal error: not JSON serialisable"."""
     stack: list[tuple[NodePath, Any]] = [((), loaded.data)]
     while stack:
         path, value = stack.pop()
         if isinstance(value, dict):
             stack.extend(((*path, k), v) for k, v in value.items())
         elif isinstance(value, list):
-            stack.extend(((*path, i), v) for i, v in enumerate(value))
+            pairs = [v for v in value if isinstance(v, tuple)]
+            if pairs:  # !!omap and !!pairs: said once, of the list
+                yield _problem_at(loaded, path, str(_not_json(pairs[0])))
+            stack.extend(((*path, i), v) for i, v in enumerate(value) if v not in pairs)
         elif _non_finite(value):
             written = ".nan" if math.isnan(value) else ("-.inf" if value < 0 else ".inf")
             what = "not a number" if math.isnan(value) else "infinite"
             yield _problem_at(loaded, path, f"{written} is {what}: write a finite number")
+        elif (message := _not_json(value)) is not None:
+            yield _problem_at(loaded, path, message)
 
 
 def _recipe_schemas(loaded: LoadedRecipe) -> Iterator[tuple[NodePath, Any]]:
@@ -320,7 +350,9 @@ class _SchemaErrorMapper:
         validator = error.validator
 
         if validator in _BOUNDS and _non_finite(error.instance):
-            return  # reported once, by _non_finite_problems
+            return  # reported once, by _non_json_problems
+        if _not_json(error.instance) is not None:
+            return  # likewise
 
         if "propertyNames" in error.absolute_schema_path:
             # The instance is the offending key itself; point at the key.
@@ -770,7 +802,7 @@ def validate_recipe(
     mapper = _SchemaErrorMapper(loaded, params)
     for error in _validator_for(params).iter_errors(loaded.data):
         problems.extend(mapper.map(error))
-    problems.extend(_non_finite_problems(loaded))
+    problems.extend(_non_json_problems(loaded))
     problems.extend(_broken_ref_problems(loaded))
     problems.extend(_unknown_keyword_problems(loaded))
     problems.extend(_tier_order_problems(loaded))

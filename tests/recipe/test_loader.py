@@ -146,6 +146,16 @@ def test_merge_key_override_is_not_a_duplicate() -> None:
     assert loaded.load_problems == []
 
 
+def test_an_alias_inside_what_it_stands_for_is_refused() -> None:
+    # It made data without end, and validation walked it for ever.
+    with pytest.raises(RecipeInvalid) as caught:
+        load_recipe_text("a: 1\nb: &x {c: [*x]}\n", "r.yaml")
+    assert [str(p) for p in caught.value.problems] == [
+        "r.yaml:2:11: b.c[0]: this alias stands for a mapping or list it is inside of, which "
+        "would never end: write the value out"
+    ]
+
+
 def test_alias_bomb_is_refused() -> None:
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     for i in range(1, 8):
