@@ -268,7 +268,8 @@ def _input_schema_problems(loaded: LoadedRecipe) -> Iterator[RecipeProblem]:
         where = list(error.absolute_path)
         if where and where[0] in defaults:
             path: NodePath = ("inputs", "properties", where[0], "default", *where[1:])
-            yield problem(path, f"the default does not fit this input: {error.message}")
+            message = _respelled(error) + _boolean_hint(loaded, error, path)
+            yield problem(path, f"the default does not fit this input: {message}")
 
 
 def _validator_for(step_params: dict[str, dict[str, Any]]) -> Any:
@@ -283,6 +284,64 @@ def _validator_for(step_params: dict[str, dict[str, Any]]) -> Any:
         validator = _RecipeValidator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
         _validators[key] = validator
     return validator
+
+
+def _spell(value: Any) -> str:
+    """``value`` as a recipe would write it (YAML flow style: true, null, [1, 'a'],
+    {'k': 2}), not as Python's repr (True, None)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_spell(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_spell(k)}: {_spell(v)}" for k, v in value.items()) + "}"
+    return repr(value)
+
+
+def _respelled(error: ValidationError) -> str:
+    """jsonschema's message with the values in it spelt as in YAML (see ``_spell``)."""
+    if error.validator == "enum":
+        return f"{_spell(error.instance)} is not one of {_spell(error.validator_value)}"
+    shown = repr(error.instance)
+    if error.message.startswith(shown):
+        return _spell(error.instance) + error.message[len(shown) :]
+    return error.message
+
+
+# YAML 1.1 (PyYAML) reads these words as booleans; a recipe author rarely means one.
+_BOOLEAN_WORDS = re.compile(r"yes|no|on|off", re.IGNORECASE)
+
+
+def _valid_text(schema: Any, word: str) -> bool:
+    """Whether ``word``, as text, satisfies ``schema`` (a piece of a larger schema: False if
+    it refers to a part it cannot see)."""
+    from referencing.exceptions import Unresolvable
+
+    try:
+        return bool(Draft202012Validator(schema).is_valid(word))
+    except Unresolvable:
+        return False
+
+
+def _written(loaded: LoadedRecipe, path: NodePath) -> str:
+    """The plain scalar at ``path`` as it is written in the file."""
+    line, col = loaded.position_of(path)
+    lines = loaded.text.splitlines()
+    text = lines[line - 1][col - 1 :] if line <= len(lines) else ""
+    return re.split(r"[\s,\]}#]", text, maxsplit=1)[0]
+
+
+def _boolean_hint(loaded: LoadedRecipe, error: ValidationError, path: NodePath) -> str:
+    """'; YAML reads yes as the boolean true: quote it, 'yes'' where `yes` (no, on, off) was
+    written and the text would do, or ''."""
+    if not isinstance(error.instance, bool):
+        return ""
+    word = _written(loaded, path)
+    if not _BOOLEAN_WORDS.fullmatch(word) or not _valid_text(error.schema, word):
+        return ""
+    return f"; YAML reads {word} as the boolean {_spell(error.instance)}: quote it, '{word}'"
 
 
 def _operation_message(name: str, operation: Any) -> str | None:
@@ -332,6 +391,9 @@ class _SchemaErrorMapper:
             if variant_key and isinstance(step.get(variant_key), str):
                 return f"{variant_key} {step[variant_key]!r}"
         return f"step type {step_type!r}"
+
+    def _boolean_hint(self, error: ValidationError, path: NodePath) -> str:
+        return _boolean_hint(self.loaded, error, path)
 
     def _is_unmarked_write(self, error: ValidationError, path: NodePath) -> bool:
         """A db_query that writes without `write: true` (missing, or not true)."""
@@ -446,8 +508,8 @@ class _SchemaErrorMapper:
             and error.validator_value == sorted(self.step_params)
         ):
             known = ", ".join(sorted(self.step_params))
-            message = f"unknown step type {error.instance!r}; known types: {known}"
-            yield self.problem(path, message)
+            message = f"unknown step type {_spell(error.instance)}; known types: {known}"
+            yield self.problem(path, message + self._boolean_hint(error, path))
             return
         if validator == "minItems" and path == ("steps",) and error.validator_value == 1:
             yield self.problem(path, "recipe has no steps; add at least one")
@@ -459,13 +521,13 @@ class _SchemaErrorMapper:
         if validator == "type" and _numeric(error.validator_value):
             hint = _number_hint(error.instance)
             if hint:
-                yield self.problem(path, f"{error.message}; {hint}")
+                yield self.problem(path, f"{_respelled(error)}; {hint}")
                 return
         if validator == "const":
-            message = f"must be {error.validator_value!r}, not {error.instance!r}"
-            yield self.problem(path, message)
+            message = f"must be {_spell(error.validator_value)}, not {_spell(error.instance)}"
+            yield self.problem(path, message + self._boolean_hint(error, path))
             return
-        yield self.problem(path, error.message)
+        yield self.problem(path, _respelled(error) + self._boolean_hint(error, path))
 
     def _alternatives(self, error: ValidationError, path: NodePath) -> Iterator[RecipeProblem]:
         branches = error.validator_value
@@ -509,15 +571,15 @@ class _SchemaErrorMapper:
         wanted = [_describe(b) for b in branches]
         if all(wanted) and not fitting:
             expected = " or ".join(dict.fromkeys(w for w in wanted if w))
-            message = f"{error.instance!r} is not valid: expected {expected}"
+            message = f"{_spell(error.instance)} is not valid: expected {expected}"
             hint = _number_hint(error.instance)
             if hint and any(_numeric(b.get("type")) for b in branches if isinstance(b, dict)):
                 message += f"; {hint}"
-            yield self.problem(path, message)
+            yield self.problem(path, message + self._boolean_hint(error, path))
             return
         best = best_match(error.context or [])
         if best is None:
-            yield self.problem(path, error.message)
+            yield self.problem(path, _respelled(error))
         else:
             yield from self.map(best)
 
@@ -568,7 +630,7 @@ def _describe(schema: Any) -> str | None:
             return _TEMPLATE_WORDS
         return _TYPE_WORDS[kind]
     if "enum" in schema:
-        return "one of " + ", ".join(repr(v) for v in schema["enum"])
+        return "one of " + ", ".join(_spell(v) for v in schema["enum"])
     return None
 
 
