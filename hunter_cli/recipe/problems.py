@@ -34,7 +34,10 @@ def closest(name: str, known: Iterable[str]) -> str | None:
     same = [choice for choice in choices if choice.casefold() == name.casefold()]
     if same:
         return same[0]
-    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+    # A typo rarely touches the first letter; a different word often shares the rest (FETCH
+    # is not a misspelt PATCH).
+    alike = [choice for choice in choices if choice[:1].casefold() == name[:1].casefold()]
+    close = difflib.get_close_matches(name, alike, n=1, cutoff=0.6)
     return close[0] if close else None
 
 

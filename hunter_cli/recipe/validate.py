@@ -395,6 +395,21 @@ class _SchemaErrorMapper:
     def _boolean_hint(self, error: ValidationError, path: NodePath) -> str:
         return _boolean_hint(self.loaded, error, path)
 
+    def _step_params_of(self, path: NodePath) -> list[str]:
+        """The parameters and controls the step at ``path`` may have: its type's, less those
+        its variant (action, channel) refuses."""
+        step = self._step(path)
+        schema = self.step_params.get(str(step.get("type")), {})
+        names = set(schema.get("properties", {})) | CONTROL_KEYS
+        variant_key = schema.get(VARIANT_KEY)
+        variant = step.get(variant_key) if variant_key else None
+        for branch in schema.get("allOf", []) if variant is not None else []:
+            chosen = branch.get("if", {}).get("properties", {}).get(variant_key, {})
+            if chosen.get("const") == variant:
+                refused = branch.get("then", {}).get("properties", {})
+                names -= {name for name, sub in refused.items() if sub == {"not": {}}}
+        return sorted(names)
+
     def _is_unmarked_write(self, error: ValidationError, path: NodePath) -> bool:
         """A db_query that writes without `write: true` (missing, or not true)."""
         if error.validator == "required" and _is_step(path):
@@ -454,9 +469,10 @@ class _SchemaErrorMapper:
                 if _is_step(path):
                     message = (
                         f"unknown parameter {extra!r} for {self._step_kind(path, variant=False)}"
+                        f"{did_you_mean(str(extra), self._step_params_of(path))}"
                     )
                 else:
-                    message = f"unknown field {extra!r}"
+                    message = f"unknown field {extra!r}{did_you_mean(str(extra), sorted(allowed))}"
                 yield self.problem((*path, extra), message, key=True)
             return
         if validator == "not" and error.validator_value == PER_TOKEN_CREDITS:
@@ -508,7 +524,12 @@ class _SchemaErrorMapper:
             and error.validator_value == sorted(self.step_params)
         ):
             known = ", ".join(sorted(self.step_params))
-            message = f"unknown step type {_spell(error.instance)}; known types: {known}"
+            meant = (
+                did_you_mean(error.instance, self.step_params)
+                if isinstance(error.instance, str)
+                else ""
+            )
+            message = f"unknown step type {_spell(error.instance)}{meant}; known types: {known}"
             yield self.problem(path, message + self._boolean_hint(error, path))
             return
         if validator == "minItems" and path == ("steps",) and error.validator_value == 1:
@@ -527,7 +548,12 @@ class _SchemaErrorMapper:
             message = f"must be {_spell(error.validator_value)}, not {_spell(error.instance)}"
             yield self.problem(path, message + self._boolean_hint(error, path))
             return
-        yield self.problem(path, _respelled(error) + self._boolean_hint(error, path))
+        message = _respelled(error)
+        if validator == "enum" and isinstance(error.instance, str):
+            message += did_you_mean(
+                error.instance, [v for v in error.validator_value if isinstance(v, str)]
+            )
+        yield self.problem(path, message + self._boolean_hint(error, path))
 
     def _alternatives(self, error: ValidationError, path: NodePath) -> Iterator[RecipeProblem]:
         branches = error.validator_value
@@ -549,7 +575,8 @@ class _SchemaErrorMapper:
             if not title[:2].isupper():  # "Lead provider" -> "lead provider", "AI" stays
                 title = title[:1].lower() + title[1:]
             known = ", ".join(str(n) for n in lists[0])
-            yield self.problem(path, f"unknown {title} {error.instance!r}; known: {known}")
+            meant = did_you_mean(error.instance, [str(n) for n in lists[0]])
+            yield self.problem(path, f"unknown {title} {error.instance!r}{meant}; known: {known}")
             return
         by_branch: dict[int, list[ValidationError]] = {}
         for sub in error.context or []:
@@ -816,16 +843,21 @@ class _TemplateChecker:
             allowed = allowed | ITEM_VARIABLES
         for name in sorted(set(names) - allowed):
             known = ", ".join(sorted(CONTEXT_VARIABLES))
-            self.add(path, f"unknown variable {name!r} in template; available: {known}")
+            meant = did_you_mean(name, sorted(allowed))
+            self.add(path, f"unknown variable {name!r} in template{meant}; available: {known}")
         for ref in sorted(names.get("steps", ())):
             if ref not in self.first_index:
-                self.add(path, f"unknown step {ref!r} in template")
+                meant = did_you_mean(ref, sorted(self.first_index))
+                self.add(path, f"unknown step {ref!r} in template{meant}")
             elif current is not None and self.first_index[ref] >= current:
                 self.add(path, f"step {ref!r} is referenced before it runs")
         if self.declared_inputs is not None:
             for name in sorted(names.get("inputs", set()) - self.declared_inputs):
                 declared = ", ".join(sorted(self.declared_inputs)) or "nothing"
-                self.add(path, f"unknown input {name!r} in template; inputs declares: {declared}")
+                meant = did_you_mean(name, sorted(self.declared_inputs))
+                self.add(
+                    path, f"unknown input {name!r} in template{meant}; inputs declares: {declared}"
+                )
 
 
 def _slug_problems(loaded: LoadedRecipe, file_slug: str | None) -> Iterator[RecipeProblem]:
