@@ -212,6 +212,28 @@ def _tier_order_problems(loaded: LoadedRecipe) -> Iterator[RecipeProblem]:
                 )
 
 
+def _per_item_output_problems(loaded: LoadedRecipe) -> Iterator[RecipeProblem]:
+    """With `items`, an ai step's output is a list of {item, text, data}: an output_schema
+    whose type leaves out arrays fails every run, and was meant for each answer."""
+    steps = loaded.data.get("steps")
+    for index, step in enumerate(steps if isinstance(steps, list) else []):
+        if not isinstance(step, dict) or step.get("type") != "ai" or "items" not in step:
+            continue
+        schema = step.get("output_schema")
+        kind = schema.get("type") if isinstance(schema, dict) else None
+        kinds = kind if isinstance(kind, list) else [kind]
+        if kind is None or "array" in kinds or not all(isinstance(k, str) for k in kinds):
+            continue
+        written = kind if isinstance(kind, str) else f"[{', '.join(kinds)}]"
+        yield _problem_at(
+            loaded,
+            ("steps", index, "output_schema", "type"),
+            f"with items, the step's output is a list of {{item, text, data}}, one per "
+            f"element, which type: {written} never matches: check each answer's data with "
+            "data_schema (and format: json), or describe the list (type: array, items: ...)",
+        )
+
+
 def _static_param_problems(loaded: LoadedRecipe) -> Iterator[RecipeProblem]:
     """What steps' literal parameters already decide: a filter the provider does not know,
     an api_call URL that is not http(s)..."""
@@ -902,6 +924,7 @@ def validate_recipe(
     problems.extend(_tier_order_problems(loaded))
     problems.extend(_input_schema_problems(loaded))
     problems.extend(_static_param_problems(loaded))
+    problems.extend(_per_item_output_problems(loaded))
     problems.extend(_text_for_native_problems(loaded, params))
 
     checker = _TemplateChecker(loaded)
