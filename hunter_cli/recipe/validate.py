@@ -224,7 +224,7 @@ def _per_item_output_problems(loaded: LoadedRecipe) -> Iterator[RecipeProblem]:
         kinds = kind if isinstance(kind, list) else [kind]
         if kind is None or "array" in kinds or not all(isinstance(k, str) for k in kinds):
             continue
-        written = kind if isinstance(kind, str) else f"[{', '.join(kinds)}]"
+        written = kind if isinstance(kind, str) else f"[{', '.join(map(str, kinds))}]"
         yield _problem_at(
             loaded,
             ("steps", index, "output_schema", "type"),
