@@ -9,6 +9,7 @@ from typing import Any
 
 from hunter_cli.errors import ValidationError
 from hunter_cli.recipe.inputs_schema import closed_input_names
+from hunter_cli.recipe.problems import did_you_mean
 
 
 class BareFlag(str):
@@ -229,7 +230,8 @@ def prepare_inputs(schema: dict[str, Any] | None, given: dict[str, Any]) -> dict
         f"{GLOBAL_OPTIONS[name]} is a global option: give it before the command "
         f"(hunter {GLOBAL_OPTIONS[name]} VALUE run ...)"
         if name in GLOBAL_OPTIONS
-        else f"unknown input '{name}'; this recipe takes: {', '.join(properties) or 'none'}"
+        else f"unknown input '{name}'{did_you_mean(name, list(properties))}; this recipe "
+        f"takes: {', '.join(properties) or 'none'}"
         for name in unknown
     ]
     problems += [

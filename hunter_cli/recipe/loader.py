@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ _MAX_NODES = 200_000
 
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_STR_TAG = "tag:yaml.org,2002:str"
 
 _BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -69,6 +72,49 @@ def _mark_pos(mark: Any) -> Position:
     return (mark.line + 1, mark.column + 1)
 
 
+# A quoted scalar on a line, blanked out before looking for a template that is not quoted.
+_QUOTED = re.compile(r""""(?:[^"\\]|\\.)*"|'(?:[^']|'')*'""")
+# `{{` where a plain value begins: at the line's start, after `key:`, `-`, `[`, `{` or `,`.
+_VALUE_TEMPLATE = re.compile(r"(?:^|[:-]\s|[\[{,])\s*(\{\{)")
+_FLOW_KEY = re.compile(r"([^\s,\[\]{}:#][^,\[\]{}:#]*?):\s+$")
+
+
+def _unquoted_template(text: str, line: int) -> tuple[Position, str] | None:
+    """Where an unquoted value starting with `{{` is on ``line`` (1-based) of ``text``, and
+    how to write it quoted; None if there is none. YAML reads `{` as a flow mapping, so
+    `prompt: {{ inputs.a }}` fails to parse with a message that says nothing of templates."""
+    lines = text.splitlines()
+    if not 1 <= line <= len(lines):
+        return None
+    raw = lines[line - 1]
+    plain = _QUOTED.sub(lambda m: " " * len(m.group()), raw)
+    found = _VALUE_TEMPLATE.search(plain)
+    if found is None:
+        return None
+    start = found.start(1)
+    before = plain[:start]
+    in_flow = before.count("{") + before.count("[") > before.count("}") + before.count("]")
+    if in_flow:
+        end = plain.find("}}", start)
+        value = raw[start : end + 2] if end != -1 else raw[start:]
+    else:
+        comment = plain.find(" #", start)
+        value = raw[start : comment if comment != -1 else len(raw)].rstrip()
+    quoted = (
+        f'"{value}"'
+        if '"' not in value and "\\" not in value
+        else "'" + value.replace("'", "''") + "'"
+    )
+    key = _FLOW_KEY.search(before)
+    if key is not None:
+        example = f"{key.group(1).strip()}: {quoted}"
+    elif before.rstrip().endswith("-"):
+        example = f"- {quoted}"
+    else:
+        example = quoted
+    return (line, start + 1), f"a value starting with '{{{{' must be quoted, e.g. {example}"
+
+
 def _yaml_error_problem(exc: yaml.YAMLError, source: str, text: str) -> RecipeProblem:
     if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
@@ -86,6 +132,12 @@ def _yaml_error_problem(exc: yaml.YAMLError, source: str, text: str) -> RecipePr
                 message += f" ({exc.context}{where})"
         if mark is not None and 0 <= mark.index < len(text) and text[mark.index] == "\t":
             message += "; use spaces, not tabs, for indentation"
+        # The template is on the line the parser stopped at, or (for a value continued on
+        # the next line) the one before.
+        template = _unquoted_template(text, line) or _unquoted_template(text, line - 1)
+        if template is not None:
+            (line, col), hint = template
+            message += f"; {hint}"
         return RecipeProblem(source, line, col, "", message)
     if isinstance(exc, yaml.reader.ReaderError):
         before = text[: exc.position]
@@ -97,8 +149,33 @@ def _yaml_error_problem(exc: yaml.YAMLError, source: str, text: str) -> RecipePr
     return RecipeProblem(source, 1, 1, "", f"invalid YAML: {exc}")
 
 
-def _duplicate_key_problems(root: Node, source: str) -> list[RecipeProblem]:
-    """Find keys written twice in one mapping; PyYAML silently keeps the last one."""
+def _json_key(key: Any) -> str:
+    """The text a mapping key becomes in JSON (1 -> "1", true -> "true", null -> "null")."""
+    if isinstance(key, str):
+        return key
+    return json.dumps(key) if isinstance(key, int | float) or key is None else repr(key)
+
+
+def _non_text_key_message(key_node: ScalarNode, key: Any, clash: tuple[str, int] | None) -> str:
+    """Why a key YAML reads as a number, a boolean or null is refused, and how to quote it."""
+    written = key_node.value or "~"
+    if isinstance(key, bool):
+        what = f"the boolean {_json_key(key)}"
+    elif isinstance(key, int | float):
+        what = "a number"
+    elif key is None:
+        what = "null"
+    else:
+        what = f"a {key_node.tag.rsplit(':', 1)[-1]} value"
+    same = f" (so it is the same key as {clash[0]} at line {clash[1]})" if clash else ""
+    quoted = "'" + written.replace("'", "''") + "'"
+    return f"key {written} is read by YAML as {what}, not text{same}: quote it, {quoted}"
+
+
+def _mapping_key_problems(root: Node, loader: Any, source: str) -> list[RecipeProblem]:
+    """Keys written twice in one mapping (PyYAML silently keeps the last one), and keys that
+    are not text: JSON's keys are, and `1` and `true` are even the same key to Python, so
+    `{1: x, true: y}` was silently `{"1": "y"}`."""
     problems: list[RecipeProblem] = []
     seen_nodes: set[int] = set()
     stack: list[tuple[Node, NodePath]] = [(root, ())]
@@ -109,25 +186,45 @@ def _duplicate_key_problems(root: Node, source: str) -> list[RecipeProblem]:
         seen_nodes.add(id(node))
         if isinstance(node, MappingNode):
             first_line: dict[tuple[str, str], int] = {}
+            # Each key as the data holds it, with how it was written and where: a key that
+            # is not text may stand for an earlier one (1 and true; 1 and '1' once in JSON).
+            as_data: list[tuple[Any, str, int]] = []
             for key_node, value_node in node.value:
                 if not isinstance(key_node, ScalarNode) or key_node.tag == _MERGE_TAG:
                     continue
-                stack.append((value_node, (*path, key_node.value)))
+                key_path = (*path, key_node.value)
+                stack.append((value_node, key_path))
+                line, col = _mark_pos(key_node.start_mark)
                 ident = (key_node.tag, key_node.value)
                 if ident in first_line:
-                    line, col = _mark_pos(key_node.start_mark)
                     problems.append(
                         RecipeProblem(
                             source,
                             line,
                             col,
-                            render_path((*path, key_node.value)),
+                            render_path(key_path),
                             f"duplicate key {key_node.value!r} "
                             f"(first defined at line {first_line[ident]})",
                         )
                     )
-                else:
-                    first_line[ident] = key_node.start_mark.line + 1
+                    continue
+                first_line[ident] = line
+                key = loader.construct_object(key_node)
+                if key_node.tag != _STR_TAG:
+                    clash = next(
+                        (
+                            (written, at)
+                            for earlier, written, at in as_data
+                            if _json_key(earlier) == _json_key(key)
+                            or (not isinstance(earlier, str) and earlier == key)
+                        ),
+                        None,
+                    )
+                    message = _non_text_key_message(key_node, key, clash)
+                    problems.append(
+                        RecipeProblem(source, line, col, render_path(key_path), message)
+                    )
+                as_data.append((key, key_node.value, line))
         elif isinstance(node, SequenceNode):
             stack.extend((item, (*path, i)) for i, item in enumerate(node.value))
     problems.sort(key=RecipeProblem.sort_key)
@@ -142,6 +239,8 @@ class _PositionWalker:
         self.positions: dict[NodePath, Position] = {}
         self.key_positions: dict[NodePath, Position] = {}
         self.count = 0
+        # Where an alias stands for a mapping or list it is inside of.
+        self.recursive: list[NodePath] = []
 
     def walk(self, node: Node, path: NodePath, active: frozenset[int]) -> None:
         self.count += 1
@@ -149,7 +248,7 @@ class _PositionWalker:
             raise _TooLarge
         self.positions[path] = _mark_pos(node.start_mark)
         if id(node) in active:
-            # A recursive alias: the data cannot be JSON anyway; validation will say so.
+            self.recursive.append(path)
             return
         active = active | {id(node)}
         if isinstance(node, MappingNode):
@@ -184,7 +283,8 @@ def load_recipe_text(
                 raise RecipeInvalid(
                     [RecipeProblem(source, 1, 1, "", "recipe is empty; expected a mapping")]
                 )
-            duplicates = _duplicate_key_problems(root, source)
+            # Before construction, which flattens merge keys (<<) into the mappings' nodes.
+            key_problems = _mapping_key_problems(root, loader, source)
             data = loader.construct_document(root)
         except yaml.YAMLError as exc:
             raise RecipeInvalid([_yaml_error_problem(exc, source, text)]) from None
@@ -205,6 +305,24 @@ def load_recipe_text(
             raise RecipeInvalid(
                 [RecipeProblem(source, 1, 1, "", "recipe is too large or nests aliases too deeply")]
             ) from None
+        if walker.recursive:
+            # Data without end: no check could walk it, and JSON cannot hold it.
+            problems = []
+            for path in walker.recursive:
+                # An alias has no position of its own in the node graph: its key's, or its
+                # list's.
+                line, col = walker.key_positions.get(path) or walker.positions[path[:-1]]
+                problems.append(
+                    RecipeProblem(
+                        source,
+                        line,
+                        col,
+                        render_path(path),
+                        "this alias stands for a mapping or list it is inside of, which would "
+                        "never end: write the value out",
+                    )
+                )
+            raise RecipeInvalid(sorted(problems, key=RecipeProblem.sort_key))
     finally:
         loader.dispose()
     return LoadedRecipe(
@@ -214,7 +332,7 @@ def load_recipe_text(
         content_hash=content_hash,
         positions=walker.positions,
         key_positions=walker.key_positions,
-        load_problems=duplicates,
+        load_problems=key_problems,
     )
 
 

@@ -3,15 +3,15 @@ what a value written in the recipe (not rendered from a template) already decide
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from hunter_cli.recipe.loader import NodePath
+from hunter_cli.recipe.problems import closest, did_you_mean
 from hunter_cli.recipe.templates import is_template
 
-__all__ = ["FILE_PROVIDERS", "ParamProblem", "closest", "did_you_mean", "static_param_problems"]
+__all__ = ["FILE_PROVIDERS", "ParamProblem", "static_param_problems"]
 
 # lead_search's provider when a step names none, and the providers that read the step's
 # `path` (hunter_cli.components.actions.lead_search's; a test keeps them equal).
@@ -27,18 +27,6 @@ class ParamProblem:
     path: NodePath
     message: str
     key: bool = False
-
-
-def closest(name: str, known: list[str] | tuple[str, ...]) -> str | None:
-    """The known name a misspelt one most likely meant, or None if none is close."""
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-    return close[0] if close else None
-
-
-def did_you_mean(name: str, known: list[str] | tuple[str, ...]) -> str:
-    """' (did you mean 'x'?)' for the known name closest to a misspelt one, or ''."""
-    close = closest(name, known)
-    return f" (did you mean {close!r}?)" if close else ""
 
 
 def _literal_text(value: Any) -> str | None:

@@ -14,6 +14,7 @@ __all__ = [
     "DECIMAL_PLACES",
     "DB_QUERY_PARAMS",
     "DB_WRITE_QUERIES",
+    "DATA_OPERATIONS",
     "EXPRESSION_PARAMS",
     "MAX_BACKOFF",
     "MAX_CREDITS",
@@ -67,6 +68,17 @@ DB_QUERY_PARAMS: dict[str, tuple[tuple[str, ...], tuple[str | tuple[str, ...], .
     "get_lead": (("id", "email"), (("id", "email"),)),
     "upsert_leads": (("leads",), ("leads",)),
     "update_lead": (("id", "email", "fields"), (("id", "email"), "fields")),
+}
+#: data_processing operations -> the parameters each reads, and those it cannot do without
+#: (the component's handlers; a test keeps the operations equal). Any other data_processing
+#: parameter is refused: `count` on a sort would be ignored.
+DATA_OPERATIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "dedupe": (("items", "keys", "fuzzy"), ("items",)),
+    "filter": (("items", "where"), ("items", "where")),
+    "sort": (("items", "by", "descending"), ("items", "by")),
+    "limit": (("items", "count"), ("items", "count")),
+    "pick": (("items", "fields"), ("items", "fields")),
+    "merge": (("lists",), ("lists",)),
 }
 #: Longest step timeout, in seconds (a day).
 MAX_TIMEOUT = 86_400
@@ -605,7 +617,7 @@ _ACTION_PARAMS: dict[str, dict[str, Any]] = {
     "operation": _p(
         "Operation",
         "data_processing: what to do with the items.",
-        enum=["dedupe", "filter", "sort", "limit", "pick", "merge"],
+        enum=list(DATA_OPERATIONS),
     ),
     "items": _items("data_processing/scoring: the list to work on."),
     "keys": _p(
@@ -746,16 +758,6 @@ _ACTION_VARIANTS: dict[str, tuple[dict[str, Any], list[str]]] = {
     "scoring": ({"items": {}, "rules": {}, "tiers": {}}, ["items", "rules"]),
 }
 
-# data_processing: the parameter each operation cannot do without.
-_OPERATION_NEEDS: dict[str, list[str]] = {
-    "dedupe": ["items"],
-    "filter": ["items", "where"],
-    "sort": ["items", "by"],
-    "limit": ["items", "count"],
-    "pick": ["items", "fields"],
-    "merge": ["lists"],
-}
-
 
 def _db_query_params() -> list[dict[str, Any]]:
     """One if/then per db_query query: the names its params may have, and the ones it needs."""
@@ -806,12 +808,20 @@ def _action_branches() -> list[dict[str, Any]]:
                 *_db_query_params(),
             ]
         if action == "data_processing":
+            # As for actions: a parameter of another operation is refused, not ignored.
             then["allOf"] = [
                 {
                     "if": {"properties": {"operation": {"const": op}}, "required": ["operation"]},
-                    "then": {"required": needs},
+                    "then": {
+                        "properties": {
+                            name: {"not": {}}
+                            for name in accepted
+                            if name not in takes and name != "operation"
+                        },
+                        "required": list(needs),
+                    },
                 }
-                for op, needs in _OPERATION_NEEDS.items()
+                for op, (takes, needs) in DATA_OPERATIONS.items()
             ]
         branches.append(
             {

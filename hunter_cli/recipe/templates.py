@@ -19,6 +19,8 @@ from jinja2.parser import Parser
 from jinja2.runtime import StrictUndefined, Undefined, missing
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from hunter_cli.recipe.problems import closest
+
 __all__ = [
     "CONTEXT_VARIABLES",
     "ITEM_VARIABLES",
@@ -421,8 +423,23 @@ def is_single_expression(text: str) -> bool:
     return not is_template(text) or _single_expression(text) is not None
 
 
+_UNKNOWN_NAME = re.compile(r"No (filter|test) named '([^']*)'\.?")
+
+
+def _unknown_name_message(kind: str, name: str) -> str:
+    """Jinja's words for an unknown filter or test, with the one most likely meant."""
+    known = environment.filters if kind == "filter" else environment.tests
+    close = closest(name, sorted(known))
+    if close is None:
+        return f"No {kind} named '{name}'."
+    return f"No {kind} named '{name}' (did you mean '{close}'?)"
+
+
 def _syntax_message(exc: TemplateSyntaxError, source: str) -> str:
     message = exc.message or str(exc)
+    unknown = _UNKNOWN_NAME.fullmatch(message)
+    if unknown is not None:
+        message = _unknown_name_message(unknown.group(1), unknown.group(2))
     if "\n" in source.strip() and exc.lineno:
         message += f" (template line {exc.lineno})"
     return message
@@ -642,6 +659,13 @@ def check_syntax(template: str, *, expression: bool = False) -> str | None:
                 _compile_expression(inner)
         else:
             _compile_template(template)
+        # Jinja leaves a filter or test inside {% if %} to be looked up when it runs.
+        tree = _parse(template, expression=expression)
+        for node in [tree, *tree.find_all((nodes.Filter, nodes.Test))]:
+            if isinstance(node, nodes.Filter) and node.name not in environment.filters:
+                return _unknown_name_message("filter", node.name)
+            if isinstance(node, nodes.Test) and node.name not in environment.tests:
+                return _unknown_name_message("test", node.name)
     except TemplateError as exc:
         return exc.message.removeprefix("template syntax error: ")
     return None

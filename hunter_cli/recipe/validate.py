@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import os
@@ -15,10 +16,11 @@ from jsonschema.exceptions import ValidationError, best_match
 
 from hunter_cli.recipe.inputs_schema import closed_input_names
 from hunter_cli.recipe.loader import LoadedRecipe, NodePath, load_recipe_file, load_recipe_text
-from hunter_cli.recipe.problems import RecipeInvalid, RecipeProblem, render_path
-from hunter_cli.recipe.static_params import did_you_mean, static_param_problems
+from hunter_cli.recipe.problems import RecipeInvalid, RecipeProblem, did_you_mean, render_path
+from hunter_cli.recipe.static_params import static_param_problems
 from hunter_cli.recipe.step_params import (
     CONTROL_KEYS,
+    DATA_OPERATIONS,
     DECIMAL_PLACES,
     DEFAULT_STEP_PARAMS,
     EXPRESSION_PARAMS,
@@ -69,7 +71,7 @@ def _multiple_of(
     """multipleOf, exact for decimal steps such as 0.0001 (the stock check divides floats:
     0.0003 / 0.0001 is 2.9999999999999996), and saying what the value would become."""
     if not validator.is_type(instance, "number") or not math.isfinite(instance):
-        return  # a non-finite number is reported on its own (_non_finite_problems)
+        return  # a non-finite number is reported on its own (_non_json_problems)
     unit = Decimal(str(step))
     places = -unit.as_tuple().exponent  # type: ignore[operator]
     if unit != Decimal(1).scaleb(-places):
@@ -108,19 +110,60 @@ def _problem_at(loaded: LoadedRecipe, path: NodePath, message: str) -> RecipePro
     return RecipeProblem(loaded.source, line, col, render_path(path), message)
 
 
-def _non_finite_problems(loaded: LoadedRecipe) -> Iterator[RecipeProblem]:
-    """NaN and infinities (YAML's .nan, .inf) anywhere: no amount, limit or schema can use them."""
+_JSON_TYPES = dict | list | str | int | float | bool | None
+
+
+def _not_json(value: Any) -> str | None:
+    """Why a value YAML's tags made (!!binary, !!timestamp, !!set) is not JSON, and what to
+    write instead; None for JSON's own values."""
+    if isinstance(value, _JSON_TYPES):
+        return None
+    if isinstance(value, bytes):
+        return "!!binary makes bytes, which are not JSON: remove the tag to keep the text"
+    if isinstance(value, datetime.date):  # a datetime too
+        return (
+            "!!timestamp makes a date, which is not JSON: remove the tag to keep "
+            f"'{value.isoformat()}' as text"
+        )
+    if isinstance(value, set):
+        return "!!set makes a set, which is not JSON: write a list"
+    if isinstance(value, tuple):
+        return "!!omap and !!pairs make pairs, which are not JSON: write a mapping"
+    return f"a {type(value).__name__} value is not JSON"
+
+
+def _non_json_problems(loaded: LoadedRecipe) -> Iterator[RecipeProblem]:
+    """Values JSON cannot hold, anywhere: NaN and infinities (YAML's .nan, .inf), which no
+    amount, limit or schema can use, and what YAML's tags make (bytes, dates, sets), which
+    failed a run that stored them as "internal error: not JSON serialisable"."""
     stack: list[tuple[NodePath, Any]] = [((), loaded.data)]
     while stack:
         path, value = stack.pop()
         if isinstance(value, dict):
             stack.extend(((*path, k), v) for k, v in value.items())
         elif isinstance(value, list):
-            stack.extend(((*path, i), v) for i, v in enumerate(value))
+            pairs = [v for v in value if isinstance(v, tuple)]
+            if pairs:  # !!omap and !!pairs: said once, of the list
+                yield _problem_at(loaded, path, str(_not_json(pairs[0])))
+            stack.extend(((*path, i), v) for i, v in enumerate(value) if v not in pairs)
         elif _non_finite(value):
             written = ".nan" if math.isnan(value) else ("-.inf" if value < 0 else ".inf")
             what = "not a number" if math.isnan(value) else "infinite"
             yield _problem_at(loaded, path, f"{written} is {what}: write a finite number")
+        elif (message := _not_json(value)) is not None:
+            yield _problem_at(loaded, path, message)
+
+
+def _recipe_schemas(loaded: LoadedRecipe) -> Iterator[tuple[NodePath, Any]]:
+    """The JSON Schemas a recipe holds, where they are: inputs, and steps' output_schema
+    and data_schema."""
+    yield ("inputs",), loaded.data.get("inputs")
+    steps = loaded.data.get("steps")
+    for index, step in enumerate(steps if isinstance(steps, list) else []):
+        if isinstance(step, dict):
+            for key in ("output_schema", "data_schema"):
+                if key in step:
+                    yield ("steps", index, key), step[key]
 
 
 def _broken_ref_problems(loaded: LoadedRecipe) -> Iterator[RecipeProblem]:
@@ -128,15 +171,19 @@ def _broken_ref_problems(loaded: LoadedRecipe) -> Iterator[RecipeProblem]:
     fail every run (or step) that reaches it."""
     from hunter_cli.recipe.refs import unresolvable_refs
 
-    schemas: list[tuple[NodePath, Any]] = [(("inputs",), loaded.data.get("inputs"))]
-    steps = loaded.data.get("steps")
-    for index, step in enumerate(steps if isinstance(steps, list) else []):
-        if isinstance(step, dict):
-            for key in ("output_schema", "data_schema"):
-                schemas.append((("steps", index, key), step.get(key)))
-    for where, schema in schemas:
+    for where, schema in _recipe_schemas(loaded):
         for path, message in unresolvable_refs(schema, where):
             yield _problem_at(loaded, path, message)
+
+
+def _unknown_keyword_problems(loaded: LoadedRecipe) -> Iterator[RecipeProblem]:
+    """A key JSON Schema does not know is ignored: `requird: [n]` would check nothing."""
+    from hunter_cli.recipe.schema_keywords import unknown_keywords
+
+    for where, schema in _recipe_schemas(loaded):
+        for path, message in unknown_keywords(schema, where):
+            line, col = loaded.position_of(path, key=True)
+            yield RecipeProblem(loaded.source, line, col, render_path(path), message)
 
 
 def _tier_order_problems(loaded: LoadedRecipe) -> Iterator[RecipeProblem]:
@@ -163,6 +210,28 @@ def _tier_order_problems(loaded: LoadedRecipe) -> Iterator[RecipeProblem]:
                     f"tier {worse} needs {below}, more than tier {better} ({above}): "
                     "tiers are minimum scores from best to worst, A >= B >= C",
                 )
+
+
+def _per_item_output_problems(loaded: LoadedRecipe) -> Iterator[RecipeProblem]:
+    """With `items`, an ai step's output is a list of {item, text, data}: an output_schema
+    whose type leaves out arrays fails every run, and was meant for each answer."""
+    steps = loaded.data.get("steps")
+    for index, step in enumerate(steps if isinstance(steps, list) else []):
+        if not isinstance(step, dict) or step.get("type") != "ai" or "items" not in step:
+            continue
+        schema = step.get("output_schema")
+        kind = schema.get("type") if isinstance(schema, dict) else None
+        kinds = kind if isinstance(kind, list) else [kind]
+        if kind is None or "array" in kinds or not all(isinstance(k, str) for k in kinds):
+            continue
+        written = kind if isinstance(kind, str) else f"[{', '.join(map(str, kinds))}]"
+        yield _problem_at(
+            loaded,
+            ("steps", index, "output_schema", "type"),
+            f"with items, the step's output is a list of {{item, text, data}}, one per "
+            f"element, which type: {written} never matches: check each answer's data with "
+            "data_schema (and format: json), or describe the list (type: array, items: ...)",
+        )
 
 
 def _static_param_problems(loaded: LoadedRecipe) -> Iterator[RecipeProblem]:
@@ -221,7 +290,8 @@ def _input_schema_problems(loaded: LoadedRecipe) -> Iterator[RecipeProblem]:
         where = list(error.absolute_path)
         if where and where[0] in defaults:
             path: NodePath = ("inputs", "properties", where[0], "default", *where[1:])
-            yield problem(path, f"the default does not fit this input: {error.message}")
+            message = _respelled(error) + _boolean_hint(loaded, error, path)
+            yield problem(path, f"the default does not fit this input: {message}")
 
 
 def _validator_for(step_params: dict[str, dict[str, Any]]) -> Any:
@@ -236,6 +306,79 @@ def _validator_for(step_params: dict[str, dict[str, Any]]) -> Any:
         validator = _RecipeValidator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
         _validators[key] = validator
     return validator
+
+
+def _spell(value: Any) -> str:
+    """``value`` as a recipe would write it (YAML flow style: true, null, [1, 'a'],
+    {'k': 2}), not as Python's repr (True, None)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_spell(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_spell(k)}: {_spell(v)}" for k, v in value.items()) + "}"
+    return repr(value)
+
+
+def _respelled(error: ValidationError) -> str:
+    """jsonschema's message with the values in it spelt as in YAML (see ``_spell``)."""
+    if error.validator == "enum":
+        return f"{_spell(error.instance)} is not one of {_spell(error.validator_value)}"
+    shown = repr(error.instance)
+    if error.message.startswith(shown):
+        return _spell(error.instance) + error.message[len(shown) :]
+    return error.message
+
+
+# YAML 1.1 (PyYAML) reads these words as booleans; a recipe author rarely means one.
+_BOOLEAN_WORDS = re.compile(r"yes|no|on|off", re.IGNORECASE)
+
+
+def _valid_text(schema: Any, word: str) -> bool:
+    """Whether ``word``, as text, satisfies ``schema`` (a piece of a larger schema: False if
+    it refers to a part it cannot see)."""
+    from referencing.exceptions import Unresolvable
+
+    try:
+        return bool(Draft202012Validator(schema).is_valid(word))
+    except Unresolvable:
+        return False
+
+
+def _written(loaded: LoadedRecipe, path: NodePath) -> str:
+    """The plain scalar at ``path`` as it is written in the file."""
+    line, col = loaded.position_of(path)
+    lines = loaded.text.splitlines()
+    text = lines[line - 1][col - 1 :] if line <= len(lines) else ""
+    return re.split(r"[\s,\]}#]", text, maxsplit=1)[0]
+
+
+def _boolean_hint(loaded: LoadedRecipe, error: ValidationError, path: NodePath) -> str:
+    """'; YAML reads yes as the boolean true: quote it, 'yes'' where `yes` (no, on, off) was
+    written and the text would do, or ''."""
+    if not isinstance(error.instance, bool):
+        return ""
+    word = _written(loaded, path)
+    if not _BOOLEAN_WORDS.fullmatch(word) or not _valid_text(error.schema, word):
+        return ""
+    return f"; YAML reads {word} as the boolean {_spell(error.instance)}: quote it, '{word}'"
+
+
+def _operation_message(name: str, operation: Any) -> str | None:
+    """Why data_processing ``operation`` refuses parameter ``name``, which another reads; None
+    if no operation reads it (it is another action's)."""
+    users = [op for op, (takes, _) in DATA_OPERATIONS.items() if name in takes]
+    if not users or operation not in DATA_OPERATIONS:
+        return None
+    *others, last = users
+    readers = f"{', '.join(others)} and {last}" if others else last
+    takes = ", ".join(DATA_OPERATIONS[operation][0])
+    return (
+        f"parameter {name!r} is not valid for data_processing operation {operation!r} "
+        f"(it is for {readers}); {operation} takes: {takes}"
+    )
 
 
 def _is_step(path: NodePath) -> bool:
@@ -271,6 +414,24 @@ class _SchemaErrorMapper:
                 return f"{variant_key} {step[variant_key]!r}"
         return f"step type {step_type!r}"
 
+    def _boolean_hint(self, error: ValidationError, path: NodePath) -> str:
+        return _boolean_hint(self.loaded, error, path)
+
+    def _step_params_of(self, path: NodePath) -> list[str]:
+        """The parameters and controls the step at ``path`` may have: its type's, less those
+        its variant (action, channel) refuses."""
+        step = self._step(path)
+        schema = self.step_params.get(str(step.get("type")), {})
+        names = set(schema.get("properties", {})) | CONTROL_KEYS
+        variant_key = schema.get(VARIANT_KEY)
+        variant = step.get(variant_key) if variant_key else None
+        for branch in schema.get("allOf", []) if variant is not None else []:
+            chosen = branch.get("if", {}).get("properties", {}).get(variant_key, {})
+            if chosen.get("const") == variant:
+                refused = branch.get("then", {}).get("properties", {})
+                names -= {name for name, sub in refused.items() if sub == {"not": {}}}
+        return sorted(names)
+
     def _is_unmarked_write(self, error: ValidationError, path: NodePath) -> bool:
         """A db_query that writes without `write: true` (missing, or not true)."""
         if error.validator == "required" and _is_step(path):
@@ -288,7 +449,9 @@ class _SchemaErrorMapper:
         validator = error.validator
 
         if validator in _BOUNDS and _non_finite(error.instance):
-            return  # reported once, by _non_finite_problems
+            return  # reported once, by _non_json_problems
+        if _not_json(error.instance) is not None:
+            return  # likewise
 
         if "propertyNames" in error.absolute_schema_path:
             # The instance is the offending key itself; point at the key.
@@ -328,9 +491,10 @@ class _SchemaErrorMapper:
                 if _is_step(path):
                     message = (
                         f"unknown parameter {extra!r} for {self._step_kind(path, variant=False)}"
+                        f"{did_you_mean(str(extra), self._step_params_of(path))}"
                     )
                 else:
-                    message = f"unknown field {extra!r}"
+                    message = f"unknown field {extra!r}{did_you_mean(str(extra), sorted(allowed))}"
                 yield self.problem((*path, extra), message, key=True)
             return
         if validator == "not" and error.validator_value == PER_TOKEN_CREDITS:
@@ -344,7 +508,12 @@ class _SchemaErrorMapper:
         if validator == "not" and error.validator_value == {} and path:
             # A never-valid property schema: a parameter that exists, but not for this variant.
             parent = path[:-1]
-            if _is_step(parent):
+            step = self._step(parent)
+            if step.get("action") == "data_processing" and (
+                operation_message := _operation_message(str(path[-1]), step.get("operation"))
+            ):
+                message = operation_message
+            elif _is_step(parent):
                 kind = self._step_kind(parent, variant=True)
                 message = f"parameter {path[-1]!r} is not valid for {kind}"
             else:
@@ -377,8 +546,13 @@ class _SchemaErrorMapper:
             and error.validator_value == sorted(self.step_params)
         ):
             known = ", ".join(sorted(self.step_params))
-            message = f"unknown step type {error.instance!r}; known types: {known}"
-            yield self.problem(path, message)
+            meant = (
+                did_you_mean(error.instance, self.step_params)
+                if isinstance(error.instance, str)
+                else ""
+            )
+            message = f"unknown step type {_spell(error.instance)}{meant}; known types: {known}"
+            yield self.problem(path, message + self._boolean_hint(error, path))
             return
         if validator == "minItems" and path == ("steps",) and error.validator_value == 1:
             yield self.problem(path, "recipe has no steps; add at least one")
@@ -390,13 +564,18 @@ class _SchemaErrorMapper:
         if validator == "type" and _numeric(error.validator_value):
             hint = _number_hint(error.instance)
             if hint:
-                yield self.problem(path, f"{error.message}; {hint}")
+                yield self.problem(path, f"{_respelled(error)}; {hint}")
                 return
         if validator == "const":
-            message = f"must be {error.validator_value!r}, not {error.instance!r}"
-            yield self.problem(path, message)
+            message = f"must be {_spell(error.validator_value)}, not {_spell(error.instance)}"
+            yield self.problem(path, message + self._boolean_hint(error, path))
             return
-        yield self.problem(path, error.message)
+        message = _respelled(error)
+        if validator == "enum" and isinstance(error.instance, str):
+            message += did_you_mean(
+                error.instance, [v for v in error.validator_value if isinstance(v, str)]
+            )
+        yield self.problem(path, message + self._boolean_hint(error, path))
 
     def _alternatives(self, error: ValidationError, path: NodePath) -> Iterator[RecipeProblem]:
         branches = error.validator_value
@@ -418,7 +597,8 @@ class _SchemaErrorMapper:
             if not title[:2].isupper():  # "Lead provider" -> "lead provider", "AI" stays
                 title = title[:1].lower() + title[1:]
             known = ", ".join(str(n) for n in lists[0])
-            yield self.problem(path, f"unknown {title} {error.instance!r}; known: {known}")
+            meant = did_you_mean(error.instance, [str(n) for n in lists[0]])
+            yield self.problem(path, f"unknown {title} {error.instance!r}{meant}; known: {known}")
             return
         by_branch: dict[int, list[ValidationError]] = {}
         for sub in error.context or []:
@@ -440,15 +620,15 @@ class _SchemaErrorMapper:
         wanted = [_describe(b) for b in branches]
         if all(wanted) and not fitting:
             expected = " or ".join(dict.fromkeys(w for w in wanted if w))
-            message = f"{error.instance!r} is not valid: expected {expected}"
+            message = f"{_spell(error.instance)} is not valid: expected {expected}"
             hint = _number_hint(error.instance)
             if hint and any(_numeric(b.get("type")) for b in branches if isinstance(b, dict)):
                 message += f"; {hint}"
-            yield self.problem(path, message)
+            yield self.problem(path, message + self._boolean_hint(error, path))
             return
         best = best_match(error.context or [])
         if best is None:
-            yield self.problem(path, error.message)
+            yield self.problem(path, _respelled(error))
         else:
             yield from self.map(best)
 
@@ -499,7 +679,7 @@ def _describe(schema: Any) -> str | None:
             return _TEMPLATE_WORDS
         return _TYPE_WORDS[kind]
     if "enum" in schema:
-        return "one of " + ", ".join(repr(v) for v in schema["enum"])
+        return "one of " + ", ".join(_spell(v) for v in schema["enum"])
     return None
 
 
@@ -685,16 +865,21 @@ class _TemplateChecker:
             allowed = allowed | ITEM_VARIABLES
         for name in sorted(set(names) - allowed):
             known = ", ".join(sorted(CONTEXT_VARIABLES))
-            self.add(path, f"unknown variable {name!r} in template; available: {known}")
+            meant = did_you_mean(name, sorted(allowed))
+            self.add(path, f"unknown variable {name!r} in template{meant}; available: {known}")
         for ref in sorted(names.get("steps", ())):
             if ref not in self.first_index:
-                self.add(path, f"unknown step {ref!r} in template")
+                meant = did_you_mean(ref, sorted(self.first_index))
+                self.add(path, f"unknown step {ref!r} in template{meant}")
             elif current is not None and self.first_index[ref] >= current:
                 self.add(path, f"step {ref!r} is referenced before it runs")
         if self.declared_inputs is not None:
             for name in sorted(names.get("inputs", set()) - self.declared_inputs):
                 declared = ", ".join(sorted(self.declared_inputs)) or "nothing"
-                self.add(path, f"unknown input {name!r} in template; inputs declares: {declared}")
+                meant = did_you_mean(name, sorted(self.declared_inputs))
+                self.add(
+                    path, f"unknown input {name!r} in template{meant}; inputs declares: {declared}"
+                )
 
 
 def _slug_problems(loaded: LoadedRecipe, file_slug: str | None) -> Iterator[RecipeProblem]:
@@ -733,11 +918,13 @@ def validate_recipe(
     mapper = _SchemaErrorMapper(loaded, params)
     for error in _validator_for(params).iter_errors(loaded.data):
         problems.extend(mapper.map(error))
-    problems.extend(_non_finite_problems(loaded))
+    problems.extend(_non_json_problems(loaded))
     problems.extend(_broken_ref_problems(loaded))
+    problems.extend(_unknown_keyword_problems(loaded))
     problems.extend(_tier_order_problems(loaded))
     problems.extend(_input_schema_problems(loaded))
     problems.extend(_static_param_problems(loaded))
+    problems.extend(_per_item_output_problems(loaded))
     problems.extend(_text_for_native_problems(loaded, params))
 
     checker = _TemplateChecker(loaded)

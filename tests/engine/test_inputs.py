@@ -110,7 +110,9 @@ def test_an_undeclared_input_is_a_typo_unless_the_schema_lets_extras_in():
     schema = {"type": "object", "properties": {"limit": {"type": "integer", "default": 20}}}
     with pytest.raises(ValidationError) as caught:
         prepare_inputs(schema, {"limt": "1"})
-    assert caught.value.details["problems"] == ["unknown input 'limt'; this recipe takes: limit"]
+    assert caught.value.details["problems"] == [
+        "unknown input 'limt' (did you mean 'limit'?); this recipe takes: limit"
+    ]
     open_schema = {**schema, "additionalProperties": True}
     assert prepare_inputs(open_schema, {"limt": "1"}) == {"limt": "1", "limit": 20}
 

@@ -108,6 +108,22 @@ def test_missing_file_raises_oserror(tmp_path: Path) -> None:
             "r.yaml:2:1: (root): invalid YAML: found character that cannot start any token "
             "(while scanning for the next token); use spaces, not tabs, for indentation",
         ),
+        (
+            "a:\n  - {{ x }}\n",
+            "r.yaml:2:5: (root): invalid YAML: found unhashable key (while constructing a "
+            "mapping); a value starting with '{{' must be quoted, e.g. - \"{{ x }}\"",
+        ),
+        (
+            "a: {b: {{ x }}, c: 1}\n",
+            "r.yaml:1:8: (root): invalid YAML: found unhashable key (while constructing a "
+            "mapping); a value starting with '{{' must be quoted, e.g. b: \"{{ x }}\"",
+        ),
+        (
+            "a: {{ x ~ '\"' }} it's\n",
+            "r.yaml:1:4: (root): invalid YAML: did not find expected key (while parsing a "
+            "block mapping); a value starting with '{{' must be quoted, e.g. "
+            "a: '{{ x ~ ''\"'' }} it''s'",
+        ),
     ],
 )
 def test_unloadable_text_raises_recipe_invalid(text: str, expected: str) -> None:
@@ -128,6 +144,16 @@ def test_merge_key_override_is_not_a_duplicate() -> None:
     loaded = load_recipe_text("d: &d {a: 1}\ne:\n  <<: *d\n  a: 2\n", "m.yaml")
     assert loaded.data["e"] == {"a": 2}
     assert loaded.load_problems == []
+
+
+def test_an_alias_inside_what_it_stands_for_is_refused() -> None:
+    # It made data without end, and validation walked it for ever.
+    with pytest.raises(RecipeInvalid) as caught:
+        load_recipe_text("a: 1\nb: &x {c: [*x]}\n", "r.yaml")
+    assert [str(p) for p in caught.value.problems] == [
+        "r.yaml:2:11: b.c[0]: this alias stands for a mapping or list it is inside of, which "
+        "would never end: write the value out"
+    ]
 
 
 def test_alias_bomb_is_refused() -> None:

@@ -128,7 +128,8 @@ steps:
     assert [str(p) for p in validate_recipe(loaded, PLUGIN_PARAMS)] == [
         "p.yaml:7:14: steps[0].seconds: 'soon' is not of type 'number'",
         "p.yaml:8:5: steps[1]: missing required parameter 'seconds' for step type 'wait'",
-        "p.yaml:10:5: steps[1].secs: unknown parameter 'secs' for step type 'wait'",
+        "p.yaml:10:5: steps[1].secs: unknown parameter 'secs' for step type 'wait' "
+        "(did you mean 'seconds'?)",
         "p.yaml:12:11: steps[2].type: unknown step type 'sleep'; known types: action, ai, "
         "audit, correspondence, state, subscription, wait",
     ]

@@ -39,7 +39,8 @@ def test_load_and_validate_text() -> None:
         load_and_validate("inline.yaml", text=text.replace("prompt", "promt"))
     assert [str(p) for p in caught.value.problems] == [
         "inline.yaml:5:5: steps[0]: missing required parameter 'prompt' for step type 'ai'",
-        "inline.yaml:5:23: steps[0].promt: unknown parameter 'promt' for step type 'ai'",
+        "inline.yaml:5:23: steps[0].promt: unknown parameter 'promt' for step type 'ai' "
+        "(did you mean 'prompt'?)",
     ]
 
 
@@ -80,7 +81,7 @@ steps:
         "m.yaml:7:13: steps[0].prompt: step 'two' is referenced before it runs",
         "m.yaml:8:14: steps[0].timeout: -1 is less than or equal to the minimum of 0",
         "m.yaml:11:13: steps[1].action: 'Bad Action' does not match '^[a-z0-9_.]+$'",
-        "m.yaml:12:26: steps[1].retry.backof: unknown field 'backof'",
+        "m.yaml:12:26: steps[1].retry.backof: unknown field 'backof' (did you mean 'backoff'?)",
     ]
 
 
@@ -212,6 +213,17 @@ def test_db_query_params_are_the_components() -> None:
     from hunter_cli.recipe.step_params import DB_QUERY_PARAMS
 
     assert {query: accepted for query, (accepted, _) in DB_QUERY_PARAMS.items()} == QUERIES
+
+
+def test_data_operations_are_the_components() -> None:
+    from hunter_cli.components.actions.data_processing import DataProcessing
+    from hunter_cli.recipe.step_params import _ACTION_VARIANTS, DATA_OPERATIONS
+
+    for operation in DATA_OPERATIONS:
+        assert callable(getattr(DataProcessing, f"_{operation}", None)), operation
+    accepted = set(_ACTION_VARIANTS["data_processing"][0])
+    for operation, (takes, needs) in DATA_OPERATIONS.items():
+        assert set(needs) <= set(takes) <= accepted, operation
 
 
 def test_lead_file_providers_are_the_components() -> None:
