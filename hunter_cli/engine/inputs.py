@@ -179,9 +179,11 @@ def _non_finite(value: Any, where: str) -> list[tuple[str, float]]:
 def _readable(error: Any) -> str:
     """jsonschema's message, but with a pattern as the recipe wrote it: jsonschema shows its
     repr, backslashes doubled (and the JSON envelope doubles them again)."""
+    from hunter_cli.recipe.problems import respelled
+
     if error.validator == "pattern" and isinstance(error.validator_value, str):
         return f"{error.instance!r} does not match the pattern {error.validator_value}"
-    return str(error.message)
+    return respelled(error)  # true and null, as the input is written, not True and None
 
 
 def prepare_inputs(schema: dict[str, Any] | None, given: dict[str, Any]) -> dict[str, Any]:

@@ -6,8 +6,17 @@ import difflib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["RecipeInvalid", "RecipeProblem", "closest", "did_you_mean", "render_path"]
+__all__ = [
+    "RecipeInvalid",
+    "RecipeProblem",
+    "closest",
+    "did_you_mean",
+    "render_path",
+    "respelled",
+    "spell",
+]
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$-]*$")
 
@@ -73,3 +82,27 @@ class RecipeInvalid(Exception):
 
     def __str__(self) -> str:
         return "\n".join(str(p) for p in self.problems)
+
+
+def spell(value: Any) -> str:
+    """``value`` as a recipe would write it (YAML flow style: true, null, [1, 'a'],
+    {'k': 2}), not as Python's repr (True, None)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(spell(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{spell(k)}: {spell(v)}" for k, v in value.items()) + "}"
+    return repr(value)
+
+
+def respelled(error: Any) -> str:
+    """jsonschema's message with the values in it spelt as in YAML (see ``spell``)."""
+    if error.validator == "enum":
+        return f"{spell(error.instance)} is not one of {spell(error.validator_value)}"
+    shown = repr(error.instance)
+    if error.message.startswith(shown):
+        return spell(error.instance) + error.message[len(shown) :]
+    return error.message

@@ -16,7 +16,14 @@ from jsonschema.exceptions import ValidationError, best_match
 
 from hunter_cli.recipe.inputs_schema import closed_input_names
 from hunter_cli.recipe.loader import LoadedRecipe, NodePath, load_recipe_file, load_recipe_text
-from hunter_cli.recipe.problems import RecipeInvalid, RecipeProblem, did_you_mean, render_path
+from hunter_cli.recipe.problems import (
+    RecipeInvalid,
+    RecipeProblem,
+    did_you_mean,
+    render_path,
+    respelled,
+    spell,
+)
 from hunter_cli.recipe.static_params import static_param_problems
 from hunter_cli.recipe.step_params import (
     CONTROL_KEYS,
@@ -290,7 +297,7 @@ def _input_schema_problems(loaded: LoadedRecipe) -> Iterator[RecipeProblem]:
         where = list(error.absolute_path)
         if where and where[0] in defaults:
             path: NodePath = ("inputs", "properties", where[0], "default", *where[1:])
-            message = _respelled(error) + _boolean_hint(loaded, error, path)
+            message = respelled(error) + _boolean_hint(loaded, error, path)
             yield problem(path, f"the default does not fit this input: {message}")
 
 
@@ -306,30 +313,6 @@ def _validator_for(step_params: dict[str, dict[str, Any]]) -> Any:
         validator = _RecipeValidator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
         _validators[key] = validator
     return validator
-
-
-def _spell(value: Any) -> str:
-    """``value`` as a recipe would write it (YAML flow style: true, null, [1, 'a'],
-    {'k': 2}), not as Python's repr (True, None)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_spell(item) for item in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{_spell(k)}: {_spell(v)}" for k, v in value.items()) + "}"
-    return repr(value)
-
-
-def _respelled(error: ValidationError) -> str:
-    """jsonschema's message with the values in it spelt as in YAML (see ``_spell``)."""
-    if error.validator == "enum":
-        return f"{_spell(error.instance)} is not one of {_spell(error.validator_value)}"
-    shown = repr(error.instance)
-    if error.message.startswith(shown):
-        return _spell(error.instance) + error.message[len(shown) :]
-    return error.message
 
 
 # YAML 1.1 (PyYAML) reads these words as booleans; a recipe author rarely means one.
@@ -363,7 +346,7 @@ def _boolean_hint(loaded: LoadedRecipe, error: ValidationError, path: NodePath) 
     word = _written(loaded, path)
     if not _BOOLEAN_WORDS.fullmatch(word) or not _valid_text(error.schema, word):
         return ""
-    return f"; YAML reads {word} as the boolean {_spell(error.instance)}: quote it, '{word}'"
+    return f"; YAML reads {word} as the boolean {spell(error.instance)}: quote it, '{word}'"
 
 
 def _operation_message(name: str, operation: Any) -> str | None:
@@ -551,7 +534,7 @@ class _SchemaErrorMapper:
                 if isinstance(error.instance, str)
                 else ""
             )
-            message = f"unknown step type {_spell(error.instance)}{meant}; known types: {known}"
+            message = f"unknown step type {spell(error.instance)}{meant}; known types: {known}"
             yield self.problem(path, message + self._boolean_hint(error, path))
             return
         if validator == "minItems" and path == ("steps",) and error.validator_value == 1:
@@ -564,13 +547,13 @@ class _SchemaErrorMapper:
         if validator == "type" and _numeric(error.validator_value):
             hint = _number_hint(error.instance)
             if hint:
-                yield self.problem(path, f"{_respelled(error)}; {hint}")
+                yield self.problem(path, f"{respelled(error)}; {hint}")
                 return
         if validator == "const":
-            message = f"must be {_spell(error.validator_value)}, not {_spell(error.instance)}"
+            message = f"must be {spell(error.validator_value)}, not {spell(error.instance)}"
             yield self.problem(path, message + self._boolean_hint(error, path))
             return
-        message = _respelled(error)
+        message = respelled(error)
         if validator == "enum" and isinstance(error.instance, str):
             message += did_you_mean(
                 error.instance, [v for v in error.validator_value if isinstance(v, str)]
@@ -620,7 +603,7 @@ class _SchemaErrorMapper:
         wanted = [_describe(b) for b in branches]
         if all(wanted) and not fitting:
             expected = " or ".join(dict.fromkeys(w for w in wanted if w))
-            message = f"{_spell(error.instance)} is not valid: expected {expected}"
+            message = f"{spell(error.instance)} is not valid: expected {expected}"
             hint = _number_hint(error.instance)
             if hint and any(_numeric(b.get("type")) for b in branches if isinstance(b, dict)):
                 message += f"; {hint}"
@@ -628,7 +611,7 @@ class _SchemaErrorMapper:
             return
         best = best_match(error.context or [])
         if best is None:
-            yield self.problem(path, _respelled(error))
+            yield self.problem(path, respelled(error))
         else:
             yield from self.map(best)
 
@@ -679,7 +662,7 @@ def _describe(schema: Any) -> str | None:
             return _TEMPLATE_WORDS
         return _TYPE_WORDS[kind]
     if "enum" in schema:
-        return "one of " + ", ".join(_spell(v) for v in schema["enum"])
+        return "one of " + ", ".join(spell(v) for v in schema["enum"])
     return None
 
 

@@ -183,3 +183,11 @@ def test_non_finite_numbers_are_bad_input():
         "input 'ratio': inf is not a finite number",
         "input 'xs.1': nan is not a finite number",
     ]
+
+
+def test_input_errors_spell_values_as_the_input_is_written():
+    """`true is not of type 'string'`, not Python's `True`."""
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}}
+    with pytest.raises(ValidationError) as raised:
+        prepare_inputs(schema, {"city": True})
+    assert raised.value.details["problems"] == ["input 'city': true is not of type 'string'"]
