@@ -716,6 +716,35 @@ def referenced_names(template: str, *, expression: bool = False) -> dict[str, se
     return found
 
 
+#: What `steps.<id>` holds for each step that ran (see the runner), and what `customer` holds.
+STEP_FIELDS = frozenset({"output", "status", "error"})
+CUSTOMER_FIELDS = frozenset({"id", "slug", "name", "email", "settings"})
+
+
+def step_fields(template: str, *, expression: bool = False) -> set[tuple[str, str]]:
+    """(step id, field) for each `steps.<id>.<field>` (or `steps['<id>']['<field>']`) the
+    template reads; a method called on a step's record (`.get(...)`) is not a field."""
+    tree = _parse(template, expression=expression)
+    calls = [*([tree] if isinstance(tree, nodes.Call) else []), *tree.find_all(nodes.Call)]
+    method_lookups = {id(call.node) for call in calls if isinstance(call.node, nodes.Getattr)}
+    found: set[tuple[str, str]] = set()
+    lookups = [tree] if isinstance(tree, nodes.Getattr | nodes.Getitem) else []
+    for node in [*lookups, *tree.find_all((nodes.Getattr, nodes.Getitem))]:
+        if id(node) in method_lookups:
+            continue
+        field = node.attr if isinstance(node, nodes.Getattr) else _const_str(node.arg)
+        inner = node.node
+        if isinstance(inner, nodes.Getattr):
+            step: str | None = inner.attr
+        elif isinstance(inner, nodes.Getitem):
+            step = _const_str(inner.arg)
+        else:
+            continue
+        if isinstance(inner.node, nodes.Name) and inner.node.name == "steps" and step and field:
+            found.add((step, field))
+    return found
+
+
 #: Filters whose result is not fixed by their input.
 IMPURE_FILTERS = frozenset({"random"})
 

@@ -19,6 +19,7 @@ from hunter_cli.recipe.loader import LoadedRecipe, NodePath, load_recipe_file, l
 from hunter_cli.recipe.problems import (
     RecipeInvalid,
     RecipeProblem,
+    closest,
     did_you_mean,
     render_path,
     respelled,
@@ -38,12 +39,15 @@ from hunter_cli.recipe.step_params import (
 )
 from hunter_cli.recipe.templates import (
     CONTEXT_VARIABLES,
+    CUSTOMER_FIELDS,
     ITEM_VARIABLES,
+    STEP_FIELDS,
     check_syntax,
     environment,
     is_single_expression,
     is_template,
     referenced_names,
+    step_fields,
 )
 
 __all__ = ["load_and_validate", "validate_recipe"]
@@ -856,6 +860,21 @@ class _TemplateChecker:
                 self.add(path, f"unknown step {ref!r} in template{meant}")
             elif current is not None and self.first_index[ref] >= current:
                 self.add(path, f"step {ref!r} is referenced before it runs")
+        if "steps" in names:
+            for ref, field in sorted(step_fields(text, expression=expression)):
+                if ref in self.first_index and field not in STEP_FIELDS:
+                    # steps.search.leads: the step's record holds output, status and error.
+                    close = closest(field, sorted(STEP_FIELDS))
+                    meant = f"steps.{ref}.{close}" if close else f"steps.{ref}.output.{field}"
+                    self.add(
+                        path,
+                        f"steps.{ref}.{field}: a step's record has output, status and error; "
+                        f"did you mean {meant}?",
+                    )
+        for field in sorted(names.get("customer", set()) - CUSTOMER_FIELDS):
+            meant = did_you_mean(field, sorted(CUSTOMER_FIELDS))
+            fields = ", ".join(sorted(CUSTOMER_FIELDS))
+            self.add(path, f"unknown customer field {field!r}{meant}; a customer has: {fields}")
         if self.declared_inputs is not None:
             for name in sorted(names.get("inputs", set()) - self.declared_inputs):
                 declared = ", ".join(sorted(self.declared_inputs)) or "nothing"
