@@ -730,7 +730,7 @@ def step_fields(template: str, *, expression: bool = False) -> set[tuple[str, st
     found: set[tuple[str, str]] = set()
     lookups = [tree] if isinstance(tree, nodes.Getattr | nodes.Getitem) else []
     for node in [*lookups, *tree.find_all((nodes.Getattr, nodes.Getitem))]:
-        if id(node) in method_lookups:
+        if id(node) in method_lookups or not isinstance(node, nodes.Getattr | nodes.Getitem):
             continue
         field = node.attr if isinstance(node, nodes.Getattr) else _const_str(node.arg)
         inner = node.node
