@@ -1029,6 +1029,11 @@ class Runner:
                 self._keep_after_failure(ctx, run)
                 last_error = exc.message
                 break
+            except KeyboardInterrupt:
+                # Ctrl-C or SIGTERM mid-step: its transaction rolled back, but what it paid
+                # for (the AI answers of 1,000 items) is kept, so a resume does not pay again.
+                self._keep_after_failure(ctx, run)
+                raise
             except Exception as exc:  # a bug in a component: fail the step, keep the books
                 import traceback
 

@@ -254,3 +254,79 @@ def test_a_killed_run_can_be_closed_without_running_the_rest(seeded, tmp_path):
     again = cli.invoke(app, [*base, str(execution.id)[:8]])
     assert again.exit_code == 2
     assert "is interrupted: only a run still marked running" in " ".join(again.output.split())
+
+
+def test_answers_paid_for_before_ctrl_c_are_kept_for_the_resume(seeded, tmp_path):
+    """Regression: Ctrl-C (or SIGTERM) in an AI step over items rolled back the answers it
+    had cached, so the resume asked the provider for every item again (4,000 calls for
+    3,000 items). They are kept: the resume asks only for what was not answered."""
+    from typer.testing import CliRunner
+
+    from hunter_cli.cli.main import app
+    from hunter_cli.db.models import AiResponseCache
+    from tests.ai_server import Completion, FakeChatServer
+    from tests.servers import LoopbackServer, Reply
+
+    with LoopbackServer() as http:
+        fake = FakeChatServer(http)
+        fake.then(Completion("one"), Completion("two"), Reply(status=500, delay=20))
+        recipe = {
+            "slug": "subjects",
+            "name": "Subjects",
+            "version": 1,
+            "inputs": {"type": "object", "properties": {}},
+            "steps": [
+                {
+                    "id": "ask",
+                    "type": "ai",
+                    "items": ["Acme", "Globex", "Initech"],
+                    "prompt": "Subject for {{ item }}",
+                }
+            ],
+        }
+        path = tmp_path / "subjects.yaml"
+        path.write_text(yaml.safe_dump(recipe, sort_keys=False))
+        (tmp_path / "hunter.toml").write_text(
+            '[workspace]\ndefault_customer = "acme"\n\n'
+            f'[ai]\nprovider = "groq"\nbase_url = "{fake.url}"\nretry_backoff = 0\n'
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HUNTER_")}
+        env.update(HUNTER_DATABASE_URL=seeded.url, GROQ_API_KEY="gsk_test_key")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "hunter_cli", "run", str(path)],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while len(fake.requests) < 3 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert len(fake.requests) == 3, proc.stderr.read() if proc.poll() else "slow"
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=30)
+        finally:
+            proc.kill()
+        assert proc.returncode == 130, err
+        with seeded.session() as session:
+            assert len(session.scalars(select(AiResponseCache)).all()) == 2
+            execution = session.scalars(select(Execution)).one()
+        resumed = CliRunner().invoke(
+            app,
+            [
+                "--database-url",
+                seeded.url,
+                "--config",
+                str(tmp_path / "hunter.toml"),
+                "executions",
+                "resume",
+                str(execution.id),
+                "--json",
+            ],
+            env={"GROQ_API_KEY": "gsk_test_key"},
+        )
+        assert resumed.exit_code == 0, resumed.output
+        # One more call, for the item that was not answered; the two answered ones are cached.
+        assert len(fake.requests) == 4
