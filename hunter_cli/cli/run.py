@@ -100,7 +100,8 @@ def run(
     def progress(step_id: str, step_status: str) -> None:
         if status is not None:
             status.update(
-                f"step {step_id}: {step_status}" + ("…" if step_status == "running" else "")
+                f"step {step_id}: {step_status}"
+                + ("…" if step_status.startswith("running") else "")
             )
 
     if status is not None:

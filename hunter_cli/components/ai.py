@@ -243,6 +243,7 @@ class AiStep:
             results, answers = [], []
             for index, item in enumerate(items):
                 ctx.check_deadline()
+                ctx.report(index, len(items))
                 try:
                     answer = self._complete_one(
                         provider, setup, params, ctx, {"item": item, "index": index}, schema, scrub
@@ -258,6 +259,7 @@ class AiStep:
                     ) from None
                 answers.append(answer)
                 results.append({"item": item, **answer.output})
+            ctx.report(len(items), len(items))
             ctx.meta["messages"] = [a.messages for a in answers]
             ctx.meta["response"] = [a.response for a in answers]
             ctx.meta["cached"] = bool(answers) and all(a.cached for a in answers)

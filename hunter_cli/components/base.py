@@ -60,6 +60,8 @@ class StepContext:
     # retry or resume does not pay again): the runner makes them in a transaction of their
     # own after the step's has rolled back. On success they were made in the step's.
     keep_on_failure: list[Callable[[Session], None]] = field(default_factory=list)
+    # Called with (done, total) by a step over items; see report().
+    progress_fn: Callable[[int, int], None] | None = None
 
     @property
     def customer(self) -> Customer:
@@ -82,6 +84,11 @@ class StepContext:
     def remaining(self) -> float | None:
         """Seconds left before the step's timeout, for providers' own timeouts."""
         return None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
+
+    def report(self, done: int, total: int) -> None:
+        """How far a step over items has got (for people watching: `run` shows it)."""
+        if self.progress_fn is not None:
+            self.progress_fn(done, total)
 
     def check_deadline(self) -> None:
         if self.deadline is not None and time.monotonic() > self.deadline:

@@ -973,6 +973,7 @@ class Runner:
                         no_cache=options.no_cache,
                         deadline=(time.monotonic() + timeout) if timeout else None,
                         output_schema=controls.get("output_schema"),
+                        progress_fn=self._item_progress(step_id),
                     )
                     if options.send:
                         ctx.meta["send"] = True  # correspondence delivers instead of queuing
@@ -1051,6 +1052,19 @@ class Runner:
                 break
         result.credits = paid
         return self._record_failure(result, run, started, last_error)
+
+    def _item_progress(self, step_id: str) -> Callable[[int, int], None]:
+        """(done, total) from a step over items, passed on as the step's status at most ten
+        times a second ("running 1018/3000"): a status line, not a log."""
+        last = [0.0]
+
+        def report(done: int, total: int) -> None:
+            now = time.monotonic()
+            if now - last[0] >= 0.1 or done == total:
+                last[0] = now
+                self.progress(step_id, f"running {done}/{total}")
+
+        return report
 
     @staticmethod
     def _keep_after_failure(ctx: StepContext | None, run: _Run) -> None:

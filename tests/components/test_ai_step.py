@@ -748,3 +748,23 @@ def test_the_plan_counts_every_item_it_can_see(db, tmp_path, fake, make_customer
     assert later["credits"] == "1.0000" and later["credits_per_item"] == "1.0000"
     assert plan.credits_reserved == Decimal("4.0000")  # 1 + 1 held with the run, 2 more later
     assert fake.requests == []
+
+
+def test_a_step_over_items_reports_how_far_it_has_got(seeded, tmp_path, fake):
+    """Regression: 10,000 items showed `step subject: running…` for hours, with no count."""
+    fake.then("a", "b", "c")
+    recipe = {
+        "slug": "progress",
+        "name": "Progress",
+        "version": 1,
+        "inputs": {"type": "object", "properties": {}},
+        "steps": [ai_step(items=["Acme", "Globex", "Initech"], prompt="Hi {{ item }}")],
+    }
+    path = tmp_path / "progress.yaml"
+    path.write_text(yaml.safe_dump(recipe, sort_keys=False))
+    seen: list[tuple[str, str]] = []
+    runner = Runner(seeded, settings_for(seeded, groq_ai(fake)), progress=lambda *a: seen.append(a))
+    assert runner.run(load_and_validate(str(path)), "acme", {}).status == "success"
+    statuses = [status for step, status in seen if step == "ask"]
+    assert statuses[0] == "running" and statuses[-1] == "ok"
+    assert "running 3/3" in statuses  # the last count is always shown; others at most 10/s
