@@ -10,6 +10,7 @@ the stored records, on SQLite (and PostgreSQL with --pg).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import tempfile
 import time
@@ -101,15 +102,16 @@ def main() -> None:
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="hunter-batch-"))
     targets = [("SQLite", f"sqlite:///{workdir / 'batch.db'}")]
-    if args.pg:
-        from bench_engine import _pg_databases
-
-        targets.append(("PostgreSQL", _pg_databases(args.pg)[0]))
     what = f"{args.steps} steps" + (" and an email step (to the outbox)" if args.email else "")
     print(f"{args.items} leads through {what}, each step's output recorded:")
-    for name, url in targets:
-        elapsed, size = run_batch(url, args.items, args.steps, workdir, args.email)
-        print(f"  {name:<11} {elapsed:6.2f} s   step records {size / 1e6:5.1f} MB")
+    with contextlib.ExitStack() as cleanup:
+        if args.pg:  # databases of its own, dropped at the end
+            from bench_engine import pg_databases
+
+            targets.append(("PostgreSQL", cleanup.enter_context(pg_databases(args.pg))[0]))
+        for name, url in targets:
+            elapsed, size = run_batch(url, args.items, args.steps, workdir, args.email)
+            print(f"  {name:<11} {elapsed:6.2f} s   step records {size / 1e6:5.1f} MB")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ Prefect and promptflow are not dependencies of hunter; install them in venvs of 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -32,6 +33,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -273,35 +275,43 @@ def backend_rows(
     three alike; the ratio is the median of the rounds' ratios."""
     rows = []
     targets = [("SQLite", f"sqlite:///{workdir / 'engine.db'}", f"sqlite:///{workdir / 'raw.db'}")]
-    if pg_url:
-        targets.append(("PostgreSQL", *_pg_databases(pg_url)))
-    per_round = max(1, runs // rounds)
-    for name, engine_url, raw_url in targets:
-        db = prepare_db(engine_url)
-        prepare_db(raw_url).dispose()
-        engine, raw, sa, ratios = [], [], [], []
-        for _ in range(rounds):
-            engine.append(bench_engine(db, recipe, per_round))
-            raw.append(bench_raw(raw_url, per_round))
-            sa.append(bench_raw(raw_url, per_round, via="sqlalchemy"))
-            ratios.append(engine[-1] / raw[-1])
-        db.dispose()
-        median = statistics.median
-        rows.append(
-            (
-                name,
-                median(engine),
-                median(raw),
-                median(ratios),
-                min(ratios),
-                max(ratios),
-                median(sa),
-            )
-        )
+    with contextlib.ExitStack() as cleanup:
+        if pg_url:
+            targets.append(("PostgreSQL", *cleanup.enter_context(pg_databases(pg_url))))
+        for target in targets:
+            rows.append(_backend_row(*target, runs=runs, rounds=rounds, recipe=recipe))
     return rows
 
 
-def _pg_databases(server: str) -> tuple[str, str]:
+def _backend_row(
+    name: str, engine_url: str, raw_url: str, *, runs: int, rounds: int, recipe: Path
+) -> tuple:
+    per_round = max(1, runs // rounds)
+    db = prepare_db(engine_url)
+    prepare_db(raw_url).dispose()
+    engine, raw, sa, ratios = [], [], [], []
+    for _ in range(rounds):
+        engine.append(bench_engine(db, recipe, per_round))
+        raw.append(bench_raw(raw_url, per_round))
+        sa.append(bench_raw(raw_url, per_round, via="sqlalchemy"))
+        ratios.append(engine[-1] / raw[-1])
+    db.dispose()
+    median = statistics.median
+    return (
+        name,
+        median(engine),
+        median(raw),
+        median(ratios),
+        min(ratios),
+        max(ratios),
+        median(sa),
+    )
+
+
+@contextlib.contextmanager
+def pg_databases(server: str) -> Iterator[tuple[str, str]]:
+    """Two new databases on the server, named for this process (two people benchmarking at
+    once do not drop each other's), dropped again when done."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
@@ -309,15 +319,18 @@ def _pg_databases(server: str) -> tuple[str, str]:
 
     server = normalise_database_url(server)
     admin = create_engine(make_url(server).set(database="postgres"), isolation_level="AUTOCOMMIT")
-    names = []
-    with admin.connect() as conn:
-        for suffix in ("engine", "raw"):
-            name = f"hunter_bench_{suffix}"
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-            names.append(make_url(server).set(database=name).render_as_string(False))
-    admin.dispose()
-    return names[0], names[1]
+    names = [f"hunter_bench_{os.getpid()}_{suffix}" for suffix in ("engine", "raw")]
+    try:
+        with admin.connect() as conn:
+            for name in names:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+        urls = [make_url(server).set(database=n).render_as_string(False) for n in names]
+        yield urls[0], urls[1]
+    finally:
+        with admin.connect() as conn:
+            for name in names:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 # -- 2 and 3. whole processes --------------------------------------------------------------
