@@ -232,6 +232,7 @@ class LeadFile:
     # Columns hunter keeps for itself beyond BOOKKEEPING_COLUMNS (a JSON export's `source`).
     bookkeeping: tuple[str, ...] = ()
     lead_id: int | None = None  # the column of hunter's lead ids, if there is one
+    blank: int = 0  # rows with nothing in any cell, left out (counted, so the report adds up)
 
     def plan(self) -> ColumnPlan:
         """Which column fills which field."""
@@ -252,9 +253,11 @@ def read_lead_file(path: Path, encoding: str | None = None) -> LeadFile:
     headers, header_row, rows, stray_quotes = _read_csv(path, text)
     numbered: list[tuple[int, list[Any]]] = []
     rejected: list[tuple[int, str]] = []
+    blank = 0
     for number, cells in enumerate(rows, start=header_row + 1):
         if not any(cell.strip() for cell in cells):
-            continue  # blank lines are not rows anyone meant
+            blank += 1  # blank lines are not rows anyone meant
+            continue
         if number in stray_quotes:
             rejected.append((number, _stray_quote_reason(stray_quotes[number])))
         else:
@@ -265,7 +268,7 @@ def read_lead_file(path: Path, encoding: str | None = None) -> LeadFile:
     doubled = sorted({c for c in lowered if lowered.count(c) > 1})
     if doubled:
         raise UsageError(f"{path}: column {doubled[0]!r} appears more than once in the header")
-    return LeadFile("csv", headers, numbered, rejected, lead_id=lead_id)
+    return LeadFile("csv", headers, numbered, rejected, lead_id=lead_id, blank=blank)
 
 
 def _read_text(path: Path, encoding: str | None) -> str:

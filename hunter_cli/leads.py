@@ -139,6 +139,7 @@ class ImportReport:
     differing: list[tuple[int, str, Any, Any]] = field(default_factory=list)
     overwrite: bool = False
     format: str = "csv"  # or "json": a JSON list of leads, rows numbered from 1
+    blank: int = 0  # rows with nothing in them, ignored
 
     def to_dict(self) -> dict[str, Any]:
         differing = [
@@ -157,6 +158,7 @@ class ImportReport:
             "kept": [] if self.overwrite else differing,
             "replaced": differing if self.overwrite else [],
             "format": self.format,
+            "blank_rows": self.blank,
         }
 
 
@@ -1081,6 +1083,7 @@ def import_leads_csv(
         differing=differing,
         overwrite=overwrite,
         format=lead_file.format,
+        blank=lead_file.blank,
     )
     append_audit(
         session,

@@ -667,6 +667,17 @@ def test_import_excel_sep_line_and_blank_lines_before_the_header(seeded, tmp_pat
             import_leads_csv(session, acme, path)
 
 
+def test_blank_rows_are_counted_so_the_report_adds_up(seeded, tmp_path):
+    """Regression: 10,000 rows gave imported + merged + rejected = 9,950: the 50 blank rows
+    were in no count."""
+    path = tmp_path / "blanks.csv"
+    path.write_text("name,email\nAnn,ann@a.example\n,\n , \nBob,nope\n\n")
+    with seeded.session() as session:
+        report = import_leads_csv(session, resolve_customer(session, "acme"), path)
+    assert (report.imported, len(report.rejected), report.blank) == (1, 1, 3)
+    assert report.to_dict()["blank_rows"] == 3
+
+
 def test_a_crm_id_column_is_kept_in_data_and_an_export_id_is_skipped(seeded, tmp_path):
     path = tmp_path / "crm.csv"
     path.write_text("ID,email,name\n1001,ann@a.example,Ann\n0035g00000XyZ,bob@b.example,Bob\n")

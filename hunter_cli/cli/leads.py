@@ -355,9 +355,10 @@ def import_(
     def render() -> None:
         _print_columns(data["columns"])
         merged = f"merged {len(report.merged)} repeated row(s), " if report.merged else ""
+        blank = f"; ignored {report.blank} blank row(s)" if report.blank else ""
         console.print(
             f"Imported {report.imported} new lead(s) for {who.slug}, updated {report.updated}, "
-            f"{merged}rejected {len(report.rejected)} row(s).",
+            f"{merged}rejected {len(report.rejected)} row(s){blank}.",
             soft_wrap=True,
         )
         if report.merged:

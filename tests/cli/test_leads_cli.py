@@ -70,6 +70,7 @@ def test_import_reports_rows_and_reasons(ready, leads_csv):
         "kept": [],
         "replaced": [],
         "format": "csv",
+        "blank_rows": 0,
     }
     human = ready("leads", "import", str(leads_csv))
     assert human.exit_code == 0, human.stderr
