@@ -659,12 +659,13 @@ def find_leads(
     order: str = "recent",
     uncontacted_by: tuple[str, str] | None = None,
     skip_suppressed: bool = False,
+    offset: int = 0,
 ) -> list[Lead]:
     """A customer's leads matching every filter given. order: recent (last seen first),
     score (best first), name, first_seen (oldest first). `uncontacted_by` (recipe, step):
     leave out leads that step of that recipe already e-mailed (sent, or being sent), so a
     re-run spends nothing on them; `skip_suppressed`: leave out suppressed addresses.
-    Both are taken before `limit`."""
+    Both are taken before `limit`; `offset` skips that many first (paging)."""
     query = select(Lead).where(Lead.customer_id == customer.id)
     if uncontacted_by is not None:
         from hunter_cli.db.models import OutboxMessage
@@ -714,9 +715,12 @@ def find_leads(
 
         suppressed = email_suppressed(session, customer.id)
         kept = (lead for lead in session.scalars(query) if not suppressed(lead.email))
-        return list(kept if limit is None else islice(kept, int(limit)))
+        stop = None if limit is None else offset + int(limit)
+        return list(islice(kept, offset, stop))
     if limit is not None:
         query = query.limit(int(limit))
+    if offset:
+        query = query.offset(offset)
     return list(session.scalars(query))
 
 

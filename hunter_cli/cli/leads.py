@@ -77,6 +77,9 @@ def list_leads(
         typer.Option("--order", help="score: best first; recent: last seen first; name."),
     ] = ListOrder.score,
     limit: LimitOption = 50,
+    offset: Annotated[
+        int, typer.Option("--offset", min=0, help="Skip this many of the first (paging).")
+    ] = 0,
     json_output: JsonOption = False,
 ) -> None:
     """The customer's leads, best score first (see --order).
@@ -95,7 +98,13 @@ def list_leads(
     with db.session() as session:
         who = resolve_customer(session, customer or settings.default_customer)
         leads = find_leads(  # one more than asked for tells whether there are more
-            session, who, min_score=min_score, tier=tier, limit=limit + 1, order=order.value
+            session,
+            who,
+            min_score=min_score,
+            tier=tier,
+            limit=limit + 1,
+            order=order.value,
+            offset=offset,
         )
         more, leads = len(leads) > limit, leads[:limit]
         rows = [lead_to_dict(lead) for lead in leads]
@@ -105,6 +114,9 @@ def list_leads(
     filters += [f"--min-score {min_score}"] if min_score is not None else []
 
     def render() -> None:
+        if not rows and offset:
+            console.print(f"No leads for {who.slug} after the first {offset}.")
+            return
         if not rows and filters:
             console.print(
                 f"No leads for {who.slug} match {' '.join(filters)}.", markup=False, soft_wrap=True
@@ -132,7 +144,7 @@ def list_leads(
     if more:
         from hunter_cli.cli.output import note_more
 
-        note_more(limit, json_output=json_output, order=_SHOWN_FIRST[order])
+        note_more(limit, json_output=json_output, order=_SHOWN_FIRST[order], offset=offset)
 
 
 def _check_export_target(output: Path, settings, *, force: bool) -> None:

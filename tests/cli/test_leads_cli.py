@@ -447,3 +447,21 @@ def test_export_never_writes_over_the_workspace_or_an_existing_file(ready, works
     assert target.read_text() == "precious\n"
     assert ready("leads", "export", "-o", str(target), "--force").exit_code == 0
     assert target.read_text().startswith("id,")
+
+
+def test_leads_list_pages_with_offset(ready, workspace):
+    """Regression: `leads list --offset 50` was "No such option" (executions and audit had
+    it), so 10,000 leads could only be read as one huge table."""
+    path = workspace / "five.csv"
+    path.write_text("name,email\n" + "".join(f"Lead {n},lead{n}@p.example\n" for n in "ABCDE"))
+    assert ready("leads", "import", str(path)).exit_code == 0
+    names = lambda result: [r["name"] for r in result.ok()]  # noqa: E731
+    first = ready("leads", "list", "--order", "name", "-n", "2", "--json")
+    assert names(first) == ["Lead A", "Lead B"]
+    assert "--offset 2 for the next 2" in first.stderr
+    second = ready("leads", "list", "--order", "name", "-n", "2", "--offset", "2", "--json")
+    assert names(second) == ["Lead C", "Lead D"]
+    assert "use --offset 4 for the next 2" in second.stderr
+    last = ready("leads", "list", "--order", "name", "-n", "2", "--offset", "4", "--json")
+    assert names(last) == ["Lead E"] and last.stderr == ""
+    assert "No leads for acme after the first 9." in ready("leads", "list", "--offset", "9").stdout
