@@ -172,9 +172,10 @@ def test_a_429_during_enrichment_is_retried_there(apollo):
 
 def test_server_errors_give_up_after_max_retries(apollo):
     apollo.fail("POST", SEARCH, 502, times=0)
-    with pytest.raises(TransientLeadProviderError, match="HTTP 502"):
+    with pytest.raises(TransientLeadProviderError, match="HTTP 502") as caught:
         search(apollo.server, max_retries=1)
     assert len(apollo.calls(SEARCH)) == 2
+    assert caught.value.exhausted and caught.value.message.endswith("(tried 2 times)")
 
 
 def test_a_refused_key_is_not_retried(apollo, monkeypatch):

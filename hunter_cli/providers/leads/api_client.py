@@ -2,12 +2,15 @@
 key from an environment variable, timeouts, bounded retries that honour Retry-After, one clear
 error per failure, and the key scrubbed from every message and from httpx's log.
 
-Retries happen here rather than only in the runner because a search is several paged
-requests: a 429 on page 4 should wait and ask for page 4 again, not start over at page 1
-(and pay for pages 1-3 twice). When the retries here are used up, or the server asks for a
-longer wait than `max_wait` or the step has time left for, the error is a
-TransientLeadProviderError carrying `retry_after`, so the step's own `retry` control (which
-honours it) can still take over.
+Retries happen here rather than in the runner because a search is several paged requests:
+a 429 on page 4 should wait and ask for page 4 again, not start over at page 1 (and pay for
+pages 1-3 twice). A request is retried at one level only: when the retries here are used up
+the error is marked `exhausted`, and the step fails without its own `retry` control asking
+again (3 tries here times 3 attempts there made 9). Only when this client stopped early (the
+server asks for a longer wait than `max_wait` or the step has time left for) may the step's
+`retry` take over, honouring `retry_after`; pages already answered are then kept in the
+step's memo (see lead_search), not asked for again. A 429 saying the quota is used up, with
+no Retry-After, is not retried at all.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from hunter_cli.providers.leads.base import (
     MissingApiKeyError,
     TransientLeadProviderError,
 )
-from hunter_cli.providers.retry_after import parse_retry_after
+from hunter_cli.providers.retry_after import parse_retry_after, quota_used_up
 from hunter_cli.scrub import LOG_FILTER, SecretScrubber
 
 __all__ = [
@@ -121,6 +124,10 @@ class HttpOptions:
             max_wait=number("max_wait", 30.0),
             deadline=float(deadline) if isinstance(deadline, int | float) else None,
         )
+
+
+def _tries(count: int) -> str:
+    return "tried once" if count == 1 else f"tried {count} times"
 
 
 def _excerpt(text: str) -> str:
@@ -227,14 +234,24 @@ class ApiClient:
                             return None
                         return self._answer(response, target)
                     retry_after = parse_retry_after(response.headers.get("retry-after"))
+                    detail = self._scrub.text(error_detail(response.content))
+                    if quota_used_up(status, retry_after, detail):
+                        raise LeadProviderError(
+                            f"{self.provider}: HTTP {status} from {target}: {detail} (the "
+                            "account's quota is used up: not retried)"
+                        )
                     wait_note = (
                         f" (retry after {retry_after:g} s)" if retry_after is not None else ""
                     )
-                    problem = f"HTTP {status} from {target}{wait_note}: " + self._scrub.text(
-                        error_detail(response.content)
+                    problem = f"HTTP {status} from {target}{wait_note}: {detail}"
+                if attempt > self.options.max_retries:
+                    raise TransientLeadProviderError(
+                        f"{self.provider}: {problem} ({_tries(attempt)})",
+                        retry_after=retry_after,
+                        exhausted=True,
                     )
                 wait = retry_after if retry_after is not None else self._backoff(attempt)
-                if attempt > self.options.max_retries or not self._can_wait(wait):
+                if not self._can_wait(wait):
                     raise TransientLeadProviderError(
                         f"{self.provider}: {problem}", retry_after=retry_after
                     )

@@ -45,11 +45,17 @@ class LeadProviderError(Exception):
 
 class TransientLeadProviderError(LeadProviderError):
     """A failure worth retrying: a timeout, a 429 or a 5xx. `retry_after` is the wait the
-    server asked for, in seconds (None if it named none)."""
+    server asked for, in seconds (None if it named none). `exhausted`: the request was
+    already tried as often as the provider's max_retries allows, so the step's own `retry`
+    must not try it again (retries would multiply); otherwise the provider stopped early (a
+    longer wait than it may make, the step's time running out) and the step may take over."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, exhausted: bool = False
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.exhausted = exhausted
 
 
 class MissingApiKeyError(LeadProviderError):
