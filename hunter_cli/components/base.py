@@ -60,6 +60,10 @@ class StepContext:
     # retry or resume does not pay again): the runner makes them in a transaction of their
     # own after the step's has rolled back. On success they were made in the step's.
     keep_on_failure: list[Callable[[Session], None]] = field(default_factory=list)
+    # Kept by the runner across the attempts of this one step (not across steps, runs or
+    # resumes): work a failed attempt already paid for at a vendor (a lead provider's answered
+    # pages and enrichment batches), so a retried attempt asks only for what it lacks.
+    memo: dict[str, Any] = field(default_factory=dict)
 
     @property
     def customer(self) -> Customer:

@@ -883,6 +883,7 @@ class Runner:
         timeout = controls.get("timeout")
         last_error = "unknown error"
         paid = ZERO
+        memo: dict[str, Any] = {}  # the step's, across its attempts (StepContext.memo)
         for attempt in range(1, attempts + 1):
             result.attempts = attempt
             ctx = None
@@ -906,6 +907,7 @@ class Runner:
                         no_cache=options.no_cache,
                         deadline=(time.monotonic() + timeout) if timeout else None,
                         output_schema=controls.get("output_schema"),
+                        memo=memo,
                     )
                     if options.send:
                         ctx.meta["send"] = True  # correspondence delivers instead of queuing

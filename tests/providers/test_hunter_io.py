@@ -397,6 +397,35 @@ def test_discovery_does_not_multiply_the_providers_retries(workspace, cli, hunte
     assert "[providers.hunter_io] max_retries" in step["error"]
 
 
+def test_a_retried_step_asks_only_for_the_pages_it_lacks(workspace, cli, hunter):
+    """Regression: page 2 failing made the step's `retry` start over at page 1 (paid twice):
+    offsets 0,1,1,1,0,1,2. Page 2 asks for a longer wait than max_wait (so the step's retry
+    takes over); the second attempt starts at page 2."""
+    config = workspace / "hunter.toml"
+    config.write_text(
+        config.read_text()
+        + f'\n[providers.hunter_io]\nbase_url = "{hunter.server.url}"\nbackoff = 0\n'
+        + "page_size = 1\nmax_wait = 0.1\n"
+    )
+    busy = [True]
+
+    def page_two_busy_once(request):
+        if request.arg("offset") == "1" and busy:
+            busy.clear()
+            return Reply(status=503, json=hunter.error_body(500), headers={"Retry-After": "0.2"})
+        return hunter.domain_search(request)
+
+    hunter.server.route("GET", SEARCH, page_two_busy_once)
+    assert cli("seed").exit_code == 0
+    result = cli(
+        "run", "discovery", "--query", "northwind.example", "--provider", "hunter_io",
+        "--limit", "2", "--json",
+    )  # fmt: skip
+    data = result.ok()
+    assert data["steps"][1]["attempts"] == 2 and data["steps"][1]["output"]["count"] == 4
+    assert [c.arg("offset") for c in hunter.calls(SEARCH)] == ["0", "1", "1", "2", "3"]
+
+
 def test_discovery_with_a_wrong_or_missing_key(workspace, cli, hunter, monkeypatch):
     _workspace_config(workspace, hunter.server.url)
     assert cli("seed").exit_code == 0

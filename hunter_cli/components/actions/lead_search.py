@@ -180,6 +180,10 @@ class LeadSearch:
         provider = build_provider(
             name, ctx.settings, path=params.get("path"), deadline=ctx.deadline
         )
+        if hasattr(provider, "answers"):
+            # A retried attempt is given the pages and enrichment batches earlier attempts
+            # were answered (and charged) for, and asks only for the rest.
+            provider.answers = ctx.memo.setdefault(f"answers:{name}", {})
         ctx.meta["provider"] = name
         try:
             leads = provider.search(query)

@@ -172,6 +172,7 @@ class ApiClient:
         secret: str,
         key_env: str,
         auth: Callable[[dict[str, Any], dict[str, str]], None],
+        answers: dict[str, Any] | None = None,
     ) -> None:
         self.provider = provider
         self.options = options
@@ -179,6 +180,9 @@ class ApiClient:
         self._auth = auth
         self._scrub = SecretScrubber([secret])
         self.requests_made = 0  # answered requests, for the step's meta
+        # Answers already received (and paid for) by the step's earlier attempts, by request;
+        # a request found here is not made again. Filled as requests succeed.
+        self.answers = answers
 
     # -- public -----------------------------------------------------------------------------
     def get(self, path: str, params: dict[str, Any] | None = None, **kw: Any) -> Any:
@@ -204,6 +208,10 @@ class ApiClient:
         url = self.options.base_url + path
         target = self._target(method, url)
         query = {k: v for k, v in (params or {}).items() if v is not None}
+        # Made before the key is added to the query: the memo never holds it.
+        asked = json.dumps([method, url, query, body], sort_keys=True, default=str)
+        if self.answers is not None and asked in self.answers:
+            return self.answers[asked]
         headers = {"Accept": "application/json"}
         self._auth(query, headers)
         content = None
@@ -230,9 +238,12 @@ class ApiClient:
                     status = response.status_code
                     if status not in retry_statuses:
                         self.requests_made += 1
-                        if status in empty_statuses:
-                            return None
-                        return self._answer(response, target)
+                        answer = (
+                            None if status in empty_statuses else self._answer(response, target)
+                        )
+                        if self.answers is not None:
+                            self.answers[asked] = answer
+                        return answer
                     retry_after = parse_retry_after(response.headers.get("retry-after"))
                     detail = self._scrub.text(error_detail(response.content))
                     if quota_used_up(status, retry_after, detail):

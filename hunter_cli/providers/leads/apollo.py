@@ -272,6 +272,8 @@ class ApolloProvider:
             own_settings=("api_key_env", "search_path", "per_page", "enrich"),
         )
         self.requests_made = 0
+        # Set by lead_search to the step's memo: answers its earlier attempts were charged for.
+        self.answers: dict[str, Any] | None = None
 
     # -- plumbing ---------------------------------------------------------------------------
     def _client(self) -> ApiClient:
@@ -280,7 +282,14 @@ class ApolloProvider:
         def auth(_query: dict[str, Any], headers: dict[str, str]) -> None:
             headers["X-Api-Key"] = key
 
-        return ApiClient(NAME, self.options, secret=key, key_env=self.api_key_env, auth=auth)
+        return ApiClient(
+            NAME,
+            self.options,
+            secret=key,
+            key_env=self.api_key_env,
+            auth=auth,
+            answers=self.answers,
+        )
 
     def _call(self, client: ApiClient, method: str, path: str, **kw: Any) -> dict[str, Any]:
         try:

@@ -107,6 +107,8 @@ class HunterIoProvider:
             own_settings=("api_key_env", "page_size", "verify"),
         )
         self.requests_made = 0
+        # Set by lead_search to the step's memo: answers its earlier attempts were charged for.
+        self.answers: dict[str, Any] | None = None
 
     # -- plumbing ---------------------------------------------------------------------------
     def _client(self) -> ApiClient:
@@ -115,7 +117,14 @@ class HunterIoProvider:
         def auth(query: dict[str, Any], _headers: dict[str, str]) -> None:
             query["api_key"] = key
 
-        return ApiClient(NAME, self.options, secret=key, key_env=self.api_key_env, auth=auth)
+        return ApiClient(
+            NAME,
+            self.options,
+            secret=key,
+            key_env=self.api_key_env,
+            auth=auth,
+            answers=self.answers,
+        )
 
     def _data(
         self,
