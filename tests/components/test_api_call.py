@@ -517,3 +517,21 @@ def test_a_body_that_only_claims_to_be_json_is_text_and_said(server):
     [warning] = ctx.warnings
     assert warning.startswith(f"step process: GET {server.url}/broken answered 'application/json")
     assert warning.endswith("but the body is not JSON: it is in output.text")
+
+
+def test_a_redirect_is_a_success_with_a_warning(server, secret):
+    """A 3xx is not followed (the auth would go along) and stays a success, but the recipe
+    hears of it: a warning naming the status and where it points (without its query)."""
+    server.route(
+        "GET",
+        "/old",
+        Reply(status=301, headers={"Location": "https://new.example/api?token=abc"}),
+    )
+    output, ctx = call(url=server.url + "/old", auth={"type": "bearer", "env": "TEST_API_KEY"})
+    assert output["status"] == 301 and output["data"] is None
+    assert output["headers"]["location"] == "https://new.example/api?token=abc"
+    assert ctx.warnings == [
+        f"step process: GET {server.url}/old answered HTTP 301 Moved Permanently, a redirect to "
+        "https://new.example/api, which was not followed (output.headers.location has it)"
+    ]
+    assert len(server.requests) == 1

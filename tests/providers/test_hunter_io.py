@@ -256,6 +256,24 @@ def test_the_key_never_reaches_the_log(hunter, caplog):
     assert no_key_in(caplog.text)  # ...without the key in their URLs
 
 
+def test_a_redirect_is_named_not_followed(hunter):
+    """Regression: a 302 was reported as "answered without a `data` object"."""
+    with LoopbackServer() as elsewhere:
+        moved = f"{elsewhere.url}/v2/domain-search?api_key=leaked"
+        hunter.server.route("GET", SEARCH, Reply(status=302, headers={"Location": moved}))
+        with pytest.raises(LeadProviderError) as caught:
+            search(hunter.server)
+        assert not isinstance(caught.value, TransientLeadProviderError)
+        assert elsewhere.requests == [] and len(hunter.calls(SEARCH)) == 1
+        message = caught.value.message
+        assert message == (
+            f"hunter_io: GET {hunter.server.url}/v2/domain-search answered HTTP 302, a "
+            f"redirect to 127.0.0.1:{elsewhere.port}, which is not followed (the API key "
+            "would go with it): check providers.hunter_io.base_url in hunter.toml"
+        )
+        assert no_key_in(message) and "leaked" not in message
+
+
 # --- lookups ----------------------------------------------------------------------------------
 
 

@@ -90,12 +90,23 @@ def error_for_status(
     status: int,
     headers: Mapping[str, str] | None,
     body: object,
+    url: str | None = None,
 ) -> Exception:
-    """The exception for an HTTP error answer. Messages name the key's variable, never the
-    key; only 408, 429 and 5xx are worth another attempt."""
+    """The exception for an HTTP error answer (or a redirect, which is not followed; `url`
+    is the request's, to resolve a relative Location). Messages name the key's variable,
+    never the key; only 408, 429 and 5xx are worth another attempt."""
     from hunter_cli.providers.ai.base import AiProviderError, InvalidJsonAnswer
 
     name = options.name
+    if 300 <= status < 400:
+        from hunter_cli.providers.redirects import describe_redirect
+
+        return AiProviderError(
+            f"{name} answered {describe_redirect(status, headers, url or options.base_url)}, "
+            "which is not followed (the prompt and the key would go with it): if that address "
+            f"is the right one, set it as base_url under [ai] or [ai.{name}]",
+            status=status,
+        )
     said = server_message(body)
     suffix = f": {said}" if said else ""
     error = body.get("error") if isinstance(body, dict) else None

@@ -299,6 +299,16 @@ class ApiClient:
 
     def _answer(self, response: Any, target: str) -> Any:
         status = response.status_code
+        if 300 <= status < 400:
+            from hunter_cli.providers.redirects import describe_redirect
+
+            # Not followed: the key (in Hunter's query string, Apollo's header) would go along.
+            redirect = describe_redirect(status, response.headers, str(response.request.url))
+            raise LeadProviderError(
+                f"{self.provider}: {target} answered {self._scrub.text(redirect)}, which is not "
+                f"followed (the API key would go with it): check providers.{self.provider}."
+                "base_url in hunter.toml"
+            )
         if status in (401, 403):
             raise LeadProviderError(
                 f"{self.provider}: the API key in {self.key_env} was refused (HTTP {status} "
