@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -29,11 +30,11 @@ from hunter_cli.providers.leads.base import (
     TransientLeadProviderError,
 )
 from hunter_cli.providers.retry_after import parse_retry_after, quota_used_up
-from hunter_cli.scrub import LOG_FILTER, SecretScrubber
 
 __all__ = [
     "ApiClient",
     "HttpOptions",
+    "check_key_env",
     "parse_retry_after",
     "read_api_key",
 ]
@@ -42,6 +43,20 @@ REDACTED = "[REDACTED]"
 EXCERPT_LIMIT = 200
 # A status that means "not now" rather than "no": worth asking again after a wait.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def check_key_env(provider: str, value: Any, default: str) -> str:
+    """api_key_env as a variable's name; LeadProviderError (never showing the value: it may
+    be the key itself, pasted in the wrong place) for anything else."""
+    if not isinstance(value, str) or not _ENV_NAME.match(value):
+        raise LeadProviderError(
+            f"hunter.toml: providers.{provider}.api_key_env must name an environment variable "
+            f"({default}), not hold a key"
+        )
+    return value
 
 
 def read_api_key(provider: str, env: str, what: str) -> str:
@@ -92,6 +107,11 @@ class HttpOptions:
         (named in the message about a misspelt one)."""
         known = HTTP_SETTINGS
         unknown = sorted(set(config) - {*known, "deadline"})
+        if "api_key" in unknown:
+            raise LeadProviderError(
+                f"hunter.toml: providers.{provider}.api_key: a key never goes in hunter.toml; "
+                "put it in an environment variable and name that variable with api_key_env"
+            )
         if unknown:
             raise LeadProviderError(
                 f"unknown setting providers.{provider}.{unknown[0]} in hunter.toml; known "
@@ -177,6 +197,9 @@ class ApiClient:
         self.provider = provider
         self.options = options
         self.key_env = key_env
+        # Here, not at the top: hunter.toml's check builds providers, and needs none of it.
+        from hunter_cli.scrub import SecretScrubber
+
         self._auth = auth
         self._scrub = SecretScrubber([secret])
         self.requests_made = 0  # answered requests, for the step's meta
@@ -218,6 +241,8 @@ class ApiClient:
         if body is not None:
             content = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
+        from hunter_cli.scrub import LOG_FILTER
+
         attempt = 0
         LOG_FILTER.add(self._scrub)
         try:

@@ -66,6 +66,22 @@ class MissingApiKeyError(LeadProviderError):
         self.env = env
 
 
+def check_file_settings(provider: str, path: Any, others: dict[str, Any]) -> None:
+    """A file provider's [providers.NAME] table: `path` is text, and nothing else is there
+    (`deadline` comes from the step, not hunter.toml). A misspelt `pth` would otherwise
+    search the default file without a word."""
+    unknown = sorted(set(others) - {"deadline"})
+    if unknown:
+        raise LeadProviderError(
+            f"unknown setting providers.{provider}.{unknown[0]} in hunter.toml; known "
+            "settings: path"
+        )
+    if path is not None and not isinstance(path, str):
+        raise LeadProviderError(
+            f"hunter.toml: providers.{provider}.path must name a file, not {path!r}"
+        )
+
+
 class LeadProvider(Protocol):
     """Every provider searches. `api_key_env` names the variable its key is read from (None
     for providers that need no key), so a run can check it before reserving credits."""

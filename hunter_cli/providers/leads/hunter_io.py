@@ -26,6 +26,7 @@ from hunter_cli.providers.leads.api_client import (
     RETRY_STATUSES,
     ApiClient,
     HttpOptions,
+    check_key_env,
     read_api_key,
 )
 from hunter_cli.providers.leads.base import LeadProviderError, LeadQuery, normalise_domain
@@ -88,10 +89,7 @@ class HunterIoProvider:
         verify: bool = True,
         **config: Any,
     ) -> None:
-        if not isinstance(api_key_env, str) or not api_key_env:
-            raise LeadProviderError(
-                "hunter.toml: providers.hunter_io.api_key_env must name an environment variable"
-            )
+        check_key_env(NAME, api_key_env, DEFAULT_KEY_ENV)
         if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
             raise LeadProviderError(
                 f"hunter.toml: providers.hunter_io.page_size must be a whole number of at least 1, "
