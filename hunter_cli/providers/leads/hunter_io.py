@@ -39,8 +39,8 @@ DEFAULT_PAGE_SIZE = 100
 FILTERS = ("domain", "company", "type", "seniority", "department")
 _DOMAIN = re.compile(r"^[a-z0-9-]+(\.[a-z0-9-]+)+$")
 # Hunter signals its per-second/per-minute rate limit with 403 (429 means the month's quota
-# is used up; it is retried too, in case the server names a wait). The verifier answers 202
-# while a slow mail server is still being checked: ask again.
+# is used up: api_client retries it only when the server names a wait, see quota_used_up).
+# The verifier answers 202 while a slow mail server is still being checked: ask again.
 _RETRY = RETRY_STATUSES | {403}
 _VERIFY_RETRY = _RETRY | {202}
 # 451: the person asked Hunter not to process their data; for a lookup that is no answer.
