@@ -12,7 +12,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from hunter_cli.errors import ConfigError
+from hunter_cli.errors import ConfigError, did_you_mean
 
 CONFIG_NAME = "hunter.toml"
 STATE_DIR = ".hunter"
@@ -153,6 +153,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
         if not isinstance(value, dict):
             raise ConfigError(f"{path}: '{name}' must be a [{name}] table")
     check_sending_sections(data, path, text)
+    check_service_tables(data, path, text)
     return data
 
 
@@ -216,6 +217,103 @@ def check_sending_sections(data: dict[str, Any], path: Path, text: str = "") -> 
         check_keys(where, table, CUSTOMER_KEYS)
         if "send" in table and not isinstance(table["send"], bool):
             raise fail((*where, "send"), f"[customers.{slug}] send must be true or false")
+
+
+def check_service_tables(data: dict[str, Any], path: Path, text: str = "") -> None:
+    """Refuse a [providers.NAME], [channels.NAME] or [ai.NAME] table hunter does not know
+    (`[providers.hunterio]` was ignored, and the run called the vendor's default URL with the
+    real key), and a lead provider's or [ai]'s setting that its step would refuse (found only
+    when the step ran, after earlier steps were charged), by the rules the step applies.
+
+    Cheap on purpose, as every command loads hunter.toml: the lead providers are built (no
+    key read, no file opened, no HTTP library imported), [ai] is checked as a run checks it.
+    A channel's own keys need its delivery module (httpx, smtplib: a tenth of a second), so
+    they are checked when a run or a send starts (check_channel_keys), not here."""
+
+    def fail(table: tuple[str, ...], message: str) -> ConfigError:
+        line = _line_of(text, table)
+        return ConfigError(f"{path}:{line}: {message}" if line else f"{path}: {message}")
+
+    providers = data.get("providers", {})
+    if providers:
+        from hunter_cli.providers.leads import PROVIDERS, LeadProviderError, check_settings
+
+        for name, table in providers.items():
+            where = ("providers", name)
+            if name not in PROVIDERS:
+                hint = did_you_mean(name, tuple(PROVIDERS))
+                raise fail(
+                    where,
+                    f"unknown lead provider [providers.{name}]{hint}; known providers: "
+                    + ", ".join(PROVIDERS),
+                )
+            if not isinstance(table, dict):
+                raise fail(where, f"[providers.{name}] must be a table")
+            try:
+                check_settings(name, table)
+            except LeadProviderError as exc:
+                named = re.search(rf"providers\.{re.escape(name)}\.([A-Za-z0-9_-]+)", exc.message)
+                message = exc.message.removeprefix("hunter.toml: ")
+                raise fail((*where, named.group(1)) if named else where, message) from None
+
+    channels = data.get("channels", {})
+    if channels:
+        from hunter_cli.providers.channels import PROVIDERS as CHANNELS  # no HTTP library
+
+        for name, table in channels.items():
+            if name not in CHANNELS:
+                raise fail(
+                    ("channels", name),
+                    f"unknown channel [channels.{name}]{did_you_mean(name, tuple(CHANNELS))}; "
+                    "known channels: " + ", ".join(CHANNELS),
+                )
+            if not isinstance(table, dict):
+                raise fail(("channels", name), f"[channels.{name}] must be a table")
+
+    if data.get("ai"):
+        from hunter_cli.providers.ai.config import ai_section_problem
+
+        problem = ai_section_problem(data["ai"])
+        if problem is not None:
+            raise fail(problem[0], problem[1].removeprefix("hunter.toml "))
+
+
+def check_channel_keys(settings: Settings) -> None:
+    """ConfigError for a key no channel takes in a [channels.NAME] table (a misspelt `frm`
+    would otherwise be found only as the message is sent). Not made as hunter.toml is loaded
+    (see check_service_tables): a run calls this before it holds anything, and `outbox send`
+    builds the channel, which checks the same, before it sends anything."""
+    channels = settings.section("channels")
+    if not channels:
+        return
+    import importlib
+
+    from hunter_cli.providers.channels import PROVIDERS
+
+    for name, table in channels.items():
+        target = PROVIDERS.get(name)
+        if target is None or not isinstance(table, dict):
+            continue  # refused as hunter.toml was loaded (Settings made otherwise: the step)
+        module_name, class_name = target.split(":")
+        known = getattr(importlib.import_module(module_name), class_name).config_keys
+        unknown = sorted(set(table) - known)
+        if unknown:
+            line = _line_of(_config_text(settings.config_path), ("channels", name, unknown[0]))
+            where = f"{settings.config_path or CONFIG_NAME}" + (f":{line}" if line else "")
+            raise ConfigError(
+                f"{where}: unknown key '{unknown[0]}' in [channels.{name}]"
+                f"{did_you_mean(unknown[0], sorted(known))}; known keys: "
+                + ", ".join(sorted(known))
+            )
+
+
+def _config_text(path: Path | None) -> str:
+    if path is None:
+        return ""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ""
 
 
 _HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")

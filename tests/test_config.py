@@ -8,6 +8,8 @@ import pytest
 
 from hunter_cli.config import find_config, load_settings, normalise_database_url
 from hunter_cli.errors import ConfigError
+from tests.lead_servers import HUNTER_KEY, FakeHunter
+from tests.servers import http_server  # noqa: F401
 
 TOML_URL = "postgresql+psycopg://toml@db.example:5432/hunter"
 ENV_URL = "postgresql+psycopg://env@db.example:5432/hunter"
@@ -161,7 +163,6 @@ def test_settings_are_frozen(ws):
 def test_unknown_keys_of_the_sections_read_here_are_warnings(tmp_path):
     (tmp_path / "hunter.toml").write_text(
         '[workspace]\ndefalt_customer = "acme"\n[database]\nurl = "sqlite:///h.db"\nuri = 1\n'
-        '[ai]\nanything = "goes"\n'
     )
     settings = load_settings(cwd=tmp_path, environ={})
     assert settings.default_customer is None
@@ -235,3 +236,146 @@ def test_the_sections_that_control_sending_as_documented_are_accepted(tmp_path):
     settings = load_settings(cwd=tmp_path, environ={})
     assert settings.section("customers")["acme"]["send"] is True
     assert settings.warnings == ()
+
+
+# --- [providers.*], [channels.*] and [ai.*], checked as hunter.toml is loaded -------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "line", "message"),
+    [
+        # Regression: each was ignored, and the run called the vendor's default URL.
+        (
+            '[workspace]\n[providers.hunterio]\nbase_url = "http://127.0.0.1:9"\n',
+            2,
+            "unknown lead provider [providers.hunterio] (did you mean hunter_io?); known "
+            "providers: local, csv, hunter_io, apollo",
+        ),
+        (
+            "[providers.apolo]\nenrich = false\n",
+            1,
+            "unknown lead provider [providers.apolo] (did you mean apollo?)",
+        ),
+        (
+            '[channels.emial]\nhost = "smtp.example.com"\n',
+            1,
+            "unknown channel [channels.emial] (did you mean email?); known channels: email, "
+            "sms, webhook, push",
+        ),
+        (
+            '[ai]\nprovider = "openai"\n[ai.opnai]\nmodel = "llama3.2"\n',
+            3,
+            "[ai.opnai]: unknown AI provider (did you mean openai?); known providers: groq, "
+            "offline, openai",
+        ),
+        ("[providers]\napollo = 1\n", 2, "[providers.apollo] must be a table"),
+        # Regression: each was found only when the step ran, after earlier steps were charged.
+        (
+            '[providers.hunter_io]\npage_size = 10\napi_key = "hk_live_0123"\n',
+            3,
+            "providers.hunter_io.api_key: a key never goes in hunter.toml; put it in an "
+            "environment variable and name that variable with api_key_env",
+        ),
+        (
+            '[providers.hunter_io]\nbase_url = "ftp://x"\n',
+            2,
+            "providers.hunter_io.base_url must be an http:// or https:// URL, not 'ftp://x'",
+        ),
+        (
+            "[providers.hunter_io]\n\npage_size = 0\n",
+            3,
+            "providers.hunter_io.page_size must be a whole number of at least 1, not 0",
+        ),
+        (
+            "[providers.apollo]\ntimeout = -1\n",
+            2,
+            "providers.apollo.timeout must be a number of at least 0, not -1",
+        ),
+        (
+            '[providers.apollo]\napi_key_env = "ak-live-0123"\n',
+            2,
+            "providers.apollo.api_key_env must name an environment variable (APOLLO_API_KEY), "
+            "not hold a key",
+        ),
+        (
+            '[providers.apollo]\nbase_url = "http://x"\nmax_wiat = 5\n',
+            3,
+            "unknown setting providers.apollo.max_wiat in hunter.toml; known settings: "
+            "api_key_env, backoff, base_url, enrich, max_retries, max_wait, per_page, "
+            "search_path, timeout",
+        ),
+        (
+            '[providers.csv]\npth = "leads.csv"\n',
+            2,
+            "unknown setting providers.csv.pth in hunter.toml; known settings: path",
+        ),
+        ("[ai]\nmax_retries = -1\n", 2, "[ai] max_retries: must be a whole number, 0 or more"),
+        ('[ai.openai]\nmodle = "x"\n', 2, "[ai.openai]: unknown key 'modle' (did you mean model?)"),
+    ],
+)
+def test_a_mistake_in_a_service_table_is_refused_as_hunter_toml_loads(
+    tmp_path, content, line, message
+):
+    path = tmp_path / "hunter.toml"
+    path.write_text(content)
+    with pytest.raises(ConfigError) as raised:
+        load_settings(cwd=tmp_path, environ={})
+    assert raised.value.message.startswith(f"{path.resolve()}:{line}: {message}")
+    assert raised.value.code == "config_error" and raised.value.exit_code == 2
+    assert "hk_live_0123" not in raised.value.message
+    assert "ak-live-0123" not in raised.value.message
+
+
+def test_service_tables_as_documented_are_accepted(tmp_path):
+    (tmp_path / "hunter.toml").write_text(
+        '[ai]\nprovider = "openai"\n[ai.openai]\nbase_url = "http://localhost:11434/v1"\n'
+        '[providers.hunter_io]\nbase_url = "http://127.0.0.1:9"\npage_size = 10\n'
+        '[providers.apollo]\nenrich = false\n[providers.csv]\npath = "leads.csv"\n'
+        '[channels.email]\nhost = "smtp.example.com"\n[channels.sms]\nfrom = "+15550100"\n'
+    )
+    settings = load_settings(cwd=tmp_path, environ={})
+    assert settings.section("providers")["hunter_io"]["page_size"] == 10
+
+
+def test_a_misspelt_channel_key_stops_a_run_before_anything_is_held(workspace, cli):
+    """A channel's own keys need its delivery module (httpx, smtplib): not imported to load
+    hunter.toml, so they are checked as a run with correspondence steps starts."""
+    assert cli("seed").exit_code == 0
+    config = workspace / "hunter.toml"
+    config.write_text(config.read_text() + '\n[channels.sms]\nfrm = "+15550100"\n')
+    assert cli("leads", "list", "--json").exit_code == 0  # what does not send is unaffected
+    before = cli("credits", "show", "--json").ok()
+    error = cli("run", "outreach", "--tier", "A", "--limit", "1", "--json").error(2)
+    assert error["code"] == "config_error"
+    assert error["message"] == (
+        f"{config.resolve()}:5: unknown key 'frm' in [channels.sms] (did you mean from?); known "
+        "keys: account_sid_env, auth_token_env, backoff, base_url, from, max_attempts, "
+        "max_backoff, messaging_service_sid, opt_out_text, timeout"
+    )
+    assert cli("executions", "list", "--json").ok() == []
+    assert cli("credits", "show", "--json").ok() == before
+
+
+def test_a_misspelt_provider_table_stops_the_run_before_any_call(
+    workspace,
+    cli,
+    http_server,  # noqa: F811
+    monkeypatch,
+):
+    """Regression: [providers.hunterio] was ignored, and the run sent the real key to the
+    default https://api.hunter.io."""
+    hunter = FakeHunter(http_server)
+    monkeypatch.setenv("HUNTER_API_KEY", HUNTER_KEY)
+    config = workspace / "hunter.toml"
+    config.write_text(
+        config.read_text() + f'\n[providers.hunterio]\nbase_url = "{http_server.url}"\n'
+    )
+    result = cli(
+        "run", "discovery", "--query", "northwind.example", "--provider", "hunter_io", "--json"
+    )
+    error = result.error(2)
+    assert error["code"] == "config_error"
+    assert (
+        "unknown lead provider [providers.hunterio] (did you mean hunter_io?)" in (error["message"])
+    )
+    assert hunter.server.requests == []

@@ -420,6 +420,11 @@ class AiStep:
             exc.text = scrub(exc.text)
             return exc
         except TransientAiProviderError as exc:
+            if exc.exhausted:  # retried as often as max_retries allows: not again by the step
+                raise StepError(
+                    scrub(exc.message) + "; not retried by the step ([ai] max_retries sets how "
+                    "often a request is tried)"
+                ) from None
             raise AiTransientError(scrub(exc.message), retry_after=exc.retry_after) from None
         except AiProviderError as exc:
             raise StepError(scrub(exc.message)) from None

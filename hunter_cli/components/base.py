@@ -62,6 +62,10 @@ class StepContext:
     keep_on_failure: list[Callable[[Session], None]] = field(default_factory=list)
     # Called with (done, total) by a step over items; see report().
     progress_fn: Callable[[int, int], None] | None = None
+    # Kept by the runner across the attempts of this one step (not across steps, runs or
+    # resumes): work a failed attempt already paid for at a vendor (a lead provider's answered
+    # pages and enrichment batches), so a retried attempt asks only for what it lacks.
+    memo: dict[str, Any] = field(default_factory=dict)
 
     @property
     def customer(self) -> Customer:

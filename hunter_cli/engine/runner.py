@@ -28,7 +28,7 @@ from hunter_cli.components import estimate_step_credits, get_component
 from hunter_cli.components.actions.lead_search import preflight_lead_providers
 from hunter_cli.components.ai import require_ai_ready
 from hunter_cli.components.base import StepContext, StepError, StepTimeout, TransientStepError
-from hunter_cli.config import Settings
+from hunter_cli.config import Settings, check_channel_keys
 from hunter_cli.customers import CustomerRef, find_customer, resolve_customer
 from hunter_cli.db.engine import Database, run_phase
 from hunter_cli.db.models import CreditTransaction, Customer, Execution, table_of
@@ -395,6 +395,7 @@ class Runner:
         # A configured AI provider without its key stops here: before any hold or record.
         require_ai_ready(steps, self.settings)
         preflight_lead_providers(steps, inputs, self.settings)
+        _check_channels(steps, self.settings)
         # One session for the whole run, one transaction per phase (see _Run.session).
         with self.db.run_session() as session:
             run = self._start(session, loaded, customer_ref, inputs, reserve, send=options.send)
@@ -673,6 +674,7 @@ class Runner:
             # As for a new run: a missing key stops here, before anything is held.
             require_ai_ready(remaining, self.settings)
             preflight_lead_providers(remaining, inputs, self.settings)
+            _check_channels(remaining, self.settings)
             customer = session.get(Customer, execution.customer_id)
             assert customer is not None
             reserve = max_cost(remaining, inputs)
@@ -950,6 +952,7 @@ class Runner:
         timeout = controls.get("timeout")
         last_error = "unknown error"
         paid = ZERO
+        memo: dict[str, Any] = {}  # the step's, across its attempts (StepContext.memo)
         for attempt in range(1, attempts + 1):
             result.attempts = attempt
             ctx = None
@@ -974,6 +977,7 @@ class Runner:
                         deadline=(time.monotonic() + timeout) if timeout else None,
                         output_schema=controls.get("output_schema"),
                         progress_fn=self._item_progress(step_id),
+                        memo=memo,
                     )
                     if options.send:
                         ctx.meta["send"] = True  # correspondence delivers instead of queuing
@@ -1301,6 +1305,13 @@ def _state_left_by(kept: list[StepResult]) -> dict[str, Any]:
         if result.type == "state" and result.status == "ok" and isinstance(result.output, dict):
             return dict(result.output)
     return {}
+
+
+def _check_channels(steps: list[dict[str, Any]], settings: Settings) -> None:
+    """A misspelt key in a [channels.NAME] table stops a run that sends messages before it
+    holds anything, not at its correspondence step (see config.check_channel_keys)."""
+    if any(step.get("type") == "correspondence" for step in steps):
+        check_channel_keys(settings)
 
 
 def _per_token(controls: dict[str, Any]) -> bool:

@@ -1,10 +1,11 @@
-"""Reading a server's Retry-After: how long it asked us to wait, as seconds from now."""
+"""Reading a server's Retry-After: how long it asked us to wait, as seconds from now; and
+telling a 429 that means "slow down" from one that means "your allowance is used up"."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -16,6 +17,9 @@ def parse_retry_after(value: str | None) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         pass
+    # Here, not at the top: hunter.toml's check loads this module, and dates are rare.
+    from email.utils import parsedate_to_datetime
+
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
@@ -36,3 +40,22 @@ def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
         except ValueError:
             pass
     return parse_retry_after(headers.get("retry-after"))
+
+
+# A 429 that says the account's allowance is used up (Hunter's "You have reached your monthly
+# usage limit", OpenAI's "You exceeded your current quota") rather than "slow down": no wait
+# a run can make helps, so it is not retried. Wording about seconds, minutes or hours, or a
+# rate limit, is the other kind.
+_QUOTA_WORDS = re.compile(r"month|quota|usage limit|daily|per day|credits|billing", re.I)
+_RATE_WORDS = re.compile(r"second|minute|hour|rate.limit|too many requests", re.I)
+
+
+def quota_used_up(status: int, retry_after: float | None, said: str) -> bool:
+    """A 429 without Retry-After whose text says the quota (monthly, daily, credits) is used
+    up. With a Retry-After the server knows when it lifts, and that wait is honoured."""
+    return (
+        status == 429
+        and retry_after is None
+        and bool(_QUOTA_WORDS.search(said))
+        and not _RATE_WORDS.search(said)
+    )

@@ -433,9 +433,18 @@ def test_usage_and_configuration_errors(mail_ws, cli):
 
     cli("run", "outreach", "--tier", "A", "--limit", "1", "--json").ok()
     config = mail_ws / "hunter.toml"
-    config.write_text(config.read_text().replace("[channels.email]", "[channels.unused]"))
+    text = config.read_text()
+    # The host left out: a misspelt [channels.emial] table is refused as hunter.toml loads.
+    config.write_text(
+        "\n".join(line for line in text.splitlines() if not line.startswith("host = "))
+    )
     line = cli("outbox", "send", "--all-queued").one_line(2)
     assert "needs [channels.email] host" in line
+    assert {r["status"] for r in cli("outbox", "list", "--json").ok()} == {"queued"}
+    config.write_text(text.replace("[channels.email]", "[channels.emial]"))
+    line = cli("outbox", "send", "--all-queued").one_line(2)
+    assert "unknown channel [channels.emial] (did you mean email?)" in line
+    config.write_text(text)
     assert {r["status"] for r in cli("outbox", "list", "--json").ok()} == {"queued"}
 
 

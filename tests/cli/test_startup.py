@@ -99,3 +99,26 @@ def test_a_command_closes_its_database_at_exit(tmp_path):
     hunter("seed")
     hunter("credits", "grant", "acme", "1", "--reason", "test")
     assert sorted(p.name for p in (ws / ".hunter").iterdir()) == ["hunter.db"]
+
+
+def test_checking_hunter_tomls_service_tables_imports_no_heavy_module(tmp_path):
+    """Every command loads hunter.toml, and [providers.*], [channels.*] and [ai] are checked
+    as it loads: with no HTTP, SMTP or database library."""
+    (tmp_path / "hunter.toml").write_text(
+        '[ai]\nprovider = "groq"\n[ai.openai]\nmodel = "llama3.2"\n'
+        "[providers.hunter_io]\npage_size = 10\n[providers.apollo]\nenrich = false\n"
+        '[providers.csv]\npath = "leads.csv"\n[providers.local]\n'
+        '[channels.email]\nhost = "smtp.example.com"\n[channels.sms]\nfrom = "+15550100"\n'
+    )
+    code = (
+        "import sys, json\n"
+        "from pathlib import Path\n"
+        "from hunter_cli.config import load_settings\n"
+        f"load_settings(cwd=Path({str(tmp_path)!r}), environ={{}})\n"
+        f"heavy = {(*HEAVY, 'smtplib', 'ssl')!r}\n"
+        "print(json.dumps([m for m in heavy if m in sys.modules]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert json.loads(result.stdout) == []

@@ -193,17 +193,57 @@ def test_429_then_200_is_retried_inside_the_step(seeded, tmp_path, fake):
     assert len(fake.requests) == 2
 
 
-def test_500s_beyond_our_retries_leave_it_to_the_step_retry(seeded, tmp_path, fake):
+def test_a_request_is_retried_at_one_level_only(seeded, tmp_path, fake):
+    """[ai] max_retries are all the tries a request gets: once they are used up the step's
+    `retry` does not repeat them (it made 2 x 3 requests of a persistent 5xx)."""
     fake.then(server_error(500), server_error(502), "back")
     result = run_steps(
         seeded,
         tmp_path,
         groq_ai(fake, max_retries=1),
+        [ai_step(retry={"attempts": 3, "backoff": 0})],
+    )
+    assert result.status == "failed"
+    step = result.steps[0]
+    assert step.attempts == 1 and len(fake.requests) == 2
+    assert step.error == (
+        "groq server error (HTTP 502): Internal Server Error (2 attempts); not retried by the "
+        "step ([ai] max_retries sets how often a request is tried)"
+    )
+
+
+def test_a_wait_beyond_max_retry_wait_is_left_to_the_step_retry(seeded, tmp_path, fake):
+    """The provider stopped early (the server asked for a longer wait than it may make): the
+    step's `retry` takes over, and waits as asked."""
+    fake.then(rate_limited(retry_after="0.3"), "back")
+    started = time.monotonic()
+    result = run_steps(
+        seeded,
+        tmp_path,
+        groq_ai(fake, max_retry_wait=0.1),
         [ai_step(retry={"attempts": 2, "backoff": 0})],
     )
     assert result.status == "success", result.error
-    assert result.steps[0].attempts == 2
-    assert len(fake.requests) == 3
+    assert result.steps[0].attempts == 2 and len(fake.requests) == 2
+    assert time.monotonic() - started >= 0.3
+
+
+def test_a_429_saying_the_quota_is_used_up_is_not_retried(seeded, tmp_path, fake):
+    fake.then(
+        error_reply(
+            429,
+            "You exceeded your current quota, please check your plan and billing details.",
+            code="insufficient_quota",
+        ),
+        "never",
+    )
+    result = run_steps(
+        seeded, tmp_path, groq_ai(fake), [ai_step(retry={"attempts": 3, "backoff": 0})]
+    )
+    assert result.status == "failed"
+    step = result.steps[0]
+    assert step.attempts == 1 and len(fake.requests) == 1
+    assert step.error.startswith("groq: the account's quota is used up (HTTP 429): You exceeded")
 
 
 def test_transient_failure_message(seeded, tmp_path, fake):
@@ -211,7 +251,8 @@ def test_transient_failure_message(seeded, tmp_path, fake):
     result = run_steps(seeded, tmp_path, groq_ai(fake, max_retries=2), [ai_step()])
     assert result.status == "failed"
     assert result.steps[0].error == (
-        "groq server error (HTTP 503): Internal Server Error (3 attempts)"
+        "groq server error (HTTP 503): Internal Server Error (3 attempts); not retried by the "
+        "step ([ai] max_retries sets how often a request is tried)"
     )
     assert result.credits_used == Decimal("0.0000")
 

@@ -575,3 +575,21 @@ def test_a_response_without_a_length_is_cut_off_as_it_arrives(monkeypatch):
     thread.join(10)
     listener.close()
     assert len(sent) < 1000
+
+
+def test_a_redirect_is_a_success_with_a_warning(server, secret):
+    """A 3xx is not followed (the auth would go along) and stays a success, but the recipe
+    hears of it: a warning naming the status and where it points (without its query)."""
+    server.route(
+        "GET",
+        "/old",
+        Reply(status=301, headers={"Location": "https://new.example/api?token=abc"}),
+    )
+    output, ctx = call(url=server.url + "/old", auth={"type": "bearer", "env": "TEST_API_KEY"})
+    assert output["status"] == 301 and output["data"] is None
+    assert output["headers"]["location"] == "https://new.example/api?token=abc"
+    assert ctx.warnings == [
+        f"step process: GET {server.url}/old answered HTTP 301 Moved Permanently, a redirect to "
+        "https://new.example/api, which was not followed (output.headers.location has it)"
+    ]
+    assert len(server.requests) == 1

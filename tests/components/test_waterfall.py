@@ -236,6 +236,35 @@ def test_a_refused_key_is_not_charged_and_never_shown(seeded, tmp_path, fakes, m
     assert "HUNTER_API_KEY" in first["reason"] and "wrong-hunter-key" not in str(result.to_dict())
     assert len(hunter.calls("/v2/email-finder")) == 1  # not retried
     assert ledger(seeded, result.execution_id)["used"] == APOLLO_PRICE + STORE_PRICE
+    # Regression: skipped without a word, every lookup going to the pricier fallback.
+    (warning,) = [w for w in result.warnings if "hunter_io" in w]
+    assert warning.startswith("step email: hunter_io skipped: the API key in ")
+    assert "HUNTER_API_KEY was refused (HTTP 401" in warning
+    assert "wrong-hunter-key" not in warning
+
+
+def test_a_provider_with_a_wrong_setting_is_skipped_with_a_warning(fakes):
+    """hunter.toml is checked when it is loaded; settings made otherwise still get a word."""
+    from dataclasses import replace
+    from types import MappingProxyType
+
+    ctx = make_ctx()
+    ctx.step_id = "email"
+    ctx.settings = replace(
+        ctx.settings,
+        sections=MappingProxyType({"providers": {"hunter_io": {"base_url": "ftp://x"}}}),
+    )
+    params = {
+        "lookup": "find_email",
+        "input": {"first_name": "Ada", "last_name": "Stone", "domain": "northwind.example"},
+        "providers": [{"provider": "hunter_io"}, {"provider": "local"}],
+        "required": False,
+    }
+    Waterfall().run(params, ctx)
+    assert ctx.warnings == [
+        "step email: hunter_io skipped: hunter.toml: providers.hunter_io.base_url must be an "
+        "http:// or https:// URL, not 'ftp://x'"
+    ]
 
 
 def test_the_plan_holds_the_sum_of_the_prices(seeded, tmp_path, fakes):

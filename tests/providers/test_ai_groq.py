@@ -244,3 +244,28 @@ def test_the_key_stays_out_of_the_sdk_logs(fake, caplog):
         ask(groq(fake))
     assert caplog.text  # the SDK and httpx did log the request
     assert KEY not in caplog.text
+
+
+def test_a_redirect_is_not_followed_and_is_reported(fake):
+    """Regression: the SDK followed a 307 to another host and sent it the prompt (customer
+    data), dropping only the Authorization header."""
+    with LoopbackServer() as elsewhere:
+        elsewhere.route("POST", GROQ_PATH, Reply(json={}))
+        fake.then(
+            Reply(status=307, headers={"Location": elsewhere.url + GROQ_PATH}),
+            Reply(status=302, headers={"Location": "/moved" + GROQ_PATH}),
+        )
+        with pytest.raises(AiProviderError) as caught:
+            ask(groq(fake), content="Acme's customer list")
+        assert not isinstance(caught.value, TransientAiProviderError)
+        assert elsewhere.requests == [] and len(fake.requests) == 1
+        assert caught.value.message == (
+            f"groq answered HTTP 307, a redirect to 127.0.0.1:{elsewhere.port}, which is not "
+            "followed (the prompt and the key would go with it): if that address is the right "
+            "one, set it as base_url under [ai] or [ai.groq]"
+        )
+        with pytest.raises(
+            AiProviderError, match=f"HTTP 302, a redirect to 127.0.0.1:{fake.http.port}"
+        ):
+            ask(groq(fake))  # a relative Location: the same host
+        assert len(fake.requests) == 2

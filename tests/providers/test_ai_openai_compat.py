@@ -136,3 +136,14 @@ def test_timeout(fake):
     fake.then(Reply(json={}, delay=1.5))
     with pytest.raises(TransientAiProviderError, match=r"did not answer within 0.2 s"):
         ask(openai(fake, timeout=0.2, max_retries=0))
+
+
+def test_a_redirect_is_not_followed_and_is_reported(fake):
+    fake.then(Reply(status=308, headers={"Location": "https://elsewhere.example/v1/chat"}))
+    with pytest.raises(AiProviderError) as caught:
+        ask(openai(fake, api_key_env="OPENAI_API_KEY", api_key=KEY))
+    assert not isinstance(caught.value, TransientAiProviderError)
+    assert caught.value.message.startswith(
+        "openai answered HTTP 308, a redirect to elsewhere.example, which is not followed"
+    )
+    assert len(fake.requests) == 1

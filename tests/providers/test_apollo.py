@@ -18,7 +18,7 @@ from hunter_cli.providers.leads import (
 )
 from hunter_cli.providers.leads.apollo import ApolloProvider, search_body
 from tests.lead_servers import APOLLO_KEY, FakeApollo
-from tests.servers import LoopbackServer, http_server  # noqa: F401
+from tests.servers import LoopbackServer, Reply, http_server  # noqa: F401
 
 SEARCH = "/api/v1/mixed_people/api_search"
 BULK = "/api/v1/people/bulk_match"
@@ -172,9 +172,10 @@ def test_a_429_during_enrichment_is_retried_there(apollo):
 
 def test_server_errors_give_up_after_max_retries(apollo):
     apollo.fail("POST", SEARCH, 502, times=0)
-    with pytest.raises(TransientLeadProviderError, match="HTTP 502"):
+    with pytest.raises(TransientLeadProviderError, match="HTTP 502") as caught:
         search(apollo.server, max_retries=1)
     assert len(apollo.calls(SEARCH)) == 2
+    assert caught.value.exhausted and caught.value.message.endswith("(tried 2 times)")
 
 
 def test_a_refused_key_is_not_retried(apollo, monkeypatch):
@@ -253,3 +254,42 @@ def test_discovery_with_apollo_through_the_cli(workspace, cli, apollo):
     assert all(lead["title"] == "Founder & CEO" for lead in stored)
     assert {lead["data"]["_provenance"]["email"] for lead in stored} == {"apollo"}
     assert no_key_in(result.stdout) and no_key_in(cli("audit", "list", "--json").stdout)
+
+
+def test_a_retried_step_does_not_pay_again_for_what_it_has(
+    workspace,
+    cli,
+    http_server,  # noqa: F811
+    monkeypatch,
+):
+    """Regression: the step's `retry` asked for the search and the first bulk_match again
+    (both charged by Apollo) when the second bulk_match failed. A Retry-After longer than
+    max_wait leaves the wait to the step; its second attempt asks only for that batch."""
+    apollo = FakeApollo(http_server, people=90)  # 16 founders: one page, 10 + 6 to enrich
+    config = workspace / "hunter.toml"
+    config.write_text(
+        config.read_text()
+        + f'\n[providers.apollo]\nbase_url = "{apollo.server.url}"\nbackoff = 0\n'
+        + "max_wait = 0.1\n"
+    )
+    monkeypatch.setenv("APOLLO_API_KEY", APOLLO_KEY)
+    apollo.server.route(
+        "POST",
+        BULK,
+        apollo.bulk_match,
+        Reply(status=503, json={"error": "busy"}, headers={"Retry-After": "0.2"}),
+        apollo.bulk_match,
+    )
+    assert cli("seed").exit_code == 0
+    result = cli(
+        "run", "discovery", "--query", "founders", "--provider", "apollo", "--limit", "8",
+        "--json",
+    )  # fmt: skip
+    data = result.ok()
+    search_step = data["steps"][1]
+    assert search_step["status"] == "ok" and search_step["attempts"] == 2
+    assert search_step["output"]["count"] == 16
+    assert all(lead["email"] for lead in search_step["output"]["leads"])
+    assert len(apollo.calls(SEARCH)) == 1  # the first attempt's search was kept
+    # The first batch once; the second failed once, then was asked again.
+    assert [len(c.json()["details"]) for c in apollo.calls(BULK)] == [10, 6, 6]

@@ -187,15 +187,27 @@ def test_server_errors_are_retried_a_bounded_number_of_times(hunter):
     message = caught.value.message
     assert "HTTP 503" in message and "/v2/domain-search" in message and no_key_in(message)
     assert "api_key" not in message  # the query string is never shown
+    # Used up here: the step's own `retry` must not ask 3 more times.
+    assert caught.value.exhausted and message.endswith("(tried 3 times)")
 
 
 def test_a_wait_longer_than_max_wait_is_left_to_the_step(hunter):
     hunter.fail(SEARCH, 429, retry_after="120")
     with pytest.raises(TransientLeadProviderError) as caught:
         search(hunter.server)
-    assert caught.value.retry_after == 120.0
+    assert caught.value.retry_after == 120.0 and not caught.value.exhausted
     assert len(hunter.calls(SEARCH)) == 1
     assert "monthly usage limit" in caught.value.message
+
+
+def test_a_429_saying_the_monthly_quota_is_used_up_is_not_retried(hunter):
+    hunter.fail(SEARCH, 429, times=0)  # no Retry-After: it will not lift within a run
+    with pytest.raises(LeadProviderError) as caught:
+        search(hunter.server)
+    assert not isinstance(caught.value, TransientLeadProviderError)
+    assert len(hunter.calls(SEARCH)) == 1
+    assert "monthly usage limit" in caught.value.message
+    assert "quota is used up: not retried" in caught.value.message
 
 
 def test_a_refused_key_is_not_retried_and_the_message_names_the_variable(hunter, monkeypatch):
@@ -242,6 +254,24 @@ def test_the_key_never_reaches_the_log(hunter, caplog):
     search(hunter.server, limit=2)
     assert "HTTP Request" in caplog.text  # httpx did log the requests...
     assert no_key_in(caplog.text)  # ...without the key in their URLs
+
+
+def test_a_redirect_is_named_not_followed(hunter):
+    """Regression: a 302 was reported as "answered without a `data` object"."""
+    with LoopbackServer() as elsewhere:
+        moved = f"{elsewhere.url}/v2/domain-search?api_key=leaked"
+        hunter.server.route("GET", SEARCH, Reply(status=302, headers={"Location": moved}))
+        with pytest.raises(LeadProviderError) as caught:
+            search(hunter.server)
+        assert not isinstance(caught.value, TransientLeadProviderError)
+        assert elsewhere.requests == [] and len(hunter.calls(SEARCH)) == 1
+        message = caught.value.message
+        assert message == (
+            f"hunter_io: GET {hunter.server.url}/v2/domain-search answered HTTP 302, a "
+            f"redirect to 127.0.0.1:{elsewhere.port}, which is not followed (the API key "
+            "would go with it): check providers.hunter_io.base_url in hunter.toml"
+        )
+        assert no_key_in(message) and "leaked" not in message
 
 
 # --- lookups ----------------------------------------------------------------------------------
@@ -355,6 +385,63 @@ def test_discovery_with_hunter_io_through_the_cli(workspace, cli, hunter, db_url
     for output in (result.stdout, result.stderr, audit.stdout):
         assert no_key_in(output)
     assert no_key_in(_database_text(db_url))
+
+
+@pytest.mark.parametrize(
+    ("failure", "said"),
+    [
+        (Reply(status=503, json=FakeHunter.error_body(500)), "HTTP 503"),
+        (Reply(status=403, json=FakeHunter.error_body(403)), "HTTP 403"),
+        (Reply(json={}, delay=0.5), "timed out after 0.2 s"),
+    ],
+    ids=["5xx", "403-rate-limit", "timeout"],
+)
+def test_discovery_does_not_multiply_the_providers_retries(workspace, cli, hunter, failure, said):
+    """The recipe's search step has `retry: {attempts: 3}` and the provider max_retries = 2:
+    a failure that lasts is asked 3 times in all, not 3 x 3."""
+    _workspace_config(workspace, hunter.server.url)
+    config = workspace / "hunter.toml"
+    config.write_text(config.read_text() + "timeout = 0.2\n")
+    assert cli("seed").exit_code == 0
+    hunter.server.route("GET", SEARCH, failure)
+    result = cli(
+        "run", "discovery", "--query", "northwind.example", "--provider", "hunter_io", "--json"
+    )
+    assert result.exit_code == 1
+    assert len(hunter.calls(SEARCH)) == 3
+    step = result.json()["data"]["steps"][1]
+    assert step["status"] == "failed" and step["attempts"] == 1
+    assert said in step["error"] and "(tried 3 times); not retried by the step" in step["error"]
+    assert "[providers.hunter_io] max_retries" in step["error"]
+
+
+def test_a_retried_step_asks_only_for_the_pages_it_lacks(workspace, cli, hunter):
+    """Regression: page 2 failing made the step's `retry` start over at page 1 (paid twice):
+    offsets 0,1,1,1,0,1,2. Page 2 asks for a longer wait than max_wait (so the step's retry
+    takes over); the second attempt starts at page 2."""
+    config = workspace / "hunter.toml"
+    config.write_text(
+        config.read_text()
+        + f'\n[providers.hunter_io]\nbase_url = "{hunter.server.url}"\nbackoff = 0\n'
+        + "page_size = 1\nmax_wait = 0.1\n"
+    )
+    busy = [True]
+
+    def page_two_busy_once(request):
+        if request.arg("offset") == "1" and busy:
+            busy.clear()
+            return Reply(status=503, json=hunter.error_body(500), headers={"Retry-After": "0.2"})
+        return hunter.domain_search(request)
+
+    hunter.server.route("GET", SEARCH, page_two_busy_once)
+    assert cli("seed").exit_code == 0
+    result = cli(
+        "run", "discovery", "--query", "northwind.example", "--provider", "hunter_io",
+        "--limit", "2", "--json",
+    )  # fmt: skip
+    data = result.ok()
+    assert data["steps"][1]["attempts"] == 2 and data["steps"][1]["output"]["count"] == 4
+    assert [c.arg("offset") for c in hunter.calls(SEARCH)] == ["0", "1", "1", "2", "3"]
 
 
 def test_discovery_with_a_wrong_or_missing_key(workspace, cli, hunter, monkeypatch):

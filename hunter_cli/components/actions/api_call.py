@@ -228,6 +228,17 @@ class ApiCall:
                 )
             )
 
+        if 300 <= status < 400 and status != 304:
+            from hunter_cli.providers.redirects import redirect_location
+
+            # Not followed (the request's auth would go along), and not a failure either: the
+            # step goes on, but a recipe expecting the JSON behind it should hear why it has none.
+            location = redirect_location(response.headers, str(response.request.url))
+            to = f" to {scrub.text(location)}" if location else " with no Location"
+            ctx.warnings.append(
+                f"step {ctx.step_id}: {target} answered HTTP {status} {response.reason_phrase}, "
+                f"a redirect{to}, which was not followed (output.headers.location has it)"
+            )
         content_type = response.headers.get("content-type", "")
         data: Any = None
         is_json = False

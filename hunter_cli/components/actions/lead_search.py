@@ -132,11 +132,18 @@ def build_provider(
 
 
 def provider_failure(name: str, exc: Exception) -> StepError:
-    """A provider's exception as the step's: transient ones keep their Retry-After."""
+    """A provider's exception as the step's: transient ones keep their Retry-After. One the
+    provider already retried as often as its max_retries allows fails the step for good: the
+    step's `retry` would repeat those tries (see api_client)."""
     from hunter_cli.providers.leads import TransientLeadProviderError
 
     message = getattr(exc, "message", str(exc))
     prefix = "" if message.startswith(f"{name}:") else f"lead provider {name}: "
+    if isinstance(exc, TransientLeadProviderError) and exc.exhausted:
+        return StepError(
+            f"{prefix}{message}; not retried by the step ([providers.{name}] max_retries "
+            "sets how often a request is tried)"
+        )
     if isinstance(exc, TransientLeadProviderError):
         error = TransientStepError(prefix + message)
         error.retry_after = exc.retry_after  # type: ignore[attr-defined]
@@ -173,6 +180,10 @@ class LeadSearch:
         provider = build_provider(
             name, ctx.settings, path=params.get("path"), deadline=ctx.deadline
         )
+        if hasattr(provider, "answers"):
+            # A retried attempt is given the pages and enrichment batches earlier attempts
+            # were answered (and charged) for, and asks only for the rest.
+            provider.answers = ctx.memo.setdefault(f"answers:{name}", {})
         ctx.meta["provider"] = name
         try:
             leads = provider.search(query)

@@ -167,6 +167,14 @@ def _entries(params: dict[str, Any], lookup_name: str) -> list[dict[str, Any]]:
     return entries
 
 
+def _warn_skipped(ctx: StepContext, name: str, reason: str) -> None:
+    """Once per provider per step, in the run's warnings: a provider the lookup had to pass
+    over (no key, a refused key, a wrong setting, a failure)."""
+    prefix = f"step {ctx.step_id}: {name} skipped: "
+    if not any(w.startswith(prefix) for w in ctx.warnings):
+        ctx.warnings.append(prefix + reason.removeprefix(f"{name}: "))
+
+
 def _lookup_name(params: dict[str, Any]) -> str:
     from hunter_cli.providers.leads import LOOKUPS
 
@@ -200,6 +208,7 @@ class Waterfall:
                 provider = build_provider(name, ctx.settings, deadline=ctx.deadline)
             except StepError as exc:
                 record["reason"] = exc.message
+                _warn_skipped(ctx, name, exc.message)
                 continue
             method = getattr(provider, lookup_name, None)
             if not callable(method):
@@ -209,15 +218,19 @@ class Waterfall:
             if status is not None and not status["set"]:
                 # Not called, not charged; said once in the run's warnings as well.
                 record["reason"] = f"environment variable {status['name']} is not set"
-                ctx.warnings.append(f"step {ctx.step_id}: {name} skipped: {record['reason']}")
+                _warn_skipped(ctx, name, record["reason"])
                 continue
             try:
                 found = method(**arguments)
             except MissingApiKeyError as exc:
                 record["reason"] = exc.message
+                _warn_skipped(ctx, name, exc.message)
                 continue
             except LeadProviderError as exc:
+                # A refused (revoked) key would otherwise send every lookup to the next,
+                # often pricier, provider without a word.
                 record["reason"] = provider_failure(name, exc).message
+                _warn_skipped(ctx, name, record["reason"])
                 continue
             finally:
                 requests = getattr(provider, "requests_made", 0)

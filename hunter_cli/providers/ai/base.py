@@ -58,13 +58,21 @@ class AiProviderError(Exception):
 
 class TransientAiProviderError(AiProviderError):
     """A 429, a 5xx, a timeout or a lost connection that our own retries did not get past.
-    `retry_after` is the server's Retry-After in seconds, when it sent one."""
+    `retry_after` is the server's Retry-After in seconds, when it sent one. `exhausted`: it
+    was tried as often as max_retries allows, so the step's `retry` must not try again (see
+    retry.py); otherwise the retries stopped early and the step may take over."""
 
     def __init__(
-        self, message: str, *, status: int | None = None, retry_after: float | None = None
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+        exhausted: bool = False,
     ) -> None:
         super().__init__(message, status=status)
         self.retry_after = retry_after
+        self.exhausted = exhausted
 
 
 class InvalidJsonAnswer(AiProviderError):

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hunter_cli.errors import ConfigError
+from hunter_cli.errors import ConfigError, did_you_mean
 from hunter_cli.providers.ai.base import ProviderOptions
 
 
@@ -60,12 +60,24 @@ _RESPONSE_FORMATS = ("json_object", "none")
 def check_ai_section(ai: Mapping[str, Any]) -> None:
     """Refuse a malformed [ai] section with one line naming the key (a typo would otherwise be
     silently ignored and a run charged with the wrong settings)."""
+    problem = ai_section_problem(ai)
+    if problem is not None:
+        raise ConfigError(problem[1])
+
+
+def ai_section_problem(ai: Mapping[str, Any]) -> tuple[tuple[str, ...], str] | None:
+    """What is wrong with an [ai] section, and where (the key's path in hunter.toml, for its
+    line), or None. hunter.toml is checked with this as it is loaded; a run checks again."""
     known = {"provider", *_GENERAL_KEYS, *_PROVIDER_KEYS, *SPECS}
-    _check_table("[ai]", ai, known)
+    problem = _table_problem(("ai",), ai, known)
+    if problem is not None:
+        return problem
     provider = ai.get("provider")
     if provider is not None and (not isinstance(provider, str) or provider not in SPECS):
-        raise ConfigError(
-            f"hunter.toml [ai] provider: unknown AI provider {provider!r}; known providers: "
+        return ("ai", "provider"), (
+            f"hunter.toml [ai] provider: unknown AI provider {provider!r}"
+            + (did_you_mean(provider, tuple(SPECS)) if isinstance(provider, str) else "")
+            + "; known providers: "
             + ", ".join(sorted(SPECS))
         )
     for name in SPECS:
@@ -73,22 +85,36 @@ def check_ai_section(ai: Mapping[str, Any]) -> None:
         if table is None:
             continue
         if not isinstance(table, Mapping):
-            raise ConfigError(f"hunter.toml [ai.{name}] must be a table")
-        _check_table(f"[ai.{name}]", table, {*_GENERAL_KEYS, *_PROVIDER_KEYS})
+            return ("ai", name), f"hunter.toml [ai.{name}] must be a table"
+        problem = _table_problem(("ai", name), table, {*_GENERAL_KEYS, *_PROVIDER_KEYS})
+        if problem is not None:
+            return problem
+    return None
 
 
-def _check_table(where: str, table: Mapping[str, Any], known: set[str]) -> None:
+def _table_problem(
+    where: tuple[str, ...], table: Mapping[str, Any], known: set[str]
+) -> tuple[tuple[str, ...], str] | None:
+    shown = "[" + ".".join(where) + "]"
     for key, value in table.items():
         if key in SPECS and key in known and not isinstance(value, Mapping):
-            raise ConfigError(f"hunter.toml [ai.{key}] must be a table")
+            return (*where, key), f"hunter.toml [ai.{key}] must be a table"
+        if key not in known and isinstance(value, Mapping) and where == ("ai",):
+            # [ai.opnai]: a misspelt provider's table, whose settings would go unused.
+            return (*where, key), (
+                f"hunter.toml [ai.{key}]: unknown AI provider{did_you_mean(key, tuple(SPECS))}; "
+                "known providers: " + ", ".join(sorted(SPECS))
+            )
         if key not in known:
-            raise ConfigError(
-                f"hunter.toml {where}: unknown key {key!r}; known keys: "
-                + ", ".join(sorted(k for k in known if k not in SPECS))
+            settings = sorted(k for k in known if k not in SPECS)
+            return (*where, key), (
+                f"hunter.toml {shown}: unknown key {key!r}{did_you_mean(key, settings)}; "
+                "known keys: " + ", ".join(settings)
             )
         problem = _value_problem(key, value)
         if problem:
-            raise ConfigError(f"hunter.toml {where} {key}: {problem}")
+            return (*where, key), f"hunter.toml {shown} {key}: {problem}"
+    return None
 
 
 def _value_problem(key: str, value: Any) -> str | None:

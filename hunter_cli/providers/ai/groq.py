@@ -1,7 +1,10 @@
 """Groq through its official SDK (`groq`), which POSTs {base_url}/openai/v1/chat/completions.
 
 The SDK's own retries are switched off (max_retries=0): our policy in retry.py is the one
-that runs, so a 429 is retried the same way for every provider and within the step's time."""
+that runs, so a 429 is retried the same way for every provider and within the step's time.
+Its redirects are switched off too (the SDK follows them by default): a 307 to another host
+would send it the prompt, customer data and all; it is reported instead, as the openai
+provider reports one."""
 
 from __future__ import annotations
 
@@ -49,6 +52,8 @@ class GroqProvider:
             base_url=sdk_base_url(options.base_url),
             max_retries=0,
             timeout=options.timeout,
+            # The SDK's own httpx client, with its defaults, but for following redirects.
+            http_client=groq.DefaultHttpxClient(follow_redirects=False),
         )
 
     def complete(self, request: ChatRequest, *, deadline: float | None = None) -> ChatResponse:
@@ -95,7 +100,11 @@ class GroqProvider:
             raise self._not_a_completion() from None
         except groq.APIStatusError as exc:
             raise error_for_status(
-                self.options, exc.status_code, exc.response.headers, exc.body
+                self.options,
+                exc.status_code,
+                exc.response.headers,
+                exc.body,
+                str(exc.response.request.url),
             ) from None
         except groq.APITimeoutError:
             raise TransientAiProviderError(f"groq did not answer within {timeout:g} s") from None

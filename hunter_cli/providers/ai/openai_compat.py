@@ -93,8 +93,10 @@ class OpenAICompatProvider:
             parsed: Any = response.json()
         except ValueError:
             parsed = response.text
-        if response.status_code >= 400:
-            raise error_for_status(self.options, response.status_code, response.headers, parsed)
+        if response.status_code >= 300:  # a redirect too: it is not followed
+            raise error_for_status(
+                self.options, response.status_code, response.headers, parsed, self.url
+            )
         if not isinstance(parsed, dict):
             raise AiProviderError(
                 f"{self.name} answered HTTP {response.status_code} without a JSON chat "

@@ -3,7 +3,12 @@ tried again (honouring Retry-After), within the step's deadline; nothing else is
 
 We retry per request, inside the provider, rather than failing the step for the runner to
 retry: an `ai` step with `items` makes one request per item, and a runner retry would ask
-again for every item already answered (and paid for)."""
+again for every item already answered (and paid for). As for lead providers, a request is
+retried at one level only: once max_retries are used up the error is `exhausted` and the
+step fails without its own `retry` asking again (tries would multiply); only when the
+retries here stopped early (a Retry-After beyond max_retry_wait, the step's time running
+out) may the step's `retry` take over. A 429 saying the quota is used up, with no
+Retry-After, is not retried at all."""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 from hunter_cli.providers.ai.base import ProviderOptions, TransientAiProviderError
-from hunter_cli.providers.retry_after import retry_after_seconds
+from hunter_cli.providers.retry_after import quota_used_up, retry_after_seconds
 
 T = TypeVar("T")
 
@@ -53,6 +58,7 @@ def call_with_retries(
                 tries = retries + 1
                 exc.message = f"{exc.message} ({tries} attempt{'s' if tries > 1 else ''})"
                 exc.args = (exc.message,)
+                exc.exhausted = retries >= options.max_retries
                 raise
             retries += 1
             sleep(wait)
@@ -84,16 +90,34 @@ def error_for_status(
     status: int,
     headers: Mapping[str, str] | None,
     body: object,
+    url: str | None = None,
 ) -> Exception:
-    """The exception for an HTTP error answer. Messages name the key's variable, never the
-    key; only 408, 429 and 5xx are worth another attempt."""
+    """The exception for an HTTP error answer (or a redirect, which is not followed; `url`
+    is the request's, to resolve a relative Location). Messages name the key's variable,
+    never the key; only 408, 429 and 5xx are worth another attempt."""
     from hunter_cli.providers.ai.base import AiProviderError, InvalidJsonAnswer
 
     name = options.name
+    if 300 <= status < 400:
+        from hunter_cli.providers.redirects import describe_redirect
+
+        return AiProviderError(
+            f"{name} answered {describe_redirect(status, headers, url or options.base_url)}, "
+            "which is not followed (the prompt and the key would go with it): if that address "
+            f"is the right one, set it as base_url under [ai] or [ai.{name}]",
+            status=status,
+        )
     said = server_message(body)
     suffix = f": {said}" if said else ""
     error = body.get("error") if isinstance(body, dict) else None
     code = error.get("code") if isinstance(error, dict) else None
+    if status == 429 and (
+        code == "insufficient_quota" or quota_used_up(status, retry_after_seconds(headers), said)
+    ):
+        return AiProviderError(
+            f"{name}: the account's quota is used up (HTTP 429){suffix}; not retried",
+            status=status,
+        )
     if status == 429:
         return TransientAiProviderError(
             f"{name} rate limit (HTTP 429){suffix}",

@@ -23,6 +23,7 @@ __all__ = [
     "LeadQuery",
     "MissingApiKeyError",
     "TransientLeadProviderError",
+    "check_settings",
     "get_provider",
     "provider_filters",
     "supported_lookups",
@@ -45,6 +46,19 @@ def get_provider(name: str, config: dict[str, Any] | None = None) -> LeadProvide
         raise KeyError(f"unknown lead provider {name!r}; known providers: " + ", ".join(PROVIDERS))
     module_name, class_name = target.split(":")
     return getattr(importlib.import_module(module_name), class_name)(**(config or {}))
+
+
+def check_settings(name: str, config: dict[str, Any]) -> None:
+    """LeadProviderError for a setting in hunter.toml's [providers.NAME] that the provider
+    refuses: the very checks it makes when a step builds it, made by building it (which
+    reads no key, opens no file and calls nobody), so hunter.toml can be checked as it is
+    loaded rather than when a step reaches the provider, after earlier steps were charged."""
+    if "deadline" in config:  # the step's own, passed in as a setting: not hunter.toml's
+        raise LeadProviderError(f"unknown setting providers.{name}.deadline in hunter.toml")
+    try:
+        get_provider(name, config)
+    except TypeError as exc:  # a setting the provider's constructor does not take
+        raise LeadProviderError(f"hunter.toml: providers.{name}: {exc}") from None
 
 
 def provider_filters(name: str) -> tuple[str, ...] | None:

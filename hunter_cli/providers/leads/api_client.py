@@ -2,18 +2,22 @@
 key from an environment variable, timeouts, bounded retries that honour Retry-After, one clear
 error per failure, and the key scrubbed from every message and from httpx's log.
 
-Retries happen here rather than only in the runner because a search is several paged
-requests: a 429 on page 4 should wait and ask for page 4 again, not start over at page 1
-(and pay for pages 1-3 twice). When the retries here are used up, or the server asks for a
-longer wait than `max_wait` or the step has time left for, the error is a
-TransientLeadProviderError carrying `retry_after`, so the step's own `retry` control (which
-honours it) can still take over.
+Retries happen here rather than in the runner because a search is several paged requests:
+a 429 on page 4 should wait and ask for page 4 again, not start over at page 1 (and pay for
+pages 1-3 twice). A request is retried at one level only: when the retries here are used up
+the error is marked `exhausted`, and the step fails without its own `retry` control asking
+again (3 tries here times 3 attempts there made 9). Only when this client stopped early (the
+server asks for a longer wait than `max_wait` or the step has time left for) may the step's
+`retry` take over, honouring `retry_after`; pages already answered are then kept in the
+step's memo (see lead_search), not asked for again. A 429 saying the quota is used up, with
+no Retry-After, is not retried at all.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,12 +29,12 @@ from hunter_cli.providers.leads.base import (
     MissingApiKeyError,
     TransientLeadProviderError,
 )
-from hunter_cli.providers.retry_after import parse_retry_after
-from hunter_cli.scrub import LOG_FILTER, SecretScrubber
+from hunter_cli.providers.retry_after import parse_retry_after, quota_used_up
 
 __all__ = [
     "ApiClient",
     "HttpOptions",
+    "check_key_env",
     "parse_retry_after",
     "read_api_key",
 ]
@@ -39,6 +43,20 @@ REDACTED = "[REDACTED]"
 EXCERPT_LIMIT = 200
 # A status that means "not now" rather than "no": worth asking again after a wait.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def check_key_env(provider: str, value: Any, default: str) -> str:
+    """api_key_env as a variable's name; LeadProviderError (never showing the value: it may
+    be the key itself, pasted in the wrong place) for anything else."""
+    if not isinstance(value, str) or not _ENV_NAME.match(value):
+        raise LeadProviderError(
+            f"hunter.toml: providers.{provider}.api_key_env must name an environment variable "
+            f"({default}), not hold a key"
+        )
+    return value
 
 
 def read_api_key(provider: str, env: str, what: str) -> str:
@@ -89,6 +107,11 @@ class HttpOptions:
         (named in the message about a misspelt one)."""
         known = HTTP_SETTINGS
         unknown = sorted(set(config) - {*known, "deadline"})
+        if "api_key" in unknown:
+            raise LeadProviderError(
+                f"hunter.toml: providers.{provider}.api_key: a key never goes in hunter.toml; "
+                "put it in an environment variable and name that variable with api_key_env"
+            )
         if unknown:
             raise LeadProviderError(
                 f"unknown setting providers.{provider}.{unknown[0]} in hunter.toml; known "
@@ -121,6 +144,10 @@ class HttpOptions:
             max_wait=number("max_wait", 30.0),
             deadline=float(deadline) if isinstance(deadline, int | float) else None,
         )
+
+
+def _tries(count: int) -> str:
+    return "tried once" if count == 1 else f"tried {count} times"
 
 
 def _excerpt(text: str) -> str:
@@ -165,13 +192,20 @@ class ApiClient:
         secret: str,
         key_env: str,
         auth: Callable[[dict[str, Any], dict[str, str]], None],
+        answers: dict[str, Any] | None = None,
     ) -> None:
         self.provider = provider
         self.options = options
         self.key_env = key_env
+        # Here, not at the top: hunter.toml's check builds providers, and needs none of it.
+        from hunter_cli.scrub import SecretScrubber
+
         self._auth = auth
         self._scrub = SecretScrubber([secret])
         self.requests_made = 0  # answered requests, for the step's meta
+        # Answers already received (and paid for) by the step's earlier attempts, by request;
+        # a request found here is not made again. Filled as requests succeed.
+        self.answers = answers
 
     # -- public -----------------------------------------------------------------------------
     def get(self, path: str, params: dict[str, Any] | None = None, **kw: Any) -> Any:
@@ -197,12 +231,18 @@ class ApiClient:
         url = self.options.base_url + path
         target = self._target(method, url)
         query = {k: v for k, v in (params or {}).items() if v is not None}
+        # Made before the key is added to the query: the memo never holds it.
+        asked = json.dumps([method, url, query, body], sort_keys=True, default=str)
+        if self.answers is not None and asked in self.answers:
+            return self.answers[asked]
         headers = {"Accept": "application/json"}
         self._auth(query, headers)
         content = None
         if body is not None:
             content = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
+        from hunter_cli.scrub import LOG_FILTER
+
         attempt = 0
         LOG_FILTER.add(self._scrub)
         try:
@@ -223,18 +263,31 @@ class ApiClient:
                     status = response.status_code
                     if status not in retry_statuses:
                         self.requests_made += 1
-                        if status in empty_statuses:
-                            return None
-                        return self._answer(response, target)
+                        answer = (
+                            None if status in empty_statuses else self._answer(response, target)
+                        )
+                        if self.answers is not None:
+                            self.answers[asked] = answer
+                        return answer
                     retry_after = parse_retry_after(response.headers.get("retry-after"))
+                    detail = self._scrub.text(error_detail(response.content))
+                    if quota_used_up(status, retry_after, detail):
+                        raise LeadProviderError(
+                            f"{self.provider}: HTTP {status} from {target}: {detail} (the "
+                            "account's quota is used up: not retried)"
+                        )
                     wait_note = (
                         f" (retry after {retry_after:g} s)" if retry_after is not None else ""
                     )
-                    problem = f"HTTP {status} from {target}{wait_note}: " + self._scrub.text(
-                        error_detail(response.content)
+                    problem = f"HTTP {status} from {target}{wait_note}: {detail}"
+                if attempt > self.options.max_retries:
+                    raise TransientLeadProviderError(
+                        f"{self.provider}: {problem} ({_tries(attempt)})",
+                        retry_after=retry_after,
+                        exhausted=True,
                     )
                 wait = retry_after if retry_after is not None else self._backoff(attempt)
-                if attempt > self.options.max_retries or not self._can_wait(wait):
+                if not self._can_wait(wait):
                     raise TransientLeadProviderError(
                         f"{self.provider}: {problem}", retry_after=retry_after
                     )
@@ -271,6 +324,16 @@ class ApiClient:
 
     def _answer(self, response: Any, target: str) -> Any:
         status = response.status_code
+        if 300 <= status < 400:
+            from hunter_cli.providers.redirects import describe_redirect
+
+            # Not followed: the key (in Hunter's query string, Apollo's header) would go along.
+            redirect = describe_redirect(status, response.headers, str(response.request.url))
+            raise LeadProviderError(
+                f"{self.provider}: {target} answered {self._scrub.text(redirect)}, which is not "
+                f"followed (the API key would go with it): check providers.{self.provider}."
+                "base_url in hunter.toml"
+            )
         if status in (401, 403):
             raise LeadProviderError(
                 f"{self.provider}: the API key in {self.key_env} was refused (HTTP {status} "

@@ -24,7 +24,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from hunter_cli.providers.leads.api_client import ApiClient, HttpOptions, read_api_key
+from hunter_cli.providers.leads.api_client import (
+    ApiClient,
+    HttpOptions,
+    check_key_env,
+    read_api_key,
+)
 from hunter_cli.providers.leads.base import LeadProviderError, LeadQuery, normalise_domain
 from hunter_cli.providers.leads.local import is_role_term
 
@@ -247,10 +252,7 @@ class ApolloProvider:
         enrich: bool = True,
         **config: Any,
     ) -> None:
-        if not isinstance(api_key_env, str) or not api_key_env:
-            raise LeadProviderError(
-                "hunter.toml: providers.apollo.api_key_env must name an environment variable"
-            )
+        check_key_env(NAME, api_key_env, DEFAULT_KEY_ENV)
         if isinstance(per_page, bool) or not isinstance(per_page, int) or per_page < 1:
             raise LeadProviderError(
                 "hunter.toml: providers.apollo.per_page must be a whole number of at least 1, "
@@ -272,6 +274,8 @@ class ApolloProvider:
             own_settings=("api_key_env", "search_path", "per_page", "enrich"),
         )
         self.requests_made = 0
+        # Set by lead_search to the step's memo: answers its earlier attempts were charged for.
+        self.answers: dict[str, Any] | None = None
 
     # -- plumbing ---------------------------------------------------------------------------
     def _client(self) -> ApiClient:
@@ -280,7 +284,14 @@ class ApolloProvider:
         def auth(_query: dict[str, Any], headers: dict[str, str]) -> None:
             headers["X-Api-Key"] = key
 
-        return ApiClient(NAME, self.options, secret=key, key_env=self.api_key_env, auth=auth)
+        return ApiClient(
+            NAME,
+            self.options,
+            secret=key,
+            key_env=self.api_key_env,
+            auth=auth,
+            answers=self.answers,
+        )
 
     def _call(self, client: ApiClient, method: str, path: str, **kw: Any) -> dict[str, Any]:
         try:

@@ -45,11 +45,17 @@ class LeadProviderError(Exception):
 
 class TransientLeadProviderError(LeadProviderError):
     """A failure worth retrying: a timeout, a 429 or a 5xx. `retry_after` is the wait the
-    server asked for, in seconds (None if it named none)."""
+    server asked for, in seconds (None if it named none). `exhausted`: the request was
+    already tried as often as the provider's max_retries allows, so the step's own `retry`
+    must not try it again (retries would multiply); otherwise the provider stopped early (a
+    longer wait than it may make, the step's time running out) and the step may take over."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, exhausted: bool = False
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.exhausted = exhausted
 
 
 class MissingApiKeyError(LeadProviderError):
@@ -58,6 +64,22 @@ class MissingApiKeyError(LeadProviderError):
     def __init__(self, message: str, *, env: str) -> None:
         super().__init__(message)
         self.env = env
+
+
+def check_file_settings(provider: str, path: Any, others: dict[str, Any]) -> None:
+    """A file provider's [providers.NAME] table: `path` is text, and nothing else is there
+    (`deadline` comes from the step, not hunter.toml). A misspelt `pth` would otherwise
+    search the default file without a word."""
+    unknown = sorted(set(others) - {"deadline"})
+    if unknown:
+        raise LeadProviderError(
+            f"unknown setting providers.{provider}.{unknown[0]} in hunter.toml; known "
+            "settings: path"
+        )
+    if path is not None and not isinstance(path, str):
+        raise LeadProviderError(
+            f"hunter.toml: providers.{provider}.path must name a file, not {path!r}"
+        )
 
 
 class LeadProvider(Protocol):

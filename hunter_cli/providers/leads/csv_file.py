@@ -19,7 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from hunter_cli.csvfiles import CsvReadError, read_csv_rows
-from hunter_cli.providers.leads.base import LeadProviderError, LeadQuery, normalise_domain
+from hunter_cli.providers.leads.base import (
+    LeadProviderError,
+    LeadQuery,
+    check_file_settings,
+    normalise_domain,
+)
 from hunter_cli.providers.leads.local import FILTERS as LOCAL_FILTERS
 from hunter_cli.providers.leads.local import (
     find_company,
@@ -193,7 +198,8 @@ class CsvProvider:
     name = NAME
     api_key_env = None
 
-    def __init__(self, path: str | None = None, **_config: Any) -> None:
+    def __init__(self, path: str | None = None, **others: Any) -> None:
+        check_file_settings(NAME, path, others)
         self.path = str(path) if path else None
 
     def _companies(self) -> tuple[dict[str, Any], ...]:

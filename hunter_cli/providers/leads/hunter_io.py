@@ -26,6 +26,7 @@ from hunter_cli.providers.leads.api_client import (
     RETRY_STATUSES,
     ApiClient,
     HttpOptions,
+    check_key_env,
     read_api_key,
 )
 from hunter_cli.providers.leads.base import LeadProviderError, LeadQuery, normalise_domain
@@ -38,8 +39,8 @@ DEFAULT_PAGE_SIZE = 100
 FILTERS = ("domain", "company", "type", "seniority", "department")
 _DOMAIN = re.compile(r"^[a-z0-9-]+(\.[a-z0-9-]+)+$")
 # Hunter signals its per-second/per-minute rate limit with 403 (429 means the month's quota
-# is used up; it is retried too, in case the server names a wait). The verifier answers 202
-# while a slow mail server is still being checked: ask again.
+# is used up: api_client retries it only when the server names a wait, see quota_used_up).
+# The verifier answers 202 while a slow mail server is still being checked: ask again.
 _RETRY = RETRY_STATUSES | {403}
 _VERIFY_RETRY = _RETRY | {202}
 # 451: the person asked Hunter not to process their data; for a lookup that is no answer.
@@ -88,10 +89,7 @@ class HunterIoProvider:
         verify: bool = True,
         **config: Any,
     ) -> None:
-        if not isinstance(api_key_env, str) or not api_key_env:
-            raise LeadProviderError(
-                "hunter.toml: providers.hunter_io.api_key_env must name an environment variable"
-            )
+        check_key_env(NAME, api_key_env, DEFAULT_KEY_ENV)
         if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
             raise LeadProviderError(
                 f"hunter.toml: providers.hunter_io.page_size must be a whole number of at least 1, "
@@ -107,6 +105,8 @@ class HunterIoProvider:
             own_settings=("api_key_env", "page_size", "verify"),
         )
         self.requests_made = 0
+        # Set by lead_search to the step's memo: answers its earlier attempts were charged for.
+        self.answers: dict[str, Any] | None = None
 
     # -- plumbing ---------------------------------------------------------------------------
     def _client(self) -> ApiClient:
@@ -115,7 +115,14 @@ class HunterIoProvider:
         def auth(query: dict[str, Any], _headers: dict[str, str]) -> None:
             query["api_key"] = key
 
-        return ApiClient(NAME, self.options, secret=key, key_env=self.api_key_env, auth=auth)
+        return ApiClient(
+            NAME,
+            self.options,
+            secret=key,
+            key_env=self.api_key_env,
+            auth=auth,
+            answers=self.answers,
+        )
 
     def _data(
         self,

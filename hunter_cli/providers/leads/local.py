@@ -20,6 +20,7 @@ from typing import Any
 from hunter_cli.providers.leads.base import (
     LeadProviderError,
     LeadQuery,
+    check_file_settings,
     normalise_domain,
     normalise_name,
 )
@@ -382,7 +383,8 @@ class LocalProvider:
     name = NAME
     api_key_env = None
 
-    def __init__(self, path: str | None = None, **_config: Any) -> None:
+    def __init__(self, path: str | None = None, **others: Any) -> None:
+        check_file_settings(NAME, path, others)
         self.path = str(path) if path else str(dataset_path())
 
     def search(self, query: LeadQuery) -> list[dict[str, Any]]:
