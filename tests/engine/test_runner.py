@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from hunter_cli import ledger
 from hunter_cli.audit import verify_chain
@@ -459,3 +459,29 @@ outputs:
     result = run(seeded, path)
     assert result.status == "success", [s.error for s in result.steps]
     assert result.outputs == {"first": ["x", "y"]}
+
+
+def test_a_plan_after_the_period_ended_counts_the_renewed_balance(db, tmp_path, make_customer):
+    """Regression: after a period had ended, `--plan` used the old period's leftover and
+    promised a refusal (exit 4) that the run, which renews first, did not make. The plan
+    renews as the run would, and writes nothing."""
+    from datetime import timedelta
+
+    from hunter_cli.db.models import CreditTransaction, Subscription
+    from hunter_cli.db.types import utcnow
+    from hunter_cli.engine.runner import RunOptions
+
+    cid = make_customer(db, "renewing", "2", monthly="10")
+    with db.session() as session:
+        sub = session.scalars(select(Subscription).where(Subscription.customer_id == cid)).one()
+        sub.period_end = utcnow() - timedelta(hours=1)
+        sub.period_start = ledger.add_months(sub.period_end, -1)
+    path = write_recipe(tmp_path, [{"id": "a", "type": "state", "set": {"x": 1}, "credits": 5}])
+    with db.session() as session:
+        before = session.scalar(select(func.count()).select_from(CreditTransaction))
+    settings = load_settings(database_url=db.url, actor="tester", environ={})
+    plan = Runner(db, settings).run(plugins.load(path), "renewing", {}, RunOptions(plan_only=True))
+    assert plan.credits_available == Decimal("10.0000")  # the new period's, not the old 2
+    with db.session() as session:  # nothing written: the renewal was rolled back
+        assert session.scalar(select(func.count()).select_from(CreditTransaction)) == before
+    assert run(db, path, customer="renewing").status == "success"
