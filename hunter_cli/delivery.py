@@ -193,6 +193,7 @@ class Deliverer:
         force_unknown: bool = False,
         retry_failed: bool = False,
         seen: Mapping[uuid.UUID, str] | None = None,
+        seen_attempts: Mapping[uuid.UUID, int] | None = None,
     ) -> list[Outcome]:
         """Deliver each message that is `queued` (or `failed` with retry_failed, or `sending`
         with force_unknown); report what became of each, in order.
@@ -200,21 +201,30 @@ class Deliverer:
         `seen` is the status each message had when the caller chose it (a list of queued
         messages, say). One seen in a status this call may deliver that has left it since,
         or that another process claims first, was taken by a concurrent sender: `taken`.
-        One not deliverable already when seen (or not in `seen`) is `not_deliverable`."""
+        One not deliverable already when seen (or not in `seen`) is `not_deliverable`.
+        `seen_attempts` is each message's attempt count then: a message in `sending` whose
+        count has grown since was claimed by another --force-unknown, and is `taken`."""
         allowed = {"queued"}
         if retry_failed:
             allowed.add("failed")
         if force_unknown:
             allowed.add("sending")
         seen = seen or {}
+        seen_attempts = seen_attempts or {}
         return [
-            self._deliver_one(message_id, allowed, seen.get(message_id))
+            self._deliver_one(
+                message_id, allowed, seen.get(message_id), seen_attempts.get(message_id)
+            )
             for message_id in message_ids
         ]
 
     # -- one message -------------------------------------------------------------------------
     def _deliver_one(
-        self, message_id: uuid.UUID, allowed: set[str], seen_status: str | None
+        self,
+        message_id: uuid.UUID,
+        allowed: set[str],
+        seen_status: str | None,
+        seen_attempts: int | None,
     ) -> Outcome:
         self.check()
         with self.transaction() as session:
@@ -233,6 +243,12 @@ class Deliverer:
                     outcome.status, outcome.reason = TAKEN, _taken(row)
                 else:
                     outcome.status, outcome.reason = NOT_DELIVERABLE, _why_not(row)
+                return outcome
+            # `sending` -> `sending` changes no status: the attempt count tells whether
+            # another sender claimed it since the caller (or this transaction) looked.
+            attempts = row.attempts or 0
+            if row.status == "sending" and seen_attempts not in (None, attempts):
+                outcome.status, outcome.reason = TAKEN, "being sent by another process"
                 return outcome
             if row.channel in self.down:
                 outcome.status = QUEUED
@@ -268,6 +284,7 @@ class Deliverer:
                 session,
                 row,
                 row.status,
+                expected_attempts=attempts,
                 status="sending",
                 sending_at=utcnow(),
                 attempts=OutboxMessage.attempts + 1,
@@ -366,11 +383,22 @@ class Deliverer:
 
     # -- helpers -----------------------------------------------------------------------------
     @staticmethod
-    def _move(session: Session, row: OutboxMessage, expected: str, **values: Any) -> bool:
-        """UPDATE the row only if it still has the expected status; True when it did."""
+    def _move(
+        session: Session,
+        row: OutboxMessage,
+        expected: str,
+        *,
+        expected_attempts: int | None = None,
+        **values: Any,
+    ) -> bool:
+        """UPDATE the row only if it still has the expected status (and attempt count, when
+        given); True when it did."""
+        where = [OutboxMessage.id == row.id, OutboxMessage.status == expected]
+        if expected_attempts is not None:
+            where.append(func.coalesce(OutboxMessage.attempts, 0) == expected_attempts)
         result = session.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.id == row.id, OutboxMessage.status == expected)
+            .where(*where)
             .values(**values)
             .execution_options(synchronize_session=False)
         )

@@ -587,6 +587,50 @@ def test_two_deliverers_at_once_send_each_message_once(seeded, tmp_path, smtp_se
     assert sorted(m.rcpt_tos[0] for m in smtp_server.received) == sorted(m["email"] for m in many)
 
 
+def test_two_force_unknowns_of_one_message_at_once_deliver_it_once(seeded, tmp_path, smtp_server):
+    """Regression: the claim of a message in `sending` moved it from `sending` to `sending`,
+    so two `outbox send ID --force-unknown` at once both won it and both delivered."""
+    settings = settings_for(seeded, tmp_path, email_config(smtp_server))
+    run(seeded, settings, tmp_path, [mail_step()], send=False, leads=LEADS[:1])
+    (crashed,) = rows(seeded)
+    with seeded.session() as session:
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == crashed.id)
+            .values(status="sending", sending_at=utcnow(), attempts=1)
+        )
+    results: list[tuple[str, str | None]] = []
+    start = threading.Barrier(2)
+
+    def worker() -> None:
+        # As `outbox send ID --force-unknown` lists it: in `sending`, after one attempt.
+        seen, attempts = {crashed.id: "sending"}, {crashed.id: 1}
+        start.wait()
+        with deliverer(seeded, settings) as sender:
+            (outcome,) = sender.deliver(
+                [crashed.id], force_unknown=True, seen=seen, seen_attempts=attempts
+            )
+            results.append((outcome.status, outcome.reason))
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(status for status, _ in results) == ["sent", "taken"], results
+    taken = next(reason for status, reason in results if status == "taken")
+    # Which, depends on when the loser looked: after the winner's claim, or at the same time.
+    assert taken in (
+        "being sent by another process",
+        "sent by another process",
+        "another process took it first",
+    )
+    assert len(smtp_server.received) == 1
+    (row,) = rows(seeded, id=crashed.id)
+    assert (row.status, row.attempts) == ("sent", 2)
+    assert len(audit(seeded, "delivery.sending")) == 1
+
+
 # --- failures --------------------------------------------------------------------------------
 
 

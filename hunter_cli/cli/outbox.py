@@ -278,6 +278,7 @@ def send(
         # The status each message had here: one that changes before it is claimed was taken
         # by another sender, unlike one already `sending` now (an earlier sender crashed).
         seen: dict = {}
+        seen_attempts: dict = {}  # a `sending` one claimed by another --force-unknown is taken
         if all_queued:
             seen = waiting_messages(session, who, channel=channel, include_failed=retry_failed)
             ids = list(seen)
@@ -293,6 +294,7 @@ def send(
                 if message.id not in ids:
                     ids.append(message.id)
                     seen[message.id] = message.status
+                    seen_attempts[message.id] = message.attempts or 0
                     if message.status == "sending" and force_unknown:
                         warnings.append(
                             f"{str(message.id)[:8]} may already have been delivered; "
@@ -304,7 +306,11 @@ def send(
 
     with Deliverer(session_transaction(db.engine), settings, actor=settings.actor) as deliverer:
         outcomes = deliverer.deliver(
-            ids, force_unknown=force_unknown, retry_failed=retry_failed, seen=seen
+            ids,
+            force_unknown=force_unknown,
+            retry_failed=retry_failed,
+            seen=seen,
+            seen_attempts=seen_attempts,
         )
     rows = [o.to_dict() for o in outcomes]
     counts: dict[str, int] = {}
