@@ -1,11 +1,13 @@
 """Real delivery of outbox messages, exactly once, with the compliance checks in the send path.
 
 For each message, in its own transaction: check the suppression list again (it may have
-changed since the message was queued), check the customer's daily cap for the channel
-(counted in the database, under a lock), then atomically move the row from `queued` to
-`sending` (UPDATE ... WHERE status = 'queued': zero rows means someone else has it) and
-COMMIT. Only then is the provider called, with no transaction open; its answer is recorded
-in a new transaction: `sent` (with the provider's id) or `failed` (with the reason).
+changed since the message was queued), skip it as a duplicate when another run of its step
+has since reached the same person (a failed message retried, a draft's twin), check the
+customer's daily cap for the channel (counted in the database, under a lock), then
+atomically move the row from `queued` to `sending` (UPDATE ... WHERE status = 'queued':
+zero rows means someone else has it) and COMMIT. Only then is the provider called, with no
+transaction open; its answer is recorded in a new transaction: `sent` (with the provider's
+id) or `failed` (with the reason).
 
 A row left in `sending` (a crash, or an answer that never came) may or may not have reached
 its recipient: it is never sent again automatically (`hunter outbox send --force-unknown`).
@@ -33,10 +35,10 @@ from sqlalchemy.orm import Session
 
 from hunter_cli.audit import append_audit
 from hunter_cli.config import Settings
-from hunter_cli.db.models import Customer, OutboxMessage
+from hunter_cli.db.models import Customer, Execution, OutboxMessage
 from hunter_cli.db.types import utcnow
 from hunter_cli.errors import ConfigError
-from hunter_cli.outbox import display_recipient, to_outgoing
+from hunter_cli.outbox import display_recipient, step_messages, to_outgoing
 from hunter_cli.providers.channels import ChannelProvider, DeliveryError, build_provider
 from hunter_cli.suppression import find_suppression, suppression_reason
 
@@ -44,6 +46,7 @@ Transaction = Callable[[], AbstractContextManager[Session]]
 
 # Outcome statuses a caller may see: the row's new status, or why it was not touched.
 SENT, FAILED, SKIPPED, QUEUED, UNKNOWN = "sent", "failed", "skipped", "queued", "unknown"
+DUPLICATE = "duplicate"  # skipped: the recipient got (or is getting) this step's message
 NOT_DELIVERABLE = "not_deliverable"  # the row is not in a state this call may deliver
 TAKEN = "taken"  # another sender claimed it after the caller chose it
 
@@ -268,6 +271,15 @@ class Deliverer:
                     outcome.status, outcome.reason = TAKEN, "another process took it first"
                 return outcome
 
+            duplicate = _delivered_elsewhere(session, row)
+            if duplicate is not None:
+                if self._move(session, row, row.status, status="skipped", error=duplicate):
+                    self._audit(session, row, "delivery.skipped", reason=duplicate)
+                    outcome.status, outcome.reason = DUPLICATE, duplicate
+                else:
+                    outcome.status, outcome.reason = TAKEN, "another process took it first"
+                return outcome
+
             cap = daily_cap(self.settings, customer.slug, row.channel)
             if cap is not None:
                 _lock_cap(session, row.customer_id, row.channel)
@@ -423,6 +435,51 @@ class Deliverer:
             execution_id=row.execution_id,
             details=details,
         )
+
+
+def _delivered_elsewhere(session: Session, row: OutboxMessage) -> str | None:
+    """Why row must not go, when its recipient has been sent (or is being sent) another
+    message of the same step of the same recipe for the customer since row was written (a
+    failed message retried after a later run reached the person, or a draft whose twin went
+    out meanwhile); None when there is none.
+
+    The steps' once_per_recipient rule (email and SMS), as seen from the send path. A message
+    sent before row was written does not count: that is what a step with
+    `once_per_recipient: false` wrote row to follow. The lock is the one the step takes, so
+    two senders of twins cannot both find nobody and both deliver."""
+    if row.channel not in ("email", "sms") or row.execution_id is None or not row.step_id:
+        return None
+    from hunter_cli.db.engine import serialise_on
+
+    serialise_on(session, f"recipients:{row.customer_id}:{row.channel}")
+    recipe = select(Execution.recipe_slug).where(Execution.id == row.execution_id)
+    started = func.coalesce(
+        OutboxMessage.sending_at, OutboxMessage.sent_at, OutboxMessage.created_at
+    )
+    query = (
+        step_messages(
+            row.customer_id,
+            row.channel,
+            row.step_id,
+            recipe.scalar_subquery(),
+            ("sending", "sent"),
+        )
+        .add_columns(OutboxMessage.created_at)
+        .where(
+            OutboxMessage.id != row.id,
+            OutboxMessage.recipient == row.recipient,
+            started >= row.created_at,
+        )
+        .limit(1)
+    )
+    other = session.execute(query).first()
+    if other is None:
+        return None
+    done = "already sent" if other.status == "sent" else "being sent (or perhaps sent)"
+    run = "a later run" if other.created_at > row.created_at else "another run"
+    return (
+        f"duplicate: {done} to this recipient by {run} of this step (message {str(other.id)[:8]})"
+    )
 
 
 def _taken(row: OutboxMessage) -> str:

@@ -34,7 +34,7 @@ from hunter_cli.delivery import (
 )
 from hunter_cli.engine.runner import Runner, RunOptions
 from hunter_cli.errors import ConfigError
-from hunter_cli.outbox import queued_ids
+from hunter_cli.outbox import queued_ids, waiting_messages
 from hunter_cli.recipe import load_and_validate
 from hunter_cli.recipe.templates import evaluate_expression, render_value
 from tests import channel_servers, servers
@@ -654,6 +654,95 @@ def test_a_refused_recipient_fails_alone_and_can_be_retried(seeded, tmp_path, sm
         smtp_server.refuse.clear()
         assert sender.deliver([bob.id], retry_failed=True)[0].status == "sent"
     assert len(smtp_server.received) == 3
+
+
+def test_a_failed_message_is_not_retried_once_a_later_run_reached_the_person(
+    seeded, tmp_path, smtp_server
+):
+    """Regression: ann's message failed (550), the next run of the step wrote to her again
+    and it went; `outbox send --all-queued --retry-failed` then sent her the first as well."""
+    smtp_server.refuse.add("ann@example.com")
+    settings = settings_for(seeded, tmp_path, email_config(smtp_server))
+    first = run(seeded, settings, tmp_path, [mail_step()])
+    assert first.status == "partial"
+    (failed,) = rows(seeded, status="failed")
+    smtp_server.refuse.clear()
+    second = run(seeded, settings, tmp_path, [mail_step()])  # a failed message is no contact
+    output = second.steps[0].output
+    assert (output["sent"], output["duplicates"]) == (1, 2), output
+    (later,) = rows(seeded, execution_id=second.execution_id)
+    assert (later.recipient, later.status) == ("ann@example.com", "sent")
+
+    with seeded.session() as session:
+        waiting = list(waiting_messages(session, include_failed=True))
+    assert waiting == [failed.id]
+    with deliverer(seeded, settings) as sender:
+        (outcome,) = sender.deliver(waiting, retry_failed=True)
+    reason = (
+        "duplicate: already sent to this recipient by a later run of this step "
+        f"(message {str(later.id)[:8]})"
+    )
+    assert (outcome.status, outcome.reason) == ("duplicate", reason)
+    assert [m.rcpt_tos[0] for m in smtp_server.received].count("ann@example.com") == 1
+    (row,) = rows(seeded, id=failed.id)
+    assert (row.status, row.error, row.attempts) == ("skipped", reason, 1)
+    assert [d["reason"] for _, d in audit(seeded, "delivery.skipped")] == [reason]
+
+
+def test_a_draft_is_not_delivered_once_its_recipient_got_the_step_s_retried_message(
+    seeded, tmp_path, smtp_server
+):
+    """The other order: the failed message is retried first and goes; the draft a later dry
+    run queued for the same person is then a duplicate, not a second e-mail."""
+    smtp_server.refuse.add("ann@example.com")
+    settings = settings_for(seeded, tmp_path, email_config(smtp_server))
+    run(seeded, settings, tmp_path, [mail_step()])
+    (failed,) = rows(seeded, status="failed")
+    smtp_server.refuse.clear()
+    dry = run(seeded, settings, tmp_path, [mail_step()], send=False)
+    (draft,) = rows(seeded, execution_id=dry.execution_id, status="queued")
+    assert draft.recipient == "ann@example.com"
+
+    with seeded.session() as session:
+        waiting = waiting_messages(session, include_failed=True)
+    assert list(waiting) == [failed.id, draft.id]
+    with deliverer(seeded, settings) as sender:
+        outcomes = sender.deliver(list(waiting), retry_failed=True, seen=waiting)
+    assert [o.status for o in outcomes] == ["sent", "duplicate"]
+    assert outcomes[1].reason == (
+        "duplicate: already sent to this recipient by another run of this step "
+        f"(message {str(failed.id)[:8]})"
+    )
+    assert [m.rcpt_tos[0] for m in smtp_server.received].count("ann@example.com") == 1
+
+
+def test_two_senders_of_one_person_s_twin_messages_at_once_deliver_one(
+    seeded, tmp_path, smtp_server
+):
+    """A retried failed message and another run's draft to the same person, each taken by
+    its own sender at the same moment: one goes, the other is a duplicate."""
+    smtp_server.refuse.add("ann@example.com")
+    settings = settings_for(seeded, tmp_path, email_config(smtp_server))
+    run(seeded, settings, tmp_path, [mail_step()])
+    (failed,) = rows(seeded, status="failed")
+    smtp_server.refuse.clear()
+    dry = run(seeded, settings, tmp_path, [mail_step()], send=False)
+    (draft,) = rows(seeded, execution_id=dry.execution_id, status="queued")
+    start = threading.Barrier(2)
+    results: list[str] = []
+
+    def worker(message_id: uuid.UUID) -> None:
+        start.wait()
+        with deliverer(seeded, settings) as sender:
+            results.extend(o.status for o in sender.deliver([message_id], retry_failed=True))
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in (failed.id, draft.id)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(results) == ["duplicate", "sent"]
+    assert [m.rcpt_tos[0] for m in smtp_server.received].count("ann@example.com") == 1
 
 
 def test_a_temporary_smtp_refusal_leaves_the_message_queued_not_failed(

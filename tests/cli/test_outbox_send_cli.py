@@ -524,3 +524,32 @@ def test_a_message_queued_with_a_line_break_in_its_from_is_refused_not_sent(
     assert "the message's From" in sent["reason"] and "a line break (CR)" in sent["reason"]
     assert "`hunter customers update acme --from-name/--from-email ...`" in sent["reason"]
     assert smtp_server.received == []
+
+
+def test_retry_failed_skips_a_message_whose_recipient_a_later_run_reached(
+    mail_ws, cli, smtp_server
+):
+    """Regression: a hard bounce (550), the server fixed, the recipe run again (it wrote to
+    ann once more, and that went), then `--all-queued --retry-failed` e-mailed ann twice."""
+    smtp_server.refuse.add("ann@northwind.example")
+    first = cli("run", "outreach", "--tier", "A", "--limit", "3", "--send", "--json")
+    assert first.exit_code == 5, first.stdout
+    smtp_server.refuse.clear()
+    second = cli("run", "outreach", "--tier", "A", "--limit", "3", "--send", "--json")
+    assert second.exit_code == 0, second.stdout
+    assert [m.rcpt_tos[0] for m in smtp_server.received].count("ann@northwind.example") == 1
+
+    result = cli("outbox", "send", "--all-queued", "--retry-failed", "--json")
+    assert result.exit_code == 0, result.stdout
+    data = result.json()["data"]
+    assert data["counts"] == {"duplicate": 1}
+    (message,) = data["messages"]
+    assert message["recipient"] == "ann@northwind.example"
+    assert message["reason"].startswith(
+        "duplicate: already sent to this recipient by a later run of this step (message "
+    )
+    assert [m.rcpt_tos[0] for m in smtp_server.received].count("ann@northwind.example") == 1
+    shown = cli("outbox", "show", message["id"][:8], "--json").ok()
+    assert (shown["status"], shown["error"]) == ("skipped", message["reason"])
+    # Nothing is left for a later retry to pick up.
+    assert cli("outbox", "send", "--all-queued", "--retry-failed", "--json").ok()["messages"] == []
