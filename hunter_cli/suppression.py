@@ -20,6 +20,7 @@ from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from hunter_cli.addresses import addresses_in
 from hunter_cli.audit import append_audit
 from hunter_cli.db.models import Customer, Suppression
 from hunter_cli.errors import NotFoundError, UsageError
@@ -65,6 +66,11 @@ def normalise(value: Any, kind: str | None = None) -> SuppressionEntry:
     if kind not in KINDS:
         raise UsageError(f"unknown kind {kind!r}; choose from {', '.join(KINDS)}")
     if kind == "email":
+        if len(addresses_in(text)) > 1:  # check_email would refuse it, less helpfully
+            raise UsageError(
+                f"{text!r} holds more than one address: suppress each on its own "
+                "(`hunter suppress import FILE` takes a file of them)"
+            )
         checked = check_email(text)
         if checked.error:
             raise UsageError(checked.error)
@@ -308,7 +314,12 @@ def import_suppressions(
 ) -> ImportReport:
     """Add every value of a file: one per line, or CSV with a header naming a value column
     (value, email, phone or domain; optional kind and reason columns). Blank lines and lines
-    starting with # are ignored; bad lines are reported with their line number."""
+    starting with # are ignored; bad values are reported with their line number.
+
+    Nothing on a line is dropped without a word: without a header every cell of a line is a
+    value (`a@x.example,b@y.example` is two), and a cell holding several addresses
+    (`"a@x.example, b@y.example"`) suppresses each. For an opt-out list, suppressing both
+    errs the safe way; refusing the line would leave both to be written to."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -332,27 +343,32 @@ def import_suppressions(
         cells = [cell.strip() for cell in cells]
         if not any(cells) or cells[0].startswith("#"):
             continue
-        value = cells[value_at] if value_at < len(cells) else ""
+        if columns:
+            values = [cells[value_at] if value_at < len(cells) else ""]
+        else:
+            values = [cell for cell in cells if cell]
         row_kind = kind or _cell(cells, columns.get("kind")) or _kind_from_column(columns)
         row_reason = _cell(cells, columns.get("reason")) or reason
-        try:
-            _, created = add_suppression(
-                session,
-                customer,
-                value,
-                kind=row_kind,
-                reason=row_reason,
-                source="import",
-                actor=actor,
-            )
-        except UsageError as exc:
-            shown = value if len(value) <= 60 else value[:57] + "..."
-            report.rejected.append((number, f"{shown!r}: {exc.message}" if value else "no value"))
-            continue
-        if created:
-            report.added += 1
-        else:
-            report.already += 1
+        for value in [each for cell in values for each in _entries_in(cell, row_kind)]:
+            try:
+                _, created = add_suppression(
+                    session,
+                    customer,
+                    value,
+                    kind=row_kind,
+                    reason=row_reason,
+                    source="import",
+                    actor=actor,
+                )
+            except UsageError as exc:
+                shown = value if len(value) <= 60 else value[:57] + "..."
+                why = f"{shown!r}: {exc.message}" if value else "no value"
+                report.rejected.append((number, why))
+                continue
+            if created:
+                report.added += 1
+            else:
+                report.already += 1
     append_audit(
         session,
         "suppression.import",
@@ -366,6 +382,15 @@ def import_suppressions(
         },
     )
     return report
+
+
+def _entries_in(cell: str, kind: str | None) -> list[str]:
+    """The values one cell holds: each address of `a@x.example, b@y.example`, else itself."""
+    if kind in (None, "email"):
+        found = addresses_in(cell)
+        if len(found) > 1:
+            return found
+    return [cell]
 
 
 def _cell(cells: list[str], index: int | None) -> str | None:

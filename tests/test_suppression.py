@@ -42,6 +42,7 @@ def test_values_are_normalised_and_their_kind_inferred(raw, kind, value):
         ("12345", "phone", "invalid phone number"),
         ("", None, "empty value"),
         ("x@example.com", "fax", "unknown kind 'fax'"),
+        ("s1@m.example, s2@m.example", None, "holds more than one address: suppress each"),
     ],
 )
 def test_bad_values_are_refused_with_the_reason(raw, kind, problem):
@@ -225,6 +226,28 @@ def test_import_reports_rejected_lines(seeded, tmp_path):
         sup.import_suppressions(
             session, resolve_customer(session, "acme"), tmp_path / "nope.txt", actor="t"
         )
+
+
+def test_import_suppresses_every_address_a_line_or_cell_holds(seeded, tmp_path):
+    """Regression: `"vu@imp.example, tu@imp.example"` in a CSV (or `s9@m.example,
+    s10@m.example` in a text file) suppressed the first only, reported nothing rejected,
+    and the second was later e-mailed. For an opt-out list, both are suppressed."""
+    table = tmp_path / "optouts.csv"
+    table.write_text('email,reason\n"vu@imp.example, tu@imp.example",asked\n')
+    plain = tmp_path / "optouts.txt"
+    plain.write_text("s9@m.example,s10@m.example\nLee, Ann <ann@x.example>\n")
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        from_table = sup.import_suppressions(session, acme, table, actor="t")
+        from_text = sup.import_suppressions(session, acme, plain, actor="t")
+        entries = {e.value: e.reason for e in sup.list_suppressions(session, acme)}
+        for address in ("tu@imp.example", "s10@m.example", "ann@x.example"):
+            assert sup.find_suppression(session, acme.id, "email", address) is not None
+    assert (from_table.added, from_table.rejected) == (2, [])
+    assert entries["tu@imp.example"] == entries["vu@imp.example"] == "asked"
+    # Without a header every cell is a value: a stray one is said, never dropped.
+    assert (from_text.added, from_text.already) == (3, 0)
+    assert from_text.rejected == [(2, "'Lee': invalid domain 'Lee' (e.g. example.com)")]
 
 
 @pytest.mark.parametrize("body", ["STOP", "stop", " Stop! ", "Unsubscribe", "STOP ALL", "quit."])

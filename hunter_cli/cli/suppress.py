@@ -163,9 +163,10 @@ def import_(
     file: Annotated[
         Path,
         typer.Argument(
-            help="One value per line, or CSV with a header naming a value, email, phone or "
-            "domain column (optional kind and reason columns). Lines starting with # are "
-            "ignored."
+            help="One value per line (each comma-separated value of a line counts), or CSV "
+            "with a header naming a value, email, phone or domain column (optional kind and "
+            "reason columns); a cell holding several addresses suppresses each. Lines "
+            "starting with # are ignored."
         ),
     ],
     customer: CustomerOption = None,

@@ -177,16 +177,21 @@ def test_invalid_recipients_are_skipped_with_reasons(seeded, tmp_path):
         {"name": "Bob", "email": "bob@"},
         {"name": "Eve", "email": "not an address"},
         {"name": "Nomail"},
+        # Not sent to the first alone (it was, and the second was never written to).
+        {"name": "Two", "email": "vu@imp.example, tu@imp.example"},
     ]
     output, ctx = _run(seeded, tmp_path, _email(items=items, subject="Hi"), execution_id)
 
-    assert (output["queued"], output["skipped"], output["duplicates"]) == (1, 3, 0)
+    assert (output["queued"], output["skipped"], output["duplicates"]) == (1, 4, 0)
     reasons = [m["reason"] for m in output["messages"]]
     assert reasons[0] is None
     assert reasons[1] == "invalid email address 'bob@'"
     assert reasons[2] == "invalid email address 'not an address'"
     assert reasons[3].startswith("cannot render to:") and "'email' is undefined" in reasons[3]
-    assert any("3 email message(s) skipped" in w for w in ctx.warnings)
+    assert reasons[4] == (
+        "invalid email address 'vu@imp.example, tu@imp.example': it has more than one address"
+    )
+    assert any("4 email message(s) skipped" in w for w in ctx.warnings)
 
     rows = {m.recipient: m for m in _messages(seeded, execution_id)}
     assert rows["bob@"].status == "skipped"
