@@ -811,6 +811,45 @@ def test_an_unanswered_sms_stays_sending_with_its_outcome_unknown(seeded, tmp_pa
     assert [a for a, _ in audit(seeded, "delivery.unknown")] == ["delivery.unknown"]
 
 
+def test_a_502_from_twilio_or_ntfy_leaves_the_message_sending_never_resent(
+    seeded, tmp_path, http_server
+):
+    """Regression: SMS and push were retried on 502/504 and went out two or three times;
+    neither API can tell a repeat, and a 5xx other than 503 may come after it was taken."""
+    path = f"/2010-04-01/Accounts/{TWILIO_SID}/Messages.json"
+    http_server.route("POST", path, Reply(status=502), Reply(status=201, json={"sid": "SM1"}))
+    http_server.route("POST", "/leads", Reply(status=504), Reply(json={"id": "n1"}))
+    toml = (
+        f'[channels.sms]\nfrom = "+15005550006"\nbase_url = "{http_server.url}"\nbackoff = 0\n'
+        f'[channels.push]\nserver = "{http_server.url}"\nbackoff = 0\n'
+    )
+    settings = settings_for(seeded, tmp_path, toml)
+    steps = [
+        {
+            "id": "text",
+            "type": "correspondence",
+            "channel": "sms",
+            "to": "+4930111111",
+            "body": "Hi",
+        },
+        {"id": "ping", "type": "correspondence", "channel": "push", "topic": "leads", "body": "x"},
+    ]
+    result = run(seeded, settings, tmp_path, steps)
+    assert result.status == "partial", result.error
+    assert [s.output["unknown"] for s in result.steps] == [1, 1]
+    assert len(http_server.requests) == 2  # one each: never tried again
+    by_channel = {r.channel: r for r in rows(seeded)}
+    assert by_channel["sms"].status == by_channel["push"].status == "sending"
+    assert by_channel["sms"].error == (
+        "outcome unknown: Twilio answered 502 (Bad Gateway): it may or may not have taken the "
+        "message"
+    )
+    with deliverer(seeded, settings) as sender:
+        again = sender.deliver([r.id for r in by_channel.values()])
+    assert {o.status for o in again} == {"not_deliverable"}
+    assert len(http_server.requests) == 2
+
+
 def test_a_touched_step_session_on_sqlite_is_refused_not_deadlocked(seeded, tmp_path, smtp_server):
     if seeded.backend != "sqlite":
         pytest.skip("only SQLite has a single writer")
