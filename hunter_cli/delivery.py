@@ -169,6 +169,9 @@ class Deliverer:
         self.check = check or (lambda: None)
         self._providers: dict[str, ChannelProvider] = {}
         self.down: dict[str, str] = {}  # channel -> why it cannot deliver now
+        # What the last deliver() did so far: when Ctrl-C or SIGTERM stops it, what was sent
+        # before (and the message cut off mid-call, as unknown) is still known.
+        self.done: list[Outcome] = []
 
     def provider(self, channel: str) -> ChannelProvider:
         """The channel's provider (ChannelConfigError when it cannot work as configured)."""
@@ -214,12 +217,14 @@ class Deliverer:
             allowed.add("sending")
         seen = seen or {}
         seen_attempts = seen_attempts or {}
-        return [
-            self._deliver_one(
-                message_id, allowed, seen.get(message_id), seen_attempts.get(message_id)
+        self.done = []
+        for message_id in message_ids:
+            self.done.append(
+                self._deliver_one(
+                    message_id, allowed, seen.get(message_id), seen_attempts.get(message_id)
+                )
             )
-            for message_id in message_ids
-        ]
+        return list(self.done)
 
     # -- one message -------------------------------------------------------------------------
     def _deliver_one(
@@ -322,6 +327,7 @@ class Deliverer:
             return self._record_error(outcome, provider.name, exc)
         except BaseException as exc:  # a bug or an interrupt mid-call: the outcome is unknown
             self._record_unknown(outcome, provider.name, exc)
+            self.done.append(outcome)
             raise
         with self.transaction() as session:
             row = session.get(OutboxMessage, message_id)
@@ -381,7 +387,12 @@ class Deliverer:
         return outcome
 
     def _record_unknown(self, outcome: Outcome, provider: str, exc: BaseException) -> None:
-        what = "interrupted" if isinstance(exc, KeyboardInterrupt) else type(exc).__name__
+        from hunter_cli.interrupts import Stopped
+
+        if isinstance(exc, KeyboardInterrupt):
+            what = "SIGTERM" if isinstance(exc, Stopped) else "interrupted"
+        else:
+            what = type(exc).__name__
         reason = f"outcome unknown: delivery stopped mid-call ({what})"
         try:
             with self.transaction() as session:

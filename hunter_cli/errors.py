@@ -82,3 +82,10 @@ class IntegrityError(HunterError):
 
     code = "integrity_error"
     exit_code = ExitCode.INTEGRITY
+
+
+class Interrupted(HunterError):
+    """Ctrl-C, or SIGTERM (cron's `timeout`, `kill`): the work stopped part-way."""
+
+    code = "interrupted"
+    exit_code = ExitCode.INTERRUPTED

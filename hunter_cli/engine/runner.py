@@ -44,6 +44,8 @@ from hunter_cli.errors import (
     ValidationError,
 )
 from hunter_cli.executions import HOST, process_alive
+from hunter_cli.interrupts import CLOSING as _CLOSING
+from hunter_cli.interrupts import Stopped
 from hunter_cli.recipe import LoadedRecipe, split_step
 from hunter_cli.recipe.templates import (
     TemplateError,
@@ -171,27 +173,6 @@ def _customer_context(customer: Customer | CustomerRef) -> dict[str, Any]:
         "email": customer.email,
         "settings": redact(customer.settings or {}),
     }
-
-
-class Stopped(KeyboardInterrupt):
-    """SIGTERM arrived during a run's steps: the run is closed as Ctrl-C closes it."""
-
-
-# Set while a run's books are being closed (after its steps): a SIGTERM then waits for it.
-_CLOSING = threading.Event()
-
-
-def _on_sigterm(_signum: int, _frame: Any) -> None:
-    if not _CLOSING.is_set():
-        raise Stopped()
-
-
-def stop_runs_on_sigterm() -> None:
-    """For a process that runs recipes (the CLI): SIGTERM (cron's `timeout`, `kill`, a
-    container stopping) ends a run as Ctrl-C does, as Python makes SIGINT raise
-    KeyboardInterrupt. Installed once for the process (main thread only), not per run."""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _on_sigterm)
 
 
 @contextlib.contextmanager

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -553,3 +554,58 @@ def test_retry_failed_skips_a_message_whose_recipient_a_later_run_reached(
     assert (shown["status"], shown["error"]) == ("skipped", message["reason"])
     # Nothing is left for a later retry to pick up.
     assert cli("outbox", "send", "--all-queued", "--retry-failed", "--json").ok()["messages"] == []
+
+
+@pytest.mark.parametrize(
+    ("signum", "how", "what"),
+    [
+        (signal.SIGTERM, "stopped by SIGTERM", "SIGTERM"),
+        (signal.SIGINT, "interrupted (Ctrl-C)", "interrupted"),
+    ],
+)
+def test_a_signal_mid_delivery_says_what_was_sent_and_leaves_the_cut_off_one_unknown(
+    mail_ws, cli, smtp_server, signum, how, what
+):
+    """Regression: `timeout 2 hunter outbox send --all-queued --json` died with exit 143, no
+    JSON, and the message it was sending left in `sending` without a reason; Ctrl-C gave
+    exit 130 but only {"code": "interrupted"}, not what had been sent before it."""
+    cli("run", "outreach", "--tier", "A", "--limit", "3", "--json").ok()
+    db = _db()
+    with db.session() as session:
+        order = [session.get(OutboxMessage, i).recipient for i in queued_ids(session)]
+    db.dispose()
+    held = smtp_server.hold(order[1])
+    proc = _hunter(mail_ws, "outbox", "send", "--all-queued", "--json")
+    try:
+        assert held.arrived.wait(60), "the sender never reached the server"
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        held.release.set()
+        proc.kill()
+    assert proc.returncode == 130, out + err
+    document = json.loads(out)
+    assert document["status"] == "error"
+    assert document["error"] == {
+        "code": "interrupted",
+        "message": f"{how}: 1 message(s) sent before it stopped, 1 cut off mid-delivery "
+        "(outcome unknown: left in `sending`), 1 not attempted (left as they were)",
+        "details": {"sent": 1, "not_attempted": 1},
+    }
+    data = document["data"]
+    assert data["counts"] == {"sent": 1, "unknown": 1}
+    assert [(m["recipient"], m["status"]) for m in data["messages"]] == [
+        (order[0], "sent"),
+        (order[1], "unknown"),
+    ]
+    reason = f"outcome unknown: delivery stopped mid-call ({what})"
+    assert data["messages"][1]["reason"] == reason
+    statuses = {
+        r["recipient"]: (r["status"], r["error"]) for r in cli("outbox", "list", "--json").ok()
+    }
+    assert statuses == {
+        order[0]: ("sent", None),
+        order[1]: ("sending", reason),
+        order[2]: ("queued", None),
+    }
+    assert "Traceback" not in err
