@@ -2,7 +2,9 @@
 never contact. Checked when a message is queued and again right before it is delivered.
 
 A domain covers itself and its subdomains: suppressing example.com blocks ann@example.com
-and bob@mail.example.com, but not ann@notexample.com. Every add and remove is audited.
+and bob@mail.example.com, but not ann@notexample.com. An address covers its plus-addressed
+forms: bob@x.example blocks bob+promo@x.example (not the other way round). Every add and
+remove is audited.
 """
 
 from __future__ import annotations
@@ -99,6 +101,15 @@ def _parent_domains(domain: str) -> list[str]:
     return [".".join(parts[i:]) for i in range(len(parts))]
 
 
+def _covering_addresses(address: str) -> list[str]:
+    """bob+promo+x@x.example -> [bob+promo+x@, bob+promo@, bob@x.example]: a suppressed
+    address covers its plus-addressed forms (the same mailbox), never the other way round."""
+    local, _, domain = address.rpartition("@")
+    parts = local.split("+")
+    shorter = [f"{'+'.join(parts[:i])}@{domain}" for i in range(len(parts) - 1, 0, -1)]
+    return [address] + (shorter if parts[0] else [])
+
+
 def find_suppression(
     session: Session, customer_id: uuid.UUID, channel: str, recipient: str
 ) -> Suppression | None:
@@ -110,7 +121,10 @@ def find_suppression(
             return None
         domain = address.value.rsplit("@", 1)[1]
         condition = or_(
-            and_(Suppression.kind == "email", Suppression.value == address.value),
+            and_(
+                Suppression.kind == "email",
+                Suppression.value.in_(_covering_addresses(address.value)),
+            ),
             and_(Suppression.kind == "domain", Suppression.value.in_(_parent_domains(domain))),
         )
     elif channel == "sms":
@@ -154,9 +168,10 @@ def suppression_matcher(
         address = check_email(recipient)
         if address.error:
             return None
-        found = entries.get(("email", address.value))
-        if found is not None:  # an address before its domain, as find_suppression
-            return found
+        for each in _covering_addresses(address.value):
+            found = entries.get(("email", each))
+            if found is not None:  # an address before its domain, as find_suppression
+                return found
         domain = address.value.rsplit("@", 1)[1]
         covering = [e for d in _parent_domains(domain) if (e := entries.get(("domain", d)))]
         return min(covering, key=lambda e: e.created_at) if covering else None

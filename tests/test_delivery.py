@@ -342,6 +342,29 @@ def test_suppression_is_checked_again_right_before_delivery(seeded, tmp_path, sm
     assert [d["recipient"] for _, d in audit(seeded, "delivery.skipped")] == ["cy@example.net"]
 
 
+def test_a_suppressed_address_covers_its_plus_addressed_forms_when_sending(
+    seeded, tmp_path, smtp_server
+):
+    """Regression: `suppress add bob@x.example`, then bob+promo@x.example was e-mailed."""
+    settings = settings_for(seeded, tmp_path, email_config(smtp_server))
+    leads = [{"name": "Ann", "email": "ann+promo@example.com"}, *LEADS[1:]]
+    dry = run(seeded, settings, tmp_path, [mail_step()], send=False, leads=leads)
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        suppression.add_suppression(session, acme, "ann@example.com", reason="asked", actor="t")
+        ids = queued_ids(session, acme, execution_id=dry.execution_id)
+    with deliverer(seeded, settings) as sender:
+        outcomes = {o.recipient: o for o in sender.deliver(ids)}
+    assert (outcomes["ann+promo@example.com"].status, outcomes["ann+promo@example.com"].reason) == (
+        "skipped",
+        "suppressed: ann@example.com is on the suppression list (asked)",
+    )
+    assert "ann+promo@example.com" not in [m.rcpt_tos[0] for m in smtp_server.received]
+    # And at queue time, for the next run of another recipe step.
+    again = run(seeded, settings, tmp_path, [mail_step(id="again")], leads=leads[:1])
+    assert again.steps[0].output["skipped"] == 1 and len(smtp_server.received) == 2
+
+
 def test_the_daily_cap_keeps_the_rest_queued_until_another_day(seeded, tmp_path, smtp_server):
     toml = (
         email_config(smtp_server)

@@ -175,6 +175,36 @@ def test_a_domain_covers_its_subdomains_and_nothing_else(seeded):
         assert sup.find_suppression(session, other.id, "email", "ann@example.com") is None
 
 
+def test_an_address_covers_its_plus_addressed_forms_not_the_other_way_round(seeded):
+    """Regression: `suppress add bob@x.example`, then mail to bob+promo@x.example was sent:
+    it is the same mailbox."""
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        sup.add_suppression(session, acme, "bob@x.example", reason="asked", actor="t")
+        sup.add_suppression(session, acme, "amy+news@x.example", actor="t")
+
+        def hit(recipient: str) -> str | None:
+            found = sup.find_suppression(session, acme.id, "email", recipient)
+            return None if found is None else found.value
+
+        covered = {
+            "bob@x.example": "bob@x.example",
+            "bob+promo@x.example": "bob@x.example",
+            "Bob+Promo+2@X.example": "bob@x.example",
+            "amy+news@x.example": "amy+news@x.example",
+            "amy+news+daily@x.example": "amy+news@x.example",
+            "amy@x.example": None,  # amy+news was suppressed, not amy
+            "amy+other@x.example": None,
+            "bobby@x.example": None,
+            "bob+promo@y.example": None,
+            "+bob@x.example": None,
+        }
+        assert {address: hit(address) for address in covered} == covered
+        match = sup.suppression_matcher(session, acme.id, "email")
+        for address, value in covered.items():
+            assert (match(address) and match(address).value) == value, address
+
+
 def test_import_reports_rejected_lines(seeded, tmp_path):
     plain = tmp_path / "list.txt"
     plain.write_text(

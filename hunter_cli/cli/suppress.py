@@ -53,7 +53,8 @@ def add(
 ) -> None:
     """Never contact this address, domain or number again (for this customer).
 
-    A domain covers its subdomains: example.com also blocks anyone@mail.example.com.
+    A domain covers its subdomains: example.com also blocks anyone@mail.example.com. An
+    address covers its plus-addressed forms: bob@x.example also blocks bob+promo@x.example.
     """
     from hunter_cli.customers import resolve_customer
     from hunter_cli.suppression import add_suppression, suppression_to_dict
