@@ -97,7 +97,10 @@ def check_phone(raw: Any) -> Recipient:
         number = "+" + number[2:]
     if not _E164.match(number):
         return _unusable(
-            text, number, f"invalid phone number {text!r} (expected E.164, e.g. +4930123456)"
+            text,
+            number,
+            f"invalid phone number {text!r} (expected E.164: + and the country code, e.g. "
+            "+4930123456)",
         )
     return Recipient(number, number)
 

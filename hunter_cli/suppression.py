@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import unicodedata
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,13 +31,18 @@ from hunter_cli.outbox import check_email, check_phone
 from hunter_cli.text_hygiene import storable_text
 
 KINDS: tuple[str, ...] = ("email", "domain", "phone")
-# Carrier-standard opt-out and opt-in keywords (what Twilio acts on by default too).
-STOP_KEYWORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
+# Carrier-standard opt-out and opt-in keywords (what Twilio acts on by default too; it added
+# OPTOUT and REVOKE in 2025).
+STOP_KEYWORDS = frozenset(
+    {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE"}
+)
 START_KEYWORDS = frozenset({"START", "UNSTOP", "YES"})
 SMS_REPLY_SOURCE = "sms_reply"
 
 _DOMAIN = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")
-_PHONE_LIKE = re.compile(r"^(\+|00)[\d\s\-().]+$")
+# Only what people write numbers with: `(555) 010-0126` is a number (without its country
+# code, so refused with how to write it), never a domain.
+_PHONE_LIKE = re.compile(r"^\+?[\d\s\-().]*\d[\d\s\-().]*$")
 MAX_VALUE = 320
 
 
@@ -47,7 +53,8 @@ class SuppressionEntry:
 
 
 def infer_kind(value: str) -> str:
-    """has @ -> email (a leading @ means a domain), starts with + or 00 -> phone, else domain."""
+    """has @ -> email (a leading @ means a domain), only digits, spaces and + ( ) - . ->
+    phone, else domain."""
     text = value.strip()
     if text.startswith("@"):
         return "domain"
@@ -436,8 +443,10 @@ class InboundSmsResult:
 
 
 def _keyword(body: str) -> str:
-    """The reply as a keyword: trimmed, upper-case, without trailing punctuation ("Stop!")."""
-    return re.sub(r"[\s.!?,;:]+$", "", (body or "").strip()).upper().replace(" ", "")
+    """The reply as a keyword: trimmed, upper-case, without trailing punctuation ("Stop!")
+    or spaces ("opt out"), and in NFKC, so a phone's full-width ＳＴＯＰ is STOP."""
+    text = unicodedata.normalize("NFKC", body or "").strip()
+    return re.sub(r"[\s.!?,;:]+$", "", text).upper().replace(" ", "")
 
 
 def record_inbound_sms(

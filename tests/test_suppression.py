@@ -24,6 +24,7 @@ from hunter_cli.errors import NotFoundError, UsageError
         ("bücher.example", "domain", "xn--bcher-kva.example"),
         ("+49 30 1234-5678", "phone", "+493012345678"),
         ("0044 20 7946 0958", "phone", "+442079460958"),
+        ("+1 (555) 010-0126", "phone", "+15550100126"),
     ],
 )
 def test_values_are_normalised_and_their_kind_inferred(raw, kind, value):
@@ -40,6 +41,9 @@ def test_values_are_normalised_and_their_kind_inferred(raw, kind, value):
         ("not a domain", None, "invalid domain"),
         ("localhost", None, "invalid domain"),
         ("12345", "phone", "invalid phone number"),
+        # Only a number's characters: a number without its country code, not a domain.
+        ("(555) 010-0126", None, r"invalid phone number .*\+ and the country code"),
+        ("555.010.0126", None, r"invalid phone number .*\+ and the country code"),
         ("", None, "empty value"),
         ("x@example.com", "fax", "unknown kind 'fax'"),
         ("s1@m.example, s2@m.example", None, "holds more than one address: suppress each"),
@@ -280,7 +284,14 @@ def test_import_suppresses_every_address_a_line_or_cell_holds(seeded, tmp_path):
     assert from_text.rejected == [(2, "'Lee': invalid domain 'Lee' (e.g. example.com)")]
 
 
-@pytest.mark.parametrize("body", ["STOP", "stop", " Stop! ", "Unsubscribe", "STOP ALL", "quit."])
+@pytest.mark.parametrize(
+    "body",
+    [
+        *("STOP", "stop", " Stop! ", "Unsubscribe", "STOP ALL", "quit."),
+        # Twilio's defaults since 2025, and a phone keyboard's full-width letters.
+        *("OPTOUT", "Opt out", "revoke", "ＳＴＯＰ", "ｓｔｏｐ！"),
+    ],
+)
 def test_a_stop_reply_suppresses_the_number(seeded, body):
     with seeded.session() as session:
         acme = resolve_customer(session, "acme")

@@ -32,8 +32,8 @@ KindOption = Annotated[
     typer.Option(
         "--kind",
         "-k",
-        help="email, domain or phone (default: guessed: has @ -> email, starts with + -> "
-        "phone, else domain).",
+        help="email, domain or phone (default: guessed: has @ -> email, only digits, spaces "
+        "and + ( ) - . -> phone, else domain).",
     ),
 ]
 ReasonOption = Annotated[
@@ -233,9 +233,9 @@ def sms_reply(
     customer: CustomerOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Record an SMS reply: STOP, STOPALL, UNSUBSCRIBE, CANCEL, END or QUIT suppresses the
-    number; START or UNSTOP lifts a suppression an earlier STOP made. Other text changes
-    nothing (and is not stored)."""
+    """Record an SMS reply: STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT, OPTOUT or REVOKE
+    (in any case, full-width too) suppresses the number; START or UNSTOP lifts a suppression
+    an earlier STOP made. Other text changes nothing (and is not stored)."""
     from hunter_cli.customers import resolve_customer
     from hunter_cli.suppression import record_inbound_sms
 

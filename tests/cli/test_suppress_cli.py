@@ -98,6 +98,18 @@ def test_sms_replies(ws, cli):
     assert "suppression lifted" in cli("suppress", "sms-reply", "+4930123456", "START").stdout
     assert cli("suppress", "list", "--json").ok() == []
     assert "invalid phone number" in cli("suppress", "sms-reply", "555", "STOP").one_line(2)
+    revoked = cli("suppress", "sms-reply", "+4930123456", "ＲＥＶＯＫＥ", "--json").ok()
+    assert (revoked["action"], revoked["keyword"]) == ("suppressed", "REVOKE")
+
+
+def test_a_number_written_without_its_country_code_says_how_to_write_it(ws, cli):
+    """Regression: `suppress add "(555) 010-0126"` was taken for a domain ("invalid domain")."""
+    assert cli("suppress", "add", "(555) 010-0126", "--json").error(2)["message"] == (
+        "invalid phone number '(555) 010-0126' (expected E.164: + and the country code, e.g. "
+        "+4930123456)"
+    )
+    added = cli("suppress", "add", "+1 (555) 010-0126", "--json").ok()
+    assert (added["kind"], added["value"]) == ("phone", "+15550100126")
 
 
 def test_help(workspace, cli):
