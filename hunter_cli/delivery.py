@@ -131,6 +131,8 @@ class Outcome:
     previous_status: str | None = None
     # Back in the queue because the provider said "later" (not a cap, not a channel down).
     retry_later: bool = False
+    # Left queued because its channel cannot deliver now (unreachable, login refused).
+    channel_down: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -259,7 +261,7 @@ class Deliverer:
                 outcome.status, outcome.reason = TAKEN, "being sent by another process"
                 return outcome
             if row.channel in self.down:
-                outcome.status = QUEUED
+                outcome.status, outcome.channel_down = QUEUED, True
                 outcome.reason = f"not attempted: {self.down[row.channel]}"
                 return outcome
             provider = self.provider(row.channel)
@@ -367,7 +369,7 @@ class Deliverer:
                     reason=exc.message,
                     requeued=True,
                 )
-                outcome.status, outcome.reason = QUEUED, exc.message
+                outcome.status, outcome.reason, outcome.channel_down = QUEUED, exc.message, True
             elif exc.retry_later:
                 # Refused for now (nothing accepted): back in the queue; the batch goes on.
                 self._move(session, row, "sending", status="queued", error=exc.message)

@@ -360,11 +360,10 @@ def send(
         raise fail(error, json_output=False)
 
     # `taken` is another sender's to deliver; a cap's `queued` waits as configured. A
-    # message the server refused for now is left queued, but not delivered: it counts.
+    # message the server refused for now, or left queued as its channel is down (the one
+    # tried and each one after it), is not delivered: it counts.
     bad = sum(counts.get(s, 0) for s in ("failed", "unknown", "not_deliverable"))
-    bad += sum(1 for o in outcomes if o.retry_later)
-    if deliverer.down:
-        bad += 1
+    bad += sum(1 for o in outcomes if o.retry_later or o.channel_down)
     if bad and json_output:
         # Like `hunter run`: the error envelope, with what did happen still in data.
         from hunter_cli.cli.output import print_json

@@ -609,3 +609,24 @@ def test_a_signal_mid_delivery_says_what_was_sent_and_leaves_the_cut_off_one_unk
         order[2]: ("queued", None),
     }
     assert "Traceback" not in err
+
+
+def test_a_refused_login_counts_every_message_it_left_queued(
+    mail_ws, cli, smtp_server, monkeypatch
+):
+    """Regression: with the login refused and two messages queued, `outbox send --json` said
+    "1 message(s) not delivered" beside counts.queued = 2."""
+    cli("run", "outreach", "--tier", "A", "--limit", "2", "--json").ok()
+    monkeypatch.setenv("SMTP_PASSWORD", "wrong-" + SMTP_PASSWORD)
+    result = cli("outbox", "send", "--all-queued", "--json")
+    assert result.exit_code == 1, result.stdout
+    document = result.json()
+    assert document["data"]["counts"] == {"queued": 2}
+    assert document["error"] == {
+        "code": "delivery_failed",
+        "message": "2 message(s) not delivered",
+    }
+    first, second = document["data"]["messages"]
+    assert "refused the login" in first["reason"]
+    assert second["reason"].startswith("not attempted: ")
+    assert smtp_server.received == []
