@@ -201,6 +201,11 @@ def test_without_send_nothing_leaves_and_send_true_in_hunter_toml_sends(
     assert send_requested(configured, "acme") and not send_requested(configured, "global")
     sent = run(seeded, configured, tmp_path, [mail_step()], send=False)
     assert sent.steps[0].output["sent"] == 3 and len(smtp_server.received) == 3
+    # It delivered, and says so (it said "send": false).
+    assert sent.send is True and sent.to_dict()["send"] is True
+    with seeded.session() as session:
+        assert session.get(Execution, sent.execution_id).send is True
+        assert session.get(Execution, dry.execution_id).send is False
     # The messages the dry run queued are the ones delivered: no second message each.
     assert {r.status for r in rows(seeded, execution_id=dry.execution_id)} == {"sent"}
     assert rows(seeded, execution_id=sent.execution_id) == []

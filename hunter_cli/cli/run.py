@@ -262,9 +262,10 @@ def render_result(result, *, send: bool = False) -> None:
         )
     )
     render_outputs(result.outputs)
-    if result.send and not send:  # a resumption of a run started with --send
+    if result.send and not send:  # `send = true` for the customer, or a --send run resumed
         console.print(
-            "Messages were delivered, not only queued: this execution was started with --send."
+            "Messages were delivered, not only queued: this execution was started with --send "
+            "or `send = true` for the customer in hunter.toml."
         )
     for warning in result.warnings:  # they may quote a lead's or a server's text
         err_console.print(f"[yellow]warning:[/] {escape(printable(warning))}")

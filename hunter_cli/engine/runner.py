@@ -349,7 +349,8 @@ class Runner:
         # One session for the whole run, one transaction per phase (see _Run.session).
         with self.db.run_session() as session:
             run = self._start(session, loaded, customer_ref, inputs, reserve, send=options.send)
-            return self._execute(run, recipe, steps, options)
+            # Delivering because of `send = true` for the customer is delivering too.
+            return self._execute(run, recipe, steps, replace(options, send=run.send))
 
     def resume(
         self, execution_ref: str, options: RunOptions = RunOptions(), *, force: bool = False
@@ -453,12 +454,17 @@ class Runner:
     ) -> _Run:
         """Create the execution and hold the credits, in one transaction: a run that cannot
         pay leaves no execution behind, only an audit entry saying it was refused."""
+        from hunter_cli.delivery import send_requested
+
         recipe = loaded.data
         actor = self.settings.actor
         execution_id = uuid.uuid4()
         try:
             with run_phase(session):
                 customer = find_customer(session, customer_ref)
+                # What the run will do, recorded as such: --send, or `send = true` for the
+                # customer in hunter.toml (its correspondence steps deliver either way).
+                send = send_requested(self.settings, customer.slug, send)
                 stored = self._recipe_version(session, loaded)
                 # The balance's row lock before the audit's append lock, in the order a
                 # capture takes them: two processes taking them in opposite orders deadlock.
@@ -607,6 +613,10 @@ class Runner:
             execution.status = "running"
             execution.error = None
             execution.finished_at = None
+            from hunter_cli.delivery import send_requested
+
+            # This resumption delivers with --send, or with `send = true` for the customer.
+            send = send_requested(self.settings, customer.slug, send)
             # None: run before hunter recorded --send (migration 0007): it may have been one.
             send_unknown = execution.send is None and not send
             send = execution.send = bool(execution.send or send)

@@ -284,7 +284,7 @@ def test_a_resumed_send_run_says_it_delivers(mail_ws, cli, smtp_server, tmp_path
         mail_ws, cli, smtp_server, tmp_path, "ann@northwind.example"
     )
     human = cli("executions", "show", execution[:8])
-    assert "(run with --send)" in human.stdout
+    assert "(delivering: --send or send = true)" in human.stdout
     resumed = cli("executions", "resume", execution[:8])
     # Partial: the message cut off mid-send may or may not have gone (see the test above).
     assert resumed.exit_code == 5, resumed.stdout + resumed.stderr
@@ -630,3 +630,17 @@ def test_a_refused_login_counts_every_message_it_left_queued(
     assert "refused the login" in first["reason"]
     assert second["reason"].startswith("not attempted: ")
     assert smtp_server.received == []
+
+
+def test_a_run_delivering_because_of_send_true_says_send_true(mail_ws, cli, smtp_server):
+    """Regression: a run that delivered because `[customers.acme] send = true` reported
+    "send": false in its JSON and in `executions list/show`."""
+    config = mail_ws / "hunter.toml"
+    config.write_text(config.read_text() + "\n[customers.acme]\nsend = true\n")
+    data = cli("run", "outreach", "--tier", "A", "--limit", "1", "--json").ok()
+    assert data["send"] is True and len(smtp_server.received) == 1
+    (listed,) = cli("executions", "list", "--json").ok()
+    assert listed["send"] is True
+    assert cli("executions", "show", data["execution_id"][:8], "--json").ok()["send"] is True
+    human = cli("executions", "show", data["execution_id"][:8])
+    assert "(delivering: --send or send = true)" in human.stdout
