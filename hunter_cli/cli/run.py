@@ -237,8 +237,19 @@ def _planned_sends(entry: dict) -> str:
         more = entry.get("recipients_more", 0) + max(0, len(recipients) - PLAN_RECIPIENTS_SHOWN)
         to = ", ".join(recipients[:PLAN_RECIPIENTS_SHOWN]) + (f" and {more} more" if more else "")
         text = f"{sends} {one if sends == 1 else many}" + (f" to {to}" if to else "")
+    if entry.get("skips"):  # suppressed or invalid: the run would skip them
+        shown = [
+            f"{r['recipient']} ({_skip_word(r['reason'])})"
+            for r in entry.get("skipped_recipients", [])[:PLAN_RECIPIENTS_SHOWN]
+        ]
+        more = entry["skips"] - len(shown)
+        text += f"\nskipped: {', '.join(shown)}" + (f" and {more} more" if more else "")
     subject = entry.get("subject")
     return text + (f"\nsubject: {subject}" if subject else "")
+
+
+def _skip_word(reason: str) -> str:
+    return "suppressed" if reason.startswith("suppressed") else "invalid"
 
 
 def render_result(result, *, send: bool = False) -> None:

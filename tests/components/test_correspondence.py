@@ -549,7 +549,11 @@ def test_a_recipe_through_the_runner_with_items_from_state_and_inputs(seeded, tm
     )
     by_step = {p["id"]: p for p in planned.plan}
     assert by_step["mail"]["sends"] == "per item"
-    assert by_step["text"]["sends"] == 2 and by_step["text"]["recipients"] == ["+4930111111", "x"]
+    # "x" is skipped by the run, and so by the plan: not among the sends.
+    assert by_step["text"]["sends"] == 1 and by_step["text"]["recipients"] == ["+4930111111"]
+    assert by_step["text"]["skips"] == 1
+    assert by_step["text"]["skipped_recipients"][0]["recipient"] == "x"
+    assert by_step["text"]["skipped_recipients"][0]["reason"].startswith("invalid phone number")
     assert by_step["boss"]["recipients"] == ["boss@example.com"]
     assert len(_messages(seeded)) == 6
 
