@@ -20,6 +20,9 @@ _MAILTO = "mailto:"
 # `Name <address>`, also when the name has an unquoted comma (`Lee, Ann <ann@x.example>`, as
 # Outlook writes it), which parseaddr would read as two addresses.
 _NAMED = re.compile(r"([^<>]*)<([^<>\s]+@[^<>\s]+)>")
+# What looks like an address, outside quoted display names: two of them are two addresses.
+_ADDRESS_LIKE = re.compile(r'[^\s<>,;"]+@[^\s<>,;"]+')
+_QUOTED = re.compile(r'"[^"]*"')
 
 
 def _unwrapped(text: str) -> str:
@@ -34,13 +37,42 @@ def _unwrapped(text: str) -> str:
             return text
 
 
+def _cleaned(text: str) -> str:
+    """Text as pasted without what comes along with it: invisible format characters (zero-
+    width spaces and joiners, a BOM, a soft hyphen: never part of an address), separators
+    and quotes around it, and a mailto: link's wrapping."""
+    text = "".join(c for c in text if unicodedata.category(c) != "Cf")
+    text = _unwrapped(unicodedata.normalize("NFC", text))
+    if text[: len(_MAILTO)].lower() == _MAILTO:
+        # A link: the address is what comes before its ?subject=..., percent-decoded.
+        text = _unwrapped(unquote(text[len(_MAILTO) :].split("?", 1)[0]))
+    return text
+
+
+def addresses_in(raw: Any) -> list[str]:
+    """The pieces of text that look like addresses, in order and each once (whatever its
+    case): one for an address however pasted (`Lee, Ann <ann@x.example>` included), two for
+    `a@x.example, b@y.example`, none for text without an @."""
+    if raw is None:
+        return []
+    text = str(raw).strip()
+    if _PLAIN.fullmatch(text):
+        return [text]
+    found: dict[str, str] = {}
+    for piece in _ADDRESS_LIKE.findall(_QUOTED.sub('""', _cleaned(text))):
+        piece = piece.rstrip(".:")  # a sentence's full stop is no part of it
+        found.setdefault(piece.lower(), piece)
+    return list(found.values())
+
+
 def parse_email_address(raw: Any) -> tuple[str | None, str]:
     """(display name, address) of an address as pasted: `Ann <Ann@X.example>` gives
     ("Ann", "ann@x.example"); `mailto:ann@x.example?subject=hi`, `<ann@x.example>;`,
     `"ann@x.example,"` and an address with a zero-width space in it give (None,
     "ann@x.example"). The address is lower-case, "" when there is none; whether it is a valid
-    one is for the caller to judge (`address_character_problem` first). Text with a control
-    character inside is given back as it is, never cleaned into an address."""
+    one is for the caller to judge (`address_problem` first: of two addresses, this gives the
+    first). Text with a control character inside is given back as it is, never cleaned into
+    an address."""
     if raw is None:
         return None, ""
     text = str(raw).strip()
@@ -50,13 +82,7 @@ def parse_email_address(raw: Any) -> tuple[str | None, str]:
         # Cleaning around it would drop it from `<ann@x.example>\x1b` or `Ann\x00 <...>`
         # and make a valid address of text that holds none.
         return None, text.lower()
-    # Invisible format characters (zero-width spaces and joiners, a BOM, a soft hyphen) come
-    # along with copied text; they are never part of an address.
-    text = "".join(c for c in text if unicodedata.category(c) != "Cf")
-    text = _unwrapped(unicodedata.normalize("NFC", text))
-    if text[: len(_MAILTO)].lower() == _MAILTO:
-        # A link: the address is what comes before its ?subject=..., percent-decoded.
-        text = _unwrapped(unquote(text[len(_MAILTO) :].split("?", 1)[0]))
+    text = _cleaned(text)
     named = _NAMED.fullmatch(text)
     if named:
         name, address = _unwrapped(named[1]), named[2]
@@ -74,3 +100,16 @@ def address_character_problem(raw: Any) -> str | None:
     (the whitespace a pasted cell brings around it is no part of it)."""
     char = forbidden_character("" if raw is None else str(raw).strip())
     return None if char is None else describe_character(char)
+
+
+def address_problem(raw: Any) -> str | None:
+    """Why text given as one address cannot be one, before it is cleaned: a character no
+    address has (`address_character_problem`), or more than one address in it, which the
+    cleaner would cut down to the first (`a@x.example, b@y.example` is two people: the
+    second must not be dropped without a word). None when neither."""
+    character = address_character_problem(raw)
+    if character is not None:
+        return character
+    if len(addresses_in(raw)) > 1:
+        return "more than one address"
+    return None

@@ -143,15 +143,11 @@ SENDER_SETTINGS = ("from_email", "from_name", "reply_to", "postal_address")
 _LIMITS = {"name": 200, "from_name": 200, "postal_address": 500}
 
 
-# What looks like an address, outside quoted display names: two of them are two addresses.
-_ADDRESS_LIKE = re.compile(r'[^\s<>,;"]+@[^\s<>,;"]+')
-_QUOTED = re.compile(r'"[^"]*"')
-
-
 def _checked_email(value: str, what: str) -> str:
+    from hunter_cli.addresses import addresses_in
     from hunter_cli.outbox import check_email
 
-    if len(_ADDRESS_LIKE.findall(_QUOTED.sub('""', value))) > 1:
+    if len(addresses_in(value)) > 1:
         # check_email keeps the first of "a@b.example, c@d.example": the rest were lost.
         raise ValidationError(f"{what}: {value!r} holds more than one address; give one")
     found = check_email(value)

@@ -1,11 +1,13 @@
 """Real delivery of outbox messages, exactly once, with the compliance checks in the send path.
 
 For each message, in its own transaction: check the suppression list again (it may have
-changed since the message was queued), check the customer's daily cap for the channel
-(counted in the database, under a lock), then atomically move the row from `queued` to
-`sending` (UPDATE ... WHERE status = 'queued': zero rows means someone else has it) and
-COMMIT. Only then is the provider called, with no transaction open; its answer is recorded
-in a new transaction: `sent` (with the provider's id) or `failed` (with the reason).
+changed since the message was queued), skip it as a duplicate when another run of its step
+has since reached the same person (a failed message retried, a draft's twin), check the
+customer's daily cap for the channel (counted in the database, under a lock), then
+atomically move the row from `queued` to `sending` (UPDATE ... WHERE status = 'queued':
+zero rows means someone else has it) and COMMIT. Only then is the provider called, with no
+transaction open; its answer is recorded in a new transaction: `sent` (with the provider's
+id) or `failed` (with the reason).
 
 A row left in `sending` (a crash, or an answer that never came) may or may not have reached
 its recipient: it is never sent again automatically (`hunter outbox send --force-unknown`).
@@ -33,10 +35,10 @@ from sqlalchemy.orm import Session
 
 from hunter_cli.audit import append_audit
 from hunter_cli.config import Settings
-from hunter_cli.db.models import Customer, OutboxMessage
+from hunter_cli.db.models import Customer, Execution, OutboxMessage
 from hunter_cli.db.types import utcnow
 from hunter_cli.errors import ConfigError
-from hunter_cli.outbox import display_recipient, to_outgoing
+from hunter_cli.outbox import display_recipient, step_messages, to_outgoing
 from hunter_cli.providers.channels import ChannelProvider, DeliveryError, build_provider
 from hunter_cli.suppression import find_suppression, suppression_reason
 
@@ -44,6 +46,7 @@ Transaction = Callable[[], AbstractContextManager[Session]]
 
 # Outcome statuses a caller may see: the row's new status, or why it was not touched.
 SENT, FAILED, SKIPPED, QUEUED, UNKNOWN = "sent", "failed", "skipped", "queued", "unknown"
+DUPLICATE = "duplicate"  # skipped: the recipient got (or is getting) this step's message
 NOT_DELIVERABLE = "not_deliverable"  # the row is not in a state this call may deliver
 TAKEN = "taken"  # another sender claimed it after the caller chose it
 
@@ -128,6 +131,8 @@ class Outcome:
     previous_status: str | None = None
     # Back in the queue because the provider said "later" (not a cap, not a channel down).
     retry_later: bool = False
+    # Left queued because its channel cannot deliver now (unreachable, login refused).
+    channel_down: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -166,6 +171,9 @@ class Deliverer:
         self.check = check or (lambda: None)
         self._providers: dict[str, ChannelProvider] = {}
         self.down: dict[str, str] = {}  # channel -> why it cannot deliver now
+        # What the last deliver() did so far: when Ctrl-C or SIGTERM stops it, what was sent
+        # before (and the message cut off mid-call, as unknown) is still known.
+        self.done: list[Outcome] = []
 
     def provider(self, channel: str) -> ChannelProvider:
         """The channel's provider (ChannelConfigError when it cannot work as configured)."""
@@ -193,6 +201,7 @@ class Deliverer:
         force_unknown: bool = False,
         retry_failed: bool = False,
         seen: Mapping[uuid.UUID, str] | None = None,
+        seen_attempts: Mapping[uuid.UUID, int] | None = None,
     ) -> list[Outcome]:
         """Deliver each message that is `queued` (or `failed` with retry_failed, or `sending`
         with force_unknown); report what became of each, in order.
@@ -200,21 +209,32 @@ class Deliverer:
         `seen` is the status each message had when the caller chose it (a list of queued
         messages, say). One seen in a status this call may deliver that has left it since,
         or that another process claims first, was taken by a concurrent sender: `taken`.
-        One not deliverable already when seen (or not in `seen`) is `not_deliverable`."""
+        One not deliverable already when seen (or not in `seen`) is `not_deliverable`.
+        `seen_attempts` is each message's attempt count then: a message in `sending` whose
+        count has grown since was claimed by another --force-unknown, and is `taken`."""
         allowed = {"queued"}
         if retry_failed:
             allowed.add("failed")
         if force_unknown:
             allowed.add("sending")
         seen = seen or {}
-        return [
-            self._deliver_one(message_id, allowed, seen.get(message_id))
-            for message_id in message_ids
-        ]
+        seen_attempts = seen_attempts or {}
+        self.done = []
+        for message_id in message_ids:
+            self.done.append(
+                self._deliver_one(
+                    message_id, allowed, seen.get(message_id), seen_attempts.get(message_id)
+                )
+            )
+        return list(self.done)
 
     # -- one message -------------------------------------------------------------------------
     def _deliver_one(
-        self, message_id: uuid.UUID, allowed: set[str], seen_status: str | None
+        self,
+        message_id: uuid.UUID,
+        allowed: set[str],
+        seen_status: str | None,
+        seen_attempts: int | None,
     ) -> Outcome:
         self.check()
         with self.transaction() as session:
@@ -234,8 +254,14 @@ class Deliverer:
                 else:
                     outcome.status, outcome.reason = NOT_DELIVERABLE, _why_not(row)
                 return outcome
+            # `sending` -> `sending` changes no status: the attempt count tells whether
+            # another sender claimed it since the caller (or this transaction) looked.
+            attempts = row.attempts or 0
+            if row.status == "sending" and seen_attempts not in (None, attempts):
+                outcome.status, outcome.reason = TAKEN, "being sent by another process"
+                return outcome
             if row.channel in self.down:
-                outcome.status = QUEUED
+                outcome.status, outcome.channel_down = QUEUED, True
                 outcome.reason = f"not attempted: {self.down[row.channel]}"
                 return outcome
             provider = self.provider(row.channel)
@@ -248,6 +274,15 @@ class Deliverer:
                 if self._move(session, row, row.status, status="skipped", error=reason):
                     self._audit(session, row, "delivery.skipped", reason=reason)
                     outcome.status, outcome.reason = SKIPPED, reason
+                else:
+                    outcome.status, outcome.reason = TAKEN, "another process took it first"
+                return outcome
+
+            duplicate = _delivered_elsewhere(session, row)
+            if duplicate is not None:
+                if self._move(session, row, row.status, status="skipped", error=duplicate):
+                    self._audit(session, row, "delivery.skipped", reason=duplicate)
+                    outcome.status, outcome.reason = DUPLICATE, duplicate
                 else:
                     outcome.status, outcome.reason = TAKEN, "another process took it first"
                 return outcome
@@ -268,6 +303,7 @@ class Deliverer:
                 session,
                 row,
                 row.status,
+                expected_attempts=attempts,
                 status="sending",
                 sending_at=utcnow(),
                 attempts=OutboxMessage.attempts + 1,
@@ -293,6 +329,7 @@ class Deliverer:
             return self._record_error(outcome, provider.name, exc)
         except BaseException as exc:  # a bug or an interrupt mid-call: the outcome is unknown
             self._record_unknown(outcome, provider.name, exc)
+            self.done.append(outcome)
             raise
         with self.transaction() as session:
             row = session.get(OutboxMessage, message_id)
@@ -332,7 +369,7 @@ class Deliverer:
                     reason=exc.message,
                     requeued=True,
                 )
-                outcome.status, outcome.reason = QUEUED, exc.message
+                outcome.status, outcome.reason, outcome.channel_down = QUEUED, exc.message, True
             elif exc.retry_later:
                 # Refused for now (nothing accepted): back in the queue; the batch goes on.
                 self._move(session, row, "sending", status="queued", error=exc.message)
@@ -352,7 +389,12 @@ class Deliverer:
         return outcome
 
     def _record_unknown(self, outcome: Outcome, provider: str, exc: BaseException) -> None:
-        what = "interrupted" if isinstance(exc, KeyboardInterrupt) else type(exc).__name__
+        from hunter_cli.interrupts import Stopped
+
+        if isinstance(exc, KeyboardInterrupt):
+            what = "SIGTERM" if isinstance(exc, Stopped) else "interrupted"
+        else:
+            what = type(exc).__name__
         reason = f"outcome unknown: delivery stopped mid-call ({what})"
         try:
             with self.transaction() as session:
@@ -366,11 +408,22 @@ class Deliverer:
 
     # -- helpers -----------------------------------------------------------------------------
     @staticmethod
-    def _move(session: Session, row: OutboxMessage, expected: str, **values: Any) -> bool:
-        """UPDATE the row only if it still has the expected status; True when it did."""
+    def _move(
+        session: Session,
+        row: OutboxMessage,
+        expected: str,
+        *,
+        expected_attempts: int | None = None,
+        **values: Any,
+    ) -> bool:
+        """UPDATE the row only if it still has the expected status (and attempt count, when
+        given); True when it did."""
+        where = [OutboxMessage.id == row.id, OutboxMessage.status == expected]
+        if expected_attempts is not None:
+            where.append(func.coalesce(OutboxMessage.attempts, 0) == expected_attempts)
         result = session.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.id == row.id, OutboxMessage.status == expected)
+            .where(*where)
             .values(**values)
             .execution_options(synchronize_session=False)
         )
@@ -395,6 +448,51 @@ class Deliverer:
             execution_id=row.execution_id,
             details=details,
         )
+
+
+def _delivered_elsewhere(session: Session, row: OutboxMessage) -> str | None:
+    """Why row must not go, when its recipient has been sent (or is being sent) another
+    message of the same step of the same recipe for the customer since row was written (a
+    failed message retried after a later run reached the person, or a draft whose twin went
+    out meanwhile); None when there is none.
+
+    The steps' once_per_recipient rule (email and SMS), as seen from the send path. A message
+    sent before row was written does not count: that is what a step with
+    `once_per_recipient: false` wrote row to follow. The lock is the one the step takes, so
+    two senders of twins cannot both find nobody and both deliver."""
+    if row.channel not in ("email", "sms") or row.execution_id is None or not row.step_id:
+        return None
+    from hunter_cli.db.engine import serialise_on
+
+    serialise_on(session, f"recipients:{row.customer_id}:{row.channel}")
+    recipe = select(Execution.recipe_slug).where(Execution.id == row.execution_id)
+    started = func.coalesce(
+        OutboxMessage.sending_at, OutboxMessage.sent_at, OutboxMessage.created_at
+    )
+    query = (
+        step_messages(
+            row.customer_id,
+            row.channel,
+            row.step_id,
+            recipe.scalar_subquery(),
+            ("sending", "sent"),
+        )
+        .add_columns(OutboxMessage.created_at)
+        .where(
+            OutboxMessage.id != row.id,
+            OutboxMessage.recipient == row.recipient,
+            started >= row.created_at,
+        )
+        .limit(1)
+    )
+    other = session.execute(query).first()
+    if other is None:
+        return None
+    done = "already sent" if other.status == "sent" else "being sent (or perhaps sent)"
+    run = "a later run" if other.created_at > row.created_at else "another run"
+    return (
+        f"duplicate: {done} to this recipient by {run} of this step (message {str(other.id)[:8]})"
+    )
 
 
 def _taken(row: OutboxMessage) -> str:

@@ -90,3 +90,10 @@ def did_you_mean(name: str, known: list[str] | tuple[str, ...]) -> str:
 
     close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
     return f" (did you mean {close[0]}?)" if close else ""
+
+
+class Interrupted(HunterError):
+    """Ctrl-C, or SIGTERM (cron's `timeout`, `kill`): the work stopped part-way."""
+
+    code = "interrupted"
+    exit_code = ExitCode.INTERRUPTED

@@ -29,7 +29,7 @@ from typing import IO, Any
 from sqlalchemy import false, func, or_, select, text
 from sqlalchemy.orm import Session
 
-from hunter_cli.addresses import address_character_problem
+from hunter_cli.addresses import address_problem
 from hunter_cli.audit import append_audit, to_plain_json
 from hunter_cli.db.models import Customer, Lead
 from hunter_cli.db.types import utcnow
@@ -225,8 +225,8 @@ def _identity_problem(name: str, value: Any) -> str | None:
     if value is None:
         return None
     if name == "email":
-        character = address_character_problem(value)
-        return None if character is None else f"invalid email address: it has {character}"
+        problem = address_problem(value)  # a character, or a second address
+        return None if problem is None else f"invalid email address: it has {problem}"
     text = str(value)
     found = forbidden_character(" ".join(text.split()) if name == "name" else text.strip())
     return None if found is None else f"{name} has {describe_character(found)}"
@@ -933,9 +933,9 @@ def _email_problem(address: str) -> str | None:
 
 
 def _invalid_email(given: str, address: str) -> str | None:
-    character = address_character_problem(given)
-    if character is not None:  # named, not shown: a terminal would obey it
-        return f"invalid email address: it has {character}"
+    refused = address_problem(given)
+    if refused is not None:  # a character is named, not shown: a terminal would obey it
+        return f"invalid email address: it has {refused}"
     problem = _email_problem(address)
     if problem is None:
         return None

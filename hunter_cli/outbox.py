@@ -21,7 +21,7 @@ from sqlalchemy import Select, String, cast, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from hunter_cli.addresses import address_character_problem, parse_email_address
+from hunter_cli.addresses import address_problem, parse_email_address
 from hunter_cli.db.models import Customer, Execution, OutboxMessage, table_of
 from hunter_cli.db.prepared import Prepared
 from hunter_cli.db.types import utcnow
@@ -76,7 +76,7 @@ def check_email(raw: Any) -> Recipient:
     text = "" if raw is None else str(raw).strip()
     if not text:
         return Recipient("", "", "no e-mail address")
-    problem = address_character_problem(text)
+    problem = address_problem(text)
     name, address = parse_email_address(text)
     if problem or not address or len(address) > 254 or not _EMAIL.match(address):
         why = f": it has {problem}" if problem else ""
@@ -97,7 +97,10 @@ def check_phone(raw: Any) -> Recipient:
         number = "+" + number[2:]
     if not _E164.match(number):
         return _unusable(
-            text, number, f"invalid phone number {text!r} (expected E.164, e.g. +4930123456)"
+            text,
+            number,
+            f"invalid phone number {text!r} (expected E.164: + and the country code, e.g. "
+            "+4930123456)",
         )
     return Recipient(number, number)
 

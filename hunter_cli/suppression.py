@@ -2,7 +2,9 @@
 never contact. Checked when a message is queued and again right before it is delivered.
 
 A domain covers itself and its subdomains: suppressing example.com blocks ann@example.com
-and bob@mail.example.com, but not ann@notexample.com. Every add and remove is audited.
+and bob@mail.example.com, but not ann@notexample.com. An address covers its plus-addressed
+forms: bob@x.example blocks bob+promo@x.example (not the other way round). Every add and
+remove is audited.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import unicodedata
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +23,7 @@ from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from hunter_cli.addresses import addresses_in
 from hunter_cli.audit import append_audit
 from hunter_cli.db.models import Customer, Suppression
 from hunter_cli.errors import NotFoundError, UsageError
@@ -27,13 +31,18 @@ from hunter_cli.outbox import check_email, check_phone
 from hunter_cli.text_hygiene import storable_text
 
 KINDS: tuple[str, ...] = ("email", "domain", "phone")
-# Carrier-standard opt-out and opt-in keywords (what Twilio acts on by default too).
-STOP_KEYWORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
+# Carrier-standard opt-out and opt-in keywords (what Twilio acts on by default too; it added
+# OPTOUT and REVOKE in 2025).
+STOP_KEYWORDS = frozenset(
+    {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE"}
+)
 START_KEYWORDS = frozenset({"START", "UNSTOP", "YES"})
 SMS_REPLY_SOURCE = "sms_reply"
 
 _DOMAIN = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")
-_PHONE_LIKE = re.compile(r"^(\+|00)[\d\s\-().]+$")
+# Only what people write numbers with: `(555) 010-0126` is a number (without its country
+# code, so refused with how to write it), never a domain.
+_PHONE_LIKE = re.compile(r"^\+?[\d\s\-().]*\d[\d\s\-().]*$")
 MAX_VALUE = 320
 
 
@@ -44,7 +53,8 @@ class SuppressionEntry:
 
 
 def infer_kind(value: str) -> str:
-    """has @ -> email (a leading @ means a domain), starts with + or 00 -> phone, else domain."""
+    """has @ -> email (a leading @ means a domain), only digits, spaces and + ( ) - . ->
+    phone, else domain."""
     text = value.strip()
     if text.startswith("@"):
         return "domain"
@@ -65,6 +75,11 @@ def normalise(value: Any, kind: str | None = None) -> SuppressionEntry:
     if kind not in KINDS:
         raise UsageError(f"unknown kind {kind!r}; choose from {', '.join(KINDS)}")
     if kind == "email":
+        if len(addresses_in(text)) > 1:  # check_email would refuse it, less helpfully
+            raise UsageError(
+                f"{text!r} holds more than one address: suppress each on its own "
+                "(`hunter suppress import FILE` takes a file of them)"
+            )
         checked = check_email(text)
         if checked.error:
             raise UsageError(checked.error)
@@ -93,6 +108,15 @@ def _parent_domains(domain: str) -> list[str]:
     return [".".join(parts[i:]) for i in range(len(parts))]
 
 
+def _covering_addresses(address: str) -> list[str]:
+    """bob+promo+x@x.example -> [bob+promo+x@, bob+promo@, bob@x.example]: a suppressed
+    address covers its plus-addressed forms (the same mailbox), never the other way round."""
+    local, _, domain = address.rpartition("@")
+    parts = local.split("+")
+    shorter = [f"{'+'.join(parts[:i])}@{domain}" for i in range(len(parts) - 1, 0, -1)]
+    return [address] + (shorter if parts[0] else [])
+
+
 def find_suppression(
     session: Session, customer_id: uuid.UUID, channel: str, recipient: str
 ) -> Suppression | None:
@@ -104,7 +128,10 @@ def find_suppression(
             return None
         domain = address.value.rsplit("@", 1)[1]
         condition = or_(
-            and_(Suppression.kind == "email", Suppression.value == address.value),
+            and_(
+                Suppression.kind == "email",
+                Suppression.value.in_(_covering_addresses(address.value)),
+            ),
             and_(Suppression.kind == "domain", Suppression.value.in_(_parent_domains(domain))),
         )
     elif channel == "sms":
@@ -148,9 +175,10 @@ def suppression_matcher(
         address = check_email(recipient)
         if address.error:
             return None
-        found = entries.get(("email", address.value))
-        if found is not None:  # an address before its domain, as find_suppression
-            return found
+        for each in _covering_addresses(address.value):
+            found = entries.get(("email", each))
+            if found is not None:  # an address before its domain, as find_suppression
+                return found
         domain = address.value.rsplit("@", 1)[1]
         covering = [e for d in _parent_domains(domain) if (e := entries.get(("domain", d)))]
         return min(covering, key=lambda e: e.created_at) if covering else None
@@ -308,7 +336,12 @@ def import_suppressions(
 ) -> ImportReport:
     """Add every value of a file: one per line, or CSV with a header naming a value column
     (value, email, phone or domain; optional kind and reason columns). Blank lines and lines
-    starting with # are ignored; bad lines are reported with their line number."""
+    starting with # are ignored; bad values are reported with their line number.
+
+    Nothing on a line is dropped without a word: without a header every cell of a line is a
+    value (`a@x.example,b@y.example` is two), and a cell holding several addresses
+    (`"a@x.example, b@y.example"`) suppresses each. For an opt-out list, suppressing both
+    errs the safe way; refusing the line would leave both to be written to."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -332,27 +365,32 @@ def import_suppressions(
         cells = [cell.strip() for cell in cells]
         if not any(cells) or cells[0].startswith("#"):
             continue
-        value = cells[value_at] if value_at < len(cells) else ""
+        if columns:
+            values = [cells[value_at] if value_at < len(cells) else ""]
+        else:
+            values = [cell for cell in cells if cell]
         row_kind = kind or _cell(cells, columns.get("kind")) or _kind_from_column(columns)
         row_reason = _cell(cells, columns.get("reason")) or reason
-        try:
-            _, created = add_suppression(
-                session,
-                customer,
-                value,
-                kind=row_kind,
-                reason=row_reason,
-                source="import",
-                actor=actor,
-            )
-        except UsageError as exc:
-            shown = value if len(value) <= 60 else value[:57] + "..."
-            report.rejected.append((number, f"{shown!r}: {exc.message}" if value else "no value"))
-            continue
-        if created:
-            report.added += 1
-        else:
-            report.already += 1
+        for value in [each for cell in values for each in _entries_in(cell, row_kind)]:
+            try:
+                _, created = add_suppression(
+                    session,
+                    customer,
+                    value,
+                    kind=row_kind,
+                    reason=row_reason,
+                    source="import",
+                    actor=actor,
+                )
+            except UsageError as exc:
+                shown = value if len(value) <= 60 else value[:57] + "..."
+                why = f"{shown!r}: {exc.message}" if value else "no value"
+                report.rejected.append((number, why))
+                continue
+            if created:
+                report.added += 1
+            else:
+                report.already += 1
     append_audit(
         session,
         "suppression.import",
@@ -366,6 +404,15 @@ def import_suppressions(
         },
     )
     return report
+
+
+def _entries_in(cell: str, kind: str | None) -> list[str]:
+    """The values one cell holds: each address of `a@x.example, b@y.example`, else itself."""
+    if kind in (None, "email"):
+        found = addresses_in(cell)
+        if len(found) > 1:
+            return found
+    return [cell]
 
 
 def _cell(cells: list[str], index: int | None) -> str | None:
@@ -396,8 +443,10 @@ class InboundSmsResult:
 
 
 def _keyword(body: str) -> str:
-    """The reply as a keyword: trimmed, upper-case, without trailing punctuation ("Stop!")."""
-    return re.sub(r"[\s.!?,;:]+$", "", (body or "").strip()).upper().replace(" ", "")
+    """The reply as a keyword: trimmed, upper-case, without trailing punctuation ("Stop!")
+    or spaces ("opt out"), and in NFKC, so a phone's full-width ＳＴＯＰ is STOP."""
+    text = unicodedata.normalize("NFKC", body or "").strip()
+    return re.sub(r"[\s.!?,;:]+$", "", text).upper().replace(" ", "")
 
 
 def record_inbound_sms(

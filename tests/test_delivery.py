@@ -34,7 +34,7 @@ from hunter_cli.delivery import (
 )
 from hunter_cli.engine.runner import Runner, RunOptions
 from hunter_cli.errors import ConfigError
-from hunter_cli.outbox import queued_ids
+from hunter_cli.outbox import queued_ids, waiting_messages
 from hunter_cli.recipe import load_and_validate
 from hunter_cli.recipe.templates import evaluate_expression, render_value
 from tests import channel_servers, servers
@@ -201,6 +201,11 @@ def test_without_send_nothing_leaves_and_send_true_in_hunter_toml_sends(
     assert send_requested(configured, "acme") and not send_requested(configured, "global")
     sent = run(seeded, configured, tmp_path, [mail_step()], send=False)
     assert sent.steps[0].output["sent"] == 3 and len(smtp_server.received) == 3
+    # It delivered, and says so (it said "send": false).
+    assert sent.send is True and sent.to_dict()["send"] is True
+    with seeded.session() as session:
+        assert session.get(Execution, sent.execution_id).send is True
+        assert session.get(Execution, dry.execution_id).send is False
     # The messages the dry run queued are the ones delivered: no second message each.
     assert {r.status for r in rows(seeded, execution_id=dry.execution_id)} == {"sent"}
     assert rows(seeded, execution_id=sent.execution_id) == []
@@ -340,6 +345,29 @@ def test_suppression_is_checked_again_right_before_delivery(seeded, tmp_path, sm
     (row,) = rows(seeded, recipient="cy@example.net")
     assert (row.status, row.attempts, row.sending_at) == ("skipped", 0, None)
     assert [d["recipient"] for _, d in audit(seeded, "delivery.skipped")] == ["cy@example.net"]
+
+
+def test_a_suppressed_address_covers_its_plus_addressed_forms_when_sending(
+    seeded, tmp_path, smtp_server
+):
+    """Regression: `suppress add bob@x.example`, then bob+promo@x.example was e-mailed."""
+    settings = settings_for(seeded, tmp_path, email_config(smtp_server))
+    leads = [{"name": "Ann", "email": "ann+promo@example.com"}, *LEADS[1:]]
+    dry = run(seeded, settings, tmp_path, [mail_step()], send=False, leads=leads)
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        suppression.add_suppression(session, acme, "ann@example.com", reason="asked", actor="t")
+        ids = queued_ids(session, acme, execution_id=dry.execution_id)
+    with deliverer(seeded, settings) as sender:
+        outcomes = {o.recipient: o for o in sender.deliver(ids)}
+    assert (outcomes["ann+promo@example.com"].status, outcomes["ann+promo@example.com"].reason) == (
+        "skipped",
+        "suppressed: ann@example.com is on the suppression list (asked)",
+    )
+    assert "ann+promo@example.com" not in [m.rcpt_tos[0] for m in smtp_server.received]
+    # And at queue time, for the next run of another recipe step.
+    again = run(seeded, settings, tmp_path, [mail_step(id="again")], leads=leads[:1])
+    assert again.steps[0].output["skipped"] == 1 and len(smtp_server.received) == 2
 
 
 def test_the_daily_cap_keeps_the_rest_queued_until_another_day(seeded, tmp_path, smtp_server):
@@ -587,6 +615,50 @@ def test_two_deliverers_at_once_send_each_message_once(seeded, tmp_path, smtp_se
     assert sorted(m.rcpt_tos[0] for m in smtp_server.received) == sorted(m["email"] for m in many)
 
 
+def test_two_force_unknowns_of_one_message_at_once_deliver_it_once(seeded, tmp_path, smtp_server):
+    """Regression: the claim of a message in `sending` moved it from `sending` to `sending`,
+    so two `outbox send ID --force-unknown` at once both won it and both delivered."""
+    settings = settings_for(seeded, tmp_path, email_config(smtp_server))
+    run(seeded, settings, tmp_path, [mail_step()], send=False, leads=LEADS[:1])
+    (crashed,) = rows(seeded)
+    with seeded.session() as session:
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == crashed.id)
+            .values(status="sending", sending_at=utcnow(), attempts=1)
+        )
+    results: list[tuple[str, str | None]] = []
+    start = threading.Barrier(2)
+
+    def worker() -> None:
+        # As `outbox send ID --force-unknown` lists it: in `sending`, after one attempt.
+        seen, attempts = {crashed.id: "sending"}, {crashed.id: 1}
+        start.wait()
+        with deliverer(seeded, settings) as sender:
+            (outcome,) = sender.deliver(
+                [crashed.id], force_unknown=True, seen=seen, seen_attempts=attempts
+            )
+            results.append((outcome.status, outcome.reason))
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(status for status, _ in results) == ["sent", "taken"], results
+    taken = next(reason for status, reason in results if status == "taken")
+    # Which, depends on when the loser looked: after the winner's claim, or at the same time.
+    assert taken in (
+        "being sent by another process",
+        "sent by another process",
+        "another process took it first",
+    )
+    assert len(smtp_server.received) == 1
+    (row,) = rows(seeded, id=crashed.id)
+    assert (row.status, row.attempts) == ("sent", 2)
+    assert len(audit(seeded, "delivery.sending")) == 1
+
+
 # --- failures --------------------------------------------------------------------------------
 
 
@@ -610,6 +682,95 @@ def test_a_refused_recipient_fails_alone_and_can_be_retried(seeded, tmp_path, sm
         smtp_server.refuse.clear()
         assert sender.deliver([bob.id], retry_failed=True)[0].status == "sent"
     assert len(smtp_server.received) == 3
+
+
+def test_a_failed_message_is_not_retried_once_a_later_run_reached_the_person(
+    seeded, tmp_path, smtp_server
+):
+    """Regression: ann's message failed (550), the next run of the step wrote to her again
+    and it went; `outbox send --all-queued --retry-failed` then sent her the first as well."""
+    smtp_server.refuse.add("ann@example.com")
+    settings = settings_for(seeded, tmp_path, email_config(smtp_server))
+    first = run(seeded, settings, tmp_path, [mail_step()])
+    assert first.status == "partial"
+    (failed,) = rows(seeded, status="failed")
+    smtp_server.refuse.clear()
+    second = run(seeded, settings, tmp_path, [mail_step()])  # a failed message is no contact
+    output = second.steps[0].output
+    assert (output["sent"], output["duplicates"]) == (1, 2), output
+    (later,) = rows(seeded, execution_id=second.execution_id)
+    assert (later.recipient, later.status) == ("ann@example.com", "sent")
+
+    with seeded.session() as session:
+        waiting = list(waiting_messages(session, include_failed=True))
+    assert waiting == [failed.id]
+    with deliverer(seeded, settings) as sender:
+        (outcome,) = sender.deliver(waiting, retry_failed=True)
+    reason = (
+        "duplicate: already sent to this recipient by a later run of this step "
+        f"(message {str(later.id)[:8]})"
+    )
+    assert (outcome.status, outcome.reason) == ("duplicate", reason)
+    assert [m.rcpt_tos[0] for m in smtp_server.received].count("ann@example.com") == 1
+    (row,) = rows(seeded, id=failed.id)
+    assert (row.status, row.error, row.attempts) == ("skipped", reason, 1)
+    assert [d["reason"] for _, d in audit(seeded, "delivery.skipped")] == [reason]
+
+
+def test_a_draft_is_not_delivered_once_its_recipient_got_the_step_s_retried_message(
+    seeded, tmp_path, smtp_server
+):
+    """The other order: the failed message is retried first and goes; the draft a later dry
+    run queued for the same person is then a duplicate, not a second e-mail."""
+    smtp_server.refuse.add("ann@example.com")
+    settings = settings_for(seeded, tmp_path, email_config(smtp_server))
+    run(seeded, settings, tmp_path, [mail_step()])
+    (failed,) = rows(seeded, status="failed")
+    smtp_server.refuse.clear()
+    dry = run(seeded, settings, tmp_path, [mail_step()], send=False)
+    (draft,) = rows(seeded, execution_id=dry.execution_id, status="queued")
+    assert draft.recipient == "ann@example.com"
+
+    with seeded.session() as session:
+        waiting = waiting_messages(session, include_failed=True)
+    assert list(waiting) == [failed.id, draft.id]
+    with deliverer(seeded, settings) as sender:
+        outcomes = sender.deliver(list(waiting), retry_failed=True, seen=waiting)
+    assert [o.status for o in outcomes] == ["sent", "duplicate"]
+    assert outcomes[1].reason == (
+        "duplicate: already sent to this recipient by another run of this step "
+        f"(message {str(failed.id)[:8]})"
+    )
+    assert [m.rcpt_tos[0] for m in smtp_server.received].count("ann@example.com") == 1
+
+
+def test_two_senders_of_one_person_s_twin_messages_at_once_deliver_one(
+    seeded, tmp_path, smtp_server
+):
+    """A retried failed message and another run's draft to the same person, each taken by
+    its own sender at the same moment: one goes, the other is a duplicate."""
+    smtp_server.refuse.add("ann@example.com")
+    settings = settings_for(seeded, tmp_path, email_config(smtp_server))
+    run(seeded, settings, tmp_path, [mail_step()])
+    (failed,) = rows(seeded, status="failed")
+    smtp_server.refuse.clear()
+    dry = run(seeded, settings, tmp_path, [mail_step()], send=False)
+    (draft,) = rows(seeded, execution_id=dry.execution_id, status="queued")
+    start = threading.Barrier(2)
+    results: list[str] = []
+
+    def worker(message_id: uuid.UUID) -> None:
+        start.wait()
+        with deliverer(seeded, settings) as sender:
+            results.extend(o.status for o in sender.deliver([message_id], retry_failed=True))
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in (failed.id, draft.id)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(results) == ["duplicate", "sent"]
+    assert [m.rcpt_tos[0] for m in smtp_server.received].count("ann@example.com") == 1
 
 
 def test_a_temporary_smtp_refusal_leaves_the_message_queued_not_failed(
@@ -676,6 +837,45 @@ def test_an_unanswered_sms_stays_sending_with_its_outcome_unknown(seeded, tmp_pa
         assert sender.deliver([row.id])[0].status == "not_deliverable"
     assert len(http_server.requests) == 1
     assert [a for a, _ in audit(seeded, "delivery.unknown")] == ["delivery.unknown"]
+
+
+def test_a_502_from_twilio_or_ntfy_leaves_the_message_sending_never_resent(
+    seeded, tmp_path, http_server
+):
+    """Regression: SMS and push were retried on 502/504 and went out two or three times;
+    neither API can tell a repeat, and a 5xx other than 503 may come after it was taken."""
+    path = f"/2010-04-01/Accounts/{TWILIO_SID}/Messages.json"
+    http_server.route("POST", path, Reply(status=502), Reply(status=201, json={"sid": "SM1"}))
+    http_server.route("POST", "/leads", Reply(status=504), Reply(json={"id": "n1"}))
+    toml = (
+        f'[channels.sms]\nfrom = "+15005550006"\nbase_url = "{http_server.url}"\nbackoff = 0\n'
+        f'[channels.push]\nserver = "{http_server.url}"\nbackoff = 0\n'
+    )
+    settings = settings_for(seeded, tmp_path, toml)
+    steps = [
+        {
+            "id": "text",
+            "type": "correspondence",
+            "channel": "sms",
+            "to": "+4930111111",
+            "body": "Hi",
+        },
+        {"id": "ping", "type": "correspondence", "channel": "push", "topic": "leads", "body": "x"},
+    ]
+    result = run(seeded, settings, tmp_path, steps)
+    assert result.status == "partial", result.error
+    assert [s.output["unknown"] for s in result.steps] == [1, 1]
+    assert len(http_server.requests) == 2  # one each: never tried again
+    by_channel = {r.channel: r for r in rows(seeded)}
+    assert by_channel["sms"].status == by_channel["push"].status == "sending"
+    assert by_channel["sms"].error == (
+        "outcome unknown: Twilio answered 502 (Bad Gateway): it may or may not have taken the "
+        "message"
+    )
+    with deliverer(seeded, settings) as sender:
+        again = sender.deliver([r.id for r in by_channel.values()])
+    assert {o.status for o in again} == {"not_deliverable"}
+    assert len(http_server.requests) == 2
 
 
 def test_a_touched_step_session_on_sqlite_is_refused_not_deadlocked(seeded, tmp_path, smtp_server):

@@ -946,6 +946,25 @@ def test_an_address_with_a_control_character_is_refused(seeded, tmp_path):
         assert [lead.email for lead in find_leads(session, acme)] == ["ok@x.example"]
 
 
+def test_a_cell_holding_two_addresses_is_refused_not_cut_to_the_first(seeded, tmp_path):
+    """Regression: the cleaner kept the first of `a@x.example, b@y.example` and dropped the
+    second without a word; a lead is one person, so such a value is refused."""
+    path = tmp_path / "two.csv"
+    path.write_text(
+        'name,email\nTwo,"vu@imp.example, tu@imp.example"\nSemi,s9@m.example;s10@m.example\n'
+        'Named,"Lee, Ann <ann@x.example>"\nSame,ann2@x.example <ANN2@x.example>\n'
+    )
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        report = import_leads_csv(session, acme, path)
+        assert report.rejected == [
+            (2, "invalid email address: it has more than one address"),
+            (3, "invalid email address: it has more than one address"),
+        ]
+        stored = sorted(lead.email for lead in find_leads(session, acme))
+    assert stored == ["ann2@x.example", "ann@x.example"]
+
+
 NUL_LEADS = [
     {"name": "NulMail", "email": "n\u0000m@x.example"},
     {"name": "Nul\u0000Name", "domain": "x.example"},

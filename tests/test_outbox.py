@@ -96,6 +96,17 @@ def test_recipient_checks():
     assert outbox.check_email("bob@").error == "invalid email address 'bob@'"
     assert outbox.check_email("a@b").error  # no top-level domain
     assert outbox.check_email(None).error == "no e-mail address"
+    # Two addresses are two people: never cut to the first (the second would be lost).
+    for two in (
+        "a@x.example, b@y.example",
+        "a@x.example b@y.example",
+        "A <a@x.example>; b@y.example",
+    ):
+        assert outbox.check_email(two).error == (
+            f"invalid email address {two!r}: it has more than one address"
+        )
+    assert outbox.check_email('"Lee, Ann" <ann@x.example>').value == "ann@x.example"
+    assert outbox.check_email("Lee, Ann <ann@x.example>").value == "ann@x.example"
     # as people paste them: the lead store cleans addresses with the same function
     for pasted in ("mailto:hal@x.example?subject=hi", "<hal@x.example>;", "hal@x.example\u200b"):
         assert outbox.check_email(pasted).value == "hal@x.example"

@@ -24,6 +24,7 @@ from hunter_cli.errors import NotFoundError, UsageError
         ("bücher.example", "domain", "xn--bcher-kva.example"),
         ("+49 30 1234-5678", "phone", "+493012345678"),
         ("0044 20 7946 0958", "phone", "+442079460958"),
+        ("+1 (555) 010-0126", "phone", "+15550100126"),
     ],
 )
 def test_values_are_normalised_and_their_kind_inferred(raw, kind, value):
@@ -40,8 +41,12 @@ def test_values_are_normalised_and_their_kind_inferred(raw, kind, value):
         ("not a domain", None, "invalid domain"),
         ("localhost", None, "invalid domain"),
         ("12345", "phone", "invalid phone number"),
+        # Only a number's characters: a number without its country code, not a domain.
+        ("(555) 010-0126", None, r"invalid phone number .*\+ and the country code"),
+        ("555.010.0126", None, r"invalid phone number .*\+ and the country code"),
         ("", None, "empty value"),
         ("x@example.com", "fax", "unknown kind 'fax'"),
+        ("s1@m.example, s2@m.example", None, "holds more than one address: suppress each"),
     ],
 )
 def test_bad_values_are_refused_with_the_reason(raw, kind, problem):
@@ -174,6 +179,36 @@ def test_a_domain_covers_its_subdomains_and_nothing_else(seeded):
         assert sup.find_suppression(session, other.id, "email", "ann@example.com") is None
 
 
+def test_an_address_covers_its_plus_addressed_forms_not_the_other_way_round(seeded):
+    """Regression: `suppress add bob@x.example`, then mail to bob+promo@x.example was sent:
+    it is the same mailbox."""
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        sup.add_suppression(session, acme, "bob@x.example", reason="asked", actor="t")
+        sup.add_suppression(session, acme, "amy+news@x.example", actor="t")
+
+        def hit(recipient: str) -> str | None:
+            found = sup.find_suppression(session, acme.id, "email", recipient)
+            return None if found is None else found.value
+
+        covered = {
+            "bob@x.example": "bob@x.example",
+            "bob+promo@x.example": "bob@x.example",
+            "Bob+Promo+2@X.example": "bob@x.example",
+            "amy+news@x.example": "amy+news@x.example",
+            "amy+news+daily@x.example": "amy+news@x.example",
+            "amy@x.example": None,  # amy+news was suppressed, not amy
+            "amy+other@x.example": None,
+            "bobby@x.example": None,
+            "bob+promo@y.example": None,
+            "+bob@x.example": None,
+        }
+        assert {address: hit(address) for address in covered} == covered
+        match = sup.suppression_matcher(session, acme.id, "email")
+        for address, value in covered.items():
+            assert (match(address) and match(address).value) == value, address
+
+
 def test_import_reports_rejected_lines(seeded, tmp_path):
     plain = tmp_path / "list.txt"
     plain.write_text(
@@ -227,7 +262,36 @@ def test_import_reports_rejected_lines(seeded, tmp_path):
         )
 
 
-@pytest.mark.parametrize("body", ["STOP", "stop", " Stop! ", "Unsubscribe", "STOP ALL", "quit."])
+def test_import_suppresses_every_address_a_line_or_cell_holds(seeded, tmp_path):
+    """Regression: `"vu@imp.example, tu@imp.example"` in a CSV (or `s9@m.example,
+    s10@m.example` in a text file) suppressed the first only, reported nothing rejected,
+    and the second was later e-mailed. For an opt-out list, both are suppressed."""
+    table = tmp_path / "optouts.csv"
+    table.write_text('email,reason\n"vu@imp.example, tu@imp.example",asked\n')
+    plain = tmp_path / "optouts.txt"
+    plain.write_text("s9@m.example,s10@m.example\nLee, Ann <ann@x.example>\n")
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        from_table = sup.import_suppressions(session, acme, table, actor="t")
+        from_text = sup.import_suppressions(session, acme, plain, actor="t")
+        entries = {e.value: e.reason for e in sup.list_suppressions(session, acme)}
+        for address in ("tu@imp.example", "s10@m.example", "ann@x.example"):
+            assert sup.find_suppression(session, acme.id, "email", address) is not None
+    assert (from_table.added, from_table.rejected) == (2, [])
+    assert entries["tu@imp.example"] == entries["vu@imp.example"] == "asked"
+    # Without a header every cell is a value: a stray one is said, never dropped.
+    assert (from_text.added, from_text.already) == (3, 0)
+    assert from_text.rejected == [(2, "'Lee': invalid domain 'Lee' (e.g. example.com)")]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        *("STOP", "stop", " Stop! ", "Unsubscribe", "STOP ALL", "quit."),
+        # Twilio's defaults since 2025, and a phone keyboard's full-width letters.
+        *("OPTOUT", "Opt out", "revoke", "ＳＴＯＰ", "ｓｔｏｐ！"),
+    ],
+)
 def test_a_stop_reply_suppresses_the_number(seeded, body):
     with seeded.session() as session:
         acme = resolve_customer(session, "acme")

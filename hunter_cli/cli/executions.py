@@ -154,7 +154,7 @@ def show(
         console.print(
             f"Execution {data['id']}: [bold]{data['status']}[/]  recipe "
             f"{data['recipe']} v{data['recipe_version']}  customer {data['customer']}"
-            + ("  (run with --send)" if data["send"] else "")
+            + ("  (delivering: --send or send = true)" if data["send"] else "")
         )
         console.print(f"Inputs: {json.dumps(data['inputs'], ensure_ascii=False)}")
         console.print(

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from hunter_cli.cli.output import console, emit, handle_errors, table
+from hunter_cli.cli.output import console, emit, fail, handle_errors, table
 from hunter_cli.cli.params import JsonOption, database_of, given_customer, settings_of
 
 NOT_DELIVERED = (
@@ -252,12 +252,14 @@ def send(
 
     Exit codes: 0 when nothing failed, 5 when some were sent and others failed (or stayed
     queued after a refusal or an unreachable server), 1 when none was sent and some failed,
-    were refused or stayed queued so, 2 for bad options or configuration.
+    were refused or stayed queued so, 2 for bad options or configuration, 130 when Ctrl-C
+    or SIGTERM stopped it (what it sent before is still reported).
     """
     from hunter_cli.cli.output import err_console
     from hunter_cli.customers import resolve_customer
     from hunter_cli.delivery import Deliverer, session_transaction
     from hunter_cli.errors import ExitCode, UsageError
+    from hunter_cli.interrupts import stop_on_sigterm
     from hunter_cli.outbox import CHANNELS, get_message, waiting_messages
 
     if bool(message_ids) == all_queued:
@@ -278,6 +280,7 @@ def send(
         # The status each message had here: one that changes before it is claimed was taken
         # by another sender, unlike one already `sending` now (an earlier sender crashed).
         seen: dict = {}
+        seen_attempts: dict = {}  # a `sending` one claimed by another --force-unknown is taken
         if all_queued:
             seen = waiting_messages(session, who, channel=channel, include_failed=retry_failed)
             ids = list(seen)
@@ -293,6 +296,7 @@ def send(
                 if message.id not in ids:
                     ids.append(message.id)
                     seen[message.id] = message.status
+                    seen_attempts[message.id] = message.attempts or 0
                     if message.status == "sending" and force_unknown:
                         warnings.append(
                             f"{str(message.id)[:8]} may already have been delivered; "
@@ -302,10 +306,19 @@ def send(
         for warning in warnings:
             err_console.print(f"warning: {warning}", markup=False, soft_wrap=True)
 
+    stop_on_sigterm()  # cron's `timeout` stops a delivery as Ctrl-C does, not mid-record
+    stopped: KeyboardInterrupt | None = None
     with Deliverer(session_transaction(db.engine), settings, actor=settings.actor) as deliverer:
-        outcomes = deliverer.deliver(
-            ids, force_unknown=force_unknown, retry_failed=retry_failed, seen=seen
-        )
+        try:
+            outcomes = deliverer.deliver(
+                ids,
+                force_unknown=force_unknown,
+                retry_failed=retry_failed,
+                seen=seen,
+                seen_attempts=seen_attempts,
+            )
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM: say what went before it
+            stopped, outcomes = exc, list(deliverer.done)
     rows = [o.to_dict() for o in outcomes]
     counts: dict[str, int] = {}
     for row in rows:
@@ -335,12 +348,22 @@ def send(
         )
         console.print(", ".join(f"{n} {status.replace('_', ' ')}" for status, n in counts.items()))
 
+    if stopped is not None:
+        error = _stopped_error(stopped, counts, not_attempted=len(ids) - len(outcomes))
+        if json_output:
+            from hunter_cli.cli.output import print_json
+
+            print_json({"status": "error", "data": data, "error": error.to_dict()})
+            raise typer.Exit(error.exit_code)
+        if rows:
+            render()
+        raise fail(error, json_output=False)
+
     # `taken` is another sender's to deliver; a cap's `queued` waits as configured. A
-    # message the server refused for now is left queued, but not delivered: it counts.
+    # message the server refused for now, or left queued as its channel is down (the one
+    # tried and each one after it), is not delivered: it counts.
     bad = sum(counts.get(s, 0) for s in ("failed", "unknown", "not_deliverable"))
-    bad += sum(1 for o in outcomes if o.retry_later)
-    if deliverer.down:
-        bad += 1
+    bad += sum(1 for o in outcomes if o.retry_later or o.channel_down)
     if bad and json_output:
         # Like `hunter run`: the error envelope, with what did happen still in data.
         from hunter_cli.cli.output import print_json
@@ -354,3 +377,22 @@ def send(
         emit(data, json_output=json_output, render=render)
     if bad:
         raise typer.Exit(ExitCode.PARTIAL if counts.get("sent") else ExitCode.FAILURE)
+
+
+def _stopped_error(stopped: KeyboardInterrupt, counts: dict[str, int], *, not_attempted: int):
+    """The error of a delivery Ctrl-C or SIGTERM cut short, saying what it did first."""
+    from hunter_cli.errors import Interrupted
+    from hunter_cli.interrupts import Stopped
+
+    how = "stopped by SIGTERM" if isinstance(stopped, Stopped) else "interrupted (Ctrl-C)"
+    parts = [f"{counts.get('sent', 0)} message(s) sent before it stopped"]
+    if counts.get("unknown"):
+        parts.append(
+            f"{counts['unknown']} cut off mid-delivery (outcome unknown: left in `sending`)"
+        )
+    if not_attempted:
+        parts.append(f"{not_attempted} not attempted (left as they were)")
+    return Interrupted(
+        f"{how}: " + ", ".join(parts),
+        details={"sent": counts.get("sent", 0), "not_attempted": not_attempted},
+    )

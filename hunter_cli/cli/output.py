@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import typer
 
-from hunter_cli.errors import ExitCode, HunterError
+from hunter_cli.errors import ExitCode, HunterError, Interrupted
 
 if TYPE_CHECKING:
     from rich.console import JustifyMethod
@@ -329,10 +329,7 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         except HunterError as error:
             raise fail(error, json_output=json_output) from None
         except KeyboardInterrupt:
-            interrupted = HunterError("interrupted")
-            interrupted.code = "interrupted"
-            interrupted.exit_code = ExitCode.INTERRUPTED
-            raise fail(interrupted, json_output=json_output) from None
+            raise fail(Interrupted("interrupted"), json_output=json_output) from None
         except (typer.Exit, typer.Abort, SystemExit):
             raise
         except Exception as exc:  # a bug: say so, and how to report it

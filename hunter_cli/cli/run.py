@@ -248,8 +248,19 @@ def _planned_sends(entry: dict) -> str:
         more = entry.get("recipients_more", 0) + max(0, len(recipients) - PLAN_RECIPIENTS_SHOWN)
         to = ", ".join(recipients[:PLAN_RECIPIENTS_SHOWN]) + (f" and {more} more" if more else "")
         text = f"{sends} {one if sends == 1 else many}" + (f" to {to}" if to else "")
+    if entry.get("skips"):  # suppressed or invalid: the run would skip them
+        shown = [
+            f"{r['recipient']} ({_skip_word(r['reason'])})"
+            for r in entry.get("skipped_recipients", [])[:PLAN_RECIPIENTS_SHOWN]
+        ]
+        more = entry["skips"] - len(shown)
+        text += f"\nskipped: {', '.join(shown)}" + (f" and {more} more" if more else "")
     subject = entry.get("subject")
     return text + (f"\nsubject: {subject}" if subject else "")
+
+
+def _skip_word(reason: str) -> str:
+    return "suppressed" if reason.startswith("suppressed") else "invalid"
 
 
 def render_result(result, *, send: bool = False) -> None:
@@ -273,9 +284,10 @@ def render_result(result, *, send: bool = False) -> None:
         )
     )
     render_outputs(result.outputs)
-    if result.send and not send:  # a resumption of a run started with --send
+    if result.send and not send:  # `send = true` for the customer, or a --send run resumed
         console.print(
-            "Messages were delivered, not only queued: this execution was started with --send."
+            "Messages were delivered, not only queued: this execution was started with --send "
+            "or `send = true` for the customer in hunter.toml."
         )
     for warning in result.warnings:  # they may quote a lead's or a server's text
         err_console.print(f"[yellow]warning:[/] {escape(printable(warning))}")

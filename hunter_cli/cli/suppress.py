@@ -32,8 +32,8 @@ KindOption = Annotated[
     typer.Option(
         "--kind",
         "-k",
-        help="email, domain or phone (default: guessed: has @ -> email, starts with + -> "
-        "phone, else domain).",
+        help="email, domain or phone (default: guessed: has @ -> email, only digits, spaces "
+        "and + ( ) - . -> phone, else domain).",
     ),
 ]
 ReasonOption = Annotated[
@@ -53,7 +53,8 @@ def add(
 ) -> None:
     """Never contact this address, domain or number again (for this customer).
 
-    A domain covers its subdomains: example.com also blocks anyone@mail.example.com.
+    A domain covers its subdomains: example.com also blocks anyone@mail.example.com. An
+    address covers its plus-addressed forms: bob@x.example also blocks bob+promo@x.example.
     """
     from hunter_cli.customers import resolve_customer
     from hunter_cli.suppression import add_suppression, suppression_to_dict
@@ -163,9 +164,10 @@ def import_(
     file: Annotated[
         Path,
         typer.Argument(
-            help="One value per line, or CSV with a header naming a value, email, phone or "
-            "domain column (optional kind and reason columns). Lines starting with # are "
-            "ignored."
+            help="One value per line (each comma-separated value of a line counts), or CSV "
+            "with a header naming a value, email, phone or domain column (optional kind and "
+            "reason columns); a cell holding several addresses suppresses each. Lines "
+            "starting with # are ignored."
         ),
     ],
     customer: CustomerOption = None,
@@ -231,9 +233,9 @@ def sms_reply(
     customer: CustomerOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Record an SMS reply: STOP, STOPALL, UNSUBSCRIBE, CANCEL, END or QUIT suppresses the
-    number; START or UNSTOP lifts a suppression an earlier STOP made. Other text changes
-    nothing (and is not stored)."""
+    """Record an SMS reply: STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT, OPTOUT or REVOKE
+    (in any case, full-width too) suppresses the number; START or UNSTOP lifts a suppression
+    an earlier STOP made. Other text changes nothing (and is not stored)."""
     from hunter_cli.customers import resolve_customer
     from hunter_cli.suppression import record_inbound_sms
 

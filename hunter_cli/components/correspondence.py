@@ -426,6 +426,7 @@ class CorrespondenceStep:
     def plan(self, params: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
         from hunter_cli.delivery import send_requested
         from hunter_cli.errors import HunterError
+        from hunter_cli.suppression import suppression_matcher, suppression_reason
 
         channel = str(params.get("channel") or "")
         send = send_requested(ctx.settings, _customer_slug(ctx), bool(ctx.meta.get("send")))
@@ -450,7 +451,11 @@ class CorrespondenceStep:
             result["sends"] = "per item"
             return result
         recipients: list[str] = []
+        skipped: list[dict[str, str]] = []  # as the run would skip them: suppressed, invalid
         complete = channel in CHECKS
+        suppressed = (
+            suppression_matcher(ctx.session, ctx.customer_id, channel) if complete else None
+        )
         for _index, extra in _item_contexts(params) if complete else []:
             try:
                 value = ctx.render(params.get(RECIPIENT_PARAM[channel]), extra)
@@ -459,12 +464,24 @@ class CorrespondenceStep:
                 break
             for raw in _recipients(value):
                 checked = CHECKS[channel](raw)
-                recipients.append(display_recipient(channel, checked.value))
+                shown = display_recipient(channel, checked.value)
+                reason = checked.error
+                if reason is None and suppressed is not None:
+                    entry = suppressed(checked.value)
+                    reason = suppression_reason(entry) if entry is not None else None
+                if reason is None:
+                    recipients.append(shown)
+                else:
+                    skipped.append({"recipient": shown, "reason": reason})
         if complete:
             result["sends"] = len(recipients)
             result["recipients"] = recipients[:PLAN_RECIPIENTS]
             if len(recipients) > PLAN_RECIPIENTS:
                 result["recipients_more"] = len(recipients) - PLAN_RECIPIENTS
+            if skipped:
+                # "skips", not "skipped": a plan entry's `skipped` is a step its `if` skips.
+                result["skips"] = len(skipped)
+                result["skipped_recipients"] = skipped[:PLAN_RECIPIENTS]
         else:
             result["sends"] = len(items) if isinstance(items, list) else 1
         return result

@@ -220,6 +220,13 @@ class OutboxMessage(Base):
     exactly-once per (execution, step, recipient)."""
 
     __tablename__ = "outbox_messages"
+    # Who else of the customer's got a message to this recipient (the send path's duplicate
+    # check, once per message).
+    __table_args__ = (
+        Index(
+            "ix_outbox_messages_customer_channel_recipient", "customer_id", "channel", "recipient"
+        ),
+    )
 
     id: Mapped[uuid.UUID] = _id()
     customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id"), index=True)

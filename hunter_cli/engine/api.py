@@ -132,12 +132,13 @@ def run(
     progress: Callable[[str, str], None] | None = None,
 ):
     from hunter_cli.db.engine import open_database
-    from hunter_cli.engine.runner import Runner, RunOptions, stop_runs_on_sigterm
+    from hunter_cli.engine.runner import Runner, RunOptions
+    from hunter_cli.interrupts import stop_on_sigterm
 
     loaded = load_recipe(ref, settings.workspace)
     db = open_database(settings.require_database_url())
     try:
-        stop_runs_on_sigterm()  # a run here is this process's work: end it as Ctrl-C would
+        stop_on_sigterm()  # a run here is this process's work: end it as Ctrl-C would
         runner = Runner(db, settings, progress=progress)
         return runner.run(
             loaded,
@@ -159,11 +160,12 @@ def resume(
     progress: Callable[[str, str], None] | None = None,
 ):
     from hunter_cli.db.engine import open_database
-    from hunter_cli.engine.runner import Runner, RunOptions, stop_runs_on_sigterm
+    from hunter_cli.engine.runner import Runner, RunOptions
+    from hunter_cli.interrupts import stop_on_sigterm
 
     db = open_database(settings.require_database_url())
     try:
-        stop_runs_on_sigterm()
+        stop_on_sigterm()
         runner = Runner(db, settings, progress=progress)
         return runner.resume(execution, RunOptions(no_cache=no_cache, send=send), force=force)
     finally:

@@ -44,6 +44,8 @@ from hunter_cli.errors import (
     ValidationError,
 )
 from hunter_cli.executions import HOST, process_alive, runs_hunter
+from hunter_cli.interrupts import CLOSING as _CLOSING
+from hunter_cli.interrupts import Stopped
 from hunter_cli.recipe import LoadedRecipe, split_step
 from hunter_cli.recipe.templates import (
     TemplateError,
@@ -199,27 +201,6 @@ def _customer_context(customer: Customer | CustomerRef) -> dict[str, Any]:
         "email": customer.email,
         "settings": redact(customer.settings or {}),
     }
-
-
-class Stopped(KeyboardInterrupt):
-    """SIGTERM arrived during a run's steps: the run is closed as Ctrl-C closes it."""
-
-
-# Set while a run's books are being closed (after its steps): a SIGTERM then waits for it.
-_CLOSING = threading.Event()
-
-
-def _on_sigterm(_signum: int, _frame: Any) -> None:
-    if not _CLOSING.is_set():
-        raise Stopped()
-
-
-def stop_runs_on_sigterm() -> None:
-    """For a process that runs recipes (the CLI): SIGTERM (cron's `timeout`, `kill`, a
-    container stopping) ends a run as Ctrl-C does, as Python makes SIGINT raise
-    KeyboardInterrupt. Installed once for the process (main thread only), not per run."""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _on_sigterm)
 
 
 @contextlib.contextmanager
@@ -400,7 +381,8 @@ class Runner:
         with self.db.run_session() as session:
             run = self._start(session, loaded, customer_ref, inputs, reserve, send=options.send)
             run.preheld = items_known(steps, inputs)
-            return self._execute(run, recipe, steps, options)
+            # Delivering because of `send = true` for the customer is delivering too.
+            return self._execute(run, recipe, steps, replace(options, send=run.send))
 
     def resume(
         self, execution_ref: str, options: RunOptions = RunOptions(), *, force: bool = False
@@ -527,12 +509,17 @@ class Runner:
     ) -> _Run:
         """Create the execution and hold the credits, in one transaction: a run that cannot
         pay leaves no execution behind, only an audit entry saying it was refused."""
+        from hunter_cli.delivery import send_requested
+
         recipe = loaded.data
         actor = self.settings.actor
         execution_id = uuid.uuid4()
         try:
             with run_phase(session):
                 customer = find_customer(session, customer_ref)
+                # What the run will do, recorded as such: --send, or `send = true` for the
+                # customer in hunter.toml (its correspondence steps deliver either way).
+                send = send_requested(self.settings, customer.slug, send)
                 stored = self._recipe_version(session, loaded)
                 # The balance's row lock before the audit's append lock, in the order a
                 # capture takes them: two processes taking them in opposite orders deadlock.
@@ -691,6 +678,10 @@ class Runner:
             execution.status = "running"
             execution.error = None
             execution.finished_at = None
+            from hunter_cli.delivery import send_requested
+
+            # This resumption delivers with --send, or with `send = true` for the customer.
+            send = send_requested(self.settings, customer.slug, send)
             # None: run before hunter recorded --send (migration 0007): it may have been one.
             send_unknown = execution.send is None and not send
             send = execution.send = bool(execution.send or send)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -283,7 +284,7 @@ def test_a_resumed_send_run_says_it_delivers(mail_ws, cli, smtp_server, tmp_path
         mail_ws, cli, smtp_server, tmp_path, "ann@northwind.example"
     )
     human = cli("executions", "show", execution[:8])
-    assert "(run with --send)" in human.stdout
+    assert "(delivering: --send or send = true)" in human.stdout
     resumed = cli("executions", "resume", execution[:8])
     # Partial: the message cut off mid-send may or may not have gone (see the test above).
     assert resumed.exit_code == 5, resumed.stdout + resumed.stderr
@@ -533,3 +534,122 @@ def test_a_message_queued_with_a_line_break_in_its_from_is_refused_not_sent(
     assert "the message's From" in sent["reason"] and "a line break (CR)" in sent["reason"]
     assert "`hunter customers update acme --from-name/--from-email ...`" in sent["reason"]
     assert smtp_server.received == []
+
+
+def test_retry_failed_skips_a_message_whose_recipient_a_later_run_reached(
+    mail_ws, cli, smtp_server
+):
+    """Regression: a hard bounce (550), the server fixed, the recipe run again (it wrote to
+    ann once more, and that went), then `--all-queued --retry-failed` e-mailed ann twice."""
+    smtp_server.refuse.add("ann@northwind.example")
+    first = cli("run", "outreach", "--tier", "A", "--limit", "3", "--send", "--json")
+    assert first.exit_code == 5, first.stdout
+    smtp_server.refuse.clear()
+    second = cli("run", "outreach", "--tier", "A", "--limit", "3", "--send", "--json")
+    assert second.exit_code == 0, second.stdout
+    assert [m.rcpt_tos[0] for m in smtp_server.received].count("ann@northwind.example") == 1
+
+    result = cli("outbox", "send", "--all-queued", "--retry-failed", "--json")
+    assert result.exit_code == 0, result.stdout
+    data = result.json()["data"]
+    assert data["counts"] == {"duplicate": 1}
+    (message,) = data["messages"]
+    assert message["recipient"] == "ann@northwind.example"
+    assert message["reason"].startswith(
+        "duplicate: already sent to this recipient by a later run of this step (message "
+    )
+    assert [m.rcpt_tos[0] for m in smtp_server.received].count("ann@northwind.example") == 1
+    shown = cli("outbox", "show", message["id"][:8], "--json").ok()
+    assert (shown["status"], shown["error"]) == ("skipped", message["reason"])
+    # Nothing is left for a later retry to pick up.
+    assert cli("outbox", "send", "--all-queued", "--retry-failed", "--json").ok()["messages"] == []
+
+
+@pytest.mark.parametrize(
+    ("signum", "how", "what"),
+    [
+        (signal.SIGTERM, "stopped by SIGTERM", "SIGTERM"),
+        (signal.SIGINT, "interrupted (Ctrl-C)", "interrupted"),
+    ],
+)
+def test_a_signal_mid_delivery_says_what_was_sent_and_leaves_the_cut_off_one_unknown(
+    mail_ws, cli, smtp_server, signum, how, what
+):
+    """Regression: `timeout 2 hunter outbox send --all-queued --json` died with exit 143, no
+    JSON, and the message it was sending left in `sending` without a reason; Ctrl-C gave
+    exit 130 but only {"code": "interrupted"}, not what had been sent before it."""
+    cli("run", "outreach", "--tier", "A", "--limit", "3", "--json").ok()
+    db = _db()
+    with db.session() as session:
+        order = [session.get(OutboxMessage, i).recipient for i in queued_ids(session)]
+    db.dispose()
+    held = smtp_server.hold(order[1])
+    proc = _hunter(mail_ws, "outbox", "send", "--all-queued", "--json")
+    try:
+        assert held.arrived.wait(60), "the sender never reached the server"
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        held.release.set()
+        proc.kill()
+    assert proc.returncode == 130, out + err
+    document = json.loads(out)
+    assert document["status"] == "error"
+    assert document["error"] == {
+        "code": "interrupted",
+        "message": f"{how}: 1 message(s) sent before it stopped, 1 cut off mid-delivery "
+        "(outcome unknown: left in `sending`), 1 not attempted (left as they were)",
+        "details": {"sent": 1, "not_attempted": 1},
+    }
+    data = document["data"]
+    assert data["counts"] == {"sent": 1, "unknown": 1}
+    assert [(m["recipient"], m["status"]) for m in data["messages"]] == [
+        (order[0], "sent"),
+        (order[1], "unknown"),
+    ]
+    reason = f"outcome unknown: delivery stopped mid-call ({what})"
+    assert data["messages"][1]["reason"] == reason
+    statuses = {
+        r["recipient"]: (r["status"], r["error"]) for r in cli("outbox", "list", "--json").ok()
+    }
+    assert statuses == {
+        order[0]: ("sent", None),
+        order[1]: ("sending", reason),
+        order[2]: ("queued", None),
+    }
+    assert "Traceback" not in err
+
+
+def test_a_refused_login_counts_every_message_it_left_queued(
+    mail_ws, cli, smtp_server, monkeypatch
+):
+    """Regression: with the login refused and two messages queued, `outbox send --json` said
+    "1 message(s) not delivered" beside counts.queued = 2."""
+    cli("run", "outreach", "--tier", "A", "--limit", "2", "--json").ok()
+    monkeypatch.setenv("SMTP_PASSWORD", "wrong-" + SMTP_PASSWORD)
+    result = cli("outbox", "send", "--all-queued", "--json")
+    assert result.exit_code == 1, result.stdout
+    document = result.json()
+    assert document["data"]["counts"] == {"queued": 2}
+    assert document["error"] == {
+        "code": "delivery_failed",
+        "message": "2 message(s) not delivered",
+    }
+    first, second = document["data"]["messages"]
+    assert "refused the login" in first["reason"]
+    assert second["reason"].startswith("not attempted: ")
+    assert smtp_server.received == []
+
+
+def test_a_run_delivering_because_of_send_true_says_send_true(mail_ws, cli, smtp_server):
+    """Regression: a run that delivered because `[customers.acme] send = true` reported
+    "send": false in its JSON and in `executions list/show`."""
+    config = mail_ws / "hunter.toml"
+    config.write_text(config.read_text() + "\n[customers.acme]\nsend = true\n")
+    data = cli("run", "outreach", "--tier", "A", "--limit", "1", "--json").ok()
+    assert data["send"] is True and len(smtp_server.received) == 1
+    (listed,) = cli("executions", "list", "--json").ok()
+    assert listed["send"] is True
+    assert cli("executions", "show", data["execution_id"][:8], "--json").ok()["send"] is True
+    human = cli("executions", "show", data["execution_id"][:8])
+    assert "(delivering: --send or send = true)" in human.stdout

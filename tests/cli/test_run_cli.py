@@ -406,3 +406,33 @@ def test_the_plan_warns_of_a_lead_provider_without_its_key(workspace, cli, monke
     assert data["warnings"] == [
         "step search: hunter_io needs an API key: HUNTER_API_KEY is not set (a real run would fail)"
     ]
+
+
+def test_the_plan_counts_a_suppressed_recipient_as_skipped(workspace, cli):
+    """Regression: `run --plan` listed a suppressed recipient among the sends, with no word
+    that the run would skip it."""
+    import os
+    import subprocess
+    import sys
+
+    assert cli("seed").exit_code == 0
+    (workspace / "sends.yaml").write_text(PLAN_RECIPE.replace("d@x.io}]", "not-an-address}]"))
+    assert cli("suppress", "add", "b@x.io", "--reason", "asked").exit_code == 0
+    plan = cli("run", "sends.yaml", "--plan", "--json").json()["data"]["plan"]
+    mails = plan[2]
+    assert (mails["sends"], mails["recipients"]) == (2, ["a@x.io", "c@x.io"])
+    assert mails["skips"] == 2 and "skipped" not in mails  # that is a step its `if` skips
+    assert mails["skipped_recipients"] == [
+        {"recipient": "b@x.io", "reason": "suppressed: b@x.io is on the suppression list (asked)"},
+        {"recipient": "not-an-address", "reason": "invalid email address 'not-an-address'"},
+    ]
+    shown = subprocess.run(
+        [sys.executable, "-m", "hunter_cli", "run", "sends.yaml", "--plan"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "250"},
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "2 emails to a@x.io, c@x.io" in shown.stdout
+    assert "skipped: b@x.io (suppressed), not-an-address (invalid)" in shown.stdout

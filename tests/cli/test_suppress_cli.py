@@ -98,6 +98,18 @@ def test_sms_replies(ws, cli):
     assert "suppression lifted" in cli("suppress", "sms-reply", "+4930123456", "START").stdout
     assert cli("suppress", "list", "--json").ok() == []
     assert "invalid phone number" in cli("suppress", "sms-reply", "555", "STOP").one_line(2)
+    revoked = cli("suppress", "sms-reply", "+4930123456", "ＲＥＶＯＫＥ", "--json").ok()
+    assert (revoked["action"], revoked["keyword"]) == ("suppressed", "REVOKE")
+
+
+def test_a_number_written_without_its_country_code_says_how_to_write_it(ws, cli):
+    """Regression: `suppress add "(555) 010-0126"` was taken for a domain ("invalid domain")."""
+    assert cli("suppress", "add", "(555) 010-0126", "--json").error(2)["message"] == (
+        "invalid phone number '(555) 010-0126' (expected E.164: + and the country code, e.g. "
+        "+4930123456)"
+    )
+    added = cli("suppress", "add", "+1 (555) 010-0126", "--json").ok()
+    assert (added["kind"], added["value"]) == ("phone", "+15550100126")
 
 
 def test_help(workspace, cli):
@@ -111,3 +123,23 @@ def test_import_of_a_file_that_is_not_utf8_says_so(ws, cli):
     (ws / "optouts.csv").write_bytes(b"email\n\xff\xfe@x.example\n")
     line = cli("suppress", "import", "optouts.csv").one_line(2)
     assert line == "error: optouts.csv: not UTF-8 text; save it as UTF-8"
+
+
+def test_a_value_holding_two_addresses(ws, cli, tmp_path):
+    """Regression: `suppress add "s1@m.example, s2@m.example"` suppressed s1 only, and an
+    import line holding two addresses did the same, reporting nothing rejected."""
+    error = cli("suppress", "add", "s1@m.example, s2@m.example", "--json").error(2)
+    assert error["message"] == (
+        "'s1@m.example, s2@m.example' holds more than one address: suppress each on its own "
+        "(`hunter suppress import FILE` takes a file of them)"
+    )
+    assert cli("suppress", "list", "--json").ok() == []
+
+    listing = tmp_path / "optouts.csv"
+    listing.write_text('value\n"vu@imp.example, tu@imp.example"\n')
+    data = cli("suppress", "import", str(listing), "--json").ok()
+    assert (data["added"], data["rejected"]) == (2, [])
+    assert sorted(r["value"] for r in cli("suppress", "list", "--json").ok()) == [
+        "tu@imp.example",
+        "vu@imp.example",
+    ]

@@ -177,16 +177,21 @@ def test_invalid_recipients_are_skipped_with_reasons(seeded, tmp_path):
         {"name": "Bob", "email": "bob@"},
         {"name": "Eve", "email": "not an address"},
         {"name": "Nomail"},
+        # Not sent to the first alone (it was, and the second was never written to).
+        {"name": "Two", "email": "vu@imp.example, tu@imp.example"},
     ]
     output, ctx = _run(seeded, tmp_path, _email(items=items, subject="Hi"), execution_id)
 
-    assert (output["queued"], output["skipped"], output["duplicates"]) == (1, 3, 0)
+    assert (output["queued"], output["skipped"], output["duplicates"]) == (1, 4, 0)
     reasons = [m["reason"] for m in output["messages"]]
     assert reasons[0] is None
     assert reasons[1] == "invalid email address 'bob@'"
     assert reasons[2] == "invalid email address 'not an address'"
     assert reasons[3].startswith("cannot render to:") and "'email' is undefined" in reasons[3]
-    assert any("3 email message(s) skipped" in w for w in ctx.warnings)
+    assert reasons[4] == (
+        "invalid email address 'vu@imp.example, tu@imp.example': it has more than one address"
+    )
+    assert any("4 email message(s) skipped" in w for w in ctx.warnings)
 
     rows = {m.recipient: m for m in _messages(seeded, execution_id)}
     assert rows["bob@"].status == "skipped"
@@ -544,7 +549,11 @@ def test_a_recipe_through_the_runner_with_items_from_state_and_inputs(seeded, tm
     )
     by_step = {p["id"]: p for p in planned.plan}
     assert by_step["mail"]["sends"] == "per item"
-    assert by_step["text"]["sends"] == 2 and by_step["text"]["recipients"] == ["+4930111111", "x"]
+    # "x" is skipped by the run, and so by the plan: not among the sends.
+    assert by_step["text"]["sends"] == 1 and by_step["text"]["recipients"] == ["+4930111111"]
+    assert by_step["text"]["skips"] == 1
+    assert by_step["text"]["skipped_recipients"][0]["recipient"] == "x"
+    assert by_step["text"]["skipped_recipients"][0]["reason"].startswith("invalid phone number")
     assert by_step["boss"]["recipients"] == ["boss@example.com"]
     assert len(_messages(seeded)) == 6
 

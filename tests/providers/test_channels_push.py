@@ -80,8 +80,8 @@ def test_a_refused_token_stops_the_channel_without_showing_it(ntfy):
     assert "tk_wrong" not in refused.value.message and ntfy.published == []
 
 
-def test_other_errors_fail_the_message_and_5xx_is_retried(http_server):
-    http_server.route("POST", "/t", Reply(status=502), Reply(json={"id": "x1"}))
+def test_other_errors_fail_the_message_and_503_is_retried(http_server):
+    http_server.route("POST", "/t", Reply(status=503), Reply(json={"id": "x1"}))
     assert provider(http_server.url).send(push("t")).provider_message_id == "x1"
     http_server.route("POST", "/t", Reply(status=403, json={"error": "forbidden topic"}))
     with pytest.raises(DeliveryError) as forbidden:
@@ -89,6 +89,18 @@ def test_other_errors_fail_the_message_and_5xx_is_retried(http_server):
     assert "answered 403: forbidden topic" in forbidden.value.message
     assert not forbidden.value.channel_down
     assert len(http_server.requests) == 3
+
+
+@pytest.mark.parametrize("status", [500, 502, 504])
+def test_another_5xx_is_not_retried_and_its_outcome_is_unknown(http_server, status):
+    """Regression: a 502 (a proxy in front of ntfy, say, after ntfy took the message) was
+    retried, and the notification went out twice."""
+    http_server.route("POST", "/t", Reply(status=status), Reply(json={"id": "x1"}))
+    with pytest.raises(DeliveryError) as unknown:
+        provider(http_server.url).send(push("t"))
+    assert unknown.value.outcome_unknown
+    assert "it may or may not have taken the message" in unknown.value.message
+    assert len(http_server.requests) == 1
 
 
 @pytest.mark.parametrize(

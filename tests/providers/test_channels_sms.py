@@ -1,6 +1,6 @@
 """The Twilio SMS provider against a fake Messages API on loopback: form fields and basic
-auth, the sid kept, E.164 checked before sending, retries on 429/5xx only, and a timeout
-that is never retried (Twilio could have sent it)."""
+auth, the sid kept, E.164 checked before sending, retries on 429/503 only, and a timeout
+or another 5xx that is never retried (Twilio could have sent it)."""
 
 from __future__ import annotations
 
@@ -91,7 +91,7 @@ def test_bad_credentials_stop_the_channel_without_showing_the_token(twilio):
     assert len(twilio.server.requests) == 1
 
 
-def test_429_and_5xx_are_retried_with_retry_after(http_server):
+def test_429_and_503_are_retried_with_retry_after(http_server):
     path = f"/2010-04-01/Accounts/{TWILIO_SID}/Messages.json"
     http_server.route(
         "POST",
@@ -104,10 +104,28 @@ def test_429_and_5xx_are_retried_with_retry_after(http_server):
     assert receipt.provider_message_id == "SM1"
     assert len(http_server.requests) == 3
 
-    http_server.route("POST", path, Reply(status=500, json={"message": "boom"}))
-    with pytest.raises(DeliveryError, match=r"Twilio refused the message \(500\): boom"):
+    http_server.route("POST", path, Reply(status=503, json={"message": "unavailable"}))
+    with pytest.raises(DeliveryError, match=r"Twilio refused the message \(503\): unavailable"):
         provider(_At(http_server.url), max_attempts=2).send(sms())
     assert len(http_server.requests) == 5
+
+
+@pytest.mark.parametrize("status", [500, 502, 504])
+def test_another_5xx_is_not_retried_and_its_outcome_is_unknown(http_server, status):
+    """Regression: a 502 or 504 (Twilio's, or a proxy's after Twilio took the message) was
+    retried, and the SMS went out two or three times: the Messages API has no idempotency
+    key, so such an answer may mean it was sent."""
+    path = f"/2010-04-01/Accounts/{TWILIO_SID}/Messages.json"
+    http_server.route(
+        "POST", path, Reply(status=status, json={"message": "gateway"}), Reply(201, json={})
+    )
+    with pytest.raises(DeliveryError) as unknown:
+        provider(_At(http_server.url)).send(sms())
+    assert unknown.value.outcome_unknown and not unknown.value.channel_down
+    assert unknown.value.message == (
+        f"Twilio answered {status} (gateway): it may or may not have taken the message"
+    )
+    assert len(http_server.requests) == 1
 
 
 def test_a_timeout_is_not_retried_and_its_outcome_is_unknown(http_server):

@@ -69,8 +69,11 @@ class DeliveryError(Exception):
 @dataclass(frozen=True)
 class RetryPolicy:
     """How often a provider tries one message again after a refusal that says "later" (HTTP
-    429 and 5xx, SMTP 4xx), and how long it waits in between: [channels.<name>]
-    max_attempts, backoff, max_backoff."""
+    429 and 503, SMTP 4xx; other 5xx too where `retry_timeouts`), and how long it waits in
+    between: [channels.<name>] max_attempts, backoff, max_backoff.
+
+    `retry_timeouts`: the receiver recognises a repeat (a webhook's webhook-id), so an
+    attempt whose outcome is unknown (a timeout, a 500/502/504) may be tried again."""
 
     attempts: int = 3
     backoff: float = 1.0  # seconds before the first retry; doubles each time

@@ -1,9 +1,11 @@
 """One POST with bounded retries, shared by the HTTP delivery providers.
 
-Retried: 429 (honouring Retry-After), 5xx, and failures to connect (nothing was sent).
-Never retried: other 4xx. A timeout once the request went out is retried only where the
-receiver can recognise a repeat (Standard Webhooks' webhook-id); elsewhere its outcome is
-unknown and the message must not be sent again automatically.
+Retried: 429 and 503 (honouring Retry-After), and failures to connect (nothing was sent).
+Never retried: other 4xx. A timeout once the request went out, and any other 5xx (a 500,
+502 or 504, from the service or a proxy in front of it, can come after the message was
+taken), is retried only where the receiver can recognise a repeat (Standard Webhooks'
+webhook-id); elsewhere (Twilio's Messages API has no idempotency key, nor has ntfy) its
+outcome is unknown and the message must not be sent again automatically.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from hunter_cli.providers.channels.base import DeliveryError, RetryPolicy
 from hunter_cli.providers.retry_after import parse_retry_after
 
 __all__ = ["RetryPolicy", "error_text", "post_with_retries"]
+
+_REASON_KEYS = ("message", "error", "detail")  # Twilio's, ntfy's, a proxy's JSON error
 
 
 def post_with_retries(
@@ -62,7 +66,15 @@ def post_with_retries(
                 "taken the message",
                 outcome_unknown=not policy.retry_timeouts,
             ) from None
-        if (response.status_code == 429 or response.status_code >= 500) and not last:
+        status = response.status_code
+        if status >= 500 and status != 503 and not policy.retry_timeouts:
+            # Not a refusal of the message: the request may have been taken before it failed.
+            raise DeliveryError(
+                f"{where} answered {status} ({error_text(response, *_REASON_KEYS)}): it may or "
+                "may not have taken the message",
+                outcome_unknown=True,
+            )
+        if (status == 429 or status >= 500) and not last:
             sleep(policy.wait(attempt, parse_retry_after(response.headers.get("retry-after"))))
             continue
         return response

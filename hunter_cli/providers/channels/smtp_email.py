@@ -285,6 +285,12 @@ class SmtpEmailProvider:
                 ),
                 outcome_unknown=True,
             ) from None
+        except BaseException:
+            # Ctrl-C or SIGTERM mid-message: the session is mid-transaction, so close() must
+            # not wait on a QUIT the server cannot answer in turn (it held the process for
+            # the whole timeout).
+            self._drop()
+            raise
         return DeliveryReceipt(self.name, str(email["Message-ID"]))
 
     def close(self) -> None:
