@@ -189,11 +189,13 @@ def test_list(ready, leads_csv):
     cut = ready("leads", "list", "--limit", "2", "--json")
     assert len(cut.ok()) == 2
     # The note that more are left goes to stderr: stdout stays the JSON list.
-    assert cut.stderr.strip() == "note: Showing the best 2; use --limit to see more."
+    assert cut.stderr.strip() == (
+        "note: Showing the best 2; use --limit to see more (or --offset 2 for the next 2)."
+    )
     # Regression: "first" whatever the order; the note names the order the list is in.
     for order, shown in (("recent", "newest"), ("name", "first"), ("score", "best")):
         cut = ready("leads", "list", "--limit", "2", "--order", order)
-        assert f"Showing the {shown} 2; use --limit to see more." in cut.stdout
+        assert f"Showing the {shown} 2; use --limit to see more (or --offset 2" in cut.stdout
     assert ready("leads", "list", "--limit", "3", "--json").stderr == ""
     human = ready("leads", "list")
     assert human.exit_code == 0, human.stderr
