@@ -12,7 +12,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from hunter_cli.errors import ConfigError, did_you_mean
+from hunter_cli.errors import ConfigError
+from hunter_cli.suggest import bare_did_you_mean as _meant
 
 CONFIG_NAME = "hunter.toml"
 STATE_DIR = ".hunter"
@@ -241,7 +242,7 @@ def check_service_tables(data: dict[str, Any], path: Path, text: str = "") -> No
         for name, table in providers.items():
             where = ("providers", name)
             if name not in PROVIDERS:
-                hint = did_you_mean(name, tuple(PROVIDERS))
+                hint = _meant(name, tuple(PROVIDERS))
                 raise fail(
                     where,
                     f"unknown lead provider [providers.{name}]{hint}; known providers: "
@@ -264,7 +265,7 @@ def check_service_tables(data: dict[str, Any], path: Path, text: str = "") -> No
             if name not in CHANNELS:
                 raise fail(
                     ("channels", name),
-                    f"unknown channel [channels.{name}]{did_you_mean(name, tuple(CHANNELS))}; "
+                    f"unknown channel [channels.{name}]{_meant(name, tuple(CHANNELS))}; "
                     "known channels: " + ", ".join(CHANNELS),
                 )
             if not isinstance(table, dict):
@@ -302,8 +303,7 @@ def check_channel_keys(settings: Settings) -> None:
             where = f"{settings.config_path or CONFIG_NAME}" + (f":{line}" if line else "")
             raise ConfigError(
                 f"{where}: unknown key '{unknown[0]}' in [channels.{name}]"
-                f"{did_you_mean(unknown[0], sorted(known))}; known keys: "
-                + ", ".join(sorted(known))
+                f"{_meant(unknown[0], sorted(known))}; known keys: " + ", ".join(sorted(known))
             )
 
 

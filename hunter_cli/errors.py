@@ -84,14 +84,6 @@ class IntegrityError(HunterError):
     exit_code = ExitCode.INTEGRITY
 
 
-def did_you_mean(name: str, known: list[str] | tuple[str, ...]) -> str:
-    """' (did you mean X?)' for the known name closest to a misspelt one, or ''."""
-    import difflib  # only on the way to an error message
-
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]}?)" if close else ""
-
-
 class Interrupted(HunterError):
     """Ctrl-C, or SIGTERM (cron's `timeout`, `kill`): the work stopped part-way."""
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from hunter_cli.suggest import closest, did_you_mean
 
 __all__ = [
     "RecipeInvalid",
@@ -33,27 +34,6 @@ def render_path(path: Sequence[str | int]) -> str:
             # Keys with dots or spaces would be ambiguous in dotted form.
             out.append(f"[{part!r}]")
     return "".join(out)
-
-
-def closest(name: str, known: Iterable[str]) -> str | None:
-    """The known name a misspelt one most likely meant, or None if none is close."""
-    choices = list(known)
-    # Only the case differs (maxlength for maxLength): difflib would still rank it, but
-    # not always first.
-    same = [choice for choice in choices if choice.casefold() == name.casefold()]
-    if same:
-        return same[0]
-    # A typo rarely touches the first letter; a different word often shares the rest (FETCH
-    # is not a misspelt PATCH).
-    alike = [choice for choice in choices if choice[:1].casefold() == name[:1].casefold()]
-    close = difflib.get_close_matches(name, alike, n=1, cutoff=0.6)
-    return close[0] if close else None
-
-
-def did_you_mean(name: str, known: Iterable[str]) -> str:
-    """' (did you mean 'x'?)' for the known name closest to a misspelt one, or ''."""
-    close = closest(name, known)
-    return f" (did you mean {close!r}?)" if close else ""
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hunter_cli.errors import ConfigError, did_you_mean
+from hunter_cli.errors import ConfigError
 from hunter_cli.providers.ai.base import ProviderOptions
+from hunter_cli.suggest import bare_did_you_mean as _meant
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ def ai_section_problem(ai: Mapping[str, Any]) -> tuple[tuple[str, ...], str] | N
     if provider is not None and (not isinstance(provider, str) or provider not in SPECS):
         return ("ai", "provider"), (
             f"hunter.toml [ai] provider: unknown AI provider {provider!r}"
-            + (did_you_mean(provider, tuple(SPECS)) if isinstance(provider, str) else "")
+            + (_meant(provider, tuple(SPECS)) if isinstance(provider, str) else "")
             + "; known providers: "
             + ", ".join(sorted(SPECS))
         )
@@ -102,13 +103,13 @@ def _table_problem(
         if key not in known and isinstance(value, Mapping) and where == ("ai",):
             # [ai.opnai]: a misspelt provider's table, whose settings would go unused.
             return (*where, key), (
-                f"hunter.toml [ai.{key}]: unknown AI provider{did_you_mean(key, tuple(SPECS))}; "
+                f"hunter.toml [ai.{key}]: unknown AI provider{_meant(key, tuple(SPECS))}; "
                 "known providers: " + ", ".join(sorted(SPECS))
             )
         if key not in known:
             settings = sorted(k for k in known if k not in SPECS)
             return (*where, key), (
-                f"hunter.toml {shown}: unknown key {key!r}{did_you_mean(key, settings)}; "
+                f"hunter.toml {shown}: unknown key {key!r}{_meant(key, settings)}; "
                 "known keys: " + ", ".join(settings)
             )
         problem = _value_problem(key, value)
