@@ -270,22 +270,11 @@ class Deliverer:
 
             entry = find_suppression(session, row.customer_id, row.channel, row.recipient)
             if entry is not None:
-                reason = suppression_reason(entry)
-                if self._move(session, row, row.status, status="skipped", error=reason):
-                    self._audit(session, row, "delivery.skipped", reason=reason)
-                    outcome.status, outcome.reason = SKIPPED, reason
-                else:
-                    outcome.status, outcome.reason = TAKEN, "another process took it first"
-                return outcome
+                return self._skip(session, row, outcome, SKIPPED, suppression_reason(entry))
 
             duplicate = _delivered_elsewhere(session, row)
             if duplicate is not None:
-                if self._move(session, row, row.status, status="skipped", error=duplicate):
-                    self._audit(session, row, "delivery.skipped", reason=duplicate)
-                    outcome.status, outcome.reason = DUPLICATE, duplicate
-                else:
-                    outcome.status, outcome.reason = TAKEN, "another process took it first"
-                return outcome
+                return self._skip(session, row, outcome, DUPLICATE, duplicate)
 
             cap = daily_cap(self.settings, customer.slug, row.channel)
             if cap is not None:
@@ -407,6 +396,18 @@ class Deliverer:
         outcome.status, outcome.reason = UNKNOWN, reason
 
     # -- helpers -----------------------------------------------------------------------------
+    def _skip(
+        self, session: Session, row: OutboxMessage, outcome: Outcome, status: str, reason: str
+    ) -> Outcome:
+        """Mark a message skipped (suppressed, or reached by another run) before sending;
+        `taken` if another process moved it first."""
+        if self._move(session, row, row.status, status="skipped", error=reason):
+            self._audit(session, row, "delivery.skipped", reason=reason)
+            outcome.status, outcome.reason = status, reason
+        else:
+            outcome.status, outcome.reason = TAKEN, "another process took it first"
+        return outcome
+
     @staticmethod
     def _move(
         session: Session,
