@@ -113,3 +113,53 @@ def address_problem(raw: Any) -> str | None:
     if len(addresses_in(raw)) > 1:
         return "more than one address"
     return None
+
+
+# ASCII characters an address's local part may hold unquoted (RFC 5322 atext).
+_ATEXT = frozenset("abcdefghijklmnopqrstuvwxyz0123456789!#$%&'*+/=?^_`{|}~-")
+_LDH = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def _international(char: str) -> bool:
+    """A non-ASCII character an internationalised address (RFC 6531) may hold: a letter, a
+    mark or a digit, not punctuation (an ideographic full stop) or a symbol."""
+    return unicodedata.category(char)[0] in "LMN"
+
+
+def email_syntax_problem(address: str) -> str | None:
+    """Why a cleaned, lower-cased address is not one the send path delivers, or None. The
+    one rule for the lead store, the outbox and the suppression list: what import accepts is
+    what sending takes. Letters beyond ASCII (josé@, an IDN domain) are accepted: they go out
+    with SMTPUTF8, which the SMTP server must offer. Look-alike forms (full-width letters, an
+    ideographic full stop) are refused: NFKC would change them."""
+    if len(address) > 254 or address.count("@") != 1:
+        return "" if "@" not in address else "not one @"
+    local, domain = address.split("@")
+    if not local or not domain:
+        return "nothing before or after the @"
+    if not address.isascii() and unicodedata.normalize("NFKC", address) != address:
+        return "a look-alike (full-width or compatibility) character"
+    if len(local) > 64:
+        return "more than 64 characters before the @"
+    if local.startswith(".") or local.endswith(".") or ".." in local:
+        return "a dot at the start or end of a part, or two in a row"
+    if any(c != "." and c not in _ATEXT and (c.isascii() or not _international(c)) for c in local):
+        return "a character an address cannot have"
+    labels = domain.split(".")
+    if len(labels) < 2:
+        return "a domain without a dot"
+    for label in labels:
+        try:
+            ascii_label = label if label.isascii() else label.encode("idna").decode("ascii")
+        except UnicodeError:
+            return "a domain part that is not a valid name"
+        if not _LDH.match(ascii_label):
+            return (
+                "a domain part that starts or ends with -"
+                if label.startswith("-") or label.endswith("-")
+                else "a domain part that is not a valid name"
+            )
+    top = labels[-1]
+    if top.isascii() and not (top.isalpha() or top.startswith("xn--")):
+        return "a top-level domain that is not a name"
+    return None

@@ -29,7 +29,7 @@ from typing import IO, Any
 from sqlalchemy import false, func, or_, select, text
 from sqlalchemy.orm import Session
 
-from hunter_cli.addresses import address_problem
+from hunter_cli.addresses import address_problem, email_syntax_problem
 from hunter_cli.audit import append_audit, to_plain_json
 from hunter_cli.db.models import Customer, Lead
 from hunter_cli.db.types import utcnow
@@ -929,7 +929,9 @@ def _email_problem(address: str) -> str | None:
         return "a character an address cannot have"
     if any(label.startswith("-") or label.endswith("-") for label in domain.split(".")):
         return "a domain part that starts or ends with -"
-    return None
+    # What the send path would refuse is refused here: an imported lead whose address could
+    # never be mailed was skipped at every outreach, with nothing said at import.
+    return email_syntax_problem(address)
 
 
 def _invalid_email(given: str, address: str) -> str | None:

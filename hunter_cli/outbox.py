@@ -21,7 +21,7 @@ from sqlalchemy import Select, String, cast, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from hunter_cli.addresses import address_problem, parse_email_address
+from hunter_cli.addresses import address_problem, email_syntax_problem, parse_email_address
 from hunter_cli.db.models import Customer, Execution, OutboxMessage, table_of
 from hunter_cli.db.prepared import Prepared
 from hunter_cli.db.types import utcnow
@@ -37,10 +37,6 @@ MAX_KEY = 400
 MAX_RECIPIENT = 400
 MIN_ID_PREFIX = 6
 
-_EMAIL = re.compile(
-    r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-    r"@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
-)
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")  # ASCII digits only
 # People write numbers with spaces, dashes, dots and brackets; E.164 has none of them.
 _PHONE_PUNCTUATION = re.compile(r"[\s\-().]")
@@ -78,8 +74,9 @@ def check_email(raw: Any) -> Recipient:
         return Recipient("", "", "no e-mail address")
     problem = address_problem(text)
     name, address = parse_email_address(text)
-    if problem or not address or len(address) > 254 or not _EMAIL.match(address):
-        why = f": it has {problem}" if problem else ""
+    syntax = email_syntax_problem(address) if address and not problem else ""
+    if problem or not address or syntax is not None:
+        why = f": it has {problem}" if problem else f" ({syntax})" if syntax else ""
         return _unusable(text, text.lower(), f"invalid email address {text!r}{why}")
     return Recipient(address, address, None, name or None)
 

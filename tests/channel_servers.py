@@ -147,7 +147,11 @@ class SmtpServer:
     `hold(address)` holds a message unanswered; login with SMTP_USER / SMTP_PASSWORD."""
 
     def __init__(
-        self, *, tls_context: ssl.SSLContext | None = None, offer_auth: bool = True
+        self,
+        *,
+        tls_context: ssl.SSLContext | None = None,
+        offer_auth: bool = True,
+        smtputf8: bool = True,
     ) -> None:
         self.received: list[ReceivedMail] = []
         self.refuse: set[str] = set()
@@ -159,6 +163,8 @@ class SmtpServer:
         options: dict[str, Any] = {
             "authenticator": self._authenticate,
             "auth_require_tls": tls_context is not None or not offer_auth,
+            # RFC 6531: internationalised addresses (josé@x.example), as Postfix offers.
+            "enable_SMTPUTF8": smtputf8,
         }
         if tls_context is not None:
             options.update(tls_context=tls_context, require_starttls=True)

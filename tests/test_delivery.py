@@ -946,3 +946,53 @@ def test_no_secret_reaches_a_row_an_audit_entry_or_a_log(
     assert "refused the login" in everything  # the failure was recorded...
     for secret in SECRETS:
         assert secret not in everything  # ...without the password
+
+
+# --- internationalised addresses -------------------------------------------------------------
+
+
+def test_an_address_beyond_ascii_goes_out_with_smtputf8(seeded, tmp_path, smtp_server):
+    """Regression: import took josé.nuñez@acme-test.com and sending refused it as invalid,
+    so a third of a batch was skipped at every outreach with nothing said at import. Both
+    now take it; it goes out with SMTPUTF8 (RFC 6531), and a server that does not offer it
+    fails that message, saying why."""
+    people = [{"name": "José", "email": "josé.nuñez@acme-test.com"}, LEADS[0]]
+    settings = settings_for(seeded, tmp_path, email_config(smtp_server))
+    result = run(seeded, settings, tmp_path, [mail_step()], leads=people)
+    assert result.status == "success", result.error
+    assert sorted(m.rcpt_tos[0] for m in smtp_server.received) == [
+        "ann@example.com",
+        "josé.nuñez@acme-test.com",
+    ]
+
+    plain = channel_servers.SmtpServer(smtputf8=False).start()
+    try:
+        settings = settings_for(seeded, tmp_path, email_config(plain))
+        people = [{"name": "Zoë", "email": "zoë@acme-test.com"}]
+        result = run(seeded, settings, tmp_path, [mail_step()], leads=people)
+    finally:
+        plain.stop()
+    assert result.status == "partial"
+    (message,) = result.steps[0].output["messages"]
+    assert message["status"] == "failed"
+    assert message["reason"] == (
+        "the SMTP server does not accept internationalised addresses (it offers no SMTPUTF8), "
+        "and zoë@acme-test.com is one"
+    )
+    assert plain.received == []
+
+
+def test_look_alike_addresses_are_still_refused(seeded, tmp_path, smtp_server):
+    people = [
+        {"name": "Bob", "email": "ｂｏｂ@x.example"},
+        {"name": "Eve", "email": "eve@x。example"},
+    ]
+    settings = settings_for(seeded, tmp_path, email_config(smtp_server))
+    result = run(seeded, settings, tmp_path, [mail_step()], leads=people)
+    reasons = [m["reason"] for m in result.steps[0].output["messages"]]
+    assert reasons == [
+        "invalid email address 'ｂｏｂ@x.example' (a look-alike (full-width or compatibility) "
+        "character)",
+        "invalid email address 'eve@x。example' (a domain without a dot)",
+    ]
+    assert smtp_server.received == []

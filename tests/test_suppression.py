@@ -226,7 +226,7 @@ def test_import_reports_rejected_lines(seeded, tmp_path):
         report = sup.import_suppressions(session, acme, plain, reason="old tool", actor="t")
     assert (report.added, report.already) == (3, 1)
     assert report.rejected == [
-        (6, "'bob@': invalid email address 'bob@'"),
+        (6, "'bob@': invalid email address 'bob@' (nothing before or after the @)"),
         (8, "'not a domain': invalid domain 'not a domain' (e.g. example.com)"),
     ]
 

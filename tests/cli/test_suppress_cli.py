@@ -52,7 +52,7 @@ def test_remove_and_its_errors(ws, cli):
     missing = cli("suppress", "remove", "example.com")
     assert "is not on acme's suppression list" in missing.one_line(3)
     assert cli("suppress", "add", "bob@", "--json").error(2)["message"] == (
-        "invalid email address 'bob@'"
+        "invalid email address 'bob@' (nothing before or after the @)"
     )
     assert "invalid domain" in cli("suppress", "add", "not a domain").one_line(2)
     assert cli("suppress", "add", "x@example.com", "--customer", "nobody", "--json").error(3)
@@ -66,7 +66,12 @@ def test_import_reports_rejected_lines(ws, cli, tmp_path):
     listing.write_text("# old list\nann@example.com\nrival.example\nbob@\n+4930123456\n")
     data = cli("suppress", "import", str(listing), "--reason", "old tool", "--json").ok()
     assert (data["added"], data["already"]) == (3, 0)
-    assert data["rejected"] == [{"line": 4, "reason": "'bob@': invalid email address 'bob@'"}]
+    assert data["rejected"] == [
+        {
+            "line": 4,
+            "reason": "'bob@': invalid email address 'bob@' (nothing before or after the @)",
+        }
+    ]
     human = cli("suppress", "import", str(listing))
     assert human.exit_code == 0
     words = " ".join(human.stdout.split())

@@ -45,6 +45,16 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _to_header(name: str | None, address: str) -> str:
+    """The To header. formataddr refuses an address beyond ASCII (josé@): that one is written
+    as is, its display name quoted, and goes out as UTF-8 with SMTPUTF8 (RFC 6532)."""
+    if address.isascii():
+        return formataddr((name, address))
+    from email.utils import quote as escaped
+
+    return f'"{escaped(name)}" <{address}>' if name else address
+
+
 def _one_line(text: str | None) -> str:
     """Header values cannot hold line breaks (that would let a template inject headers)."""
     return " ".join((text or "").split())
@@ -204,7 +214,7 @@ class SmtpEmailProvider:
 
         email = EmailMessage()
         email["From"] = formataddr((_one_line(from_name), from_address))
-        email["To"] = formataddr((_one_line(payload.get("to_name")), message.recipient))
+        email["To"] = _to_header(_one_line(payload.get("to_name")), message.recipient)
         if payload.get("reply_to"):
             email["Reply-To"] = _one_line(str(payload["reply_to"]))
         email["Subject"] = _one_line(message.subject)
@@ -250,6 +260,14 @@ class SmtpEmailProvider:
         smtp = self._connection()
         try:
             smtp.send_message(email, from_addr=from_address, to_addrs=[to])
+        except smtplib.SMTPNotSupportedError:
+            # An address beyond ASCII (josé@) needs SMTPUTF8, which this server does not offer.
+            raise DeliveryError(
+                self._clean(
+                    f"the SMTP server does not accept internationalised addresses (it offers no "
+                    f"SMTPUTF8), and {to} is one"
+                )
+            ) from None
         except smtplib.SMTPRecipientsRefused as exc:
             code, reason = next(iter(exc.recipients.values()), (0, b""))
             if _temporary(code):
