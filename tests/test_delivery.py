@@ -996,3 +996,24 @@ def test_look_alike_addresses_are_still_refused(seeded, tmp_path, smtp_server):
         "invalid email address 'eve@x。example' (a domain without a dot)",
     ]
     assert smtp_server.received == []
+
+
+def test_a_resumed_step_counts_its_skipped_messages_as_skipped(seeded, tmp_path):
+    """Regression: a resumed step reported the messages its first attempt skipped (a
+    suppressed recipient) as duplicates: 3,209 skipped became `duplicates: 3524`."""
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        suppression.add_suppression(session, acme, "ann@example.com", reason="asked", actor="t")
+    server = SmtpServer()  # nothing listens yet: the first attempt fails, its queue kept
+    settings = settings_for(seeded, tmp_path, email_config(server))
+    failed = run(seeded, settings, tmp_path, [mail_step()], send=True)
+    assert failed.status == "failed"
+    server.start()
+    try:
+        resumed = Runner(seeded, settings).resume(str(failed.execution_id))
+    finally:
+        server.stop()
+    output = resumed.steps[0].output
+    assert (output["sent"], output["skipped"], output["duplicates"]) == (2, 1, 0)
+    (skipped,) = [m for m in output["messages"] if m["status"] == "skipped"]
+    assert skipped["recipient"] == "ann@example.com" and "asked" in skipped["reason"]

@@ -533,6 +533,10 @@ def _own_message(tally: _Tally, draft: _Draft, message: Any, *, dry_run: bool) -
             "may or may not have been delivered; never sent again without `hunter outbox "
             f"send {str(message.id)[:8]} --force-unknown`",
         )
+    elif message.status in ("skipped", "failed"):
+        # Counted as what it is (a summary of a resumed step added 3,209 skipped messages to
+        # its duplicates), with the reason it was given then.
+        tally.add(draft, message.id, message.status, message.error)
     else:
         tally.add(
             draft,
