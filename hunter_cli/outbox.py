@@ -303,8 +303,11 @@ def list_messages(
     channel: str | None = None,
     execution_id: uuid.UUID | None = None,
     limit: int = 50,
+    offset: int = 0,
 ) -> list[OutboxMessage]:
-    """The newest messages first, optionally for one customer, status, channel or execution.
+    """The newest messages first, optionally for one customer, status, channel or execution;
+    `offset` skips that many of the newest (paging: the id breaks ties, so pages neither
+    repeat nor skip a message).
     `unknown` (what `outbox send` calls a message whose delivery is not known) is `sending`."""
     if status == "unknown":
         status = "sending"
@@ -322,7 +325,7 @@ def list_messages(
         query = query.where(OutboxMessage.channel == channel)
     if execution_id is not None:
         query = query.where(OutboxMessage.execution_id == execution_id)
-    return list(session.scalars(query.limit(limit)))
+    return list(session.scalars(query.limit(limit).offset(offset)))
 
 
 def get_message(session: Session, id_or_prefix: str) -> OutboxMessage:

@@ -7,7 +7,13 @@ from typing import Annotated
 import typer
 
 from hunter_cli.cli.output import console, emit, fail, handle_errors, table
-from hunter_cli.cli.params import JsonOption, database_of, given_customer, settings_of
+from hunter_cli.cli.params import (
+    JsonOption,
+    OffsetOption,
+    database_of,
+    given_customer,
+    settings_of,
+)
 
 NOT_DELIVERED = (
     "Queued messages wait here: nothing is sent until `hunter outbox send` (or a run with "
@@ -53,6 +59,7 @@ def list_messages(
         ),
     ] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Newest N messages.")] = 50,
+    offset: OffsetOption = 0,
     json_output: JsonOption = False,
 ) -> None:
     """The newest messages in the outbox, optionally filtered.
@@ -70,7 +77,13 @@ def list_messages(
         who = resolve_customer(session, customer) if customer else None
         execution_id = _execution_id(session, execution)
         found = outbox.list_messages(  # one more than asked for tells whether there are more
-            session, who, status=status, channel=channel, execution_id=execution_id, limit=limit + 1
+            session,
+            who,
+            status=status,
+            channel=channel,
+            execution_id=execution_id,
+            limit=limit + 1,
+            offset=offset,
         )
         more, found = len(found) > limit, found[:limit]
         slugs = outbox.customer_slugs(session, found)
@@ -78,7 +91,11 @@ def list_messages(
 
     def render() -> None:
         if not rows:
-            console.print("No messages in the outbox match.")
+            console.print(
+                f"No messages in the outbox match after the newest {offset}."
+                if offset
+                else "No messages in the outbox match."
+            )
             return
         console.print(
             table(
@@ -104,7 +121,7 @@ def list_messages(
     if more:
         from hunter_cli.cli.output import note_more
 
-        note_more(limit, json_output=json_output)
+        note_more(limit, json_output=json_output, offset=offset)
 
 
 @app.command("show")

@@ -103,10 +103,21 @@ def test_list_by_execution_and_limit(ran, cli):
     assert len(cli("outbox", "list", "--execution", prefix, "--json").ok()) == 4
     cut = cli("outbox", "list", "-n", "1", "--json")
     assert len(cut.ok()) == 1
-    assert cut.stderr.strip() == "note: Showing the newest 1; use --limit to see more."
-    assert (
-        "Showing the newest 1; use --limit to see more." in cli("outbox", "list", "-n", "1").stdout
+    assert cut.stderr.strip() == (
+        "note: Showing the newest 1; use --limit to see more (or --offset 1 for the next 1)."
     )
+    assert (
+        "Showing the newest 1; use --limit to see more" in cli("outbox", "list", "-n", "1").stdout
+    )
+    # Paging: each message once, newest first, as --limit 4 lists them.
+    whole = [r["id"] for r in cli("outbox", "list", "-n", "4", "--json").ok()]
+    pages = [
+        r["id"]
+        for start in range(4)
+        for r in cli("outbox", "list", "-n", "1", "--offset", str(start), "--json").ok()
+    ]
+    assert pages == whole and len(set(pages)) == 4
+    assert "after the newest 9" in cli("outbox", "list", "--offset", "9").stdout
     assert "use --limit" not in cli("outbox", "list").stdout
     other = "00000000-0000-4000-8000-000000000000"
     assert cli("outbox", "list", "--execution", other, "--json").ok() == []
