@@ -162,8 +162,10 @@ class Deliverer:
         environ: Mapping[str, str] | None = None,
         step_id: str | None = None,
         check: Callable[[], None] | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> None:
         self.transaction = transaction
+        self.progress = progress  # (done, total) as deliver() goes: for people watching
         self.settings = settings
         self.actor = actor
         self.environ = os.environ if environ is None else environ
@@ -220,12 +222,17 @@ class Deliverer:
         seen = seen or {}
         seen_attempts = seen_attempts or {}
         self.done = []
-        for message_id in message_ids:
+        ids = list(message_ids)
+        for message_id in ids:
+            if self.progress is not None:
+                self.progress(len(self.done), len(ids))
             self.done.append(
                 self._deliver_one(
                     message_id, allowed, seen.get(message_id), seen_attempts.get(message_id)
                 )
             )
+        if self.progress is not None and ids:
+            self.progress(len(ids), len(ids))
         return list(self.done)
 
     # -- one message -------------------------------------------------------------------------

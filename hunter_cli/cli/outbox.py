@@ -325,8 +325,20 @@ def send(
 
     stop_on_sigterm()  # cron's `timeout` stops a delivery as Ctrl-C does, not mid-record
     stopped: KeyboardInterrupt | None = None
-    with Deliverer(session_transaction(db.engine), settings, actor=settings.actor) as deliverer:
-        try:
+    # On a terminal, how far it has got: 6,000 messages took minutes with nothing shown.
+    status = err_console.status("sending…") if not json_output and err_console.is_terminal else None
+
+    def progress(done: int, total: int) -> None:
+        if status is not None:
+            status.update(f"sending: {done}/{total} done…")
+
+    if status is not None:
+        status.start()
+    deliverer = Deliverer(
+        session_transaction(db.engine), settings, actor=settings.actor, progress=progress
+    )
+    try:
+        with deliverer:
             outcomes = deliverer.deliver(
                 ids,
                 force_unknown=force_unknown,
@@ -334,8 +346,11 @@ def send(
                 seen=seen,
                 seen_attempts=seen_attempts,
             )
-        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM: say what went before it
-            stopped, outcomes = exc, list(deliverer.done)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM: say what went before it
+        stopped, outcomes = exc, list(deliverer.done)
+    finally:
+        if status is not None:
+            status.stop()
     rows = [o.to_dict() for o in outcomes]
     counts: dict[str, int] = {}
     for row in rows:

@@ -219,6 +219,7 @@ class CorrespondenceStep:
             actor=ctx.actor,
             step_id=ctx.step_id,
             check=ctx.check_deadline,
+            progress=ctx.report,
         ) as deliverer:
             # A configuration problem fails the step before anything is queued.
             deliverer.provider(channel)
@@ -272,8 +273,10 @@ class CorrespondenceStep:
         )
         items = unrendered = 0
         first_problem: str | None = None
-        for index, extra in _item_contexts(params):
+        contexts = _item_contexts(params)
+        for index, extra in contexts:
             ctx.check_deadline()
+            ctx.report(items, len(contexts))  # writing them; delivery reports its own count
             drafts, problem = self._drafts(params, ctx, channel, index, extra, sender)
             items += 1
             if problem is not None:  # its messages are skipped with the reason

@@ -185,7 +185,7 @@ def test_invalid_recipients_are_skipped_with_reasons(seeded, tmp_path):
     assert (output["queued"], output["skipped"], output["duplicates"]) == (1, 4, 0)
     reasons = [m["reason"] for m in output["messages"]]
     assert reasons[0] is None
-    assert reasons[1] == "invalid email address 'bob@'"
+    assert reasons[1] == "invalid email address 'bob@' (nothing before or after the @)"
     assert reasons[2] == "invalid email address 'not an address'"
     assert reasons[3].startswith("cannot render to:") and "'email' is undefined" in reasons[3]
     assert reasons[4] == (
@@ -195,7 +195,7 @@ def test_invalid_recipients_are_skipped_with_reasons(seeded, tmp_path):
 
     rows = {m.recipient: m for m in _messages(seeded, execution_id)}
     assert rows["bob@"].status == "skipped"
-    assert rows["bob@"].error == "invalid email address 'bob@'"
+    assert rows["bob@"].error == "invalid email address 'bob@' (nothing before or after the @)"
     assert rows["ann@example.com"].status == "queued"
     skipped = _audit(seeded, "correspondence.skipped")
     assert [a["reason"] for a in skipped] == reasons[1:]
@@ -263,7 +263,8 @@ def test_running_the_same_step_twice_in_one_execution_queues_nothing_new(seeded,
     audit_before = len(_audit(seeded, "correspondence.queued"))
 
     again, _ = _run(seeded, tmp_path, _email(items=items), execution_id)
-    assert (again["queued"], again["skipped"], again["duplicates"]) == (0, 0, 4)
+    # The one skipped (bad@) is still counted skipped, with its reason, not as a duplicate.
+    assert (again["queued"], again["skipped"], again["duplicates"]) == (0, 1, 3)
     assert [m["id"] for m in again["messages"]] == [m["id"] for m in first["messages"]]
     assert again["messages"][0]["reason"] == "already queued by an earlier attempt of this step"
     assert len(_messages(seeded, execution_id)) == 4
