@@ -104,10 +104,18 @@ def test_429_and_503_are_retried_with_retry_after(http_server):
     assert receipt.provider_message_id == "SM1"
     assert len(http_server.requests) == 3
 
+    # Regression: a 429 or 503 to the last attempt failed the message for good, although
+    # nothing was sent (an SMTP 4xx leaves it queued); and a Retry-After of a day was waited
+    # out up to max_backoff on every attempt, then failed anyway.
     http_server.route("POST", path, Reply(status=503, json={"message": "unavailable"}))
-    with pytest.raises(DeliveryError, match=r"Twilio refused the message \(503\): unavailable"):
+    with pytest.raises(DeliveryError, match=r"Twilio answered 503 \(unavailable\) after 2 ") as e:
         provider(_At(http_server.url), max_attempts=2).send(sms())
+    assert e.value.retry_later and "stays queued for a later `hunter outbox send`" in str(e.value)
     assert len(http_server.requests) == 5
+    http_server.route("POST", path, Reply(status=429, headers={"Retry-After": "86400"}))
+    with pytest.raises(DeliveryError, match="asking to wait 86400 s\) after 1 attempt") as e:
+        provider(_At(http_server.url), max_attempts=3).send(sms())
+    assert e.value.retry_later and len(http_server.requests) == 6  # not asked again
 
 
 @pytest.mark.parametrize("status", [500, 502, 504])

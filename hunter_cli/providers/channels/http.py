@@ -74,8 +74,23 @@ def post_with_retries(
                 "may not have taken the message",
                 outcome_unknown=True,
             )
-        if (status == 429 or status >= 500) and not last:
-            sleep(policy.wait(attempt, parse_retry_after(response.headers.get("retry-after"))))
+        if status in (429, 503):
+            # "Not now": nothing was taken. Tried again within the policy; then, or when the
+            # server asks to wait longer than max_backoff, left queued for a later send (as
+            # an SMTP 4xx is), never failed for good.
+            hinted = parse_retry_after(response.headers.get("retry-after"))
+            if not last and (hinted is None or hinted <= policy.max_backoff):
+                sleep(policy.wait(attempt, hinted))
+                continue
+            asked = f", asking to wait {hinted:g} s" if hinted is not None else ""
+            raise DeliveryError(
+                f"{where} answered {status} ({error_text(response, *_REASON_KEYS)}{asked}) "
+                f"after {attempt} attempt(s): nothing was sent, and the message stays queued "
+                "for a later `hunter outbox send`",
+                retry_later=True,
+            )
+        if status >= 500 and not last:
+            sleep(policy.wait(attempt))
             continue
         return response
     raise AssertionError("unreachable: the last attempt returns or raises")
