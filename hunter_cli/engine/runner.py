@@ -462,6 +462,11 @@ class Runner:
             status, error = "interrupted", f"interrupted by the user (Ctrl-C){during}"
         finally:
             _CLOSING.set()  # from here a SIGTERM waits until the books are closed
+        if status == "interrupted" and options.send:
+            # The step cut short has no record: say what it had delivered so far.
+            said = self._messages_so_far(run)
+            if said:
+                run.warnings.append(said)
         # A run that was to deliver messages and left some undelivered is partial too: a
         # script reading exit 0 would take the outreach for done.
         undelivered = [r for r in run.results if r.status == "ok" and r.meta.get("undelivered")]
@@ -1047,6 +1052,31 @@ class Runner:
                 break
         result.credits = paid
         return self._record_failure(result, run, started, last_error)
+
+    def _messages_so_far(self, run: _Run) -> str | None:
+        """After a stop during a delivering run: how many of its messages were sent, are of
+        unknown outcome or still queued, in words (None when it has none, or cannot tell)."""
+        from hunter_cli.db.models import OutboxMessage
+
+        try:
+            with run_phase(run.session):
+                counts = dict(
+                    run.session.execute(
+                        select(OutboxMessage.status, func.count())
+                        .where(OutboxMessage.execution_id == run.execution_id)
+                        .group_by(OutboxMessage.status)
+                    ).all()
+                )
+        except Exception:  # noqa: BLE001 (a second stop, a lost connection: the run closes)
+            return None
+        if not counts:
+            return None
+        words = {"sent": "sent", "sending": "of unknown outcome", "queued": "still queued"}
+        told = ", ".join(f"{counts[s]} {w}" for s, w in words.items() if counts.get(s))
+        return (
+            f"messages of this run when it stopped: {told or 'none sent'} "
+            f"(`hunter outbox list --execution {str(run.execution_id)[:8]}`)"
+        )
 
     def _item_progress(self, step_id: str) -> Callable[[int, int], None]:
         """(done, total) from a step over items, passed on as the step's status at most ten

@@ -653,3 +653,27 @@ def test_a_run_delivering_because_of_send_true_says_send_true(mail_ws, cli, smtp
     assert cli("executions", "show", data["execution_id"][:8], "--json").ok()["send"] is True
     human = cli("executions", "show", data["execution_id"][:8])
     assert "(delivering: --send or send = true)" in human.stdout
+
+
+def test_a_send_run_stopped_mid_delivery_says_what_it_had_sent(mail_ws, cli, smtp_server, tmp_path):
+    """Regression: Ctrl-C (or cron's `timeout`) while a `run --send` was delivering gave a
+    summary of the finished steps only: nothing said that two emails had gone out, one was
+    cut off mid-send and two were still queued."""
+    import signal
+
+    _five_leads(cli, tmp_path)
+    held = smtp_server.hold("cy@caninecare.example")  # third of five, by score
+    proc = _hunter(mail_ws, "run", "outreach", "--tier", "A", "--limit", "5", "--send", "--json")
+    try:
+        assert held.arrived.wait(60), proc.stderr.read() if proc.poll() else "never held"
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    data = json.loads(out)["data"]
+    execution = data["execution_id"][:8]
+    assert (
+        "messages of this run when it stopped: 2 sent, 1 of unknown outcome, 2 still queued "
+        f"(`hunter outbox list --execution {execution}`)"
+    ) in data["warnings"]
