@@ -234,6 +234,8 @@ def _planned_sends(entry: dict) -> str:
     if "request" in entry:
         body = entry.get("body")
         return entry["request"] + (f"\nbody: {body}" if body else "")
+    if "prompt" in entry:  # an AI step: what it would ask
+        return f"prompt: {entry['prompt']}"
     sends = entry.get("sends")
     if sends is None:
         return ""

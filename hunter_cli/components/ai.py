@@ -493,7 +493,32 @@ class AiStep:
         problems = readiness_problems(setup.options)
         if problems:
             entry["problem"] = problems[0]
+        prompt = _planned_prompt(params, ctx)
+        if prompt is not None:
+            entry["prompt"] = prompt
         return entry
+
+
+#: How much of a rendered prompt a plan shows.
+PLAN_PROMPT_CHARS = 200
+
+
+def _planned_prompt(params: dict[str, Any], ctx: StepContext) -> str | None:
+    """The prompt as --plan shows it: rendered where the inputs decide it (for the first
+    item when there are items), else as written; cut to PLAN_PROMPT_CHARS."""
+    from hunter_cli.recipe.templates import TemplateError
+
+    prompt = params.get("prompt")
+    if not isinstance(prompt, str):
+        return None
+    items = params.get("items")
+    extra = {"item": items[0], "index": 0} if isinstance(items, list) and items else None
+    try:
+        text = str(ctx.render(prompt, extra))
+    except TemplateError:
+        text = prompt  # it reads what only the run makes
+    text = " ".join(text.split())
+    return text if len(text) <= PLAN_PROMPT_CHARS else text[: PLAN_PROMPT_CHARS - 1] + "…"
 
 
 def _zero_usage() -> dict[str, int]:

@@ -436,3 +436,12 @@ def test_the_plan_counts_a_suppressed_recipient_as_skipped(workspace, cli):
     assert shown.returncode == 0, shown.stderr
     assert "2 emails to a@x.io, c@x.io" in shown.stdout
     assert "skipped: b@x.io (suppressed), not-an-address (invalid)" in shown.stdout
+
+
+def test_the_plan_shows_what_an_ai_step_would_ask(workspace, cli):
+    """Regression: an AI step's prompt stayed out of the plan, though it reads only inputs;
+    for a step over items it is the first item's."""
+    assert cli("seed").exit_code == 0
+    plan = cli("run", "discovery", "--query", "SaaS founders", "--plan", "--json").ok()["plan"]
+    assert plan[0]["id"] == "expand"
+    assert plan[0]["prompt"] == "Lead search query: SaaS founders"
