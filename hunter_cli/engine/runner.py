@@ -1011,9 +1011,12 @@ class Runner:
                     # than max_backoff would only be refused again sooner: stop asking.
                     wait = getattr(exc, "retry_after", None)
                     if wait is not None and float(wait) > max_backoff:
+                        from hunter_cli.providers.retry_after import describe_wait
+
                         last_error += (
-                            f"; the server asks to wait {float(wait):g} s, more than this "
-                            f"step's max_backoff ({max_backoff:g} s), so it was not asked again"
+                            f"; the server asks to wait {describe_wait(float(wait))}, more than "
+                            f"this step's max_backoff ({max_backoff:g} s), so it was not asked "
+                            "again"
                         )
                         break
                     if wait is None:

@@ -59,3 +59,16 @@ def quota_used_up(status: int, retry_after: float | None, said: str) -> bool:
         and bool(_QUOTA_WORDS.search(said))
         and not _RATE_WORDS.search(said)
     )
+
+
+def describe_wait(seconds: float) -> str:
+    """A wait a server asked for, for people: `30 s`, `15 min`, `6 h`, `2 days` (a date
+    years away is 2.3e+09 s, which says nothing)."""
+    if seconds < 120:
+        return f"{seconds:g} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.0f} h"
+    days = seconds / 86400
+    return f"{days:.0f} days" if days < 3650 else "more than ten years"

@@ -346,7 +346,7 @@ def test_a_retry_after_longer_than_max_backoff_is_not_waited_for(seeded, tmp_pat
     assert time.monotonic() - started < 5
     assert result.status == "failed" and len(server.requests) == 1
     assert result.steps[0].error.endswith(
-        "; the server asks to wait 3600 s, more than this step's max_backoff (30 s), so it was "
+        "; the server asks to wait 60 min, more than this step's max_backoff (30 s), so it was "
         "not asked again"
     )
 

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from hunter_cli.components.actions.data_processing import MISSING, describe, lookup
 from hunter_cli.components.base import StepContext, StepError, StepTimeout, TransientStepError
-from hunter_cli.providers.retry_after import parse_retry_after
+from hunter_cli.providers.retry_after import describe_wait, parse_retry_after
 from hunter_cli.scrub import LOG_FILTER, SecretScrubber
 
 __all__ = ["ApiCall", "HttpTransientError", "parse_retry_after"]
@@ -216,7 +216,7 @@ class ApiCall:
         text = scrub.text(body.decode(response.encoding or "utf-8", errors="replace"))
         if status == 429 or status >= 500:
             retry_after = parse_retry_after(response.headers.get("retry-after"))
-            wait = f" (retry after {retry_after:g} s)" if retry_after is not None else ""
+            wait = f" (retry after {describe_wait(retry_after)})" if retry_after is not None else ""
             message = (
                 f"HTTP {status} {response.reason_phrase} from {target}{wait}: {_excerpt(text)}"
             )

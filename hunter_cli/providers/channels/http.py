@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from hunter_cli.providers.channels.base import DeliveryError, RetryPolicy
-from hunter_cli.providers.retry_after import parse_retry_after
+from hunter_cli.providers.retry_after import describe_wait, parse_retry_after
 
 __all__ = ["RetryPolicy", "error_text", "post_with_retries"]
 
@@ -82,7 +82,7 @@ def post_with_retries(
             if not last and (hinted is None or hinted <= policy.max_backoff):
                 sleep(policy.wait(attempt, hinted))
                 continue
-            asked = f", asking to wait {hinted:g} s" if hinted is not None else ""
+            asked = f", asking to wait {describe_wait(hinted)}" if hinted is not None else ""
             raise DeliveryError(
                 f"{where} answered {status} ({error_text(response, *_REASON_KEYS)}{asked}) "
                 f"after {attempt} attempt(s): nothing was sent, and the message stays queued "

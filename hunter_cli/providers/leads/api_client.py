@@ -29,7 +29,7 @@ from hunter_cli.providers.leads.base import (
     MissingApiKeyError,
     TransientLeadProviderError,
 )
-from hunter_cli.providers.retry_after import parse_retry_after, quota_used_up
+from hunter_cli.providers.retry_after import describe_wait, parse_retry_after, quota_used_up
 
 __all__ = [
     "ApiClient",
@@ -277,7 +277,9 @@ class ApiClient:
                             "account's quota is used up: not retried)"
                         )
                     wait_note = (
-                        f" (retry after {retry_after:g} s)" if retry_after is not None else ""
+                        f" (retry after {describe_wait(retry_after)})"
+                        if retry_after is not None
+                        else ""
                     )
                     problem = f"HTTP {status} from {target}{wait_note}: {detail}"
                 if attempt > self.options.max_retries:
