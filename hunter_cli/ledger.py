@@ -690,6 +690,9 @@ class LedgerMismatch:
     field: str
     ledger: Decimal
     row: Decimal
+    # What disagrees with the ledger: the subscription's balance, or the audit trail's
+    # entries for the ledger's rows (a ledger edited behind hunter's back).
+    source: str = "subscription"
 
     def to_dict(self) -> dict[str, str]:
         return {
@@ -697,20 +700,30 @@ class LedgerMismatch:
             "customer": self.customer,
             "field": self.field,
             "ledger": str(self.ledger),
-            "subscription": str(self.row),
+            self.source: str(self.row),
         }
+
+    @property
+    def where(self) -> str:
+        return "on the subscription" if self.source == "subscription" else "in the audit trail"
 
 
 def check_ledger(session: Session) -> list[LedgerMismatch]:
-    """Recompute every balance from the ledger and compare with the subscription rows."""
+    """Recompute every balance from the ledger and compare with the subscription rows; and
+    compare the ledger, kind by kind, with the audit trail's entry for each of its rows (the
+    trail is hash-chained: a capture lowered and a release added to match, with the balance
+    edited too, agrees with itself but not with what the trail recorded)."""
     problems: list[LedgerMismatch] = []
+    audited = _audited_sums(session)
     for sub in session.scalars(select(Subscription)):
         granted = used = held = ZERO
+        by_kind: dict[str, Decimal] = {}
         txs = session.scalars(
             select(CreditTransaction).where(CreditTransaction.subscription_id == sub.id)
         )
         # Sums are order-independent, so no ordering is needed (or trusted) here.
         for tx in txs:
+            by_kind[tx.kind] = by_kind.get(tx.kind, ZERO) + tx.amount
             if tx.kind in ("grant", "adjust"):
                 granted += tx.amount
             elif tx.kind == "reserve":
@@ -732,7 +745,42 @@ def check_ledger(session: Session) -> list[LedgerMismatch]:
             for name, ledger, row in pairs
             if ledger != row
         )
+        trail = audited.get(str(sub.id), {})
+        problems.extend(
+            LedgerMismatch(
+                sub.id,
+                sub.customer.slug,
+                f"{kind} total",
+                by_kind.get(kind, ZERO),
+                trail.get(kind, ZERO),
+                source="audit_trail",
+            )
+            for kind in sorted({*by_kind, *trail})
+            if by_kind.get(kind, ZERO) != trail.get(kind, ZERO)
+        )
     return problems
+
+
+def _audited_sums(session: Session) -> dict[str, dict[str, Decimal]]:
+    """Per subscription (its id as text) and ledger kind, the amounts the audit trail
+    recorded as each ledger row was written (`credits.<kind>` entries)."""
+    from hunter_cli.db.models import AuditLog
+
+    sums: dict[str, dict[str, Decimal]] = {}
+    rows = session.scalars(select(AuditLog.details).where(AuditLog.action.like("credits.%")))
+    for details in rows:
+        if not isinstance(details, dict):
+            continue
+        sub_id, kind, amount = (details.get(k) for k in ("subscription_id", "kind", "amount"))
+        if not (isinstance(sub_id, str) and isinstance(kind, str) and isinstance(amount, str)):
+            continue  # not a ledger row's entry (a subscription step's `credits.charge`)
+        try:
+            value = Decimal(amount)
+        except ArithmeticError:
+            continue
+        kinds = sums.setdefault(sub_id, {})
+        kinds[kind] = kinds.get(kind, ZERO) + value
+    return sums
 
 
 def ensure_plan(session: Session, slug: str) -> SubscriptionPlan:

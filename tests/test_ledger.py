@@ -501,6 +501,44 @@ def test_check_ledger_names_a_subscription_that_disagrees(db, make_customer):
     ]
 
 
+def test_a_ledger_edited_to_agree_with_itself_still_disagrees_with_the_audit_trail(
+    db, make_customer, make_execution
+):
+    """Regression: lowering a capture by 4, adding a release of 4 and lowering the balance's
+    used to match passed `credits check` and `audit verify`. The trail (hash-chained)
+    recorded each ledger row as it was written: the ledger is checked against it too."""
+    cid = make_customer(db, "edited", "10")
+    ex = make_execution(db, cid)
+    _reserve(db, cid, "6", ex)
+    with db.session() as session:
+        ledger.capture_credits(session, ex, "5", actor="t")
+    with db.session() as session:
+        assert ledger.check_ledger(session) == []
+        capture = session.scalars(
+            select(CreditTransaction).where(CreditTransaction.kind == "capture")
+        ).one()
+        capture.amount -= 4
+        session.add(
+            CreditTransaction(
+                subscription_id=capture.subscription_id,
+                customer_id=capture.customer_id,
+                kind="release",
+                amount=Decimal("4"),
+                balance_after=capture.balance_after,
+                actor="t",
+            )
+        )
+        sub = _sub(session, cid)
+        sub.credits_used -= 4
+    with db.session() as session:
+        problems = ledger.check_ledger(session)
+    assert [(p.field, p.ledger, p.row, p.source) for p in problems] == [
+        ("capture total", Decimal("1"), Decimal("5"), "audit_trail"),
+        ("release total", Decimal("5"), Decimal("1"), "audit_trail"),
+    ]
+    assert problems[0].to_dict()["audit_trail"] == "5.0000"
+
+
 def test_balance_after_follows_every_row(db, make_customer, make_execution):
     cid = make_customer(db, "trail", "10")
     ex = make_execution(db, cid)

@@ -219,7 +219,7 @@ def check(ctx: typer.Context, json_output: JsonOption = False) -> None:
         first = problems[0]
         raise IntegrityError(
             f"ledger and balances disagree for {first.customer}: {first.field} is "
-            f"{first.row} on the subscription but {first.ledger} in the ledger "
+            f"{first.row} {first.where} but {first.ledger} in the ledger "
             f"({len(problems)} mismatch(es))",
             details={"mismatches": [p.to_dict() for p in problems]},
         )
