@@ -446,3 +446,22 @@ def normalise_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+def customer_table(settings: Settings, slug: str) -> dict[str, Any]:
+    """The customer's [customers.<slug>] table in hunter.toml ({} when it has none)."""
+    table = settings.section("customers").get(slug) or {}
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"[customers.{slug}] in hunter.toml must be a table")
+    return dict(table)
+
+
+def send_requested(settings: Settings, customer_slug: str, flag: bool = False) -> bool:
+    """Real delivery only when asked: --send, or `send = true` in [customers.<slug>]. Here,
+    not in the delivery module, so that every run can ask without importing it."""
+    if flag:
+        return True
+    value = customer_table(settings, customer_slug).get("send", False)
+    if not isinstance(value, bool):
+        raise ConfigError(f"[customers.{customer_slug}] send must be true or false")
+    return value

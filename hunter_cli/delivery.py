@@ -34,7 +34,7 @@ from sqlalchemy import CursorResult, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from hunter_cli.audit import append_audit
-from hunter_cli.config import Settings
+from hunter_cli.config import Settings, customer_table
 from hunter_cli.db.models import Customer, Execution, OutboxMessage
 from hunter_cli.db.types import utcnow
 from hunter_cli.errors import ConfigError
@@ -54,28 +54,11 @@ TAKEN = "taken"  # another sender claimed it after the caller chose it
 # --- configuration ---------------------------------------------------------------------------
 
 
-def _customer_table(settings: Settings, slug: str) -> dict[str, Any]:
-    table = settings.section("customers").get(slug) or {}
-    if not isinstance(table, Mapping):
-        raise ConfigError(f"[customers.{slug}] in hunter.toml must be a table")
-    return dict(table)
-
-
-def send_requested(settings: Settings, customer_slug: str, flag: bool = False) -> bool:
-    """Real delivery only when asked: --send, or `send = true` in [customers.<slug>]."""
-    if flag:
-        return True
-    value = _customer_table(settings, customer_slug).get("send", False)
-    if not isinstance(value, bool):
-        raise ConfigError(f"[customers.{customer_slug}] send must be true or false")
-    return value
-
-
 def daily_cap(settings: Settings, customer_slug: str, channel: str) -> int | None:
     """Most messages of channel the customer may send in a UTC day: [customers.<slug>.
     daily_caps], else [limits.daily_caps], else no cap."""
     for where, table in (
-        (f"customers.{customer_slug}.daily_caps", _customer_table(settings, customer_slug)),
+        (f"customers.{customer_slug}.daily_caps", customer_table(settings, customer_slug)),
         ("limits.daily_caps", settings.section("limits")),
     ):
         caps = table.get("daily_caps") or {}

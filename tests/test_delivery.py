@@ -21,14 +21,13 @@ from hunter_cli import suppression
 from hunter_cli.audit import verify_chain
 from hunter_cli.components import get_component
 from hunter_cli.components.base import StepContext, StepError
-from hunter_cli.config import Settings, load_settings
+from hunter_cli.config import Settings, load_settings, send_requested
 from hunter_cli.customers import resolve_customer
 from hunter_cli.db.models import AuditLog, Execution, OutboxMessage
 from hunter_cli.db.types import utcnow
 from hunter_cli.delivery import (
     Deliverer,
     daily_cap,
-    send_requested,
     sent_today,
     session_transaction,
 )

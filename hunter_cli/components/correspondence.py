@@ -196,7 +196,7 @@ class CorrespondenceStep:
     )
 
     def run(self, params: dict[str, Any], ctx: StepContext) -> Any:
-        from hunter_cli.delivery import send_requested
+        from hunter_cli.config import send_requested
 
         channel = _channel(params)
         _check_params(params, channel)
@@ -427,7 +427,7 @@ class CorrespondenceStep:
         )
 
     def plan(self, params: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
-        from hunter_cli.delivery import send_requested
+        from hunter_cli.config import send_requested
         from hunter_cli.errors import HunterError
         from hunter_cli.suppression import suppression_matcher, suppression_reason
 

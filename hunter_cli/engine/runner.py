@@ -514,7 +514,7 @@ class Runner:
     ) -> _Run:
         """Create the execution and hold the credits, in one transaction: a run that cannot
         pay leaves no execution behind, only an audit entry saying it was refused."""
-        from hunter_cli.delivery import send_requested
+        from hunter_cli.config import send_requested
 
         recipe = loaded.data
         actor = self.settings.actor
@@ -683,7 +683,7 @@ class Runner:
             execution.status = "running"
             execution.error = None
             execution.finished_at = None
-            from hunter_cli.delivery import send_requested
+            from hunter_cli.config import send_requested
 
             # This resumption delivers with --send, or with `send = true` for the customer.
             send = send_requested(self.settings, customer.slug, send)
