@@ -122,3 +122,39 @@ def test_checking_hunter_tomls_service_tables_imports_no_heavy_module(tmp_path):
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert json.loads(result.stdout) == []
+
+
+def test_a_run_without_messages_or_requests_imports_only_what_it_uses(workspace, cli):
+    """A whole `hunter run` is mostly imports: a recipe that sends nothing and calls no API
+    must not load the delivery path (outbox, suppression, channels), httpx or alembic.
+    Regression: asking whether the customer has `send = true` imported hunter_cli.delivery
+    on every run (about 20 ms)."""
+    import os
+
+    assert cli("seed").exit_code == 0
+    (workspace / "quiet.yaml").write_text(
+        "slug: quiet\nname: Quiet\nversion: 1\ninputs: {type: object, properties: {}}\n"
+        "steps:\n  - {id: a, type: state, set: {x: 1}}\n"
+    )
+    code = (
+        "import sys, json\n"
+        "from hunter_cli.entry import main\n"
+        "sys.argv = ['hunter', 'run', 'quiet.yaml', '--json']\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "unwanted = ('hunter_cli.delivery', 'hunter_cli.outbox', 'hunter_cli.suppression',\n"
+        "            'httpx', 'alembic', 'smtplib')\n"
+        "print(json.dumps([m for m in unwanted if m in sys.modules]), file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=workspace,
+        env=dict(os.environ),
+        check=False,
+    )
+    assert '"status": "ok"' in result.stdout, result.stdout + result.stderr
+    assert json.loads(result.stderr.strip().splitlines()[-1]) == []
