@@ -138,14 +138,18 @@ def describe_recipe(ref: str, workspace: Path | None) -> dict[str, Any]:
     schema = data.get("inputs") or {}
     required = set(schema.get("required", []))
     inputs = []
+    from hunter_cli.engine.inputs import declared_types, resolved
+
     for name, prop in (schema.get("properties") or {}).items():
+        declared = resolved(prop, schema)  # a $ref followed; `city: true` is {}
+        kinds = declared_types(prop, schema)
         inputs.append(
             {
                 "name": name,
-                "type": prop.get("type", "any"),
+                "type": kinds[0] if len(kinds) == 1 else " or ".join(kinds) if kinds else "any",
                 "required": name in required,
-                "default": prop.get("default"),
-                "description": prop.get("description"),
+                "default": declared.get("default"),
+                "description": declared.get("description"),
             }
         )
     steps = [

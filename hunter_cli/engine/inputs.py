@@ -83,6 +83,17 @@ def _kinds(schema: Any, root: dict[str, Any], depth: int = 0) -> list[str]:
     return sorted(kinds, key=lambda k: k == "string")
 
 
+def declared_types(schema: Any, root: dict[str, Any]) -> list[str]:
+    """The JSON types an input's schema allows (`recipes show`): its type, those of its enum
+    or const values and of its anyOf/oneOf branches, a $ref followed."""
+    return _kinds(schema, root)
+
+
+def resolved(schema: Any, root: dict[str, Any]) -> dict[str, Any]:
+    """An input's schema with a local $ref followed ({} for a boolean schema)."""
+    return _resolve(schema, root)
+
+
 def _is_boolean(schema: dict[str, Any], root: dict[str, Any]) -> bool:
     return "boolean" in _kinds(schema, root)
 
@@ -263,9 +274,10 @@ def prepare_inputs(schema: dict[str, Any] | None, given: dict[str, Any]) -> dict
             continue
         if error.validator == "required":
             missing = error.message.split("'")[1] if "'" in error.message else error.message
-            if missing in needs_value:
-                continue  # already said: given without a value
-            hint = properties.get(missing, {}).get("description")
+            if missing in needs_value or any(name == missing for name, _ in repeated):
+                continue  # already said: given without a value, or given twice
+            wanted = properties.get(missing)  # `city: true` is a schema too
+            hint = wanted.get("description") if isinstance(wanted, dict) else None
             problems.append(f"missing input '{missing}'" + (f": {hint}" if hint else ""))
             continue
         field = ".".join(str(p) for p in error.absolute_path) or "(input)"

@@ -82,9 +82,16 @@ def unresolvable_refs(
 
     root = DRAFT202012.create_resource(schema)
     root_uri = root.id() or ""
-    registry = REGISTRY.with_resource(root_uri, root).crawl()
+    try:
+        registry = REGISTRY.with_resource(root_uri, root).crawl()
+    except (AttributeError, TypeError, ValueError):
+        # A plain value where a subschema belongs (`properties: {city: string}`, draft-7's
+        # `items: [...]`): the meta-schema check says where; crawling it would crash.
+        return
     for ref_path, base, ref in _refs(schema, path, root_uri):
         try:
             registry.resolver(base_uri=base).lookup(ref)
         except Unresolvable as error:
             yield ref_path, f"$ref {ref!r} cannot be resolved: {explain_unresolvable(error)}"
+        except (AttributeError, TypeError, ValueError):
+            continue  # through a part that is no schema: reported by the meta-schema check

@@ -445,3 +445,32 @@ def test_the_plan_shows_what_an_ai_step_would_ask(workspace, cli):
     plan = cli("run", "discovery", "--query", "SaaS founders", "--plan", "--json").ok()["plan"]
     assert plan[0]["id"] == "expand"
     assert plan[0]["prompt"] == "Lead search query: SaaS founders"
+
+
+def test_recipes_show_names_the_types_a_schema_allows(workspace, cli):
+    """Regression: a $ref'd, enum or anyOf input showed as type `any`, a boolean schema
+    (`city: true`) crashed `recipes show`, and a plain value where a schema belongs crashed
+    `recipes validate` (and `seed`, for a file in recipes/)."""
+    (workspace / "typed.yaml").write_text(
+        "slug: typed\nname: Typed\nversion: 1\n"
+        "inputs:\n  type: object\n  $defs: {cc: {type: string, pattern: '^[A-Z]{2}$'}}\n"
+        "  properties:\n    city: true\n    tier: {enum: [A, B]}\n    country: {$ref: '#/$defs/cc'}\n"
+        "    limit: {anyOf: [{type: integer}, {type: string}], default: 3}\n"
+        "steps:\n  - {id: a, type: state, set: {x: 1}}\n"
+    )
+    shown = cli("recipes", "show", "typed.yaml", "--json").ok()
+    types = {i["name"]: (i["type"], i["default"]) for i in shown["inputs"]}
+    assert types == {
+        "city": ("any", None),
+        "tier": ("string", None),
+        "country": ("string", None),
+        "limit": ("integer or string", 3),
+    }
+    (workspace / "recipes").mkdir(exist_ok=True)
+    (workspace / "recipes" / "plain.yaml").write_text(
+        "slug: plain\nname: P\nversion: 1\ninputs:\n  type: object\n  properties:\n"
+        "    city: string\nsteps:\n  - {id: a, type: state, set: {x: 1}}\n"
+    )
+    line = cli("recipes", "validate").stdout + cli("recipes", "validate").stderr
+    assert "inputs.properties.city: 'string' is not of type 'object', 'boolean'" in line
+    assert "Traceback" not in line

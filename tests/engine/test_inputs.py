@@ -191,3 +191,24 @@ def test_input_errors_spell_values_as_the_input_is_written():
     with pytest.raises(ValidationError) as raised:
         prepare_inputs(schema, {"city": True})
     assert raised.value.details["problems"] == ["input 'city': true is not of type 'string'"]
+
+
+def test_a_boolean_property_schema_is_a_schema_too():
+    """Regression: `properties: {city: true}` (valid JSON Schema) crashed a run missing it
+    with AttributeError instead of saying the input is missing."""
+    schema = {"type": "object", "properties": {"city": True}, "required": ["city"]}
+    with pytest.raises(ValidationError) as raised:
+        prepare_inputs(schema, {})
+    assert raised.value.details["problems"] == ["missing input 'city'"]
+    assert prepare_inputs(schema, {"city": "Paris"}) == {"city": "Paris"}
+
+
+def test_an_input_given_twice_is_not_also_called_missing():
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    from hunter_cli.engine.inputs import Repeated
+
+    with pytest.raises(ValidationError) as raised:
+        prepare_inputs(schema, {"city": Repeated(["Aa", "Bb"])})
+    assert raised.value.details["problems"] == [
+        "input 'city' is given 2 times ('Aa', 'Bb'): it takes one value"
+    ]
