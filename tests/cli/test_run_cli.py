@@ -454,7 +454,8 @@ def test_recipes_show_names_the_types_a_schema_allows(workspace, cli):
     (workspace / "typed.yaml").write_text(
         "slug: typed\nname: Typed\nversion: 1\n"
         "inputs:\n  type: object\n  $defs: {cc: {type: string, pattern: '^[A-Z]{2}$'}}\n"
-        "  properties:\n    city: true\n    tier: {enum: [A, B]}\n    country: {$ref: '#/$defs/cc'}\n"
+        "  properties:\n    city: true\n    tier: {enum: [A, B]}\n"
+        "    country: {$ref: '#/$defs/cc'}\n"
         "    limit: {anyOf: [{type: integer}, {type: string}], default: 3}\n"
         "steps:\n  - {id: a, type: state, set: {x: 1}}\n"
     )
