@@ -90,7 +90,54 @@ def parse_email_address(raw: Any) -> tuple[str | None, str]:
         name, address = parseaddr(text)
     # A sentence's full stop after an address is no part of it.
     address = _unwrapped((address or text).strip("<>")).rstrip(".:")
-    return name.strip() or None, address.lower()
+    return name.strip() or None, canonical_domain(address.lower())
+
+
+def ascii_domain(domain: str) -> str | None:
+    """A domain as DNS and SMTP know it: an IDN's labels as A-labels (IDNA 2008: bücher ->
+    xn--bcher-kva, straße -> xn--strae-oqa, not IDNA 2003's strasse, another domain); None
+    when it is no valid name (a full-width letter, a label starting with -)."""
+    if domain.isascii():
+        return domain
+    import idna  # httpx's own dependency; only for the rare domain beyond ASCII
+
+    try:
+        return str(idna.encode(domain).decode("ascii"))
+    except (idna.IDNAError, UnicodeError):
+        return None
+
+
+def unicode_domain(domain: str) -> str:
+    """The same domain with its A-labels as Unicode (xn--bcher-kva -> bücher): how entries
+    written before addresses were stored in A-labels may hold it."""
+    if "xn--" not in domain:
+        return domain
+    import idna
+
+    try:
+        return str(idna.decode(domain))
+    except (idna.IDNAError, UnicodeError):
+        return domain
+
+
+def canonical_domain(address: str) -> str:
+    """An address with its domain in A-labels, the one form it is stored, keyed, suppressed
+    and sent in (kim@bücher.example and kim@xn--bcher-kva.example are one mailbox), and
+    which needs no SMTPUTF8 unless the part before the @ is beyond ASCII. Left as it is
+    when that is not possible (the address checks then say why)."""
+    local, at, domain = address.rpartition("@")
+    if not at or domain.isascii():
+        return address
+    converted = ascii_domain(domain)
+    return address if converted is None else f"{local}@{converted}"
+
+
+def address_forms(address: str) -> list[str]:
+    """The stored forms of one address to look it up by: as it is now stored (A-labels),
+    and with a Unicode domain, as entries from before were."""
+    local, at, domain = address.rpartition("@")
+    other = f"{local}@{unicode_domain(domain)}" if at else address
+    return [address] if other == address else [address, other]
 
 
 def address_character_problem(raw: Any) -> str | None:
@@ -149,11 +196,8 @@ def email_syntax_problem(address: str) -> str | None:
     if len(labels) < 2:
         return "a domain without a dot"
     for label in labels:
-        try:
-            ascii_label = label if label.isascii() else label.encode("idna").decode("ascii")
-        except UnicodeError:
-            return "a domain part that is not a valid name"
-        if not _LDH.match(ascii_label):
+        ascii_label = ascii_domain(label)  # canonical_domain converted a valid IDN already
+        if ascii_label is None or not _LDH.match(ascii_label):
             return (
                 "a domain part that starts or ends with -"
                 if label.startswith("-") or label.endswith("-")

@@ -23,7 +23,7 @@ from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from hunter_cli.addresses import addresses_in
+from hunter_cli.addresses import address_forms, addresses_in, ascii_domain
 from hunter_cli.audit import append_audit
 from hunter_cli.db.models import Customer, Suppression
 from hunter_cli.errors import NotFoundError, UsageError
@@ -92,10 +92,10 @@ def normalise(value: Any, kind: str | None = None) -> SuppressionEntry:
     domain = text.lower().lstrip("@").rstrip(".")
     if "://" in domain:  # a pasted URL: keep its host
         domain = domain.split("://", 1)[1].split("/", 1)[0]
-    try:
-        domain = domain.encode("idna").decode("ascii")
-    except UnicodeError:
-        raise UsageError(f"invalid domain {text!r}") from None
+    converted = ascii_domain(domain)  # IDNA 2008: straße.example is not strasse.example
+    if converted is None:
+        raise UsageError(f"invalid domain {text!r}")
+    domain = converted
     if len(domain) > 253 or not _DOMAIN.match(domain):
         raise UsageError(f"invalid domain {text!r} (e.g. example.com)")
     return SuppressionEntry("domain", domain)
@@ -126,13 +126,12 @@ def find_suppression(
         address = check_email(recipient)
         if address.error:
             return None
-        domain = address.value.rsplit("@", 1)[1]
+        forms = address_forms(address.value)  # entries from before A-labels: both forms
+        covering = [a for form in forms for a in _covering_addresses(form)]
+        domains = [d for form in forms for d in _parent_domains(form.rsplit("@", 1)[1])]
         condition = or_(
-            and_(
-                Suppression.kind == "email",
-                Suppression.value.in_(_covering_addresses(address.value)),
-            ),
-            and_(Suppression.kind == "domain", Suppression.value.in_(_parent_domains(domain))),
+            and_(Suppression.kind == "email", Suppression.value.in_(covering)),
+            and_(Suppression.kind == "domain", Suppression.value.in_(domains)),
         )
     elif channel == "sms":
         number = check_phone(recipient)
@@ -175,12 +174,13 @@ def suppression_matcher(
         address = check_email(recipient)
         if address.error:
             return None
-        for each in _covering_addresses(address.value):
+        forms = address_forms(address.value)  # entries from before A-labels: both forms
+        for each in (a for form in forms for a in _covering_addresses(form)):
             found = entries.get(("email", each))
             if found is not None:  # an address before its domain, as find_suppression
                 return found
-        domain = address.value.rsplit("@", 1)[1]
-        covering = [e for d in _parent_domains(domain) if (e := entries.get(("domain", d)))]
+        domains = [d for form in forms for d in _parent_domains(form.rsplit("@", 1)[1])]
+        covering = [e for d in domains if (e := entries.get(("domain", d)))]
         return min(covering, key=lambda e: e.created_at) if covering else None
 
     return match

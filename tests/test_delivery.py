@@ -23,7 +23,7 @@ from hunter_cli.components import get_component
 from hunter_cli.components.base import StepContext, StepError
 from hunter_cli.config import Settings, load_settings, send_requested
 from hunter_cli.customers import resolve_customer
-from hunter_cli.db.models import AuditLog, Execution, OutboxMessage
+from hunter_cli.db.models import AuditLog, Execution, OutboxMessage, Suppression
 from hunter_cli.db.types import utcnow
 from hunter_cli.delivery import (
     Deliverer,
@@ -984,7 +984,7 @@ def test_an_address_beyond_ascii_goes_out_with_smtputf8(seeded, tmp_path, smtp_s
 def test_look_alike_addresses_are_still_refused(seeded, tmp_path, smtp_server):
     people = [
         {"name": "Bob", "email": "ｂｏｂ@x.example"},
-        {"name": "Eve", "email": "eve@x。example"},
+        {"name": "Eve", "email": "eve@ｘ.example"},
     ]
     settings = settings_for(seeded, tmp_path, email_config(smtp_server))
     result = run(seeded, settings, tmp_path, [mail_step()], leads=people)
@@ -992,9 +992,49 @@ def test_look_alike_addresses_are_still_refused(seeded, tmp_path, smtp_server):
     assert reasons == [
         "invalid email address 'ｂｏｂ@x.example' (a look-alike (full-width or compatibility) "
         "character)",
-        "invalid email address 'eve@x。example' (a domain without a dot)",
+        "invalid email address 'eve@ｘ.example' (a look-alike (full-width or compatibility) "
+        "character)",
     ]
     assert smtp_server.received == []
+
+
+def test_an_idn_domain_is_one_mailbox_in_either_form(seeded, tmp_path):
+    """Regression: a suppression written with the domain in punycode did not cover the
+    address written in Unicode (nor the other way round), so an opted-out person was mailed;
+    `straße.example` was suppressed as strasse.example (IDNA 2003), another domain; and an
+    ASCII address at an IDN domain needed SMTPUTF8. Addresses are kept with A-labels."""
+    with seeded.session() as session:
+        acme = resolve_customer(session, "acme")
+        suppression.add_suppression(session, acme, "kim@xn--bcher-kva.example", actor="t")
+        suppression.add_suppression(session, acme, "LEE@BÜCHER.example", actor="t")
+        suppression.add_suppression(session, acme, "straße.example", actor="t")
+        # As an entry from before A-labels holds it: a Unicode domain.
+        session.add(Suppression(customer_id=acme.id, kind="email", value="old@bücher.example"))
+        values = sorted(s.value for s in session.scalars(select(Suppression)))
+    assert "xn--strae-oqa.example" in values and "strasse.example" not in values
+    assert "lee@xn--bcher-kva.example" in values
+    plain = channel_servers.SmtpServer(smtputf8=False).start()  # ASCII names need no more
+    try:
+        settings = settings_for(seeded, tmp_path, email_config(plain))
+        people = [
+            {"name": "Kim", "email": "kim@bücher.example"},
+            {"name": "Lee", "email": "lee@xn--bcher-kva.example"},
+            {"name": "Old", "email": "old@xn--bcher-kva.example"},
+            {"name": "Ann", "email": "ann@straße.example"},
+            {"name": "Max", "email": "max@müller.example"},
+        ]
+        result = run(seeded, settings, tmp_path, [mail_step()], leads=people)
+    finally:
+        plain.stop()
+    by_status = {m["recipient"]: m["status"] for m in result.steps[0].output["messages"]}
+    assert by_status == {
+        "kim@xn--bcher-kva.example": "skipped",
+        "lee@xn--bcher-kva.example": "skipped",
+        "old@xn--bcher-kva.example": "skipped",
+        "ann@xn--strae-oqa.example": "skipped",
+        "max@xn--mller-kva.example": "sent",
+    }
+    assert [m.rcpt_tos for m in plain.received] == [["max@xn--mller-kva.example"]]
 
 
 def test_a_resumed_step_counts_its_skipped_messages_as_skipped(seeded, tmp_path):
