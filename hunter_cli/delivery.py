@@ -38,9 +38,29 @@ from hunter_cli.config import Settings, customer_table
 from hunter_cli.db.models import Customer, Execution, OutboxMessage
 from hunter_cli.db.types import utcnow
 from hunter_cli.errors import ConfigError
+from hunter_cli.executions import HOST
 from hunter_cli.outbox import display_recipient, step_messages, to_outgoing
 from hunter_cli.providers.channels import ChannelProvider, DeliveryError, build_provider
 from hunter_cli.suppression import find_suppression, suppression_reason
+
+#: What a claimed message's error says while its sender delivers it ("... 1234 on host").
+IN_FLIGHT = "in flight: being sent by process"
+
+
+def _in_flight(error: str | None) -> bool:
+    """Whether a message in `sending` is being delivered now by a live hunter process on
+    this host, as its claim recorded. False for one whose outcome is recorded (unknown), a
+    claim from another host (that cannot be checked here) or a sender that died."""
+    from hunter_cli.executions import process_alive, runs_hunter
+
+    if not error or not error.startswith(IN_FLIGHT):
+        return False
+    pid_text, _, host = error[len(IN_FLIGHT) :].strip().partition(" on ")
+    if not pid_text.isdigit() or host != HOST:
+        return False
+    pid = int(pid_text)
+    return pid != os.getpid() and bool(process_alive(host, pid)) and runs_hunter(pid)
+
 
 Transaction = Callable[[], AbstractContextManager[Session]]
 
@@ -250,6 +270,11 @@ class Deliverer:
             if row.status == "sending" and seen_attempts not in (None, attempts):
                 outcome.status, outcome.reason = TAKEN, "being sent by another process"
                 return outcome
+            if row.status == "sending" and _in_flight(row.error):
+                # A live sender here is delivering it now: --force-unknown is for a message
+                # whose sender stopped, never for one under way (it went out twice).
+                outcome.status, outcome.reason = TAKEN, "being sent by another process"
+                return outcome
             if row.channel in self.down:
                 outcome.status, outcome.channel_down = QUEUED, True
                 outcome.reason = f"not attempted: {self.down[row.channel]}"
@@ -287,7 +312,9 @@ class Deliverer:
                 sending_at=utcnow(),
                 attempts=OutboxMessage.attempts + 1,
                 provider=provider.name,
-                error=None,
+                # Who has it, until its outcome replaces this: a process that dies mid-call
+                # leaves it, and --force-unknown can tell that message from one under way.
+                error=f"{IN_FLIGHT} {os.getpid()} on {HOST}",
             )
             if not claimed:
                 outcome.status, outcome.reason = TAKEN, "another process took it first"

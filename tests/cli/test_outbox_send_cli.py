@@ -677,3 +677,33 @@ def test_a_send_run_stopped_mid_delivery_says_what_it_had_sent(mail_ws, cli, smt
         "messages of this run when it stopped: 2 sent, 1 of unknown outcome, 2 still queued "
         f"(`hunter outbox list --execution {execution}`)"
     ) in data["warnings"]
+
+
+def test_force_unknown_never_takes_a_message_a_live_sender_is_delivering(mail_ws, cli, smtp_server):
+    """Regression: a second `outbox send ID --force-unknown` started while the first was
+    still delivering (a slow DATA) claimed the message again and sent it twice. The claim
+    records its process; a live hunter sender's message is `taken`, not sent again."""
+    cli("run", "outreach", "--tier", "A", "--limit", "1", "--json").ok()
+    (message,) = cli("outbox", "list", "--json").ok()
+    db = _db()
+    with db.session() as session:  # left by a sender that stopped: outcome unknown
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == uuid.UUID(message["id"]))
+            .values(status="sending", sending_at=utcnow(), attempts=1, error="outcome unknown: x")
+        )
+    db.dispose()
+    held = smtp_server.hold(message["recipient"])
+    first = _hunter(mail_ws, "outbox", "send", message["id"][:8], "--force-unknown", "--json")
+    try:
+        assert held.arrived.wait(60), first.stderr.read() if first.poll() else "never held"
+        second = cli("outbox", "send", message["id"][:8], "--force-unknown", "--json")
+        assert second.exit_code == 0, second.stdout  # taken is no failure
+        (outcome,) = second.json()["data"]["messages"]
+        assert outcome["status"] == "taken"
+        held.release.set()
+        out, err = first.communicate(timeout=60)
+    finally:
+        first.kill()
+    assert first.returncode == 0, out + err
+    assert len(smtp_server.to(message["recipient"])) == 1
