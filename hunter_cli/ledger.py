@@ -383,8 +383,13 @@ def grant_credits(
     if not reason or not reason.strip():
         raise ValidationError("a grant needs a reason (--reason)")
     if idempotency_key is not None:
-        # "dup-1\r" read from a CRLF file, or " dup-1", is the key "dup-1": never a second grant.
-        idempotency_key = idempotency_key.strip()
+        # "dup-1\r" read from a CRLF file, " dup-1", or with a byte-order mark or zero-width
+        # space pasted in, is the key "dup-1": never a second grant.
+        import unicodedata
+
+        idempotency_key = "".join(
+            c for c in idempotency_key if unicodedata.category(c) != "Cf"
+        ).strip()
         if not 0 < len(idempotency_key) <= 200:
             raise ValidationError("an idempotency key is 1 to 200 characters (not blank)")
         from hunter_cli.text_hygiene import control_character

@@ -308,7 +308,7 @@ def test_a_key_with_stray_whitespace_is_the_same_key(db, make_customer):
     """Regression: "dup-1\r" (read from a CRLF file) and " dup-1" were new keys, so the same
     grant was made three times."""
     cid = make_customer(db, "pay", "1")
-    for key in ("dup-1", "dup-1\r", " dup-1\n", "\tdup-1 "):
+    for key in ("dup-1", "dup-1\r", " dup-1\n", "\tdup-1 ", "\ufeffdup-1", "\u200bdup-1"):
         with db.session() as session:
             entry = ledger.grant_credits(
                 session, _customer(session, cid), "5", reason="x", actor="t", idempotency_key=key
