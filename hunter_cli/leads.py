@@ -919,7 +919,8 @@ def _email_problem(address: str) -> str | None:
     """Why a cleaned address cannot be one: "" when it is plainly no address, a reason when
     that helps, None when it may well be one (only sending tells for sure)."""
     if len(address) > FIELD_LENGTHS["email"] or not _EMAIL.match(address):
-        return ""
+        # Plainly no address ("n/a") says nothing more; one that nearly is says why.
+        return (email_syntax_problem(address) or "") if "@" in address else ""
     local, domain = address.rsplit("@", 1)
     if ".." in address:
         return "two dots in a row"

@@ -55,6 +55,10 @@ class SubscriptionStep:
         minimum = params.get("minimum")
         if isinstance(minimum, int | float) and not isinstance(minimum, bool):
             available = ledger.active_subscription(ctx.session, ctx.customer).credits_available
-            if available < to_credits(minimum):  # the run's own hold only lowers it further
-                entry["problem"] = f"available credits {available} are below the minimum {minimum}"
+            available -= to_credits(ctx.meta.get("held_by_run", 0))  # as the run would see it
+            if available < to_credits(minimum):
+                entry["problem"] = (
+                    f"available credits {available} (after this run's hold) are below the "
+                    f"minimum {minimum}"
+                )
         return entry

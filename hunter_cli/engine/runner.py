@@ -421,7 +421,7 @@ class Runner:
                     f"execution {execution.id} is {execution.status}: only a run still "
                     "marked running (its process died) has books to close"
                 )
-            self._close_abandoned(session, execution, force=force)
+            self._close_abandoned(session, execution, force=force, verb="close")
             customer = session.get(Customer, execution.customer_id)
             return execution_to_dict(execution, customer.slug if customer else None)
 
@@ -746,7 +746,9 @@ class Runner:
                 )
         return run, recipe, remaining
 
-    def _close_abandoned(self, session: Session, execution: Execution, *, force: bool) -> None:
+    def _close_abandoned(
+        self, session: Session, execution: Execution, *, force: bool, verb: str = "resume"
+    ) -> None:
         """Close the books of a run whose process died, as Ctrl-C would have: capture what
         its recorded steps used (each record committed with its step's work), release the
         rest of the hold, and mark it interrupted."""
@@ -754,20 +756,20 @@ class Runner:
         where = f"process {execution.pid or '?'} on {execution.host or 'an unknown host'}"
         if alive and not force:
             raise UsageError(
-                f"execution {execution.id} is still running ({where}): resume it once that "
+                f"execution {execution.id} is still running ({where}): {verb} it once that "
                 "process has stopped (--force if you are sure it has, and the id was reused)"
             )
         if alive and force and runs_hunter(execution.pid):
             # Not a reused id: the run is under way, and resuming it would run its steps twice.
             raise UsageError(
                 f"execution {execution.id} is still running ({where}, a hunter process): "
-                f"--force cannot resume a run under way; wait for it, or stop it (kill "
-                f"{execution.pid}: it closes the run as interrupted) and resume it then"
+                f"--force cannot {verb} a run under way; wait for it, or stop it (kill "
+                f"{execution.pid}: it closes the run as interrupted)"
             )
         if alive is None and not force:
             raise UsageError(
                 f"execution {execution.id} is marked running by {where}, which cannot be "
-                "checked from here; if that process has stopped, resume with --force"
+                f"checked from here; if that process has stopped, {verb} with --force"
             )
         try:
             _, held = ledger.outstanding_hold(session, execution.id)
@@ -1238,6 +1240,9 @@ class Runner:
                 )
                 if options.send:
                     ctx.meta["send"] = True  # so the plan says what would really be sent
+                # What the run would hold for itself before any step: check_balance sees the
+                # balance after it, as in the run.
+                ctx.meta["held_by_run"] = reserve
                 entry.update(component.plan(rendered, ctx))
                 if entry.get("problem") and not entry.get("skipped"):
                     warnings.append(

@@ -23,7 +23,7 @@ GOOD_AND_BAD = (
     "Ned Oz,,ned@q.example,,,,,\n"
 )
 REJECTED = [
-    {"row": 4, "reason": "invalid email address 'kim@'"},
+    {"row": 4, "reason": "invalid email address 'kim@' (nothing before or after the @)"},
     {"row": 5, "reason": "score '150' is not a whole number from 0 to 100"},
     {"row": 6, "reason": "needs an email, or both a domain and a name"},
 ]
@@ -75,7 +75,7 @@ def test_import_reports_rows_and_reasons(ready, leads_csv):
     human = ready("leads", "import", str(leads_csv))
     assert human.exit_code == 0, human.stderr
     assert "Imported 0 new lead(s) for acme, updated 3, rejected 3 row(s)." in human.stdout
-    assert "invalid email address 'kim@'" in human.stdout
+    assert "invalid email address 'kim@' (nothing before or after the @)" in human.stdout
 
 
 def test_import_says_which_column_filled_which_field(ready, workspace):

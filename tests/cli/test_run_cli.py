@@ -393,7 +393,8 @@ def test_the_plan_warns_of_what_will_fail_the_run(workspace, cli, monkeypatch):
         "step call: url must be an http:// or https:// URL, got a string "
         "('127.0.0.1:8794/enrich?x=5.0'); auth: environment variable HUNTER_TEST_UNSET_KEY "
         "is not set (a real run would fail)",
-        "step check: available credits 1000.0000 are below the minimum 5000 "
+        "step check: available credits 999.9600 (after this run's hold) are below the "
+        "minimum 5000 "
         "(a real run would fail)",
     ]
 
