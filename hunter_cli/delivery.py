@@ -334,7 +334,10 @@ class Deliverer:
         except DeliveryError as exc:
             return self._record_error(outcome, provider.name, exc)
         except BaseException as exc:  # a bug or an interrupt mid-call: the outcome is unknown
-            self._record_unknown(outcome, provider.name, exc)
+            if getattr(exc, "between_attempts", False):
+                self._requeue_stopped(outcome, provider.name, exc)  # nothing was taken
+            else:
+                self._record_unknown(outcome, provider.name, exc)
             self.done.append(outcome)
             raise
         with self.transaction() as session:
@@ -393,6 +396,23 @@ class Deliverer:
                 self._audit(session, row, "delivery.failed", provider=provider, reason=exc.message)
                 outcome.status, outcome.reason = FAILED, exc.message
         return outcome
+
+    def _requeue_stopped(self, outcome: Outcome, provider: str, exc: BaseException) -> None:
+        """Stopped while waiting to try again after an answer that took nothing (a 429, a
+        4xx): back in the queue for a later send, as when the tries run out."""
+        reason = (
+            "stopped while waiting to try again (nothing was sent): it stays queued for a "
+            "later `hunter outbox send`"
+        )
+        try:
+            with self.transaction() as session:
+                row = session.get(OutboxMessage, outcome.message_id)
+                if row is not None:
+                    self._move(session, row, "sending", status="queued", error=reason)
+                    self._audit(session, row, "delivery.deferred", provider=provider, reason=reason)
+        except Exception:  # the stop matters more; left `sending`, it is only not resent
+            pass
+        outcome.status, outcome.reason = QUEUED, reason
 
     def _record_unknown(self, outcome: Outcome, provider: str, exc: BaseException) -> None:
         from hunter_cli.interrupts import Stopped

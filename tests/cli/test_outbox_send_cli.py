@@ -707,3 +707,33 @@ def test_force_unknown_never_takes_a_message_a_live_sender_is_delivering(mail_ws
         first.kill()
     assert first.returncode == 0, out + err
     assert len(smtp_server.to(message["recipient"])) == 1
+
+
+def test_a_stop_while_waiting_to_try_again_leaves_the_message_queued(mail_ws, cli, smtp_server):
+    """Regression: SIGTERM while waiting out a "try later" (a 4xx, a 429) left the message
+    `sending`, outcome unknown, so only --force-unknown would ever send it, though nothing
+    had been taken. It goes back to the queue."""
+    import signal
+    import time
+
+    config = mail_ws / "hunter.toml"
+    config.write_text(config.read_text() + "backoff = 20\nmax_backoff = 30\n")  # [channels.email]
+    cli("run", "outreach", "--tier", "A", "--limit", "1", "--json").ok()
+    (message,) = cli("outbox", "list", "--json").ok()
+    smtp_server.rcpt_try_later[message["recipient"]] = 5
+    proc = _hunter(mail_ws, "outbox", "send", "--all-queued", "--json")
+    try:
+        deadline = time.monotonic() + 30
+        while smtp_server.rcpt_try_later[message["recipient"]] == 5:
+            assert time.monotonic() < deadline, "the server was never asked"
+            time.sleep(0.05)
+        time.sleep(0.3)  # into the wait before the second try
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, out + err
+    (row,) = cli("outbox", "list", "--json").ok()
+    assert row["status"] == "queued"
+    shown = cli("outbox", "show", row["id"][:8]).stdout
+    assert "stopped while waiting to try again (nothing was sent)" in " ".join(shown.split())

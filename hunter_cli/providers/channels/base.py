@@ -7,8 +7,9 @@ A provider never touches the database: it gets an `OutgoingMessage` and returns 
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
@@ -202,3 +203,14 @@ def display_url(url: str) -> str:
         host = f"{host}:{port}"
     query = "…" if parts.query else ""
     return urlunsplit((parts.scheme, host, parts.path, query, ""))
+
+
+def pause_between_attempts(seconds: float, sleep: Callable[[float], None] = time.sleep) -> None:
+    """Wait before trying a message again. A Ctrl-C or SIGTERM here stops the delivery as
+    anywhere, but marked `between_attempts`: the message was not taken (a 429, a 503, a 4xx
+    or no connection came before), so it goes back to the queue, not to `unknown`."""
+    try:
+        sleep(seconds)
+    except KeyboardInterrupt as exc:
+        exc.between_attempts = True  # type: ignore[attr-defined]
+        raise

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from hunter_cli.providers.channels.base import DeliveryError, RetryPolicy
+from hunter_cli.providers.channels.base import DeliveryError, RetryPolicy, pause_between_attempts
 from hunter_cli.providers.retry_after import describe_wait, parse_retry_after
 
 __all__ = ["RetryPolicy", "error_text", "post_with_retries"]
@@ -46,11 +46,11 @@ def post_with_retries(
                 raise DeliveryError(
                     f"cannot reach {where}: {_reason(exc)}", channel_down=down_when_unreachable
                 ) from None
-            sleep(policy.wait(attempt))
+            pause_between_attempts(policy.wait(attempt), sleep)
             continue
         except httpx.TimeoutException as exc:
             if policy.retry_timeouts and not last:
-                sleep(policy.wait(attempt))
+                pause_between_attempts(policy.wait(attempt), sleep)
                 continue
             raise DeliveryError(
                 f"no answer from {where} ({_reason(exc)}): it may or may not have taken "
@@ -59,7 +59,7 @@ def post_with_retries(
             ) from None
         except httpx.HTTPError as exc:
             if policy.retry_timeouts and not last:
-                sleep(policy.wait(attempt))
+                pause_between_attempts(policy.wait(attempt), sleep)
                 continue
             raise DeliveryError(
                 f"the connection to {where} failed ({_reason(exc)}): it may or may not have "
@@ -80,7 +80,7 @@ def post_with_retries(
             # an SMTP 4xx is), never failed for good.
             hinted = parse_retry_after(response.headers.get("retry-after"))
             if not last and (hinted is None or hinted <= policy.max_backoff):
-                sleep(policy.wait(attempt, hinted))
+                pause_between_attempts(policy.wait(attempt, hinted), sleep)
                 continue
             asked = f", asking to wait {describe_wait(hinted)}" if hinted is not None else ""
             raise DeliveryError(
@@ -90,7 +90,7 @@ def post_with_retries(
                 retry_later=True,
             )
         if status >= 500 and not last:
-            sleep(policy.wait(attempt))
+            pause_between_attempts(policy.wait(attempt), sleep)
             continue
         return response
     raise AssertionError("unreachable: the last attempt returns or raises")

@@ -13,7 +13,6 @@ import html as html_lib
 import ipaddress
 import smtplib
 import ssl
-import time
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid, parseaddr
 from urllib.parse import quote, urlsplit
@@ -25,6 +24,7 @@ from hunter_cli.providers.channels.base import (
     DeliveryReceipt,
     OutgoingMessage,
     RetryPolicy,
+    pause_between_attempts,
     scrub,
 )
 from hunter_cli.text_hygiene import control_character
@@ -253,7 +253,7 @@ class SmtpEmailProvider:
                         ),
                         retry_later=True,
                     ) from None
-                time.sleep(self.retry.wait(attempt))
+                pause_between_attempts(self.retry.wait(attempt))
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _send_once(self, email: EmailMessage, from_address: str, to: str) -> DeliveryReceipt:
