@@ -340,7 +340,9 @@ def _bound_sizes(env: Any) -> None:
         times = text.count(old)
         if isinstance(count, int) and count >= 0:
             times = min(times, count)
-        _too_big(len(text) + times * max(len(new) - len(old), 0), "replace")
+        grown = times * (len(new) - len(old))
+        if grown > 0:  # text already there is no amplification: only what replace adds
+            _too_big(len(text) + grown, "replace")
 
     def join(value: Any, d: Any = "", attribute: Any = None) -> None:
         if isinstance(d, str) and hasattr(value, "__len__"):  # a list, a range...

@@ -182,6 +182,15 @@ def test_the_bounded_filters_still_work_at_ordinary_sizes(ctx: dict[str, Any]) -
         assert render_value(template, ctx) == expected, template
 
 
+def test_replace_that_shrinks_large_data_is_no_amplification(ctx: dict[str, Any]) -> None:
+    """Regression: any text over 1,000,000 characters was refused by replace, even one
+    that only made it shorter (data a step had already made that large)."""
+    big = {**ctx, "state": {"blob": "example " * 200_000}}
+    assert render_value("{{ state.blob | replace('example', 'test') | length }}", big) == 1_000_000
+    with pytest.raises(TemplateSecurityError, match="replace makes more than"):
+        render_value("{{ state.blob | replace('example', 'examples') }}", big)
+
+
 def test_small_arithmetic_still_works(ctx: dict[str, Any]) -> None:
     assert render_value("{{ 2 ** 10 }}", ctx) == 1024
     # Up to the limit, exactly: 2 ** 9998 has 9,999 bits (it was refused as "more").
