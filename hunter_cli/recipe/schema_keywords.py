@@ -58,6 +58,14 @@ _ELSEWHERE = {
 }
 
 
+def _checked_formats() -> frozenset[str]:
+    """The `format` values inputs are checked against (jsonschema's checker, with the
+    packages hunter installs for uri, hostname and date-time)."""
+    from jsonschema import Draft202012Validator
+
+    return frozenset(Draft202012Validator.FORMAT_CHECKER.checkers)
+
+
 def _unknown(key: str) -> str:
     hint = _ELSEWHERE.get(key) or did_you_mean(key, sorted(KNOWN_KEYWORDS))
     if not hint:
@@ -79,6 +87,14 @@ def unknown_keywords(
             continue
         if name not in KNOWN_KEYWORDS:
             yield (*path, key), _unknown(name)
+        elif name == "format" and isinstance(value, str) and value not in _checked_formats():
+            # `format: url` (for uri) or `format: phone` would check nothing at all.
+            known = sorted(_checked_formats())
+            meant = did_you_mean(value, known)
+            yield (*path, key), (
+                f"format {value!r} is not one hunter checks{meant} (it would check nothing: "
+                f"use a pattern); checked formats: {', '.join(known)}"
+            )
         elif name in _ONE_SCHEMA:
             yield from unknown_keywords(value, (*path, key))
         elif name in _SCHEMA_LISTS and isinstance(value, list):

@@ -212,3 +212,25 @@ def test_an_input_given_twice_is_not_also_called_missing():
     assert raised.value.details["problems"] == [
         "input 'city' is given 2 times ('Aa', 'Bb'): it takes one value"
     ]
+
+
+def test_uri_hostname_and_date_time_formats_are_checked():
+    """Regression: `format: uri`, `hostname`, `date-time` and `time` passed anything (the
+    packages jsonschema checks them with were not installed)."""
+    schema = {
+        "type": "object",
+        "properties": {
+            "hook": {"type": "string", "format": "uri"},
+            "host": {"type": "string", "format": "hostname"},
+            "when": {"type": "string", "format": "date-time"},
+        },
+    }
+    with pytest.raises(ValidationError) as raised:
+        prepare_inputs(schema, {"hook": "not a uri", "host": "not a host!!", "when": "yesterday"})
+    assert raised.value.details["problems"] == [
+        "input 'hook': 'not a uri' is not a 'uri'",
+        "input 'host': 'not a host!!' is not a 'hostname'",
+        "input 'when': 'yesterday' is not a 'date-time'",
+    ]
+    good = {"hook": "https://x.example/h", "host": "x.example", "when": "2026-11-26T10:00:00Z"}
+    assert prepare_inputs(schema, good) == good
