@@ -91,9 +91,12 @@ def unknown_keywords(
             # `format: url` (for uri) or `format: phone` would check nothing at all.
             known = sorted(_checked_formats())
             meant = did_you_mean(value, known)
-            yield (*path, key), (
-                f"format {value!r} is not one hunter checks{meant} (it would check nothing: "
-                f"use a pattern); checked formats: {', '.join(known)}"
+            yield (
+                (*path, key),
+                (
+                    f"format {value!r} is not one hunter checks{meant} (it would check nothing: "
+                    f"use a pattern); checked formats: {', '.join(known)}"
+                ),
             )
         elif name in _ONE_SCHEMA:
             yield from unknown_keywords(value, (*path, key))

@@ -747,6 +747,50 @@ def step_fields(template: str, *, expression: bool = False) -> set[tuple[str, st
     return found
 
 
+#: What `steps.<id>.status` can be.
+STEP_STATUSES = frozenset({"ok", "skipped", "failed"})
+
+
+def status_comparisons(template: str, *, expression: bool = False) -> set[tuple[str, str]]:
+    """(step id, text) for each `steps.<id>.status == 'text'` (or !=, or `in [...]`) the
+    template makes: a status it can never have ('success') makes the test always the same."""
+    tree = _parse(template, expression=expression)
+    found: set[tuple[str, str]] = set()
+
+    def step_of(node: nodes.Node) -> str | None:
+        if (
+            isinstance(node, nodes.Getattr)
+            and node.attr == "status"
+            and isinstance(node.node, nodes.Getattr | nodes.Getitem)
+            and isinstance(node.node.node, nodes.Name)
+            and node.node.node.name == "steps"
+        ):
+            inner = node.node
+            return inner.attr if isinstance(inner, nodes.Getattr) else _const_str(inner.arg)
+        return None
+
+    def texts(node: nodes.Node) -> list[str]:
+        if isinstance(node, nodes.Const) and isinstance(node.value, str):
+            return [node.value]
+        if isinstance(node, nodes.List | nodes.Tuple):
+            return [
+                i.value
+                for i in node.items
+                if isinstance(i, nodes.Const) and isinstance(i.value, str)
+            ]
+        return []
+
+    compares = [tree] if isinstance(tree, nodes.Compare) else []
+    for compare in [*compares, *tree.find_all(nodes.Compare)]:
+        if not isinstance(compare, nodes.Compare):
+            continue
+        sides = [compare.expr, *(op.expr for op in compare.ops)]
+        steps = [step for side in sides if (step := step_of(side))]
+        values = [text for side in sides for text in texts(side)]
+        found.update((step, value) for step in steps for value in values)
+    return found
+
+
 #: Filters whose result is not fixed by their input.
 IMPURE_FILTERS = frozenset({"random"})
 

@@ -42,11 +42,13 @@ from hunter_cli.recipe.templates import (
     CUSTOMER_FIELDS,
     ITEM_VARIABLES,
     STEP_FIELDS,
+    STEP_STATUSES,
     check_syntax,
     environment,
     is_single_expression,
     is_template,
     referenced_names,
+    status_comparisons,
     step_fields,
 )
 
@@ -870,6 +872,17 @@ class _TemplateChecker:
                         path,
                         f"steps.{ref}.{field}: a step's record has output, status and error; "
                         f"did you mean {meant}?",
+                    )
+        if "steps" in names:
+            for ref, value in sorted(status_comparisons(text, expression=expression)):
+                if value not in STEP_STATUSES:
+                    meant = did_you_mean(value, sorted(STEP_STATUSES)) or (
+                        " (did you mean 'ok'?)" if value in ("success", "succeeded") else ""
+                    )
+                    self.add(
+                        path,
+                        f"steps.{ref}.status is never {value!r}{meant}: a step's status is "
+                        "ok, skipped or failed",
                     )
         for field in sorted(names.get("customer", set()) - CUSTOMER_FIELDS):
             meant = did_you_mean(field, sorted(CUSTOMER_FIELDS))
