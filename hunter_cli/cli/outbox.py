@@ -352,6 +352,12 @@ def send(
         if status is not None:
             status.stop()
     rows = [o.to_dict() for o in outcomes]
+    stuck = 0
+    if all_queued and not rows:
+        from hunter_cli.outbox import list_messages
+
+        with db.session() as session:
+            stuck = len(list_messages(session, who, status="sending", channel=channel, limit=1000))
     counts: dict[str, int] = {}
     for row in rows:
         counts[row["status"]] = counts.get(row["status"], 0) + 1
@@ -361,6 +367,13 @@ def send(
         if not rows:
             waiting = "queued or failed" if retry_failed else "queued"
             console.print(f"No {waiting} messages to send.")
+            if stuck:  # not sent again by themselves: someone must decide
+                console.print(
+                    f"{stuck} message(s) are in `sending` with their outcome unknown (`hunter "
+                    "outbox list --status unknown`): `hunter outbox send ID --force-unknown` "
+                    "sends one again if it did not arrive.",
+                    style="dim",
+                )
             return
         console.print(
             table(
@@ -422,9 +435,12 @@ def _stopped_error(stopped: KeyboardInterrupt, counts: dict[str, int], *, not_at
         parts.append(
             f"{counts['unknown']} cut off mid-delivery (outcome unknown: left in `sending`)"
         )
+    others = {s: n for s, n in counts.items() if s not in ("sent", "unknown") and n}
+    parts += [f"{n} {status.replace('_', ' ')}" for status, n in sorted(others.items())]
     if not_attempted:
         parts.append(f"{not_attempted} not attempted (left as they were)")
+    # Every outcome counted, as `data.counts` has them: a script adds them up.
     return Interrupted(
         f"{how}: " + ", ".join(parts),
-        details={"sent": counts.get("sent", 0), "not_attempted": not_attempted},
+        details={**counts, "sent": counts.get("sent", 0), "not_attempted": not_attempted},
     )

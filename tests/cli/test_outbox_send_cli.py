@@ -171,6 +171,9 @@ def test_a_crashed_sending_message_needs_force_unknown(mail_ws, cli, smtp_server
     shown = cli("outbox", "show", message["id"][:8]).stdout
     assert "outcome unknown" in shown
     assert cli("outbox", "send", "--all-queued", "--json").ok()["messages"] == []
+    # Nothing to send, but a message waits on a person's decision: said, not hidden.
+    nothing = " ".join(cli("outbox", "send", "--all-queued").stdout.split())
+    assert "1 message(s) are in `sending` with their outcome unknown" in nothing
 
     refused = cli("outbox", "send", message["id"][:8], "--json")
     assert refused.exit_code == 1
@@ -599,7 +602,7 @@ def test_a_signal_mid_delivery_says_what_was_sent_and_leaves_the_cut_off_one_unk
         "code": "interrupted",
         "message": f"{how}: 1 message(s) sent before it stopped, 1 cut off mid-delivery "
         "(outcome unknown: left in `sending`), 1 not attempted (left as they were)",
-        "details": {"sent": 1, "not_attempted": 1},
+        "details": {"sent": 1, "unknown": 1, "not_attempted": 1},
     }
     data = document["data"]
     assert data["counts"] == {"sent": 1, "unknown": 1}
