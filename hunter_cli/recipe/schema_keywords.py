@@ -55,6 +55,7 @@ _ELSEWHERE = {
     "nullable": " (OpenAPI's, not JSON Schema's: list null among the types, "
     "e.g. type: [string, 'null'])",
     "dependencies": " (draft 7's: write dependentRequired or dependentSchemas)",
+    "additionalItems": " (draft 7's: in 2020-12, items after prefixItems says what follows)",
 }
 
 
