@@ -733,7 +733,10 @@ class Runner:
                 capture_key=f"exec:{execution.id}:resume{rounds}:capture",
                 reserved_total=execution.credits_reserved,
                 results=kept,
-                warnings=list(execution.warnings or []),
+                # Not what a stop said of its messages: the resumption delivers them now.
+                warnings=[
+                    w for w in execution.warnings or [] if not w.startswith(_STOPPED_MESSAGES)
+                ],
                 kept=len(kept),
                 used_before=execution.credits_used,
                 send=send,
@@ -1079,7 +1082,7 @@ class Runner:
         words = {"sent": "sent", "sending": "of unknown outcome", "queued": "still queued"}
         told = ", ".join(f"{counts[s]} {w}" for s, w in words.items() if counts.get(s))
         return (
-            f"messages of this run when it stopped: {told or 'none sent'} "
+            f"{_STOPPED_MESSAGES}: {told or 'none sent'} "
             f"(`hunter outbox list --execution {str(run.execution_id)[:8]}`)"
         )
 
@@ -1274,6 +1277,8 @@ class Runner:
 
 
 RESUMABLE = ("failed", "interrupted")
+# How a stopped delivering run's warning about its messages begins (see _messages_so_far).
+_STOPPED_MESSAGES = "messages of this run when it stopped"
 
 
 _RESERVE_COUNT = (

@@ -680,6 +680,11 @@ def test_a_send_run_stopped_mid_delivery_says_what_it_had_sent(mail_ws, cli, smt
         "messages of this run when it stopped: 2 sent, 1 of unknown outcome, 2 still queued "
         f"(`hunter outbox list --execution {execution}`)"
     ) in data["warnings"]
+    # The resumption delivers the two left queued: it does not repeat what the stop said.
+    resumed = cli("executions", "resume", execution, "--json").json()["data"]
+    assert not any(
+        w.startswith("messages of this run when it stopped") for w in resumed["warnings"]
+    )
 
 
 def test_force_unknown_never_takes_a_message_a_live_sender_is_delivering(mail_ws, cli, smtp_server):
