@@ -165,6 +165,8 @@ _LOCKED_COLUMNS = (
     _SUBS.c.credits_granted,
     _SUBS.c.credits_used,
     _SUBS.c.credits_held,
+    _SUBS.c.period_start,
+    _PLANS.c.rollover,
 )
 # A customer's active subscription, locked (SQLite: BEGIN IMMEDIATE already holds the lock).
 _LOCK_ACTIVE = Prepared(
@@ -209,6 +211,11 @@ class LockedBalance:
     credits_granted: Decimal
     credits_used: Decimal
     credits_held: Decimal
+    period_start: datetime | None = None
+    rollover: bool = False
+    # When the execution whose hold this is (see _hold) first reserved: a hold from before
+    # period_start belongs to a period that has ended.
+    held_since: datetime | None = None
 
     @property
     def credits_available(self) -> Decimal:
@@ -548,7 +555,7 @@ def extend_hold(
 
 
 _HOLD_ROWS = Prepared(
-    select(_TXS.c.kind, _TXS.c.amount, _TXS.c.idempotency_key).where(
+    select(_TXS.c.kind, _TXS.c.amount, _TXS.c.idempotency_key, _TXS.c.created_at).where(
         _TXS.c.execution_id == bindparam("execution_id")
     )
 )
@@ -570,14 +577,47 @@ def _hold(session: Session, execution_id: uuid.UUID) -> tuple[LockedBalance, Dec
     # another process committed while we waited, and the hold would be spent twice.
     held = ZERO
     keys: set[str] = set()
-    for kind, amount, key in _HOLD_ROWS.execute(session, params):
+    for kind, amount, key, created in _HOLD_ROWS.execute(session, params):
         if kind == "reserve":
             held += amount
+            if sub.held_since is None or created < sub.held_since:
+                sub.held_since = created
         elif kind in ("capture", "release"):
             held -= amount
         if key is not None:
             keys.add(key)
     return sub, held, keys
+
+
+def _expire_if_stale(
+    session: Session,
+    sub: LockedBalance,
+    released: Decimal,
+    *,
+    actor: str,
+    execution_id: uuid.UUID,
+    idempotency_key: str | None,
+) -> None:
+    """A hold taken before the period began, released after it (a run that spanned the
+    renewal, or a killed one closed later): on a plan that does not roll credits over, the
+    released part expires as the rest of that period's did at renewal, rather than join the
+    new period's allowance."""
+    if released <= 0 or sub.rollover or sub.held_since is None or sub.period_start is None:
+        return
+    if sub.held_since >= sub.period_start:
+        return
+    sub.credits_granted -= released
+    sub.save(session)
+    _record(
+        session,
+        sub,
+        "adjust",
+        -released,
+        actor=actor,
+        execution_id=execution_id,
+        idempotency_key=f"{idempotency_key}:expire" if idempotency_key else None,
+        reason="expired: held in a period that has ended, released after it",
+    )
 
 
 class HoldExceeded(HunterError):
@@ -644,6 +684,14 @@ def capture_credits(
             idempotency_key=f"{idempotency_key}:release" if idempotency_key else None,
             reason="unused part of the hold",
         )
+        _expire_if_stale(
+            session,
+            sub,
+            rest,
+            actor=actor,
+            execution_id=execution_id,
+            idempotency_key=f"{idempotency_key}:release" if idempotency_key else None,
+        )
     return capture, release
 
 
@@ -663,7 +711,7 @@ def release_credits(
         return None
     sub.credits_held -= held
     sub.save(session)
-    return _record(
+    entry = _record(
         session,
         sub,
         "release",
@@ -673,6 +721,15 @@ def release_credits(
         idempotency_key=idempotency_key,
         reason=reason,
     )
+    _expire_if_stale(
+        session,
+        sub,
+        held,
+        actor=actor,
+        execution_id=execution_id,
+        idempotency_key=idempotency_key,
+    )
+    return entry
 
 
 def history(

@@ -402,6 +402,64 @@ def _end_period(db, customer_id, *, periods_ago: int = 1) -> None:
         sub.period_start = ledger.add_months(end, -1)
 
 
+def _backdate_reserves(db, execution_id) -> None:
+    """As if the execution's holds were taken two hours ago (before a period _end_period
+    ended an hour ago)."""
+    from sqlalchemy import update
+
+    with db.session() as session:
+        session.execute(
+            update(CreditTransaction)
+            .where(CreditTransaction.execution_id == execution_id)
+            .values(created_at=utcnow() - timedelta(hours=2))
+        )
+
+
+def test_a_hold_released_after_its_period_ended_expires_with_that_period(
+    db, make_customer, make_execution
+):
+    """Regression: a run holding 5.01 when a no-rollover period renewed was closed in the
+    new period: capture 2, release 3.01, and the 3.01 joined the new allowance (granted
+    15.01, used 10.02 in a period of 10). The released part expires as the rest did."""
+    cid = make_customer(db, "spanning", "10", monthly="10")
+    ex = make_execution(db, cid)
+    _reserve(db, cid, "5.01", ex)
+    _end_period(db, cid)  # an hour ago: the hold, as if taken before then
+    _backdate_reserves(db, ex)
+    with db.session() as session:  # the renewal, as the next hold or run makes it
+        ledger.renew_if_due(session, _sub(session, cid), actor="t")
+    assert _balance(db, cid).available == Decimal("10")
+    with db.session() as session:
+        ledger.capture_credits(session, ex, "2", actor="t", idempotency_key="late")
+    balance = _balance(db, cid)
+    assert (balance.available, balance.held) == (Decimal("10"), 0)  # not 13.01
+    with db.session() as session:
+        expired = session.scalars(
+            select(CreditTransaction).where(
+                CreditTransaction.idempotency_key == "late:release:expire"
+            )
+        ).one()
+        assert (expired.kind, expired.amount) == ("adjust", Decimal("-3.01"))
+    _assert_consistent(db)
+
+    # A hold taken in the current period is released as ever; a rollover plan keeps it too.
+    ex2 = make_execution(db, cid)
+    _reserve(db, cid, "1", ex2)
+    with db.session() as session:
+        ledger.release_credits(session, ex2, actor="t")
+    assert _balance(db, cid).available == Decimal("10")
+    roll = make_customer(db, "rolling", "10", monthly="10", rollover=True)
+    ex3 = make_execution(db, roll)
+    _reserve(db, roll, "4", ex3)
+    _end_period(db, roll)
+    _backdate_reserves(db, ex3)
+    with db.session() as session:
+        ledger.renew_if_due(session, _sub(session, roll), actor="t")
+        ledger.release_credits(session, ex3, actor="t")
+    assert _balance(db, roll).available == Decimal("20")
+    _assert_consistent(db)
+
+
 def test_period_end_expires_unused_credits_and_grants_the_allowance(
     db, make_customer, make_execution
 ):
