@@ -459,6 +459,7 @@ class CorrespondenceStep:
         suppressed = (
             suppression_matcher(ctx.session, ctx.customer_id, channel) if complete else None
         )
+        earlier = _planned_earlier(ctx, channel, params) if complete else {}
         for _index, extra in _item_contexts(params) if complete else []:
             try:
                 value = ctx.render(params.get(RECIPIENT_PARAM[channel]), extra)
@@ -472,6 +473,11 @@ class CorrespondenceStep:
                 if reason is None and suppressed is not None:
                     entry = suppressed(checked.value)
                     reason = suppression_reason(entry) if entry is not None else None
+                before = earlier.get(checked.value)
+                if reason is None and before == "queued" and not send:
+                    reason = "a draft to this recipient is already queued by an earlier run"
+                elif reason is None and before in ("sending", "sent"):
+                    reason = f"already {before} by an earlier run of this step (once_per_recipient)"
                 if reason is None:
                     recipients.append(shown)
                 else:
@@ -547,6 +553,22 @@ def _own_message(tally: _Tally, draft: _Draft, message: Any, *, dry_run: bool) -
             "duplicate",
             f"already {message.status} by an earlier attempt of this step",
         )
+
+
+def _planned_earlier(ctx: StepContext, channel: str, params: dict[str, Any]) -> dict[str, str]:
+    """For a plan: who this step of this recipe already wrote to for the customer, and how
+    (queued, sending, sent), as the run's once-per-recipient check will find them."""
+    if channel not in ("email", "sms"):
+        return {}
+    once = params.get("once_per_recipient", True)
+    recipe = (ctx.template_context.get("execution") or {}).get("recipe")
+    if not recipe:
+        return {}
+    from hunter_cli.outbox import step_messages
+
+    statuses = ("queued", "sending", "sent") if once else ("queued",)
+    query = step_messages(ctx.customer_id, channel, ctx.step_id, recipe, statuses)
+    return {row.recipient: row.status for row in ctx.session.execute(query)}
 
 
 def _earlier_recipients(

@@ -476,3 +476,52 @@ def test_recipes_show_names_the_types_a_schema_allows(workspace, cli):
     line = cli("recipes", "validate").stdout + cli("recipes", "validate").stderr
     assert "inputs.properties.city: 'string' is not of type 'object', 'boolean'" in line
     assert "Traceback" not in line
+
+
+ONCE_RECIPE = """\
+slug: once
+name: Once
+version: 1
+inputs: {type: object, properties: {}}
+steps:
+  - id: mails
+    type: correspondence
+    channel: email
+    items: [a@x.io, b@x.io]
+    to: "{{ item }}"
+    subject: Hi
+    body: Hi
+"""
+
+
+def test_the_plan_counts_people_already_written_to_as_skipped(workspace, cli, db_url):
+    """Regression: `--plan` counted among the sends people that once-per-recipient would
+    skip: already sent to by an earlier run of the step, or with a draft waiting."""
+    from sqlalchemy import update
+
+    from hunter_cli.db.engine import Database
+    from hunter_cli.db.models import OutboxMessage
+
+    assert cli("seed").exit_code == 0
+    (workspace / "once.yaml").write_text(ONCE_RECIPE)
+    assert cli("run", "once.yaml", "--json").ok()["steps"][0]["output"]["queued"] == 2
+    (mails,) = cli("run", "once.yaml", "--plan", "--json").ok()["plan"]
+    assert (mails["sends"], mails["skips"]) == (0, 2)
+    assert mails["skipped_recipients"][0] == {
+        "recipient": "a@x.io",
+        "reason": "a draft to this recipient is already queued by an earlier run",
+    }
+    db = Database(db_url)  # as if a@x.io's draft had been delivered since
+    with db.session() as session:
+        session.execute(
+            update(OutboxMessage).where(OutboxMessage.recipient == "a@x.io").values(status="sent")
+        )
+    db.dispose()
+    (mails,) = cli("run", "once.yaml", "--plan", "--json").ok()["plan"]
+    assert mails["skipped_recipients"][0] == {
+        "recipient": "a@x.io",
+        "reason": "already sent by an earlier run of this step (once_per_recipient)",
+    }
+    # With --send, the waiting draft is what the run delivers: it counts as a send.
+    (mails,) = cli("run", "once.yaml", "--plan", "--send", "--json").ok()["plan"]
+    assert (mails["sends"], mails["recipients"], mails["skips"]) == (1, ["b@x.io"], 1)
