@@ -347,12 +347,24 @@ def _written(loaded: LoadedRecipe, path: NodePath) -> str:
 def _boolean_hint(loaded: LoadedRecipe, error: ValidationError, path: NodePath) -> str:
     """'; YAML reads yes as the boolean true: quote it, 'yes'' where `yes` (no, on, off) was
     written and the text would do, or ''."""
+    if isinstance(error.instance, int | float) and not isinstance(error.instance, bool):
+        return _number_hint_written(loaded, error, path)
     if not isinstance(error.instance, bool):
         return ""
     word = _written(loaded, path)
     if not _BOOLEAN_WORDS.fullmatch(word) or not _valid_text(error.schema, word):
         return ""
     return f"; YAML reads {word} as the boolean {spell(error.instance)}: quote it, '{word}'"
+
+
+def _number_hint_written(loaded: LoadedRecipe, error: ValidationError, path: NodePath) -> str:
+    """'; YAML reads +4930123456 as the number 4930123456: quote it' where text was meant
+    (a phone number's +, a leading 0) and YAML took a number, or ''."""
+    word = _written(loaded, path)
+    changed = word.startswith("+") or (len(word) > 1 and word[0] == "0" and word[1].isdigit())
+    if not changed or not _valid_text(error.schema, word):
+        return ""
+    return f"; YAML reads {word} as the number {spell(error.instance)}: quote it, '{word}'"
 
 
 def _operation_message(name: str, operation: Any) -> str | None:
