@@ -90,10 +90,13 @@ def unknown_keywords(
             yield (*path, key), _unknown(name)
         elif name == "errorMessage" and not isinstance(value, str):
             # ajv-errors' mapping form ({required: ...}) would be ignored without a word.
-            yield (*path, key), (
-                "errorMessage must be text (hunter words the message for this property with "
-                "it, e.g. errorMessage: must contain letters); a mapping per keyword is ajv's "
-                "form, which hunter does not read"
+            yield (
+                (*path, key),
+                (
+                    "errorMessage must be text (hunter words the message for this property with "
+                    "it, e.g. errorMessage: must contain letters); a mapping per keyword is ajv's "
+                    "form, which hunter does not read"
+                ),
             )
         elif name == "format" and isinstance(value, str) and value not in _checked_formats():
             # `format: url` (for uri) or `format: phone` would check nothing at all.
