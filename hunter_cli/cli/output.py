@@ -277,8 +277,6 @@ def unstorable_text_error(exc: BaseException) -> HunterError | None:
 _UNIQUE_THINGS = {
     ("credit_transactions", "idempotency_key"): "ledger entry with this idempotency key",
     ("customers", "slug"): "customer with this slug",
-    ("customers", "name"): "customer with this name",
-    ("suppressions", "value"): "suppression entry",
 }
 
 

@@ -154,11 +154,16 @@ def skipped_by_inputs(step: dict[str, Any], inputs: dict[str, Any] | None) -> bo
         return False
 
 
-def max_cost(steps: list[dict[str, Any]], inputs: dict[str, Any] | None = None) -> Decimal:
+def max_cost(
+    steps: list[dict[str, Any]],
+    inputs: dict[str, Any] | None = None,
+    known: dict[str, int] | None = None,
+) -> Decimal:
     """The most a run can cost: every step's price, as if none were skipped, but for those
     whose `if` the inputs already make false; a step priced per token that calls once per
-    item, for as many items as the inputs already give it (see items_known)."""
-    counts = items_known(steps, inputs)
+    item, for as many items as the inputs already give it (see items_known; `known` is its
+    answer when the caller has it already)."""
+    counts = items_known(steps, inputs) if known is None else known
     return sum(
         (
             estimate_step_credits(step) * counts.get(step["id"], 1)
@@ -369,9 +374,10 @@ class Runner:
         recipe = loaded.data
         inputs = prepare_inputs(recipe.get("inputs"), given)
         steps: list[dict[str, Any]] = recipe["steps"]
-        reserve = max_cost(steps, inputs)
+        known = items_known(steps, inputs)  # held with the run (see _hold_per_item)
+        reserve = max_cost(steps, inputs, known)
         if options.plan_only:
-            return self._plan(loaded, customer_ref, inputs, reserve, options)
+            return self._plan(loaded, customer_ref, inputs, reserve, options, known)
 
         # A configured AI provider without its key stops here: before any hold or record.
         require_ai_ready(steps, self.settings)
@@ -380,7 +386,7 @@ class Runner:
         # One session for the whole run, one transaction per phase (see _Run.session).
         with self.db.run_session() as session:
             run = self._start(session, loaded, customer_ref, inputs, reserve, send=options.send)
-            run.preheld = items_known(steps, inputs)
+            run.preheld = known
             # Delivering because of `send = true` for the customer is delivering too.
             return self._execute(run, recipe, steps, replace(options, send=run.send))
 
@@ -403,7 +409,6 @@ class Runner:
             run, recipe, remaining = self._restart(
                 session, execution_ref, force=force, send=options.send
             )
-            run.preheld = items_known(remaining, run.context["inputs"])
             return self._execute(run, recipe, remaining, replace(options, send=run.send))
 
     def close(self, execution_ref: str, *, force: bool = False) -> dict[str, Any]:
@@ -669,7 +674,8 @@ class Runner:
             _check_channels(remaining, self.settings)
             customer = session.get(Customer, execution.customer_id)
             assert customer is not None
-            reserve = max_cost(remaining, inputs)
+            known = items_known(remaining, inputs)
+            reserve = max_cost(remaining, inputs, known)
             rounds = session.scalar(_RESERVE_COUNT, {"eid": execution.id}) or 0
             ledger.reserve_credits(
                 session,
@@ -740,6 +746,7 @@ class Runner:
                 kept=len(kept),
                 used_before=execution.credits_used,
                 send=send,
+                preheld=known,
             )
             if send_unknown:
                 run.warnings.append(
@@ -1173,11 +1180,11 @@ class Runner:
         inputs: dict[str, Any],
         reserve: Decimal,
         options: RunOptions,
+        known: dict[str, int],  # steps whose items are in `reserve` already (items_known)
     ) -> RunResult:
         recipe = loaded.data
         plan: list[dict[str, Any]] = []
         warnings: list[str] = []  # what the plan can tell will fail the run
-        known = items_known(recipe["steps"], inputs)  # their items are in `reserve` already
         with self.db.sessions() as session:
             customer = resolve_customer(session, customer_ref)
             sub = ledger.active_subscription(session, customer)
